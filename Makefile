@@ -1,0 +1,79 @@
+# tcptune — build, test, run. `make help` lists the targets.
+ARCH ?= x86
+CLANG ?= clang-14
+BPFTOOL ?= bpftool
+CC ?= cc
+VERSION := 0.1.0
+
+BUILD := build
+LIBBPF_CFLAGS := $(shell pkg-config --cflags libbpf 2>/dev/null)
+LIBBPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
+
+WARN := -Wall -Wextra -Werror
+CFLAGS ?= -O2 -g
+CFLAGS += $(WARN) -std=gnu11 -Iinclude -Iagent -I$(BUILD) $(LIBBPF_CFLAGS) -DTCPTUNE_VERSION=\"$(VERSION)\"
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-function -Wno-unused-parameter \
+	-Ivmlinux/$(ARCH) -Iinclude -Ibpf
+
+BPF_OBJS := track sockops iter
+SKELS := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_OBJS))
+# modules with no libbpf or syscalls in them: unit-tested on their own
+PURE_SRCS := agent/format.c agent/parse.c
+AGENT_SRCS := agent/main.c agent/run.c agent/loader.c agent/collect.c agent/flows.c \
+	agent/top.c agent/system.c $(PURE_SRCS)
+AGENT_OBJS := $(patsubst agent/%.c,$(BUILD)/%.o,$(AGENT_SRCS))
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all deps run test unit e2e bench vmlinux clean help
+all: $(BUILD)/tcptune
+
+help:
+	@echo "make          build ./build/tcptune"
+	@echo "make run      install what is missing, build, run the agent on the whole host"
+	@echo "make test     install what is missing, build, run unit and end-to-end tests"
+	@echo "make bench    overhead benchmark (agent vs no agent, ns per BPF event)"
+	@echo "make vmlinux  regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
+
+# Installs the Debian packages the build, tests and benchmarks use (root, Debian 12).
+deps:
+	@bash tests/install-deps.sh
+
+$(BUILD):
+	@mkdir -p $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/flow.bpf.h include/tcptune.h | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+$(BUILD)/%.o: agent/%.c $(wildcard agent/*.h) include/tcptune.h $(SKELS) | $(BUILD)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tcptune: $(AGENT_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LIBBPF_LIBS)
+
+$(BUILD)/test_%: tests/unit/test_%.c $(PURE_SRCS) $(wildcard agent/*.h) | $(BUILD)
+	$(CC) $(CFLAGS) $< $(PURE_SRCS) -o $@ -lcmocka
+
+vmlinux:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
+
+run: deps all
+	./$(BUILD)/tcptune run $(ARGS)
+
+unit: $(UNIT_TESTS)
+	@bash tests/run-unit.sh $(UNIT_TESTS)
+
+e2e: all
+	@bash tests/run-e2e.sh
+
+test: deps all $(UNIT_TESTS)
+	@bash tests/run-all.sh $(UNIT_TESTS)
+
+bench: deps all
+	@bash bench/overhead.sh
+
+clean:
+	rm -rf $(BUILD)
+.SECONDARY:

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include "iter.skel.h"
+#include "loader.h"
+#include "log.h"
+#include "sockops.skel.h"
+#include "track.skel.h"
+
+/* Tracepoints the collection cannot do without, and ones it can. */
+static const char *const required_tracepoints[] = { "tcp_probe", "inet_sock_set_state" };
+
+int loader_remove_stale_pins(void)
+{
+	DIR *d = opendir(TCPTUNE_PIN_DIR);
+	struct dirent *e;
+	char path[sizeof(TCPTUNE_PIN_DIR) + 256];
+	int removed = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", TCPTUNE_PIN_DIR, e->d_name);
+		if (unlink(path) == 0)
+			removed++;
+	}
+	closedir(d);
+	if (rmdir(TCPTUNE_PIN_DIR) && errno != ENOENT)
+		return -errno;
+	return removed;
+}
+
+/* Say which kernel feature is missing before libbpf fails less clearly. */
+static int check_kernel(char *why, size_t len)
+{
+	struct btf *vmlinux;
+	char name[64];
+
+	if (access(KERNEL_BTF_PATH, R_OK)) {
+		snprintf(why, len, "kernel BTF not found at %s: tcptune needs a kernel built with CONFIG_DEBUG_INFO_BTF=y",
+			 KERNEL_BTF_PATH);
+		return -ENOENT;
+	}
+	vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux) {
+		snprintf(why, len, "cannot read kernel BTF %s: %s", KERNEL_BTF_PATH, strerror(errno));
+		return -errno;
+	}
+	for (size_t i = 0; i < sizeof(required_tracepoints) / sizeof(required_tracepoints[0]); i++) {
+		snprintf(name, sizeof(name), "btf_trace_%s", required_tracepoints[i]);
+		if (btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) < 0) {
+			snprintf(why, len, "kernel has no tracepoint %s usable by tp_btf programs: tcptune needs Linux 6.1 or newer",
+				 required_tracepoints[i]);
+			btf__free(vmlinux);
+			return -ENOTSUP;
+		}
+	}
+	if (btf__find_by_name_kind(vmlinux, "bpf_iter__tcp", BTF_KIND_STRUCT) < 0) {
+		snprintf(why, len, "kernel has no iter/tcp BPF iterator: tcptune needs Linux 6.1 or newer");
+		btf__free(vmlinux);
+		return -ENOTSUP;
+	}
+	btf__free(vmlinux);
+	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SOCK_OPS, NULL) != 1) {
+		snprintf(why, len, "kernel does not support sockops BPF programs (CONFIG_CGROUP_BPF): tcptune needs them");
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/* Tracepoints that only add detail (the owning pid): skipped when absent. */
+static void drop_optional_programs(struct track_bpf *track)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+
+	if (!vmlinux)
+		return;
+	if (btf__find_by_name_kind(vmlinux, "btf_trace_tcp_sendmsg_locked", BTF_KIND_TYPEDEF) < 0) {
+		log_debug("kernel lacks tcp_sendmsg_locked: pids of sending sockets stay unknown");
+		bpf_program__set_autoload(track->progs.tcp_sendmsg_locked, false);
+	}
+	if (btf__find_by_name_kind(vmlinux, "btf_trace_tcp_rcv_space_adjust", BTF_KIND_TYPEDEF) < 0) {
+		log_debug("kernel lacks tcp_rcv_space_adjust: pids of receiving sockets stay unknown");
+		bpf_program__set_autoload(track->progs.tcp_rcv_space_adjust, false);
+	}
+	btf__free(vmlinux);
+}
+
+static int load_error(const char *what, int err, char *why, size_t len)
+{
+	if (err == -EPERM || err == -EACCES)
+		snprintf(why, len, "kernel refused to load %s: %s (run as root; add -v for the verifier log)",
+			 what, strerror(-err));
+	else
+		snprintf(why, len, "cannot load %s: %s (add -v for the libbpf and verifier log)",
+			 what, strerror(-err));
+	return err;
+}
+
+int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, size_t len)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .pin_root_path = TCPTUNE_PIN_DIR);
+	int err;
+
+	memset(ld, 0, sizeof(*ld));
+	ld->flows_fd = ld->counters_fd = -1;
+
+	err = check_kernel(why, len);
+	if (err)
+		return err;
+	err = bpffs_ensure(&ld->bpffs_mounted);
+	if (err) {
+		snprintf(why, len, "bpffs is not mounted at /sys/fs/bpf and mounting it failed: %s",
+			 strerror(-err));
+		return err;
+	}
+
+	ld->track = track_bpf__open_opts(&open_opts);
+	ld->sockops = sockops_bpf__open_opts(&open_opts);
+	ld->iter = iter_bpf__open_opts(&open_opts);
+	if (!ld->track || !ld->sockops || !ld->iter) {
+		err = -errno;
+		snprintf(why, len, "cannot open the BPF objects: %s", strerror(errno));
+		goto cleanup;
+	}
+	bpf_map__set_max_entries(ld->track->maps.flows, opts->max_flows);
+	bpf_map__set_max_entries(ld->sockops->maps.flows, opts->max_flows);
+	bpf_map__set_max_entries(ld->iter->maps.flows, opts->max_flows);
+	if (!opts->whole_host) {
+		ld->iter->rodata->nr_scopes = (__u32)opts->nr_scopes;
+		for (int i = 0; i < opts->nr_scopes; i++)
+			ld->iter->rodata->scope_cgroup_ids[i] = opts->scopes[i].id;
+	}
+	drop_optional_programs(ld->track);
+
+	/* the first load creates and pins the maps, the others reuse the pins */
+	ld->pinned = true;
+	err = track_bpf__load(ld->track);
+	if (err) {
+		load_error("the tracepoint programs (bpf/track.bpf.c)", err, why, len);
+		goto cleanup;
+	}
+	err = sockops_bpf__load(ld->sockops);
+	if (err) {
+		load_error("the sockops program (bpf/sockops.bpf.c)", err, why, len);
+		goto cleanup;
+	}
+	err = iter_bpf__load(ld->iter);
+	if (err) {
+		load_error("the iter/tcp program (bpf/iter.bpf.c)", err, why, len);
+		goto cleanup;
+	}
+	ld->flows_fd = bpf_map__fd(ld->track->maps.flows);
+	ld->counters_fd = bpf_map__fd(ld->track->maps.counters);
+
+	err = track_bpf__attach(ld->track);
+	if (err) {
+		snprintf(why, len, "cannot attach the tracepoint programs: %s", strerror(-err));
+		goto cleanup;
+	}
+	for (int i = 0; i < opts->nr_scopes; i++) {
+		ld->sockops_links[i] = bpf_program__attach_cgroup(ld->sockops->progs.tcptune_sockops,
+								  opts->scopes[i].fd);
+		if (!ld->sockops_links[i]) {
+			err = -errno;
+			snprintf(why, len, "cannot attach sockops to cgroup %s: %s", opts->scopes[i].path,
+				 strerror(errno));
+			goto cleanup;
+		}
+	}
+	ld->iter_link = bpf_program__attach_iter(ld->iter->progs.tcptune_iter, NULL);
+	if (!ld->iter_link) {
+		err = -errno;
+		snprintf(why, len, "cannot attach the iter/tcp program: %s", strerror(errno));
+		goto cleanup;
+	}
+	return 0;
+
+cleanup:
+	loader_stop(ld);
+	return err;
+}
+
+void loader_stop(struct loader *ld)
+{
+	/* links first: nothing runs against maps that are going away */
+	bpf_link__destroy(ld->iter_link);
+	ld->iter_link = NULL;
+	for (int i = 0; i < TCPTUNE_MAX_SCOPES; i++) {
+		bpf_link__destroy(ld->sockops_links[i]);
+		ld->sockops_links[i] = NULL;
+	}
+	iter_bpf__destroy(ld->iter);
+	sockops_bpf__destroy(ld->sockops);
+	track_bpf__destroy(ld->track);
+	ld->iter = NULL;
+	ld->sockops = NULL;
+	ld->track = NULL;
+	if (ld->pinned) {
+		int err = loader_remove_stale_pins();
+
+		if (err < 0)
+			log_error("cannot remove %s: %s", TCPTUNE_PIN_DIR, strerror(-err));
+		ld->pinned = false;
+	}
+	bpffs_release(ld->bpffs_mounted);
+	ld->bpffs_mounted = false;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Loading, attaching, pinning and tearing down the BPF side. */
+#ifndef TCPTUNE_LOADER_H
+#define TCPTUNE_LOADER_H
+#include <stdbool.h>
+#include "system.h"
+#include "tcptune.h"
+
+struct track_bpf;
+struct sockops_bpf;
+struct iter_bpf;
+struct bpf_link;
+
+struct loader_opts {
+	const struct cgroup_scope *scopes; /* the cgroups sockops attaches to */
+	int nr_scopes;
+	bool whole_host;                   /* scopes[0] is the cgroup2 root */
+	__u32 max_flows;
+};
+
+struct loader {
+	struct track_bpf *track;
+	struct sockops_bpf *sockops;
+	struct iter_bpf *iter;
+	struct bpf_link *sockops_links[TCPTUNE_MAX_SCOPES];
+	struct bpf_link *iter_link;
+	int flows_fd;
+	int counters_fd;
+	bool pinned;
+	bool bpffs_mounted;
+};
+
+/* Remove pins that a killed agent left. Call with the instance lock held. */
+int loader_remove_stale_pins(void);
+
+/* Check the kernel, then open, load, pin and attach everything. On error
+ * everything done so far is undone and a one-line reason is in why. */
+int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, size_t len);
+
+/* Detach, unpin and free. Safe on a partly started loader. */
+void loader_stop(struct loader *ld);
+
+#endif

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* tcptune: command dispatch and what the subcommands share. */
+#include <argp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+#include "commands.h"
+#include "log.h"
+
+const char *argp_program_version = "tcptune " TCPTUNE_VERSION;
+int log_verbose;
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{ "run", cmd_run, "run the agent: load, attach and collect until SIGINT/SIGTERM" },
+	{ "flows", cmd_flows, "print the tracked connections once, from the running agent" },
+	{ "top", cmd_top, "live table of the tracked connections" },
+};
+
+void usage_error(const struct argp_state *state, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", state ? state->name : "tcptune");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see '%s --help')\n", state ? state->name : "tcptune");
+	exit(EXIT_USAGE);
+}
+
+error_t common_parse(int key, char *arg, struct argp_state *state)
+{
+	(void)arg;
+	if (key == ARGP_KEY_ERROR) {
+		const char *bad = state->next > 0 && state->next <= state->argc ?
+			state->argv[state->next - 1] : "?";
+
+		usage_error(state, "unknown option or missing value: '%s'", bad);
+	}
+	return ARGP_ERR_UNKNOWN;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	(void)level;
+	return vfprintf(stderr, fmt, args);
+}
+
+static int libbpf_silent(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	(void)level;
+	(void)fmt;
+	(void)args;
+	return 0;
+}
+
+void libbpf_print_setup(void)
+{
+	libbpf_set_print(log_verbose ? libbpf_print : libbpf_silent);
+}
+
+static void print_usage(FILE *out)
+{
+	fprintf(out, "Usage: tcptune COMMAND [OPTION...]\n"
+		     "Right-size TCP socket buffers per connection with eBPF.\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-7s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\n'tcptune COMMAND --help' lists a command's options.\n"
+		     "  -V, --version  print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+	char name[64];
+
+	if (argc < 2) {
+		fprintf(stderr, "tcptune: no command given: use one of run, flows, top (see 'tcptune --help')\n");
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "-?")) {
+		print_usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("%s\n", argp_program_version);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		/* argp names the program after argv[0]: make it "tcptune run" */
+		snprintf(name, sizeof(name), "tcptune %s", commands[i].name);
+		argv[1] = name;
+		return commands[i].run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "tcptune: unknown command '%s': use one of run, flows, top (see 'tcptune --help')\n", argv[1]);
+	return EXIT_USAGE;
+}

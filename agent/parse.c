@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "parse.h"
+
+int parse_interval(const char *text, double *seconds, const char **why)
+{
+	char *end;
+	double v;
+
+	if (!text || !*text) {
+		*why = "is empty";
+		return -1;
+	}
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno || *end || end == text || isnan(v) || isinf(v)) {
+		*why = "is not a number";
+		return -1;
+	}
+	if (v <= 0) {
+		*why = "must be greater than zero";
+		return -1;
+	}
+	if (v < 0.01 || v > INTERVAL_MAX_S) {
+		*why = "must be between 0.01 and 3600 seconds";
+		return -1;
+	}
+	*seconds = v;
+	return 0;
+}
+
+int parse_count(const char *text, long *count)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno || !*text || *end || v <= 0)
+		return -1;
+	*count = v;
+	return 0;
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo */
+static void unescape_octal(const char *src, size_t n, char *dst, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 1 < len; i++) {
+		if (src[i] == '\\' && i + 3 < n &&
+		    src[i + 1] >= '0' && src[i + 1] <= '7') {
+			dst[o++] = (char)(((src[i + 1] - '0') << 6) | ((src[i + 2] - '0') << 3) |
+					  (src[i + 3] - '0'));
+			i += 3;
+		} else {
+			dst[o++] = src[i];
+		}
+	}
+	dst[o] = '\0';
+}
+
+bool mountinfo_match(const char *line, const char *fstype, char *buf, size_t len)
+{
+	/* id parent major:minor root mountpoint options [optional...] - fstype source super */
+	const char *p = line, *mp = NULL, *sep;
+	size_t mplen = 0, typelen = strlen(fstype);
+
+	for (int field = 0; field < 5; field++) {
+		const char *start = p;
+
+		while (*p && *p != ' ')
+			p++;
+		if (field == 4) {
+			mp = start;
+			mplen = (size_t)(p - start);
+		}
+		if (!*p)
+			return false;
+		p++;
+	}
+	sep = strstr(p, " - ");
+	if (!sep || !mp)
+		return false;
+	sep += 3;
+	if (strncmp(sep, fstype, typelen) != 0 || sep[typelen] != ' ')
+		return false;
+	unescape_octal(mp, mplen, buf, len);
+	return true;
+}
+
+bool path_within(const char *outer, const char *inner)
+{
+	size_t n = strlen(outer);
+
+	if (n == 1 && outer[0] == '/')
+		return inner[0] == '/';
+	return strncmp(outer, inner, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
+}

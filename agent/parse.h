@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Parsing of command-line values and /proc text: pure functions. */
+#ifndef TCPTUNE_PARSE_H
+#define TCPTUNE_PARSE_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#define INTERVAL_MAX_S 3600.0
+
+/* A tick interval in seconds: a decimal number > 0 and <= INTERVAL_MAX_S.
+ * Returns 0, or -1 with *why set to a short reason. */
+int parse_interval(const char *text, double *seconds, const char **why);
+
+/* A positive count (for --iterations). */
+int parse_count(const char *text, long *count);
+
+/* One line of /proc/self/mountinfo: if its filesystem type is `fstype`,
+ * copy the mount point (with \040-style escapes decoded) into buf. */
+bool mountinfo_match(const char *line, const char *fstype, char *buf, size_t len);
+
+/* Whether `inner` is `outer` or a path below it. */
+bool path_within(const char *outer, const char *inner);
+
+#endif

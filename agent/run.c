@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* `tcptune run`: the agent. */
+#include <argp.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "collect.h"
+#include "commands.h"
+#include "log.h"
+#include "parse.h"
+
+struct run_args {
+	const char *cgroups[TCPTUNE_MAX_SCOPES];
+	int nr_cgroups;
+	double interval_s;
+	long max_flows;
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static const struct argp_option run_options[] = {
+	{ "cgroup", 'c', "PATH", 0, "Track only sockets of this cgroup v2 subtree (repeatable, up to 16; default: whole host)", 0 },
+	{ "interval", 'i', "SECONDS", 0, "Collection interval (default 1)", 0 },
+	{ "max-flows", 'm', "N", 0, "Connections tracked at most; beyond it new ones are counted as map_full and not tracked (default 65536)", 0 },
+	{ "verbose", 'v', NULL, 0, "Debug output, including libbpf's", 0 },
+	{},
+};
+
+static error_t run_parse(int key, char *arg, struct argp_state *state)
+{
+	struct run_args *args = state->input;
+	const char *why;
+
+	switch (key) {
+	case 'c':
+		if (args->nr_cgroups == TCPTUNE_MAX_SCOPES)
+			usage_error(state, "at most %d --cgroup options", TCPTUNE_MAX_SCOPES);
+		args->cgroups[args->nr_cgroups++] = arg;
+		break;
+	case 'i':
+		if (parse_interval(arg, &args->interval_s, &why))
+			usage_error(state, "--interval '%s' %s", arg, why);
+		break;
+	case 'm':
+		if (parse_count(arg, &args->max_flows) || args->max_flows > 16777216)
+			usage_error(state, "--max-flows '%s' must be a whole number from 1 to 16777216", arg);
+		break;
+	case 'v':
+		log_verbose = 1;
+		break;
+	case ARGP_KEY_ARG:
+		usage_error(state, "unexpected argument '%s'", arg);
+		break;
+	default:
+		return common_parse(key, arg, state);
+	}
+	return 0;
+}
+
+/* The cgroups to attach to, validated; nested ones are refused because the
+ * outer one already covers them. */
+static int open_scopes(const struct run_args *args, struct cgroup_scope *scopes, int *nr, bool *whole_host)
+{
+	char why[PATH_MAX + 128];
+
+	*nr = 0;
+	*whole_host = args->nr_cgroups == 0;
+	if (*whole_host) {
+		char root[PATH_MAX];
+		int err = cgroup2_mount(root, sizeof(root));
+
+		if (err) {
+			log_error("no cgroup v2 filesystem is mounted: tcptune attaches its sockops program to cgroup v2 (mount one, e.g. mount -t cgroup2 none /sys/fs/cgroup)");
+			return EXIT_RUNTIME;
+		}
+		if (cgroup_scope_open(root, &scopes[0], why, sizeof(why))) {
+			log_error("%s", why);
+			return EXIT_RUNTIME;
+		}
+		*nr = 1;
+		return 0;
+	}
+	for (int i = 0; i < args->nr_cgroups; i++) {
+		if (cgroup_scope_open(args->cgroups[i], &scopes[i], why, sizeof(why))) {
+			log_error("%s", why);
+			return EXIT_USAGE;
+		}
+		(*nr)++;
+		for (int j = 0; j < i; j++) {
+			if (path_within(scopes[j].path, scopes[i].path) ||
+			    path_within(scopes[i].path, scopes[j].path)) {
+				log_error("--cgroup %s and --cgroup %s overlap: give only the outer one",
+					  scopes[j].path, scopes[i].path);
+				return EXIT_USAGE;
+			}
+		}
+	}
+	return 0;
+}
+
+static void sleep_s(double seconds)
+{
+	struct timespec ts = { .tv_sec = (time_t)seconds,
+			       .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9) };
+
+	/* a signal cuts the sleep short: stop promptly */
+	nanosleep(&ts, NULL);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run_args args = { .interval_s = 1.0, .max_flows = TCPTUNE_DEFAULT_MAX_FLOWS };
+	struct argp argp = { run_options, run_parse, NULL,
+			     "Load tcptune's BPF programs and collect per-connection TCP metrics until SIGINT/SIGTERM.", NULL, NULL, NULL };
+	struct cgroup_scope scopes[TCPTUNE_MAX_SCOPES];
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct loader ld = { .flows_fd = -1 };
+	struct loader_opts opts;
+	bool started = false;
+	char why[512];
+	int lock_fd = -1, nr_scopes = 0, ret, err;
+	pid_t holder = 0;
+	bool whole_host;
+
+	ret = argp_parse(&argp, argc, argv, ARGP_NO_ERRS, NULL, &args);
+	if (ret)
+		return EXIT_USAGE;
+	libbpf_print_setup();
+
+	if (!has_privilege()) {
+		log_error("tcptune run needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN): run it with sudo");
+		return EXIT_RUNTIME;
+	}
+	ret = open_scopes(&args, scopes, &nr_scopes, &whole_host);
+	if (ret)
+		goto cleanup;
+
+	lock_fd = instance_lock(&holder);
+	if (lock_fd == -EBUSY) {
+		log_error("another tcptune agent is running (pid %d, lock %s): stop it first", (int)holder,
+			  TCPTUNE_LOCK_FILE);
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	} else if (lock_fd < 0) {
+		log_error("cannot take the lock %s: %s", TCPTUNE_LOCK_FILE, strerror(-lock_fd));
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	err = loader_remove_stale_pins();
+	if (err > 0)
+		log_info("removed %d objects pinned by an agent that did not stop cleanly", err);
+	else if (err < 0)
+		log_error("cannot remove stale pins under %s: %s", TCPTUNE_PIN_DIR, strerror(-err));
+
+	opts = (struct loader_opts){ .scopes = scopes, .nr_scopes = nr_scopes,
+				     .whole_host = whole_host, .max_flows = (__u32)args.max_flows };
+	if (loader_start(&ld, &opts, why, sizeof(why))) {
+		log_error("%s", why);
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	started = true;
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (whole_host)
+		log_info("running on the whole host (cgroup %s), interval %gs, maps pinned under %s",
+			 scopes[0].path, args.interval_s, TCPTUNE_PIN_DIR);
+	else
+		for (int i = 0; i < nr_scopes; i++)
+			log_info("running on cgroup %s, interval %gs, maps pinned under %s", scopes[i].path,
+				 args.interval_s, TCPTUNE_PIN_DIR);
+
+	for (__u64 pass = 1; !stop_signal; pass++) {
+		struct pass_result res;
+		double start = monotonic_s(), took;
+
+		err = collect_pass(&ld, pass, &res);
+		if (err) {
+			log_error("collection pass failed: %s", strerror(-err));
+			ret = EXIT_RUNTIME;
+			goto cleanup;
+		}
+		took = monotonic_s() - start;
+		log_debug("pass %llu: %d namespaces (%d skipped), %zu connections tracked, %d stale dropped, %.1f ms",
+			  (unsigned long long)pass, res.namespaces, res.skipped, res.tracked, res.stale, took * 1e3);
+		if (took < args.interval_s && !stop_signal)
+			sleep_s(args.interval_s - took);
+	}
+	log_info("stopping on %s: detaching and unpinning", strsignal(stop_signal));
+	ret = 0;
+
+cleanup:
+	if (started)
+		loader_stop(&ld);
+	for (int i = 0; i < nr_scopes; i++)
+		close(scopes[i].fd);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	return ret;
+}

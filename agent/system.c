@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include "parse.h"
+#include "system.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+int cgroup2_mount(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		if (mountinfo_match(line, "cgroup2", buf, len)) {
+			err = 0;
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	return err;
+}
+
+int cgroup_scope_open(const char *path, struct cgroup_scope *scope, char *why, size_t len)
+{
+	struct statfs sfs;
+	struct stat st;
+
+	if (!realpath(path, scope->path)) {
+		snprintf(why, len, "--cgroup %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (stat(scope->path, &st) || !S_ISDIR(st.st_mode)) {
+		snprintf(why, len, "--cgroup %s: not a directory", path);
+		return -1;
+	}
+	if (statfs(scope->path, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC) {
+		char mnt[PATH_MAX];
+
+		if (cgroup2_mount(mnt, sizeof(mnt)))
+			snprintf(why, len, "--cgroup %s: not a cgroup v2 directory (no cgroup2 filesystem is mounted)", path);
+		else
+			snprintf(why, len, "--cgroup %s: not a cgroup v2 directory (cgroup v2 is mounted at %s)", path, mnt);
+		return -1;
+	}
+	scope->fd = open(scope->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (scope->fd < 0) {
+		snprintf(why, len, "--cgroup %s: %s", path, strerror(errno));
+		return -1;
+	}
+	scope->id = st.st_ino;
+	return 0;
+}
+
+static bool is_bpffs(const char *path)
+{
+	struct statfs sfs;
+
+	return statfs(path, &sfs) == 0 && sfs.f_type == BPF_FS_MAGIC;
+}
+
+int bpffs_ensure(bool *mounted)
+{
+	*mounted = false;
+	if (is_bpffs("/sys/fs/bpf"))
+		return 0;
+	if (mount("bpf", "/sys/fs/bpf", "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700"))
+		return -errno;
+	*mounted = true;
+	return 0;
+}
+
+void bpffs_release(bool mounted)
+{
+	DIR *d;
+	struct dirent *e;
+	bool empty = true;
+
+	if (!mounted || !(d = opendir("/sys/fs/bpf")))
+		return;
+	/* maps.debug and progs.debug come with every bpffs mount (bpf_preload) */
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && !strstr(e->d_name, ".debug"))
+			empty = false;
+	closedir(d);
+	if (empty)
+		umount2("/sys/fs/bpf", MNT_DETACH);
+}
+
+bool has_privilege(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+	static const int needed[] = { CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_BPF, CAP_PERFMON };
+
+	if (syscall(SYS_capget, &hdr, data))
+		return false;
+	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+		int cap = needed[i];
+
+		if (!(data[cap / 32].effective & (1u << (cap % 32))))
+			return false;
+	}
+	return true;
+}
+
+static pid_t read_pid(int fd)
+{
+	char buf[32] = {};
+
+	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
+		return 0;
+	return (pid_t)atoi(buf);
+}
+
+int instance_lock(pid_t *holder)
+{
+	char buf[32];
+	int fd, n;
+
+	if (mkdir(TCPTUNE_STATE_DIR, 0700) && errno != EEXIST)
+		return -errno;
+	fd = open(TCPTUNE_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+		*holder = read_pid(fd);
+		close(fd);
+		return err;
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, buf, (size_t)n, 0) != n) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+bool agent_running(pid_t *holder)
+{
+	int fd = open(TCPTUNE_LOCK_FILE, O_RDONLY | O_CLOEXEC);
+	bool running;
+
+	if (fd < 0)
+		return false;
+	running = flock(fd, LOCK_SH | LOCK_NB) != 0;
+	*holder = running ? read_pid(fd) : 0;
+	close(fd);
+	return running;
+}
+
+static int netns_add(struct netns **list, int *n, int *cap, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return 0; /* the process or name went away */
+	for (int i = 0; i < *n; i++)
+		if ((*list)[i].dev == st.st_dev && (*list)[i].ino == st.st_ino)
+			return 0;
+	if (*n == *cap) {
+		int ncap = *cap ? *cap * 2 : 16;
+		struct netns *grown = realloc(*list, sizeof(**list) * (size_t)ncap);
+
+		if (!grown)
+			return -ENOMEM;
+		*list = grown;
+		*cap = ncap;
+	}
+	(*list)[*n].dev = st.st_dev;
+	(*list)[*n].ino = st.st_ino;
+	snprintf((*list)[*n].path, sizeof((*list)[*n].path), "%s", path);
+	(*n)++;
+	return 0;
+}
+
+int netns_list(struct netns **list)
+{
+	static const char *const dirs[] = { "/proc", "/run/netns" };
+	int n = 0, cap = 0, err = 0;
+
+	*list = NULL;
+	/* our own first, so the agent's namespace is always visited */
+	err = netns_add(list, &n, &cap, "/proc/self/ns/net");
+	for (size_t d = 0; d < 2 && !err; d++) {
+		DIR *dir = opendir(dirs[d]);
+		struct dirent *e;
+		char path[64];
+
+		if (!dir)
+			continue;
+		while (!err && (e = readdir(dir))) {
+			if (d == 0) {
+				if (e->d_name[0] < '1' || e->d_name[0] > '9')
+					continue;
+				snprintf(path, sizeof(path), "/proc/%.20s/ns/net", e->d_name);
+			} else {
+				if (e->d_name[0] == '.')
+					continue;
+				snprintf(path, sizeof(path), "/run/netns/%.40s", e->d_name);
+			}
+			err = netns_add(list, &n, &cap, path);
+		}
+		closedir(dir);
+	}
+	if (err) {
+		free(*list);
+		*list = NULL;
+		return err;
+	}
+	return n;
+}
+
+int netns_cookie_current(__u64 *cookie)
+{
+	socklen_t len = sizeof(*cookie);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
+
+	if (fd < 0)
+		fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+__u64 monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+double monotonic_s(void)
+{
+	return (double)monotonic_ns() / 1e9;
+}

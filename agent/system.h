@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* What the agent needs from the host: cgroup2 and bpffs mounts, privilege,
+ * the single-instance lock, and the network namespaces that hold sockets. */
+#ifndef TCPTUNE_SYSTEM_H
+#define TCPTUNE_SYSTEM_H
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <linux/types.h>
+
+#define TCPTUNE_STATE_DIR "/run/tcptune"
+#define TCPTUNE_LOCK_FILE TCPTUNE_STATE_DIR "/agent.lock"
+#define KERNEL_BTF_PATH "/sys/kernel/btf/vmlinux"
+
+struct cgroup_scope {
+	char path[PATH_MAX];
+	__u64 id;      /* kernfs id: the inode number of the cgroup directory */
+	int fd;
+};
+
+/* Find the cgroup v2 mount point. Returns 0 or -errno. */
+int cgroup2_mount(char *buf, size_t len);
+
+/* Check that path is a cgroup v2 directory and open it. On error, returns -1
+ * and writes a one-line reason into why. */
+int cgroup_scope_open(const char *path, struct cgroup_scope *scope, char *why, size_t len);
+
+/* Mount bpffs at /sys/fs/bpf if it is not there. *mounted tells whether we did. */
+int bpffs_ensure(bool *mounted);
+/* Unmount bpffs if we mounted it and it is empty again. */
+void bpffs_release(bool mounted);
+
+/* Whether the process has what loading, attaching and setns need. */
+bool has_privilege(void);
+
+/* Take the single-instance lock. Returns an fd, -EBUSY with *holder set when
+ * another agent holds it, or another -errno. */
+int instance_lock(pid_t *holder);
+/* Whether an agent holds the lock right now. */
+bool agent_running(pid_t *holder);
+
+/* A network namespace to visit. */
+struct netns {
+	dev_t dev;
+	ino_t ino;
+	char path[64]; /* /proc/PID/ns/net or /run/netns/NAME */
+};
+
+/* Every network namespace that a process lives in or /run/netns names.
+ * *list is malloc'ed. Returns the count or -errno. */
+int netns_list(struct netns **list);
+
+/* The cookie of the network namespace the calling thread is in. */
+int netns_cookie_current(__u64 *cookie);
+
+double monotonic_s(void);
+__u64 monotonic_ns(void);
+
+#endif

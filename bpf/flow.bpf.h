@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Maps and per-socket recording shared by every tcptune BPF object.
+ * Each object declares the maps; libbpf pins them by name under
+ * /sys/fs/bpf/tcptune/ and every later object reuses the pinned ones. */
+#ifndef FLOW_BPF_H
+#define FLOW_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
+#include "tcptune.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define USEC_PER_SEC 1000000ULL
+#define E2BIG 7
+
+/* tcp_states.h */
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_CLOSE 7
+#define TCP_LISTEN 10
+#define TCP_NEW_SYN_RECV 12
+
+/* enum tcp_chrono */
+#define TCP_CHRONO_RWND_LIMITED 2
+#define TCP_CHRONO_SNDBUF_LIMITED 3
+
+extern unsigned int CONFIG_HZ __kconfig;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TCPTUNE_DEFAULT_MAX_FLOWS);
+	__type(key, __u64); /* socket cookie */
+	__type(value, struct conn_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT_MAX);
+	__type(key, __u32); /* enum tcptune_counter */
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 counter)
+{
+	__u64 *val = bpf_map_lookup_elem(&counters, &counter);
+
+	if (val)
+		*val += 1;
+}
+
+/* A connection is tracked from establishment until it closes; listeners,
+ * half-open and time-wait sockets are not connections with a rate. */
+static __always_inline bool state_tracked(int state)
+{
+	return state != TCP_CLOSE && state != TCP_LISTEN &&
+	       state != TCP_SYN_SENT && state != 3 /* SYN_RECV */ &&
+	       state != 6 /* TIME_WAIT */ && state != TCP_NEW_SYN_RECV;
+}
+
+/* Time in one limited state, as tcp_get_info_chrono_stats() reports it. */
+static __always_inline __u64 chrono_us(const struct tcp_sock *tp, int type)
+{
+	__u64 jiffies = tp->chrono_stat[type - 1];
+
+	if (tp->chrono_type == type)
+		jiffies += (__u32)bpf_jiffies64() - tp->chrono_start;
+	return jiffies * (USEC_PER_SEC / CONFIG_HZ);
+}
+
+/* The fields that change while the connection runs. */
+static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_sock *tp)
+{
+	const struct sock *sk = &tp->inet_conn.icsk_inet.sk;
+	__u32 rate_delivered = tp->rate_delivered;
+	__u32 rate_interval_us = tp->rate_interval_us;
+
+	f->state = sk->__sk_common.skc_state;
+	f->srtt_us = tp->srtt_us >> 3;
+	f->min_rtt_us = tp->rtt_min.s[0].v;
+	f->snd_cwnd = tp->snd_cwnd;
+	f->mss = tp->mss_cache;
+	f->delivery_rate_Bps = rate_delivered && rate_interval_us ?
+		(__u64)rate_delivered * tp->mss_cache * USEC_PER_SEC / rate_interval_us : 0;
+	f->bytes_acked = tp->bytes_acked;
+	f->bytes_received = tp->bytes_received;
+	f->snd_queue_bytes = tp->write_seq - tp->snd_una;
+	f->rcv_queue_bytes = tp->rcv_nxt - tp->copied_seq;
+	f->sndbuf = sk->sk_sndbuf;
+	f->rcvbuf = sk->sk_rcvbuf;
+	f->retrans = tp->total_retrans;
+	f->sndbuf_limited_us = chrono_us(tp, TCP_CHRONO_SNDBUF_LIMITED);
+	f->rwnd_limited_us = chrono_us(tp, TCP_CHRONO_RWND_LIMITED);
+	f->updated_ns = bpf_ktime_get_ns();
+}
+
+/* Insert a new entry with the connection's identity, or refresh an existing
+ * one. Returns the entry, or NULL when the map is full (counted). */
+static __always_inline struct conn_stats *flow_record(__u64 cookie, const struct tcp_sock *tp)
+{
+	const struct sock *sk = &tp->inet_conn.icsk_inet.sk;
+	const struct sock_common *skc = &sk->__sk_common;
+	struct conn_stats *f, init = {};
+
+	f = bpf_map_lookup_elem(&flows, &cookie);
+	if (f) {
+		flow_refresh(f, tp);
+		return f;
+	}
+
+	init.family = skc->skc_family;
+	if (init.family == AF_INET) {
+		__u32 saddr = skc->skc_rcv_saddr, daddr = skc->skc_daddr;
+
+		__builtin_memcpy(init.saddr, &saddr, 4);
+		__builtin_memcpy(init.daddr, &daddr, 4);
+	} else {
+		BPF_CORE_READ_INTO(&init.saddr, skc, skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&init.daddr, skc, skc_v6_daddr.in6_u.u6_addr8);
+	}
+	init.sport = skc->skc_num;
+	init.dport = bpf_ntohs(skc->skc_dport);
+	init.netns_cookie = skc->skc_net.net->net_cookie;
+	init.cgroup_id = sk->sk_cgrp_data.cgroup->kn->id;
+	init.created_ns = bpf_ktime_get_ns();
+	flow_refresh(&init, tp);
+
+	if (bpf_map_update_elem(&flows, &cookie, &init, BPF_NOEXIST) == -E2BIG) {
+		count(CNT_MAP_FULL);
+		return NULL;
+	}
+	count(CNT_FLOWS_CREATED);
+	return bpf_map_lookup_elem(&flows, &cookie);
+}
+
+#endif /* FLOW_BPF_H */

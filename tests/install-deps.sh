@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages tcptune's build, tests and benchmarks use,
+# only when something is missing (so `make run` / `make test` stay quick).
+set -eu
+need=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
+for p in clang-14 llvm-14 libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
+	iperf3 iproute2 libcmocka-dev jq procps util-linux; do
+	have_pkg "$p" || need+=("$p")
+done
+[ ${#need[@]} = 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "tcptune: missing packages: ${need[*]}; run as root (or apt-get install them)" >&2
+	exit 1
+fi
+echo "tcptune: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,100 @@
+# shellcheck shell=bash
+# Shared by the end-to-end tests: cleanup on any exit, the agent, namespaces.
+# A test sources this, calls `cleanup_add` for everything it creates, and
+# reports with `pass` / `fail` / `skip`. Exit status: 0 pass, 1 fail, 77 skip.
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TCPTUNE=${TCPTUNE:-$ROOT/build/tcptune}
+TEST_NAME=$(basename "$0" .sh)
+PIN_DIR=/sys/fs/bpf/tcptune
+FAILED=0
+_CLEANUP=()
+
+# Run in reverse order on exit, whatever the exit path.
+cleanup_add() { _CLEANUP+=("$*"); }
+_run_cleanup() {
+	local i
+	for ((i = ${#_CLEANUP[@]} - 1; i >= 0; i--)); do
+		eval "${_CLEANUP[$i]}" >/dev/null 2>&1 || true
+	done
+}
+trap _run_cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "# $TEST_NAME: $*"; }
+pass() { echo "ok - $TEST_NAME: $*"; }
+fail() { echo "not ok - $TEST_NAME: $*"; FAILED=1; }
+skip() { echo "skip - $TEST_NAME: $*"; exit 77; }
+# check DESCRIPTION COMMAND...: pass if the command succeeds
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+finish() { exit "$FAILED"; }
+
+[ "$(id -u)" = 0 ] || { echo "not ok - $TEST_NAME: must run as root"; exit 1; }
+[ -x "$TCPTUNE" ] || { echo "not ok - $TEST_NAME: $TCPTUNE not built (run make)"; exit 1; }
+
+# Unique per test run: namespace names are global on the machine.
+UNIQ="tt$$"
+
+# agent_start [ARGS...]: start `tcptune run` in the background, wait until its
+# maps are pinned and its first pass ran. Sets AGENT_PID, AGENT_LOG.
+agent_start() {
+	AGENT_LOG=$(mktemp /tmp/tcptune-agent.XXXXXX)
+	cleanup_add "rm -f $AGENT_LOG"
+	"$TCPTUNE" run "$@" >"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	cleanup_add "agent_stop"
+	local i
+	for ((i = 0; i < 100; i++)); do
+		grep -q "^tcptune: running" "$AGENT_LOG" 2>/dev/null && return 0
+		kill -0 "$AGENT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	log "agent did not start: $(cat "$AGENT_LOG")"
+	return 1
+}
+
+# agent_stop [SIGNAL]: stop the agent and wait for it; returns its exit code.
+agent_stop() {
+	local sig=${1:-TERM} rc=0
+	[ -n "${AGENT_PID:-}" ] || return 0
+	kill -"$sig" "$AGENT_PID" 2>/dev/null
+	wait "$AGENT_PID" 2>/dev/null || rc=$?
+	AGENT_PID=
+	return $rc
+}
+
+# Number of BPF programs of tcptune's (by name) still loaded.
+tcptune_progs_loaded() {
+	bpftool prog show 2>/dev/null | grep -cE "name (tcp_probe|tcp_rcv_space_adjust|tcp_sendmsg_locked|inet_sock_set_state|tcptune_sockops|tcptune_iter) " || true
+}
+
+# netpath NAME RATE LIMIT: two namespaces ${NAME}c (198.18.N.1, fd00:198:18:N::1)
+# and ${NAME}s (.2/::2) joined by veth, with a TBF bottleneck of RATE on the
+# client's egress. Sets NS_C, NS_S and addresses C4 S4 C6 S6.
+_NET_INDEX=0
+netpath() {
+	local name=$1 rate=$2 limit=$3 n
+	_NET_INDEX=$((_NET_INDEX + 1))
+	n=$(( ($$ + _NET_INDEX) % 250 + 1 ))
+	NS_C="${name}c"; NS_S="${name}s"
+	C4="198.18.$n.1"; S4="198.18.$n.2"; C6="fd00:198:18:$n::1"; S6="fd00:198:18:$n::2"
+	ip netns add "$NS_C" && cleanup_add "ip netns del $NS_C" || return 1
+	ip netns add "$NS_S" && cleanup_add "ip netns del $NS_S" || return 1
+	# abort leftover connections first: orphans would charge TCP memory for minutes
+	cleanup_add "ip netns exec $NS_C ss -K >/dev/null 2>&1; ip netns exec $NS_S ss -K >/dev/null 2>&1"
+	ip link add veth0 netns "$NS_C" type veth peer name veth0 netns "$NS_S" || return 1
+	local ns a4 a6
+	for ns in "$NS_C" "$NS_S"; do
+		if [ "$ns" = "$NS_C" ]; then a4=$C4; a6=$C6; else a4=$S4; a6=$S6; fi
+		ip -n "$ns" link set lo up
+		ip -n "$ns" addr add "$a4/24" dev veth0
+		ip -n "$ns" addr add "$a6/64" dev veth0 nodad
+		ip -n "$ns" link set veth0 up
+		ip netns exec "$ns" sysctl -qw net.ipv4.tcp_congestion_control=reno 2>/dev/null || true
+	done
+	ip netns exec "$NS_C" tc qdisc add dev veth0 root tbf rate "$rate" burst 32kb limit "$limit"
+}
+
+# in_ns NS CMD...: run a command inside a namespace.
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
