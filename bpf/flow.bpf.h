@@ -41,12 +41,12 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, CNT_MAX);
-	__type(key, __u32); /* enum tcptune_counter */
+	__type(key, __u32); /* enum tcptune_counter (array keys must be plain ints) */
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } counters SEC(".maps");
 
-static __always_inline void count(__u32 counter)
+static __always_inline void count(enum tcptune_counter counter)
 {
 	__u64 *val = bpf_map_lookup_elem(&counters, &counter);
 

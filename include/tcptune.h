@@ -47,7 +47,6 @@ enum tcptune_counter {
 	CNT_FLOWS_CREATED,       /* entries inserted */
 	CNT_FLOWS_DELETED,       /* entries removed on close */
 	CNT_MAP_FULL,            /* connections not tracked because "flows" was full */
-	CNT_EVENTS,              /* tracepoint and sockops events handled */
 	CNT_MAX,
 };
 

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# `tcptune flows --json` agrees with the kernel's own view (ss) of the same
+# sockets at the same moment, and with iperf3's measured rate, for IPv4 and
+# IPv6 over a TBF bottleneck between two namespaces; closed connections leave.
+. "$(dirname "$0")/../lib.sh"
+
+RATE_MBIT=200
+SAMPLES=8
+agent_start --interval 0.5 || { fail "agent starts"; finish; }
+netpath "${UNIQ}f" "${RATE_MBIT}mbit" 200kb || { fail "namespaces set up"; finish; }
+
+# within PCT A B: |A-B| <= PCT% of B
+within() { awk -v p="$1" -v a="$2" -v b="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 ? d <= b * p / 100 : a == 0) }'; }
+
+# ss_field SSLINE KEY: the value of KEY:VALUE (first part before '/' or ',')
+ss_field() { grep -oE "(^|[ (,])$2[:]?[0-9.]+" <<<"$1" | head -1 | grep -oE '[0-9.]+$'; }
+
+run_family() {
+	local fam=$1 server=$2 port=$3 out
+	out=$(mktemp); cleanup_add "rm -f $out"
+	in_ns "$NS_S" iperf3 -s -1 -p "$port" -D -I "$out.srv.pid" >/dev/null 2>&1
+	cleanup_add "kill \$(cat $out.srv.pid 2>/dev/null) 2>/dev/null; rm -f $out.srv.pid"
+	sleep 0.5
+	in_ns "$NS_C" iperf3 -c "$server" -p "$port" -t 9 -i 1 --json >"$out" 2>&1 &
+	local client=$!
+	cleanup_add "kill $client 2>/dev/null"
+	sleep 3
+
+	local ok_rtt=0 ok_cwnd=0 ok_buf=0 ok_rbuf=0 ok_owner=0 n=0 rates=() i json line sport
+	for ((i = 0; i < SAMPLES; i++)); do
+		# the two readings as close together as two processes allow
+		json=$("$TCPTUNE" flows --json)
+		line=$(in_ns "$NS_C" ss -tinmH "dport = :$port")
+		# the data connection is the one that moved bytes: the largest bytes_acked
+		local entry
+		entry=$(jq -c --argjson p "$port" --arg fam "$fam" \
+			'[.[] | select(.dport == $p and .family == $fam)] | max_by(.bytes_acked)' <<<"$json")
+		[ "$entry" = null ] && { log "sample $i: no $fam entry for port $port"; sleep 0.5; continue; }
+		sport=$(jq -r .sport <<<"$entry")
+		# ss prints one socket per two lines: header then info; pick ours by sport
+		local ssline
+		ssline=$(awk -v sp=":$sport" '$0 ~ sp" " {getline info; print $0 " " info; exit}' <<<"$line")
+		[ -z "$ssline" ] && { log "sample $i: ss has no socket with sport $sport"; sleep 0.5; continue; }
+		local srtt cwnd tb rb ss_rtt_us
+		srtt=$(jq .srtt_us <<<"$entry"); cwnd=$(jq .cwnd <<<"$entry")
+		ss_rtt_us=$(awk -v r="$(ss_field "$ssline" rtt)" 'BEGIN { printf "%d", r * 1000 }')
+		tb=$(ss_field "$ssline" tb); rb=$(ss_field "$ssline" rb)
+		log "sample $i $fam: srtt ${srtt}us vs ss ${ss_rtt_us}us, cwnd $cwnd vs $(ss_field "$ssline" cwnd), sndbuf $(jq .sndbuf <<<"$entry") vs tb $tb, rcvbuf $(jq .rcvbuf <<<"$entry") vs rb $rb, rate $(jq .delivery_rate_bps <<<"$entry")"
+		n=$((n + 1))
+		within 20 "$srtt" "$ss_rtt_us" && ok_rtt=$((ok_rtt + 1))
+		within 20 "$cwnd" "$(ss_field "$ssline" cwnd)" && ok_cwnd=$((ok_cwnd + 1))
+		within 10 "$(jq .sndbuf <<<"$entry")" "$tb" && ok_buf=$((ok_buf + 1))
+		within 10 "$(jq .rcvbuf <<<"$entry")" "$rb" && ok_rbuf=$((ok_rbuf + 1))
+		rates+=("$(jq .delivery_rate_bps <<<"$entry")")
+		[ "$(jq -r .comm <<<"$entry")" = iperf3 ] && [ "$(jq .pid <<<"$entry")" -gt 0 ] && ok_owner=$((ok_owner + 1))
+		sleep 0.5
+	done
+	# most samples must agree: the two readings are a few ms apart on a busy path
+	local need=$((SAMPLES - 1))
+	check "$fam: sampled the data connection in every round ($n/$SAMPLES)" [ "$n" = "$SAMPLES" ]
+	check "$fam: srtt within 20% of ss in $ok_rtt/$n samples (need $need)" [ "$ok_rtt" -ge "$need" ]
+	check "$fam: cwnd within 20% of ss in $ok_cwnd/$n samples (need $need)" [ "$ok_cwnd" -ge "$need" ]
+	check "$fam: sndbuf within 10% of skmem tb in $ok_buf/$n samples" [ "$ok_buf" -ge "$need" ]
+	check "$fam: rcvbuf within 10% of skmem rb in $ok_rbuf/$n samples" [ "$ok_rbuf" -ge "$need" ]
+	check "$fam: owner pid and comm (iperf3) known in $ok_owner/$n samples" [ "$ok_owner" = "$n" ]
+
+	wait "$client"
+	# iperf3's own report over the seconds we sampled (intervals 3..7)
+	local iperf_bps ours_bps
+	iperf_bps=$(jq '[.intervals[3:8][].sum.bits_per_second] | add / length' "$out")
+	ours_bps=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	log "$fam: delivery rate median ${ours_bps} bps, iperf3 ${iperf_bps} bps"
+	check "$fam: delivery rate ($ours_bps) within 15% of iperf3 ($iperf_bps)" within 15 "$ours_bps" "$iperf_bps"
+
+	# closed connections leave the map
+	local left=1
+	for ((i = 0; i < 20; i++)); do
+		left=$("$TCPTUNE" flows --json | jq --argjson p "$port" '[.[] | select(.dport == $p or .sport == $p)] | length')
+		[ "$left" = 0 ] && break
+		sleep 0.1
+	done
+	check "$fam: closed connections disappear ($left left)" [ "$left" = 0 ]
+}
+
+run_family ipv4 "$S4" 5201
+run_family ipv6 "$S6" 5202
+finish
