@@ -34,7 +34,8 @@ const char *format_si(double value, const char *unit, char *buf, size_t len)
 	static const char prefix[] = " KMGT";
 	int i = 0;
 
-	while (value >= 1000.0 && i < 4) {
+	/* scale while the figure would print as 1000 or more: 999.96K is 1.0M */
+	while (i < 4 && value >= (i == 0 ? 999.5 : 999.95)) {
 		value /= 1000.0;
 		i++;
 	}
@@ -49,11 +50,18 @@ void json_string(const char *text, size_t maxlen, char *buf, size_t len)
 {
 	size_t o = 0;
 
-	if (len < 3)
+	if (len < 3) {
+		if (len)
+			buf[0] = '\0';
 		return;
+	}
 	buf[o++] = '"';
-	for (size_t i = 0; i < maxlen && text[i] && o + 8 < len; i++) {
+	for (size_t i = 0; i < maxlen && text[i]; i++) {
 		unsigned char c = (unsigned char)text[i];
+		size_t need = c == '"' || c == '\\' ? 2 : c < 0x20 || c >= 0x7f ? 6 : 1;
+
+		if (o + need + 2 > len) /* and the closing quote, and the NUL */
+			break;
 
 		if (c == '"' || c == '\\') {
 			buf[o++] = '\\';
@@ -110,7 +118,7 @@ static void endpoint(const struct conn_stats *s, const __u8 *addr, __u16 port, c
 void print_flows_table(FILE *out, const struct flow *flows, size_t n, int width)
 {
 	/* addresses get what the fixed columns leave, at least 21 each */
-	int addr_w = (width - 96) / 2;
+	int addr_w = (width - 102) / 2; /* 90 for the other columns, 12 spaces */
 
 	if (addr_w < 21)
 		addr_w = 21;

@@ -14,6 +14,11 @@ int parse_interval(const char *text, double *seconds, const char **why)
 		*why = "is empty";
 		return -1;
 	}
+	/* plain decimal only: strtod would also take hex and leading blanks */
+	if (strspn(text, "0123456789.+-eE") != strlen(text)) {
+		*why = "is not a number";
+		return -1;
+	}
 	errno = 0;
 	v = strtod(text, &end);
 	if (errno || *end || end == text || isnan(v) || isinf(v)) {

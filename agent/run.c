@@ -135,6 +135,10 @@ int cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	libbpf_print_setup();
 
+	/* from here on a stop request ends in the one cleanup path, even mid-load */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	if (!has_privilege()) {
 		log_error("tcptune run needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN): run it with sudo");
 		return EXIT_RUNTIME;
@@ -169,9 +173,6 @@ int cmd_run(int argc, char **argv)
 	}
 	started = true;
 
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	if (whole_host)
 		log_info("running on the whole host (cgroup %s), interval %gs, maps pinned under %s",
 			 scopes[0].path, args.interval_s, TCPTUNE_PIN_DIR);

@@ -1,0 +1,438 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Unit tests for agent/parse.c: command-line values and /proc/self/mountinfo. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "parse.h"
+
+/* ---- parse_interval ---------------------------------------------------- */
+
+/* A value that parse_interval never produces: shows *seconds was not written. */
+#define UNTOUCHED -12345.0
+
+static void expect_interval_ok(const char *text, double want)
+{
+	double s = UNTOUCHED;
+	const char *why = NULL;
+
+	if (parse_interval(text, &s, &why) != 0)
+		fail_msg("parse_interval(\"%s\") refused: %s", text, why ? why : "(no reason)");
+	assert_float_equal(s, want, 1e-12);
+}
+
+/* Refused with exactly this reason, and *seconds left alone. */
+static void expect_interval_bad(const char *text, const char *reason)
+{
+	double s = UNTOUCHED;
+	const char *why = NULL;
+
+	if (parse_interval(text, &s, &why) != -1)
+		fail_msg("parse_interval(\"%s\") accepted (%g)", text ? text : "(null)", s);
+	assert_non_null(why);
+	assert_string_equal(why, reason);
+	assert_float_equal(s, UNTOUCHED, 0.0);
+}
+
+static void interval_accepts_decimals(void **state)
+{
+	(void)state;
+	expect_interval_ok("1", 1.0);
+	expect_interval_ok("2", 2.0);
+	expect_interval_ok("0.5", 0.5);
+	expect_interval_ok("0.25", 0.25);
+	expect_interval_ok("1.5", 1.5);
+	expect_interval_ok("10", 10.0);
+	expect_interval_ok("59.999", 59.999);
+	expect_interval_ok("120.0", 120.0);
+}
+
+static void interval_accepts_bounds(void **state)
+{
+	(void)state;
+	expect_interval_ok("0.01", 0.01);
+	expect_interval_ok("0.010", 0.01);
+	expect_interval_ok("3600", 3600.0);
+	expect_interval_ok("3600.0", 3600.0);
+	expect_interval_ok("3599.99", 3599.99);
+}
+
+static void interval_rejects_empty(void **state)
+{
+	(void)state;
+	expect_interval_bad("", "is empty");
+	expect_interval_bad(NULL, "is empty");
+}
+
+static void interval_rejects_non_numbers(void **state)
+{
+	(void)state;
+	expect_interval_bad("abc", "is not a number");
+	expect_interval_bad("1s", "is not a number");
+	expect_interval_bad("500ms", "is not a number");
+	expect_interval_bad("1.5.2", "is not a number");
+	expect_interval_bad("1,5", "is not a number");
+	expect_interval_bad(" ", "is not a number");
+	expect_interval_bad("1 ", "is not a number");
+	expect_interval_bad(".", "is not a number");
+	expect_interval_bad("-", "is not a number");
+	expect_interval_bad("one", "is not a number");
+}
+
+static void interval_rejects_nan_inf(void **state)
+{
+	(void)state;
+	expect_interval_bad("nan", "is not a number");
+	expect_interval_bad("NaN", "is not a number");
+	expect_interval_bad("-nan", "is not a number");
+	expect_interval_bad("inf", "is not a number");
+	expect_interval_bad("INF", "is not a number");
+	expect_interval_bad("infinity", "is not a number");
+	expect_interval_bad("-inf", "is not a number");
+	/* overflows a double: ERANGE */
+	expect_interval_bad("1e999", "is not a number");
+}
+
+static void interval_rejects_zero_and_negatives(void **state)
+{
+	(void)state;
+	expect_interval_bad("0", "must be greater than zero");
+	expect_interval_bad("0.0", "must be greater than zero");
+	expect_interval_bad("-0", "must be greater than zero");
+	expect_interval_bad("-1", "must be greater than zero");
+	expect_interval_bad("-0.5", "must be greater than zero");
+	expect_interval_bad("-3600", "must be greater than zero");
+}
+
+static void interval_rejects_out_of_range(void **state)
+{
+	(void)state;
+	expect_interval_bad("0.009", "must be between 0.01 and 3600 seconds");
+	expect_interval_bad("0.0099999", "must be between 0.01 and 3600 seconds");
+	expect_interval_bad("0.001", "must be between 0.01 and 3600 seconds");
+	expect_interval_bad("3600.001", "must be between 0.01 and 3600 seconds");
+	expect_interval_bad("3601", "must be between 0.01 and 3600 seconds");
+	expect_interval_bad("86400", "must be between 0.01 and 3600 seconds");
+}
+
+static void interval_max_matches_header(void **state)
+{
+	char text[32];
+
+	(void)state;
+	assert_float_equal(INTERVAL_MAX_S, 3600.0, 0.0);
+	snprintf(text, sizeof(text), "%.3f", INTERVAL_MAX_S);
+	expect_interval_ok(text, INTERVAL_MAX_S);
+}
+
+/* ---- parse_count ------------------------------------------------------- */
+
+#define COUNT_UNTOUCHED -777L
+
+static void expect_count_ok(const char *text, long want)
+{
+	long c = COUNT_UNTOUCHED;
+
+	if (parse_count(text, &c) != 0)
+		fail_msg("parse_count(\"%s\") refused", text);
+	assert_int_equal(c, want);
+}
+
+static void expect_count_bad(const char *text)
+{
+	long c = COUNT_UNTOUCHED;
+
+	if (parse_count(text, &c) != -1)
+		fail_msg("parse_count(\"%s\") accepted (%ld)", text, c);
+	assert_int_equal(c, COUNT_UNTOUCHED);
+}
+
+static void count_accepts_positive_whole_numbers(void **state)
+{
+	char text[32];
+
+	(void)state;
+	expect_count_ok("1", 1);
+	expect_count_ok("2", 2);
+	expect_count_ok("42", 42);
+	expect_count_ok("65536", 65536);
+	expect_count_ok("16777216", 16777216);
+	snprintf(text, sizeof(text), "%ld", LONG_MAX);
+	expect_count_ok(text, LONG_MAX);
+}
+
+static void count_rejects_zero_negative_and_junk(void **state)
+{
+	char text[40];
+
+	(void)state;
+	expect_count_bad("");
+	expect_count_bad("0");
+	expect_count_bad("-0");
+	expect_count_bad("-1");
+	expect_count_bad("-65536");
+	expect_count_bad("abc");
+	expect_count_bad("12abc");
+	expect_count_bad("1.5");
+	expect_count_bad("1e3");
+	expect_count_bad("10 ");
+	expect_count_bad(" ");
+	expect_count_bad("0x");
+	/* one past LONG_MAX / LONG_MIN: ERANGE */
+	snprintf(text, sizeof(text), "%lu", (unsigned long)LONG_MAX + 1);
+	expect_count_bad(text);
+	expect_count_bad("99999999999999999999999");
+	expect_count_bad("-9223372036854775809");
+}
+
+/* ---- mountinfo_match --------------------------------------------------- */
+
+/* Expect a match with this decoded mount point. */
+static void expect_mount(const char *line, const char *fstype, const char *want)
+{
+	char buf[256];
+
+	memset(buf, 'X', sizeof(buf));
+	if (!mountinfo_match(line, fstype, buf, sizeof(buf)))
+		fail_msg("no %s match in: %s", fstype, line);
+	assert_string_equal(buf, want);
+}
+
+static void expect_no_mount(const char *line, const char *fstype)
+{
+	char buf[256] = "";
+
+	if (mountinfo_match(line, fstype, buf, sizeof(buf)))
+		fail_msg("unexpected %s match (\"%s\") in: %s", fstype, buf, line);
+}
+
+static void mountinfo_cgroup2_with_optional_field(void **state)
+{
+	(void)state;
+	expect_mount("35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n",
+		     "cgroup2", "/sys/fs/cgroup");
+}
+
+static void mountinfo_without_optional_fields(void **state)
+{
+	(void)state;
+	expect_mount("35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw\n",
+		     "cgroup2", "/sys/fs/cgroup");
+	/* no trailing newline either */
+	expect_mount("40 1 0:40 / /mnt/cg rw - cgroup2 none rw", "cgroup2", "/mnt/cg");
+}
+
+static void mountinfo_with_several_optional_fields(void **state)
+{
+	(void)state;
+	expect_mount("812 35 0:30 /app /run/cg/app rw,relatime shared:9 master:3 propagate_from:2 unbindable - cgroup2 cgroup2 rw\n",
+		     "cgroup2", "/run/cg/app");
+}
+
+static void mountinfo_other_filesystems(void **state)
+{
+	(void)state;
+	expect_mount("29 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro\n", "ext4", "/");
+	expect_mount("37 23 0:32 / /sys/fs/bpf rw,nosuid,nodev,noexec,relatime shared:13 - bpf bpf rw,mode=700\n",
+		     "bpf", "/sys/fs/bpf");
+	expect_no_mount("29 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro\n", "cgroup2");
+	expect_no_mount("37 23 0:32 / /sys/fs/bpf rw,nosuid shared:13 - bpf bpf rw,mode=700\n", "cgroup2");
+}
+
+static void mountinfo_fstype_must_match_whole_word(void **state)
+{
+	const char *v1 = "33 24 0:28 / /sys/fs/cgroup/cpu rw,nosuid shared:10 - cgroup cgroup rw,cpu\n";
+	const char *v2 = "35 24 0:30 / /sys/fs/cgroup/unified rw,nosuid shared:9 - cgroup2 cgroup2 rw\n";
+
+	(void)state;
+	/* cgroup v1 is not cgroup2, and "cgroup" is not a prefix match of "cgroup2" */
+	expect_no_mount(v1, "cgroup2");
+	expect_no_mount(v2, "cgroup");
+	expect_no_mount(v2, "cgroup2x");
+	expect_mount(v1, "cgroup", "/sys/fs/cgroup/cpu");
+	expect_mount(v2, "cgroup2", "/sys/fs/cgroup/unified");
+}
+
+static void mountinfo_fstype_is_field_after_separator(void **state)
+{
+	(void)state;
+	/* "cgroup2" as the source or in the options is not the type */
+	expect_no_mount("50 1 0:50 / /mnt/x rw - tmpfs cgroup2 rw\n", "cgroup2");
+	expect_no_mount("50 1 0:50 / /mnt/x rw,cgroup2 - tmpfs tmpfs rw,cgroup2\n", "cgroup2");
+	/* an optional field that looks like a type does not count either */
+	expect_no_mount("50 1 0:50 / /mnt/x rw cgroup2 - tmpfs tmpfs rw\n", "cgroup2");
+}
+
+static void mountinfo_decodes_escapes(void **state)
+{
+	(void)state;
+	/* space, tab, newline and backslash are written as \ooo */
+	expect_mount("60 35 0:30 / /mnt/my\\040cgroup rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/my cgroup");
+	expect_mount("60 35 0:30 / /mnt/a\\011b rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a\tb");
+	expect_mount("60 35 0:30 / /mnt/a\\012b rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a\nb");
+	expect_mount("60 35 0:30 / /mnt/a\\134b rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a\\b");
+	expect_mount("60 35 0:30 / /mnt/a\\040\\040b rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a  b");
+	/* " - " inside the mount point (escaped) does not confuse the separator search */
+	expect_mount("60 35 0:30 / /mnt/a\\040-\\040b rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a - b");
+}
+
+static void mountinfo_escape_at_end_of_mount_point(void **state)
+{
+	(void)state;
+	expect_mount("60 35 0:30 / /mnt/cg\\040 rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/cg ");
+	expect_mount("60 35 0:30 / /mnt/cg\\134 rw shared:4 - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/cg\\");
+	expect_mount("60 35 0:30 / /\\040 rw - cgroup2 cgroup2 rw\n", "cgroup2", "/ ");
+	expect_mount("60 35 0:30 / /mnt/x\\040\\011 rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/x \t");
+}
+
+static void mountinfo_escape_in_root_field_is_not_the_mount_point(void **state)
+{
+	(void)state;
+	expect_mount("61 35 0:30 /a\\040b /mnt/cg rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/cg");
+}
+
+static void mountinfo_truncates_to_buffer(void **state)
+{
+	const char *line = "35 24 0:30 / /sys/fs/cgroup rw shared:9 - cgroup2 cgroup2 rw\n";
+	char buf[16];
+
+	(void)state;
+	memset(buf, 'X', sizeof(buf));
+	assert_true(mountinfo_match(line, "cgroup2", buf, 5));
+	assert_string_equal(buf, "/sys");
+	/* nothing written past the length given */
+	for (size_t i = 5; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 'X');
+
+	memset(buf, 'X', sizeof(buf));
+	assert_true(mountinfo_match(line, "cgroup2", buf, 1));
+	assert_string_equal(buf, "");
+	assert_int_equal(buf[1], 'X');
+
+	/* exactly enough room */
+	memset(buf, 'X', sizeof(buf));
+	assert_true(mountinfo_match(line, "cgroup2", buf, sizeof("/sys/fs/cgroup")));
+	assert_string_equal(buf, "/sys/fs/cgroup");
+	assert_int_equal(buf[sizeof("/sys/fs/cgroup")], 'X');
+}
+
+static void mountinfo_truncates_before_escape(void **state)
+{
+	const char *line = "60 35 0:30 / /a\\040b rw - cgroup2 cgroup2 rw\n";
+	char buf[16];
+
+	(void)state;
+	memset(buf, 'X', sizeof(buf));
+	assert_true(mountinfo_match(line, "cgroup2", buf, 4));
+	assert_string_equal(buf, "/a ");
+	memset(buf, 'X', sizeof(buf));
+	assert_true(mountinfo_match(line, "cgroup2", buf, 3));
+	assert_string_equal(buf, "/a");
+	assert_int_equal(buf[3], 'X');
+}
+
+static void mountinfo_rejects_malformed_lines(void **state)
+{
+	(void)state;
+	expect_no_mount("", "cgroup2");
+	expect_no_mount("\n", "cgroup2");
+	expect_no_mount("garbage", "cgroup2");
+	/* too few fields */
+	expect_no_mount("35 24 0:30 /", "cgroup2");
+	expect_no_mount("35 24 0:30 / /sys/fs/cgroup", "cgroup2");
+	/* no separator */
+	expect_no_mount("35 24 0:30 / /sys/fs/cgroup rw,nosuid shared:9 cgroup2 cgroup2 rw\n", "cgroup2");
+	/* separator but no type after it */
+	expect_no_mount("35 24 0:30 / /sys/fs/cgroup rw - ", "cgroup2");
+}
+
+/* ---- path_within ------------------------------------------------------- */
+
+static void path_within_same_and_below(void **state)
+{
+	(void)state;
+	assert_true(path_within("/a/b", "/a/b"));
+	assert_true(path_within("/a/b", "/a/b/c"));
+	assert_true(path_within("/a/b", "/a/b/c/d"));
+	assert_true(path_within("/a/b", "/a/b/"));
+	assert_true(path_within("/sys/fs/cgroup/app.slice", "/sys/fs/cgroup/app.slice/web.service"));
+}
+
+static void path_within_sibling_with_common_prefix(void **state)
+{
+	(void)state;
+	assert_false(path_within("/a/b", "/a/bc"));
+	assert_false(path_within("/a/bc", "/a/b"));
+	assert_false(path_within("/a/b", "/a/b.c"));
+	assert_false(path_within("/a/b", "/a/b-c/d"));
+	assert_false(path_within("/sys/fs/cgroup/app", "/sys/fs/cgroup/app.slice"));
+}
+
+static void path_within_above_and_unrelated(void **state)
+{
+	(void)state;
+	assert_false(path_within("/a/b", "/a"));
+	assert_false(path_within("/a/b/c", "/a/b"));
+	assert_false(path_within("/a/b", "/"));
+	assert_false(path_within("/a/b", "/x/y"));
+	assert_false(path_within("/a/b", "/x/a/b"));
+	assert_false(path_within("/a/b", ""));
+}
+
+static void path_within_root_outer(void **state)
+{
+	(void)state;
+	assert_true(path_within("/", "/"));
+	assert_true(path_within("/", "/a"));
+	assert_true(path_within("/", "/a/b/c"));
+	assert_true(path_within("/", "/sys/fs/cgroup"));
+	assert_false(path_within("/", ""));
+	assert_false(path_within("/", "a/b"));
+}
+
+static void path_within_is_not_symmetric(void **state)
+{
+	(void)state;
+	assert_true(path_within("/sys/fs/cgroup", "/sys/fs/cgroup/user.slice"));
+	assert_false(path_within("/sys/fs/cgroup/user.slice", "/sys/fs/cgroup"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(interval_accepts_decimals),
+		cmocka_unit_test(interval_accepts_bounds),
+		cmocka_unit_test(interval_rejects_empty),
+		cmocka_unit_test(interval_rejects_non_numbers),
+		cmocka_unit_test(interval_rejects_nan_inf),
+		cmocka_unit_test(interval_rejects_zero_and_negatives),
+		cmocka_unit_test(interval_rejects_out_of_range),
+		cmocka_unit_test(interval_max_matches_header),
+		cmocka_unit_test(count_accepts_positive_whole_numbers),
+		cmocka_unit_test(count_rejects_zero_negative_and_junk),
+		cmocka_unit_test(mountinfo_cgroup2_with_optional_field),
+		cmocka_unit_test(mountinfo_without_optional_fields),
+		cmocka_unit_test(mountinfo_with_several_optional_fields),
+		cmocka_unit_test(mountinfo_other_filesystems),
+		cmocka_unit_test(mountinfo_fstype_must_match_whole_word),
+		cmocka_unit_test(mountinfo_fstype_is_field_after_separator),
+		cmocka_unit_test(mountinfo_decodes_escapes),
+		cmocka_unit_test(mountinfo_escape_at_end_of_mount_point),
+		cmocka_unit_test(mountinfo_escape_in_root_field_is_not_the_mount_point),
+		cmocka_unit_test(mountinfo_truncates_to_buffer),
+		cmocka_unit_test(mountinfo_truncates_before_escape),
+		cmocka_unit_test(mountinfo_rejects_malformed_lines),
+		cmocka_unit_test(path_within_same_and_below),
+		cmocka_unit_test(path_within_sibling_with_common_prefix),
+		cmocka_unit_test(path_within_above_and_unrelated),
+		cmocka_unit_test(path_within_root_outer),
+		cmocka_unit_test(path_within_is_not_symmetric),
+	};
+
+	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
+}
