@@ -3,6 +3,7 @@
 #ifndef TCPTUNE_COMMANDS_H
 #define TCPTUNE_COMMANDS_H
 #include <argp.h>
+#include "format.h"
 
 int cmd_run(int argc, char **argv);
 int cmd_flows(int argc, char **argv);
@@ -12,7 +13,10 @@ int cmd_top(int argc, char **argv);
 void usage_error(const struct argp_state *state, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 
-/* Keys every subcommand handles alike (unknown options). */
+/* The value of a --sort option; a usage error if it names no order. */
+enum flow_sort sort_option(const struct argp_state *state, const char *arg);
+
+/* Keys every subcommand handles alike: stray arguments, unknown options. */
 error_t common_parse(int key, char *arg, struct argp_state *state);
 
 /* libbpf's messages go to stderr with -v, nowhere otherwise. */

@@ -29,11 +29,7 @@ static error_t flows_parse(int key, char *arg, struct argp_state *state)
 		args->json = true;
 		break;
 	case 's':
-		if (parse_sort(arg, &args->sort))
-			usage_error(state, "--sort '%s' must be rate, rtt or queue", arg);
-		break;
-	case ARGP_KEY_ARG:
-		usage_error(state, "unexpected argument '%s'", arg);
+		args->sort = sort_option(state, arg);
 		break;
 	default:
 		return common_parse(key, arg, state);

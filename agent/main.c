@@ -33,9 +33,19 @@ void usage_error(const struct argp_state *state, const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
+enum flow_sort sort_option(const struct argp_state *state, const char *arg)
+{
+	enum flow_sort key;
+
+	if (parse_sort(arg, &key))
+		usage_error(state, "--sort '%s' must be rate, rtt or queue", arg);
+	return key;
+}
+
 error_t common_parse(int key, char *arg, struct argp_state *state)
 {
-	(void)arg;
+	if (key == ARGP_KEY_ARG)
+		usage_error(state, "unexpected argument '%s'", arg);
 	if (key == ARGP_KEY_ERROR) {
 		const char *bad = state->next > 0 && state->next <= state->argc ?
 			state->argv[state->next - 1] : "?";

@@ -56,9 +56,6 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 	case 'v':
 		log_verbose = 1;
 		break;
-	case ARGP_KEY_ARG:
-		usage_error(state, "unexpected argument '%s'", arg);
-		break;
 	default:
 		return common_parse(key, arg, state);
 	}

@@ -53,11 +53,7 @@ static error_t top_parse(int key, char *arg, struct argp_state *state)
 			usage_error(state, "--iterations '%s' must be a whole number above zero", arg);
 		break;
 	case 's':
-		if (parse_sort(arg, &args->sort))
-			usage_error(state, "--sort '%s' must be rate, rtt or queue", arg);
-		break;
-	case ARGP_KEY_ARG:
-		usage_error(state, "unexpected argument '%s'", arg);
+		args->sort = sort_option(state, arg);
 		break;
 	default:
 		return common_parse(key, arg, state);

@@ -27,7 +27,7 @@ pass() { echo "ok - $TEST_NAME: $*"; }
 fail() { echo "not ok - $TEST_NAME: $*"; FAILED=1; }
 skip() { echo "skip - $TEST_NAME: $*"; exit 77; }
 # check DESCRIPTION COMMAND...: pass if the command succeeds
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+check() { local what=$1; shift; if "$@" >/dev/null; then pass "$what"; else fail "$what"; fi; }
 finish() { exit "$FAILED"; }
 
 [ "$(id -u)" = 0 ] || { echo "not ok - $TEST_NAME: must run as root"; exit 1; }
@@ -98,3 +98,21 @@ netpath() {
 
 # in_ns NS CMD...: run a command inside a namespace.
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# iperf_server NS PORT: a one-shot iperf3 server in NS, stopped at exit.
+iperf_server() {
+	local ns=$1 port=$2 pidfile
+	pidfile=$(mktemp /tmp/tcptune-iperf.XXXXXX)
+	cleanup_add "kill \$(cat $pidfile) 2>/dev/null; rm -f $pidfile"
+	ip netns exec "$ns" iperf3 -s -1 -p "$port" -D -I "$pidfile" >/dev/null || return 1
+	sleep 0.3
+}
+
+# private_netns SUFFIX: a namespace with loopback up, removed at exit. Sets NS.
+private_netns() {
+	NS="${UNIQ}$1"
+	ip netns add "$NS" || return 1
+	cleanup_add "ip netns del $NS"
+	cleanup_add "ip netns exec $NS ss -K >/dev/null 2>&1"
+	ip -n "$NS" link set lo up
+}

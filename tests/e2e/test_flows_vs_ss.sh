@@ -18,10 +18,8 @@ ss_field() { grep -oE "(^|[ (,])$2[:]?[0-9.]+" <<<"$1" | head -1 | grep -oE '[0-
 run_family() {
 	local fam=$1 server=$2 port=$3 out
 	out=$(mktemp); cleanup_add "rm -f $out"
-	in_ns "$NS_S" iperf3 -s -1 -p "$port" -D -I "$out.srv.pid" >/dev/null 2>&1
-	cleanup_add "kill \$(cat $out.srv.pid 2>/dev/null) 2>/dev/null; rm -f $out.srv.pid"
-	sleep 0.5
-	in_ns "$NS_C" iperf3 -c "$server" -p "$port" -t 9 -i 1 --json >"$out" 2>&1 &
+	iperf_server "$NS_S" "$port"
+	in_ns "$NS_C" iperf3 -c "$server" -p "$port" -t 12 -i 1 --json >"$out" 2>&1 &
 	local client=$!
 	cleanup_add "kill $client 2>/dev/null"
 	sleep 3
@@ -69,7 +67,7 @@ run_family() {
 	local iperf_bps ours_bps
 	iperf_bps=$(jq '[.intervals[3:8][].sum.bits_per_second] | add / length' "$out")
 	ours_bps=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-	log "$fam: delivery rate median ${ours_bps} bps, iperf3 ${iperf_bps} bps"
+	log "$fam: delivery rate samples ${rates[*]}: median ${ours_bps} bps, iperf3 ${iperf_bps} bps"
 	check "$fam: delivery rate ($ours_bps) within 15% of iperf3 ($iperf_bps)" within 15 "$ours_bps" "$iperf_bps"
 
 	# closed connections leave the map

@@ -4,13 +4,8 @@
 . "$(dirname "$0")/../lib.sh"
 
 agent_start --interval 0.5 || { fail "agent starts"; finish; }
-NS="${UNIQ}i"
-ip netns add "$NS" && cleanup_add "ip netns del $NS"
-cleanup_add "ip netns exec $NS ss -K >/dev/null 2>&1"
-in_ns "$NS" ip link set lo up
-in_ns "$NS" iperf3 -s -1 -p 5301 -D -I "/tmp/$NS.pid" >/dev/null
-cleanup_add "kill \$(cat /tmp/$NS.pid) 2>/dev/null; rm -f /tmp/$NS.pid"
-sleep 0.3
+private_netns i || { fail "namespace set up"; finish; }
+iperf_server "$NS" 5301
 in_ns "$NS" iperf3 -c 127.0.0.1 -p 5301 -t 6 -b 100M >/dev/null 2>&1 &
 cleanup_add "kill $! 2>/dev/null"
 sleep 2

@@ -5,10 +5,7 @@
 
 MAX=4
 agent_start --interval 0.3 --max-flows "$MAX" || { fail "agent starts"; finish; }
-NS="${UNIQ}m"
-ip netns add "$NS" && cleanup_add "ip netns del $NS"
-cleanup_add "ip netns exec $NS ss -K >/dev/null 2>&1"
-in_ns "$NS" ip link set lo up
+private_netns m || { fail "namespace set up"; finish; }
 
 counter() { # sum over CPUs of counter KEY
 	bpftool -j map lookup pinned "$PIN_DIR/counters" key "$1" 0 0 0 | jq '[.formatted.values[].value] | add'
@@ -16,9 +13,7 @@ counter() { # sum over CPUs of counter KEY
 tracked() { "$TCPTUNE" flows --json | jq length; }
 
 base_full=$(counter 2)
-in_ns "$NS" iperf3 -s -1 -p 5401 -D -I "/tmp/$NS.pid" >/dev/null
-cleanup_add "kill \$(cat /tmp/$NS.pid) 2>/dev/null; rm -f /tmp/$NS.pid"
-sleep 0.3
+iperf_server "$NS" 5401
 # 10 data connections + the control connection, both ends: 22 sockets
 in_ns "$NS" iperf3 -c 127.0.0.1 -p 5401 -P 10 -t 3 -b 10M >/dev/null 2>&1 &
 client=$!
@@ -38,9 +33,7 @@ for ((i = 0; i < 30; i++)); do [ "$(tracked)" = 0 ] && break; sleep 0.1; done
 check "closed connections free their entries ($(tracked) left)" [ "$(tracked)" = 0 ]
 
 # room again: new connections are tracked
-in_ns "$NS" iperf3 -s -1 -p 5402 -D -I "/tmp/$NS.pid2" >/dev/null
-cleanup_add "kill \$(cat /tmp/$NS.pid2) 2>/dev/null; rm -f /tmp/$NS.pid2"
-sleep 0.3
+iperf_server "$NS" 5402
 in_ns "$NS" iperf3 -c 127.0.0.1 -p 5402 -t 2 -b 10M >/dev/null 2>&1 &
 cleanup_add "kill $! 2>/dev/null"
 sleep 1
