@@ -23,6 +23,8 @@ AGENT_SRCS := agent/main.c agent/run.c agent/loader.c agent/collect.c agent/flow
 	agent/top.c agent/system.c $(PURE_SRCS)
 AGENT_OBJS := $(patsubst agent/%.c,$(BUILD)/%.o,$(AGENT_SRCS))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
+# helpers the end-to-end tests run
+TEST_TOOLS := $(BUILD)/btf_rename
 
 .PHONY: all deps run test unit e2e bench vmlinux clean help
 all: $(BUILD)/tcptune
@@ -56,6 +58,9 @@ $(BUILD)/tcptune: $(AGENT_OBJS)
 $(BUILD)/test_%: tests/unit/test_%.c $(PURE_SRCS) $(wildcard agent/*.h) | $(BUILD)
 	$(CC) $(CFLAGS) $< $(PURE_SRCS) -o $@ -lcmocka
 
+$(BUILD)/btf_rename: tests/tools/btf_rename.c | $(BUILD)
+	$(CC) $(CFLAGS) $< -o $@ $(LIBBPF_LIBS)
+
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
 
@@ -65,10 +70,10 @@ run: deps all
 unit: $(UNIT_TESTS)
 	@bash tests/run-unit.sh $(UNIT_TESTS)
 
-e2e: all
+e2e: all $(TEST_TOOLS)
 	@bash tests/run-e2e.sh
 
-test: deps all $(UNIT_TESTS)
+test: deps all $(UNIT_TESTS) $(TEST_TOOLS)
 	@bash tests/run-all.sh $(UNIT_TESTS)
 
 bench: deps all

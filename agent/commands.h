@@ -19,6 +19,11 @@ enum flow_sort sort_option(const struct argp_state *state, const char *arg);
 /* Keys every subcommand handles alike: stray arguments, unknown options. */
 error_t common_parse(int key, char *arg, struct argp_state *state);
 
+/* --help, --usage and --version for every subcommand; parse with
+ * TCPTUNE_ARGP_FLAGS (argp's own help is silent under ARGP_NO_ERRS). */
+extern const struct argp_child common_children[];
+#define TCPTUNE_ARGP_FLAGS (ARGP_NO_ERRS | ARGP_NO_HELP)
+
 /* libbpf's messages go to stderr with -v, nowhere otherwise. */
 void libbpf_print_setup(void);
 

@@ -42,12 +42,12 @@ int cmd_flows(int argc, char **argv)
 	struct flows_args args = { .sort = SORT_RATE };
 	struct argp argp = { flows_options, flows_parse, NULL,
 			     "Print the connections the running agent tracks, read from its pinned maps.",
-			     NULL, NULL, NULL };
+			     common_children, NULL, NULL };
 	struct flow *flows = NULL;
 	int flows_fd, counters_fd, n;
 	char why[256];
 
-	if (argp_parse(&argp, argc, argv, ARGP_NO_ERRS, NULL, &args))
+	if (argp_parse(&argp, argc, argv, TCPTUNE_ARGP_FLAGS, NULL, &args))
 		return EXIT_USAGE;
 	if (pinned_maps_open(&flows_fd, &counters_fd, why, sizeof(why))) {
 		log_error("%s", why);

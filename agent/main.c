@@ -55,6 +55,40 @@ error_t common_parse(int key, char *arg, struct argp_state *state)
 	return ARGP_ERR_UNKNOWN;
 }
 
+/* argp's own --help and --usage print nothing under ARGP_NO_ERRS and let the
+ * command go on (`tcptune run --help` would start the agent): every subcommand
+ * takes these instead, with ARGP_NO_HELP. */
+#define KEY_USAGE 0x1001
+
+static const struct argp_option help_options[] = {
+	{ "help", '?', NULL, 0, "Give this help list", -1 },
+	{ "usage", KEY_USAGE, NULL, 0, "Give a short usage message", 0 },
+	{ "version", 'V', NULL, 0, "Print program version", 0 },
+	{},
+};
+
+static error_t help_parse(int key, char *arg, struct argp_state *state)
+{
+	(void)arg;
+	switch (key) {
+	case '?':
+		argp_help(state->root_argp, stdout, ARGP_HELP_STD_HELP, state->name);
+		break;
+	case KEY_USAGE:
+		argp_help(state->root_argp, stdout, ARGP_HELP_USAGE, state->name);
+		break;
+	case 'V':
+		printf("%s\n", argp_program_version);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	exit(fflush(stdout) ? EXIT_RUNTIME : 0);
+}
+
+static const struct argp help_argp = { help_options, help_parse, NULL, NULL, NULL, NULL, NULL };
+const struct argp_child common_children[] = { { &help_argp, 0, NULL, 0 }, {} };
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
 	(void)level;

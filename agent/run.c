@@ -116,7 +116,7 @@ int cmd_run(int argc, char **argv)
 {
 	struct run_args args = { .interval_s = 1.0, .max_flows = TCPTUNE_DEFAULT_MAX_FLOWS };
 	struct argp argp = { run_options, run_parse, NULL,
-			     "Load tcptune's BPF programs and collect per-connection TCP metrics until SIGINT/SIGTERM.", NULL, NULL, NULL };
+			     "Load tcptune's BPF programs and collect per-connection TCP metrics until SIGINT/SIGTERM.", common_children, NULL, NULL };
 	struct cgroup_scope scopes[TCPTUNE_MAX_SCOPES];
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct loader ld = { .flows_fd = -1 };
@@ -127,7 +127,7 @@ int cmd_run(int argc, char **argv)
 	pid_t holder = 0;
 	bool whole_host;
 
-	ret = argp_parse(&argp, argc, argv, ARGP_NO_ERRS, NULL, &args);
+	ret = argp_parse(&argp, argc, argv, TCPTUNE_ARGP_FLAGS, NULL, &args);
 	if (ret)
 		return EXIT_USAGE;
 	libbpf_print_setup();
@@ -137,7 +137,7 @@ int cmd_run(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (!has_privilege()) {
-		log_error("tcptune run needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN): run it with sudo");
+		log_error("run needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN): run it with sudo");
 		return EXIT_RUNTIME;
 	}
 	ret = open_scopes(&args, scopes, &nr_scopes, &whole_host);
@@ -189,6 +189,9 @@ int cmd_run(int argc, char **argv)
 			goto cleanup;
 		}
 		took = monotonic_s() - start;
+		if (pass == 1)
+			log_info("first pass: tracking %zu connections in %d network namespaces",
+				 res.tracked, res.namespaces);
 		log_debug("pass %llu: %d namespaces (%d skipped), %zu connections tracked, %d stale dropped, %.1f ms",
 			  (unsigned long long)pass, res.namespaces, res.skipped, res.tracked, res.stale, took * 1e3);
 		if (took < args.interval_s && !stop_signal)

@@ -83,12 +83,20 @@ static bool is_bpffs(const char *path)
 
 int bpffs_ensure(bool *mounted)
 {
+	int fd;
+
 	*mounted = false;
-	if (is_bpffs("/sys/fs/bpf"))
+	if (is_bpffs("/sys/fs/bpf")) {
+		/* the mark outlives an agent that was killed: its mount is ours now */
+		*mounted = access(TCPTUNE_BPFFS_MARK, F_OK) == 0;
 		return 0;
+	}
 	if (mount("bpf", "/sys/fs/bpf", "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700"))
 		return -errno;
 	*mounted = true;
+	fd = open(TCPTUNE_BPFFS_MARK, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
 	return 0;
 }
 
@@ -105,8 +113,8 @@ void bpffs_release(bool mounted)
 		if (e->d_name[0] != '.' && !strstr(e->d_name, ".debug"))
 			empty = false;
 	closedir(d);
-	if (empty)
-		umount2("/sys/fs/bpf", MNT_DETACH);
+	if (empty && umount2("/sys/fs/bpf", MNT_DETACH) == 0)
+		unlink(TCPTUNE_BPFFS_MARK);
 }
 
 bool has_privilege(void)

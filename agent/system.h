@@ -10,6 +10,9 @@
 
 #define TCPTUNE_STATE_DIR "/run/tcptune"
 #define TCPTUNE_LOCK_FILE TCPTUNE_STATE_DIR "/agent.lock"
+/* Present while bpffs at /sys/fs/bpf is a mount an agent made: an agent that
+ * was killed could not unmount it, so the next one does. */
+#define TCPTUNE_BPFFS_MARK TCPTUNE_STATE_DIR "/bpffs-mounted"
 #define KERNEL_BTF_PATH "/sys/kernel/btf/vmlinux"
 
 struct cgroup_scope {
@@ -25,7 +28,8 @@ int cgroup2_mount(char *buf, size_t len);
  * and writes a one-line reason into why. */
 int cgroup_scope_open(const char *path, struct cgroup_scope *scope, char *why, size_t len);
 
-/* Mount bpffs at /sys/fs/bpf if it is not there. *mounted tells whether we did. */
+/* Mount bpffs at /sys/fs/bpf if it is not there. *mounted tells whether it is
+ * ours to unmount: we mounted it, or a killed agent did. */
 int bpffs_ensure(bool *mounted);
 /* Unmount bpffs if we mounted it and it is empty again. */
 void bpffs_release(bool mounted);

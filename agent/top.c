@@ -151,13 +151,13 @@ int cmd_top(int argc, char **argv)
 {
 	struct top_args args = { .interval_s = 1.0, .sort = SORT_RATE };
 	struct argp argp = { top_options, top_parse, NULL,
-			     "Live table of the connections the running agent tracks.", NULL, NULL, NULL };
+			     "Live table of the connections the running agent tracks.", common_children, NULL, NULL };
 	struct sigaction sa = { .sa_handler = top_on_signal };
 	int flows_fd, counters_fd;
 	bool tty = isatty(STDOUT_FILENO);
 	char why[256];
 
-	if (argp_parse(&argp, argc, argv, ARGP_NO_ERRS, NULL, &args))
+	if (argp_parse(&argp, argc, argv, TCPTUNE_ARGP_FLAGS, NULL, &args))
 		return EXIT_USAGE;
 	if (pinned_maps_open(&flows_fd, &counters_fd, why, sizeof(why))) {
 		log_error("%s", why);

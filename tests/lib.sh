@@ -37,7 +37,7 @@ finish() { exit "$FAILED"; }
 UNIQ="tt$$"
 
 # agent_start [ARGS...]: start `tcptune run` in the background, wait until its
-# maps are pinned and its first pass ran. Sets AGENT_PID, AGENT_LOG.
+# first pass ran (connections open before it are then listed). Sets AGENT_PID, AGENT_LOG.
 agent_start() {
 	AGENT_LOG=$(mktemp /tmp/tcptune-agent.XXXXXX)
 	cleanup_add "rm -f $AGENT_LOG"
@@ -46,7 +46,7 @@ agent_start() {
 	cleanup_add "agent_stop"
 	local i
 	for ((i = 0; i < 100; i++)); do
-		grep -q "^tcptune: running" "$AGENT_LOG" 2>/dev/null && return 0
+		grep -q "^tcptune: first pass" "$AGENT_LOG" 2>/dev/null && return 0
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -67,6 +67,17 @@ agent_stop() {
 # Number of BPF programs of tcptune's (by name) still loaded.
 tcptune_progs_loaded() {
 	bpftool prog show 2>/dev/null | grep -cE "name (tcp_probe|tcp_rcv_space_adjust|tcp_sendmsg_locked|inet_sock_set_state|tcptune_sockops|tcptune_iter) " || true
+}
+
+# wait_no_progs: true once no tcptune program is loaded; the kernel frees a
+# detached program a moment (RCU) after its last reference goes.
+wait_no_progs() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ "$(tcptune_progs_loaded)" = 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 # netpath NAME RATE LIMIT: two namespaces ${NAME}c (198.18.N.1, fd00:198:18:N::1)
