@@ -94,6 +94,7 @@ static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_
 	f->sndbuf = sk->sk_sndbuf;
 	f->rcvbuf = sk->sk_rcvbuf;
 	f->retrans = tp->total_retrans;
+	f->rcv_rtt_us = tp->rcv_rtt_est.rtt_us >> 3;
 	f->sndbuf_limited_us = chrono_us(tp, TCP_CHRONO_SNDBUF_LIMITED);
 	f->rwnd_limited_us = chrono_us(tp, TCP_CHRONO_RWND_LIMITED);
 	f->updated_ns = bpf_ktime_get_ns();
@@ -127,6 +128,7 @@ static __always_inline struct conn_stats *flow_record(__u64 cookie, const struct
 	init.dport = bpf_ntohs(skc->skc_dport);
 	init.netns_cookie = skc->skc_net.net->net_cookie;
 	init.cgroup_id = sk->sk_cgrp_data.cgroup->kn->id;
+	init.app_locks = sk->sk_userlocks & 3;
 	init.created_ns = bpf_ktime_get_ns();
 	flow_refresh(&init, tp);
 

@@ -34,6 +34,9 @@ struct conn_stats {
 	__u32 sndbuf;            /* sk_sndbuf, the figure ss shows as tb */
 	__u32 rcvbuf;            /* sk_rcvbuf, the figure ss shows as rb */
 	__u32 retrans;           /* total retransmitted segments */
+	__u32 rcv_rtt_us;        /* the receiver's RTT estimate (a receiver has no srtt) */
+	__u32 app_locks;         /* SOCK_SNDBUF_LOCK 1 / SOCK_RCVBUF_LOCK 2: set by the
+				  * application before tcptune first saw the socket */
 	__u32 pad;
 	__u64 sndbuf_limited_us; /* time spent limited by the send buffer */
 	__u64 rwnd_limited_us;   /* time spent limited by the peer's receive window */
