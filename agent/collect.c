@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,28 +38,42 @@ static bool cookie_in(const __u64 *cookies, int n, __u64 cookie)
 	return false;
 }
 
-/* Entries of walked namespaces that the pass did not stamp, and that existed
- * before it started, belong to sockets that are gone. */
-static int drop_stale(int flows_fd, __u64 pass, __u64 start_ns, const __u64 *walked, int nwalked,
-		      size_t *remaining)
+/* One read of the map after the namespaces were walked: entries of walked
+ * namespaces that the pass did not stamp, and that existed before it started,
+ * belong to sockets that are gone; entries without an owner are counted. */
+static int sweep(int flows_fd, __u64 pass, __u64 start_ns, const __u64 *walked, int nwalked,
+		 struct pass_result *res)
 {
 	struct flow *flows;
-	int n = flows_read(flows_fd, &flows), stale = 0;
+	int n = flows_read(flows_fd, &flows);
 
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++) {
 		const struct conn_stats *s = &flows[i].s;
 
-		if (s->seen_pass == pass || s->created_ns >= start_ns ||
-		    !cookie_in(walked, nwalked, s->netns_cookie))
+		if (s->seen_pass != pass && s->created_ns < start_ns &&
+		    cookie_in(walked, nwalked, s->netns_cookie) &&
+		    bpf_map_delete_elem(flows_fd, &flows[i].cookie) == 0) {
+			res->stale++;
 			continue;
-		if (bpf_map_delete_elem(flows_fd, &flows[i].cookie) == 0)
-			stale++;
+		}
+		if (!s->pid)
+			res->unowned++;
 	}
 	free(flows);
-	*remaining = (size_t)(n - stale);
-	return stale;
+	res->tracked = (size_t)(n - res->stale);
+	return 0;
+}
+
+static void publish_status(int status_fd, __u64 pass, __u64 start_ns, const struct pass_result *res)
+{
+	__u64 end = monotonic_ns();
+	struct agent_status st = { .pass = pass, .pass_start_ns = start_ns, .pass_end_ns = end,
+				   .pid = (__u32)getpid(), .namespaces = (__u32)res->namespaces };
+	__u32 key = 0;
+
+	bpf_map_update_elem(status_fd, &key, &st, BPF_ANY);
 }
 
 int collect_pass(struct loader *ld, __u64 pass, struct pass_result *res)
@@ -104,12 +119,15 @@ int collect_pass(struct loader *ld, __u64 pass, struct pass_result *res)
 		log_error("cannot return to the agent's own network namespace: %s", strerror(errno));
 		goto cleanup;
 	}
-	n = drop_stale(ld->flows_fd, pass, start_ns, walked, res->namespaces, &res->tracked);
-	if (n < 0) {
-		err = n;
+	err = sweep(ld->flows_fd, pass, start_ns, walked, res->namespaces, res);
+	if (err)
 		goto cleanup;
-	}
-	res->stale = n;
+	/* tasks are not per namespace: one walk finds every owner */
+	if (res->unowned)
+		err = run_iterator(ld->owners_link);
+	if (err)
+		goto cleanup;
+	publish_status(ld->status_fd, pass, start_ns, res);
 cleanup:
 	free(walked);
 	free(list);
@@ -166,37 +184,67 @@ __u64 counter_read(int counters_fd, enum tcptune_counter counter)
 	return sum;
 }
 
-int pinned_maps_open(int *flows_fd, int *counters_fd, char *why, size_t len)
+int pinned_maps_open(struct pinned_maps *maps, char *why, size_t len)
 {
-	pid_t holder;
+	static const char *const names[] = { "flows", "counters", "status" };
+	int *fds[] = { &maps->flows_fd, &maps->counters_fd, &maps->status_fd };
+	char path[sizeof(TCPTUNE_PIN_DIR) + 16];
 
-	*flows_fd = bpf_obj_get(TCPTUNE_PIN_DIR "/flows");
-	if (*flows_fd < 0) {
-		int err = -errno;
-
-		if (err == -ENOENT)
-			snprintf(why, len, "no tcptune agent is running (%s/flows is not pinned): start one with 'tcptune run'",
-				 TCPTUNE_PIN_DIR);
+	maps->flows_fd = maps->counters_fd = maps->status_fd = -1;
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", TCPTUNE_PIN_DIR, names[i]);
+		*fds[i] = bpf_obj_get(path);
+		if (*fds[i] >= 0)
+			continue;
+		if (errno == ENOENT)
+			snprintf(why, len, "no tcptune agent is running (%s is not pinned): start one with 'tcptune run'",
+				 path);
 		else
-			snprintf(why, len, "cannot open %s/flows: %s (run as root)", TCPTUNE_PIN_DIR,
-				 strerror(errno));
-		return err;
+			snprintf(why, len, "cannot open %s: %s (run as root)", path, strerror(errno));
+		pinned_maps_close(maps);
+		return -ENOENT;
 	}
-	if (!agent_running(&holder)) {
+	if (!agent_running(&maps->agent)) {
 		snprintf(why, len, "no tcptune agent is running (%s holds pins of a killed agent; the next 'tcptune run' removes them)",
 			 TCPTUNE_PIN_DIR);
-		close(*flows_fd);
-		*flows_fd = -1;
+		pinned_maps_close(maps);
 		return -ESRCH;
 	}
-	*counters_fd = bpf_obj_get(TCPTUNE_PIN_DIR "/counters");
-	if (*counters_fd < 0) {
-		int err = -errno;
+	return 0;
+}
 
-		snprintf(why, len, "cannot open %s/counters: %s", TCPTUNE_PIN_DIR, strerror(errno));
-		close(*flows_fd);
-		*flows_fd = -1;
-		return err;
+void pinned_maps_close(struct pinned_maps *maps)
+{
+	int *fds[] = { &maps->flows_fd, &maps->counters_fd, &maps->status_fd };
+
+	for (size_t i = 0; i < 3; i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+static __u64 last_pass_start(int status_fd)
+{
+	struct agent_status st = {};
+	__u32 key = 0;
+
+	bpf_map_lookup_elem(status_fd, &key, &st);
+	return st.pass_start_ns;
+}
+
+int request_fresh_pass(const struct pinned_maps *maps, double timeout_s)
+{
+	__u64 asked = monotonic_ns();
+	double deadline = monotonic_s() + timeout_s;
+
+	if (maps->agent <= 0 || kill(maps->agent, SIGUSR1))
+		return maps->agent <= 0 ? -ESRCH : -errno;
+	/* a pass already under way when we asked may have missed what changed */
+	while (last_pass_start(maps->status_fd) < asked) {
+		if (monotonic_s() > deadline)
+			return -ETIMEDOUT;
+		usleep(2000);
 	}
 	return 0;
 }

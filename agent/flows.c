@@ -44,18 +44,22 @@ int cmd_flows(int argc, char **argv)
 			     "Print the connections the running agent tracks, read from its pinned maps.",
 			     common_children, NULL, NULL };
 	struct flow *flows = NULL;
-	int flows_fd, counters_fd, n;
+	struct pinned_maps maps;
+	int n, err;
 	char why[256];
 
 	if (argp_parse(&argp, argc, argv, TCPTUNE_ARGP_FLAGS, NULL, &args))
 		return EXIT_USAGE;
-	if (pinned_maps_open(&flows_fd, &counters_fd, why, sizeof(why))) {
+	if (pinned_maps_open(&maps, why, sizeof(why))) {
 		log_error("%s", why);
 		return EXIT_RUNTIME;
 	}
-	n = flows_read(flows_fd, &flows);
-	close(flows_fd);
-	close(counters_fd);
+	err = request_fresh_pass(&maps, FRESH_PASS_TIMEOUT_S);
+	if (err)
+		log_error("the agent (pid %d) did not run a pass on request (%s): figures are from its last pass",
+			  (int)maps.agent, strerror(-err));
+	n = flows_read(maps.flows_fd, &flows);
+	pinned_maps_close(&maps);
 	if (n < 0) {
 		log_error("cannot read %s/flows: %s", TCPTUNE_PIN_DIR, strerror(-n));
 		return EXIT_RUNTIME;

@@ -13,8 +13,17 @@
 #include "sockops.skel.h"
 #include "track.skel.h"
 
-/* Tracepoints the collection cannot do without, and ones it can. */
-static const char *const required_tracepoints[] = { "tcp_probe", "inet_sock_set_state" };
+/* What the BPF programs attach to, by BTF name: a kernel without one of
+ * these gets a clear error rather than a verifier or libbpf message. */
+static const struct {
+	const char *btf_name;
+	int kind;
+	const char *missing;
+} required_btf[] = {
+	{ "btf_trace_inet_sock_set_state", BTF_KIND_TYPEDEF, "tracepoint inet_sock_set_state usable by tp_btf programs" },
+	{ "bpf_iter__tcp", BTF_KIND_STRUCT, "iter/tcp BPF iterator" },
+	{ "bpf_iter__task_file", BTF_KIND_STRUCT, "iter/task_file BPF iterator" },
+};
 
 int loader_remove_stale_pins(void)
 {
@@ -42,7 +51,6 @@ int loader_remove_stale_pins(void)
 static int check_kernel(char *why, size_t len)
 {
 	struct btf *vmlinux;
-	char name[64];
 
 	if (access(KERNEL_BTF_PATH, R_OK)) {
 		snprintf(why, len, "kernel BTF not found at %s: tcptune needs a kernel built with CONFIG_DEBUG_INFO_BTF=y",
@@ -54,19 +62,13 @@ static int check_kernel(char *why, size_t len)
 		snprintf(why, len, "cannot read kernel BTF %s: %s", KERNEL_BTF_PATH, strerror(errno));
 		return -errno;
 	}
-	for (size_t i = 0; i < sizeof(required_tracepoints) / sizeof(required_tracepoints[0]); i++) {
-		snprintf(name, sizeof(name), "btf_trace_%s", required_tracepoints[i]);
-		if (btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) < 0) {
-			snprintf(why, len, "kernel has no tracepoint %s usable by tp_btf programs: tcptune needs Linux 6.1 or newer",
-				 required_tracepoints[i]);
+	for (size_t i = 0; i < sizeof(required_btf) / sizeof(required_btf[0]); i++) {
+		if (btf__find_by_name_kind(vmlinux, required_btf[i].btf_name, required_btf[i].kind) < 0) {
+			snprintf(why, len, "kernel has no %s: tcptune needs Linux 6.1 or newer",
+				 required_btf[i].missing);
 			btf__free(vmlinux);
 			return -ENOTSUP;
 		}
-	}
-	if (btf__find_by_name_kind(vmlinux, "bpf_iter__tcp", BTF_KIND_STRUCT) < 0) {
-		snprintf(why, len, "kernel has no iter/tcp BPF iterator: tcptune needs Linux 6.1 or newer");
-		btf__free(vmlinux);
-		return -ENOTSUP;
 	}
 	btf__free(vmlinux);
 	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SOCK_OPS, NULL) != 1) {
@@ -74,24 +76,6 @@ static int check_kernel(char *why, size_t len)
 		return -ENOTSUP;
 	}
 	return 0;
-}
-
-/* Tracepoints that only add detail (the owning pid): skipped when absent. */
-static void drop_optional_programs(struct track_bpf *track)
-{
-	struct btf *vmlinux = btf__load_vmlinux_btf();
-
-	if (!vmlinux)
-		return;
-	if (btf__find_by_name_kind(vmlinux, "btf_trace_tcp_sendmsg_locked", BTF_KIND_TYPEDEF) < 0) {
-		log_debug("kernel lacks tcp_sendmsg_locked: pids of sending sockets stay unknown");
-		bpf_program__set_autoload(track->progs.tcp_sendmsg_locked, false);
-	}
-	if (btf__find_by_name_kind(vmlinux, "btf_trace_tcp_rcv_space_adjust", BTF_KIND_TYPEDEF) < 0) {
-		log_debug("kernel lacks tcp_rcv_space_adjust: pids of receiving sockets stay unknown");
-		bpf_program__set_autoload(track->progs.tcp_rcv_space_adjust, false);
-	}
-	btf__free(vmlinux);
 }
 
 static int load_error(const char *what, int err, char *why, size_t len)
@@ -111,7 +95,7 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 	int err;
 
 	memset(ld, 0, sizeof(*ld));
-	ld->flows_fd = ld->counters_fd = -1;
+	ld->flows_fd = ld->counters_fd = ld->status_fd = -1;
 
 	err = check_kernel(why, len);
 	if (err)
@@ -139,7 +123,6 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 		for (int i = 0; i < opts->nr_scopes; i++)
 			ld->iter->rodata->scope_cgroup_ids[i] = opts->scopes[i].id;
 	}
-	drop_optional_programs(ld->track);
 
 	/* the first load creates and pins the maps, the others reuse the pins */
 	ld->pinned = true;
@@ -160,6 +143,7 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 	}
 	ld->flows_fd = bpf_map__fd(ld->track->maps.flows);
 	ld->counters_fd = bpf_map__fd(ld->track->maps.counters);
+	ld->status_fd = bpf_map__fd(ld->iter->maps.status);
 
 	err = track_bpf__attach(ld->track);
 	if (err) {
@@ -177,9 +161,10 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 		}
 	}
 	ld->iter_link = bpf_program__attach_iter(ld->iter->progs.tcptune_iter, NULL);
-	if (!ld->iter_link) {
+	ld->owners_link = bpf_program__attach_iter(ld->iter->progs.tcptune_owners, NULL);
+	if (!ld->iter_link || !ld->owners_link) {
 		err = -errno;
-		snprintf(why, len, "cannot attach the iter/tcp program: %s", strerror(errno));
+		snprintf(why, len, "cannot attach the iterator programs: %s", strerror(errno));
 		goto cleanup;
 	}
 	return 0;
@@ -193,7 +178,8 @@ void loader_stop(struct loader *ld)
 {
 	/* links first: nothing runs against maps that are going away */
 	bpf_link__destroy(ld->iter_link);
-	ld->iter_link = NULL;
+	bpf_link__destroy(ld->owners_link);
+	ld->iter_link = ld->owners_link = NULL;
 	for (int i = 0; i < TCPTUNE_MAX_SCOPES; i++) {
 		bpf_link__destroy(ld->sockops_links[i]);
 		ld->sockops_links[i] = NULL;

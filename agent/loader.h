@@ -23,9 +23,11 @@ struct loader {
 	struct sockops_bpf *sockops;
 	struct iter_bpf *iter;
 	struct bpf_link *sockops_links[TCPTUNE_MAX_SCOPES];
-	struct bpf_link *iter_link;
+	struct bpf_link *iter_link;   /* iter/tcp: the per-namespace pass */
+	struct bpf_link *owners_link; /* iter/task_file: pids of sockets' owners */
 	int flows_fd;
 	int counters_fd;
+	int status_fd;
 	bool pinned;
 	bool bpffs_mounted;
 };

@@ -2,7 +2,9 @@
 /* `tcptune run`: the agent. */
 #include <argp.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,12 +21,6 @@ struct run_args {
 	long max_flows;
 };
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-	stop_signal = sig;
-}
 
 static const struct argp_option run_options[] = {
 	{ "cgroup", 'c', "PATH", 0, "Track only sockets of this cgroup v2 subtree (repeatable, up to 16; default: whole host)", 0 },
@@ -103,13 +99,16 @@ static int open_scopes(const struct run_args *args, struct cgroup_scope *scopes,
 	return 0;
 }
 
-static void sleep_s(double seconds)
+/* Wait up to `seconds` for a signal on sigfd. Returns the signal, or 0. */
+static int wait_signal(int sigfd, double seconds)
 {
-	struct timespec ts = { .tv_sec = (time_t)seconds,
-			       .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9) };
+	struct pollfd pfd = { .fd = sigfd, .events = POLLIN };
+	struct signalfd_siginfo info;
+	int ms = seconds > 0 ? (int)(seconds * 1000 + 0.5) : 0;
 
-	/* a signal cuts the sleep short: stop promptly */
-	nanosleep(&ts, NULL);
+	if (poll(&pfd, 1, ms) <= 0 || read(sigfd, &info, sizeof(info)) != sizeof(info))
+		return 0;
+	return (int)info.ssi_signo;
 }
 
 int cmd_run(int argc, char **argv)
@@ -118,7 +117,8 @@ int cmd_run(int argc, char **argv)
 	struct argp argp = { run_options, run_parse, NULL,
 			     "Load tcptune's BPF programs and collect per-connection TCP metrics until SIGINT/SIGTERM.", common_children, NULL, NULL };
 	struct cgroup_scope scopes[TCPTUNE_MAX_SCOPES];
-	struct sigaction sa = { .sa_handler = on_signal };
+	sigset_t signals;
+	int sigfd = -1, stop_signal = 0;
 	struct loader ld = { .flows_fd = -1 };
 	struct loader_opts opts;
 	bool started = false;
@@ -132,10 +132,19 @@ int cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	libbpf_print_setup();
 
-	/* from here on a stop request ends in the one cleanup path, even mid-load */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	/* from here on a stop request waits for the one cleanup path, even mid-load;
+	 * SIGUSR1 asks for a pass now (flows and top, for current figures) */
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	sigfd = signalfd(-1, &signals, SFD_CLOEXEC);
+	if (sigfd < 0) {
+		log_error("cannot create a signalfd: %s", strerror(errno));
+		return EXIT_RUNTIME;
+	}
 	if (!has_privilege()) {
 		log_error("run needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN): run it with sudo");
 		return EXIT_RUNTIME;
@@ -194,8 +203,16 @@ int cmd_run(int argc, char **argv)
 				 res.tracked, res.namespaces);
 		log_debug("pass %llu: %d namespaces (%d skipped), %zu connections tracked, %d stale dropped, %.1f ms",
 			  (unsigned long long)pass, res.namespaces, res.skipped, res.tracked, res.stale, took * 1e3);
-		if (took < args.interval_s && !stop_signal)
-			sleep_s(args.interval_s - took);
+		/* the next pass comes at the interval, or at once on SIGUSR1 */
+		for (double left = args.interval_s - took;;) {
+			int sig = wait_signal(sigfd, left);
+
+			if (sig == SIGINT || sig == SIGTERM)
+				stop_signal = sig;
+			left = args.interval_s - (monotonic_s() - start);
+			if (sig == SIGINT || sig == SIGTERM || sig == SIGUSR1 || left <= 0)
+				break;
+		}
 	}
 	log_info("stopping on %s: detaching and unpinning", strsignal(stop_signal));
 	ret = 0;
@@ -207,5 +224,7 @@ cleanup:
 		close(scopes[i].fd);
 	if (lock_fd >= 0)
 		close(lock_fd);
+	if (sigfd >= 0)
+		close(sigfd);
 	return ret;
 }

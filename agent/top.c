@@ -118,10 +118,11 @@ static int screen_size(int *rows, int *cols)
 	return 0;
 }
 
-static void draw(int flows_fd, int counters_fd, const struct top_args *args, bool tty)
+static void draw(const struct pinned_maps *maps, const struct top_args *args, bool tty)
 {
 	struct flow *flows = NULL;
-	int n = flows_read(flows_fd, &flows), rows = 40, cols = 160;
+	bool fresh = request_fresh_pass(maps, FRESH_PASS_TIMEOUT_S) == 0;
+	int n = flows_read(maps->flows_fd, &flows), rows = 40, cols = 160;
 	time_t now = time(NULL);
 	char stamp[32];
 
@@ -136,8 +137,9 @@ static void draw(int flows_fd, int counters_fd, const struct top_args *args, boo
 		screen_size(&rows, &cols);
 		fputs("\033[H\033[2J", stdout);
 	}
-	printf("%s  tcptune top  %d connections  map_full %llu  sorted by %s%s\n", stamp, n,
-	       (unsigned long long)counter_read(counters_fd, CNT_MAP_FULL), sort_name(args->sort),
+	printf("%s  tcptune top  %d connections  map_full %llu  sorted by %s%s%s\n", stamp, n,
+	       (unsigned long long)counter_read(maps->counters_fd, CNT_MAP_FULL), sort_name(args->sort),
+	       fresh ? "" : "  (agent busy: figures from its last pass)",
 	       tty ? "  [r]ate [t] RTT [w] queue [q]uit" : "");
 	/* on a terminal, as many rows as fit under the two header lines */
 	print_flows_table(stdout, flows, tty && n > rows - 3 ? (size_t)(rows > 3 ? rows - 3 : 0) : (size_t)n, cols);
@@ -153,13 +155,13 @@ int cmd_top(int argc, char **argv)
 	struct argp argp = { top_options, top_parse, NULL,
 			     "Live table of the connections the running agent tracks.", common_children, NULL, NULL };
 	struct sigaction sa = { .sa_handler = top_on_signal };
-	int flows_fd, counters_fd;
+	struct pinned_maps maps;
 	bool tty = isatty(STDOUT_FILENO);
 	char why[256];
 
 	if (argp_parse(&argp, argc, argv, TCPTUNE_ARGP_FLAGS, NULL, &args))
 		return EXIT_USAGE;
-	if (pinned_maps_open(&flows_fd, &counters_fd, why, sizeof(why))) {
+	if (pinned_maps_open(&maps, why, sizeof(why))) {
 		log_error("%s", why);
 		return EXIT_RUNTIME;
 	}
@@ -170,7 +172,7 @@ int cmd_top(int argc, char **argv)
 	for (long i = 0; !top_stop && (!args.iterations || i < args.iterations); i++) {
 		int key;
 
-		draw(flows_fd, counters_fd, &args, tty);
+		draw(&maps, &args, tty);
 		if (args.iterations && i + 1 == args.iterations)
 			break;
 		key = wait_key(args.interval_s);
@@ -184,7 +186,6 @@ int cmd_top(int argc, char **argv)
 			args.sort = SORT_QUEUE;
 	}
 	terminal_restore();
-	close(flows_fd);
-	close(counters_fd);
+	pinned_maps_close(&maps);
 	return 0;
 }

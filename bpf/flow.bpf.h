@@ -64,12 +64,12 @@ static __always_inline bool state_tracked(int state)
 }
 
 /* Time in one limited state, as tcp_get_info_chrono_stats() reports it. */
-static __always_inline __u64 chrono_us(const struct tcp_sock *tp, int type)
+static __always_inline __u64 chrono_us(const struct tcp_sock *tp, int type, __u32 now_jiffies)
 {
 	__u64 jiffies = tp->chrono_stat[type - 1];
 
 	if (tp->chrono_type == type)
-		jiffies += (__u32)bpf_jiffies64() - tp->chrono_start;
+		jiffies += now_jiffies - tp->chrono_start;
 	return jiffies * (USEC_PER_SEC / CONFIG_HZ);
 }
 
@@ -79,6 +79,7 @@ static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_
 	const struct sock *sk = &tp->inet_conn.icsk_inet.sk;
 	__u32 rate_delivered = tp->rate_delivered;
 	__u32 rate_interval_us = tp->rate_interval_us;
+	__u32 now_jiffies = (__u32)bpf_jiffies64();
 
 	f->state = sk->__sk_common.skc_state;
 	f->srtt_us = tp->srtt_us >> 3;
@@ -95,8 +96,8 @@ static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_
 	f->rcvbuf = sk->sk_rcvbuf;
 	f->retrans = tp->total_retrans;
 	f->rcv_rtt_us = tp->rcv_rtt_est.rtt_us >> 3;
-	f->sndbuf_limited_us = chrono_us(tp, TCP_CHRONO_SNDBUF_LIMITED);
-	f->rwnd_limited_us = chrono_us(tp, TCP_CHRONO_RWND_LIMITED);
+	f->sndbuf_limited_us = chrono_us(tp, TCP_CHRONO_SNDBUF_LIMITED, now_jiffies);
+	f->rwnd_limited_us = chrono_us(tp, TCP_CHRONO_RWND_LIMITED, now_jiffies);
 	f->updated_ns = bpf_ktime_get_ns();
 }
 

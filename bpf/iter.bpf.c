@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* iter/tcp, run by the agent once per tick in every network namespace
- * that holds sockets: picks up connections that were open before the agent
- * started (or that a full map once turned away) and stamps every tracked
- * socket with the pass number, so the agent can drop entries whose socket
- * vanished without a close event. */
+/* The agent's pass, run once per tick:
+ *  - iter/tcp, in every network namespace that holds sockets, refreshes each
+ *    tracked connection's figures, picks up connections that were open before
+ *    the agent started (or that a full map once turned away) and stamps every
+ *    tracked socket with the pass number, so the agent can drop entries whose
+ *    socket vanished without a close event;
+ *  - iter/task_file, run when some entry has no owner yet, records the pid and
+ *    comm of the process holding each tracked socket. */
 #include "flow.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define MAX_CGROUP_DEPTH 32
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
 
 /* The cgroup v2 subtrees in scope; none means the whole host. */
 const volatile __u32 nr_scopes = 0;
@@ -16,6 +21,15 @@ const volatile __u64 scope_cgroup_ids[TCPTUNE_MAX_SCOPES] = {};
 
 /* Written by the agent before each pass. */
 __u64 pass = 0;
+
+/* Read by the agent, flows and top; written by the agent only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct agent_status);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} status SEC(".maps");
 
 static __always_inline bool in_scope(const struct sock *sk)
 {
@@ -52,5 +66,31 @@ int tcptune_iter(struct bpf_iter__tcp *ctx)
 	f = flow_record(bpf_get_socket_cookie(skc), tp);
 	if (f)
 		f->seen_pass = pass;
+	return 0;
+}
+
+SEC("iter/task_file")
+int tcptune_owners(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct conn_stats *f;
+	struct socket *sock;
+	struct sock *sk;
+	__u64 cookie;
+
+	if (!task || !file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return 0;
+	sock = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	/* the cookie was assigned when the entry was created */
+	cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	f = cookie ? bpf_map_lookup_elem(&flows, &cookie) : NULL;
+	if (f && !f->pid) {
+		f->pid = task->tgid;
+		bpf_probe_read_kernel_str(f->comm, sizeof(f->comm), task->comm);
+	}
 	return 0;
 }

@@ -45,6 +45,17 @@ struct conn_stats {
 	__u64 seen_pass;         /* last agent pass (iter/tcp) that saw the socket */
 };
 
+/* The agent's progress, one entry in the "status" array map, written at the
+ * end of each pass: `flows` and `top` ask for a pass (SIGUSR1) and wait for
+ * one that started after they asked. */
+struct agent_status {
+	__u64 pass;              /* passes completed */
+	__u64 pass_start_ns;     /* CLOCK_MONOTONIC, of the last completed pass */
+	__u64 pass_end_ns;
+	__u32 pid;               /* the agent's */
+	__u32 namespaces;        /* network namespaces visited by the last pass */
+};
+
 /* Indexes into the per-CPU "counters" array map. */
 enum tcptune_counter {
 	CNT_FLOWS_CREATED,       /* entries inserted */

@@ -66,7 +66,7 @@ agent_stop() {
 
 # Number of BPF programs of tcptune's (by name) still loaded.
 tcptune_progs_loaded() {
-	bpftool prog show 2>/dev/null | grep -cE "name (tcp_probe|tcp_rcv_space_adjust|tcp_sendmsg_locked|inet_sock_set_state|tcptune_sockops|tcptune_iter) " || true
+	bpftool prog show 2>/dev/null | grep -cE "name (inet_sock_set_state|tcptune_sockops|tcptune_iter|tcptune_owners) " || true
 }
 
 # wait_no_progs: true once no tcptune program is loaded; the kernel frees a

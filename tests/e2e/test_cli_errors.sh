@@ -121,7 +121,7 @@ check "the host still has its kernel BTF" [ -s /sys/kernel/btf/vmlinux ]
 # kernel's BTF with that type renamed, bind-mounted over the real one.
 BTF_RENAME=$ROOT/build/btf_rename
 if [ -x "$BTF_RENAME" ]; then
-	for missing in "btf_trace_tcp_probe:tracepoint tcp_probe" "btf_trace_inet_sock_set_state:tracepoint inet_sock_set_state" \
+	for missing in "btf_trace_inet_sock_set_state:tracepoint inet_sock_set_state" "bpf_iter__task_file:iter/task_file BPF iterator" \
 		"bpf_iter__tcp:iter/tcp BPF iterator"; do
 		type=${missing%%:*} words=${missing#*:}
 		"$BTF_RENAME" /sys/kernel/btf/vmlinux "$OUT/vmlinux" "$type" || { fail "btf_rename $type"; continue; }
