@@ -25,6 +25,7 @@ AGENT_OBJS := $(patsubst agent/%.c,$(BUILD)/%.o,$(AGENT_SRCS))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 # helpers the end-to-end tests run
 TEST_TOOLS := $(BUILD)/btf_rename
+BENCH_TOOLS := $(BUILD)/churn
 
 .PHONY: all deps run test unit e2e bench vmlinux clean help
 all: $(BUILD)/tcptune
@@ -58,6 +59,9 @@ $(BUILD)/tcptune: $(AGENT_OBJS)
 $(BUILD)/test_%: tests/unit/test_%.c $(PURE_SRCS) $(wildcard agent/*.h) | $(BUILD)
 	$(CC) $(CFLAGS) $< $(PURE_SRCS) -o $@ -lcmocka
 
+$(BUILD)/churn: bench/churn.c | $(BUILD)
+	$(CC) $(CFLAGS) $< -o $@
+
 $(BUILD)/btf_rename: tests/tools/btf_rename.c | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ $(LIBBPF_LIBS)
 
@@ -76,7 +80,7 @@ e2e: all $(TEST_TOOLS)
 test: deps all $(UNIT_TESTS) $(TEST_TOOLS)
 	@bash tests/run-all.sh $(UNIT_TESTS)
 
-bench: deps all
+bench: deps all $(BENCH_TOOLS)
 	@bash bench/overhead.sh
 
 clean:

@@ -20,6 +20,7 @@
 /* tcp_states.h */
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
 #define TCP_LISTEN 10
 #define TCP_NEW_SYN_RECV 12
@@ -59,7 +60,7 @@ static __always_inline void count(enum tcptune_counter counter)
 static __always_inline bool state_tracked(int state)
 {
 	return state != TCP_CLOSE && state != TCP_LISTEN &&
-	       state != TCP_SYN_SENT && state != 3 /* SYN_RECV */ &&
+	       state != TCP_SYN_SENT && state != TCP_SYN_RECV &&
 	       state != 6 /* TIME_WAIT */ && state != TCP_NEW_SYN_RECV;
 }
 
@@ -102,8 +103,12 @@ static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_
 }
 
 /* Insert a new entry with the connection's identity, or refresh an existing
- * one. Returns the entry, or NULL when the map is full (counted). */
-static __always_inline struct conn_stats *flow_record(__u64 cookie, const struct tcp_sock *tp)
+ * one; either way stamp it with the agent's pass number (0 outside a pass).
+ * The figures of a new entry are filled in only by a pass (refresh): at
+ * establishment they are all still zero, and sockops stays cheap.
+ * When the map is full the connection stays untracked, and that is counted. */
+static __always_inline void flow_record(__u64 cookie, const struct tcp_sock *tp, __u64 pass,
+					bool refresh)
 {
 	const struct sock *sk = &tp->inet_conn.icsk_inet.sk;
 	const struct sock_common *skc = &sk->__sk_common;
@@ -112,7 +117,9 @@ static __always_inline struct conn_stats *flow_record(__u64 cookie, const struct
 	f = bpf_map_lookup_elem(&flows, &cookie);
 	if (f) {
 		flow_refresh(f, tp);
-		return f;
+		if (pass)
+			f->seen_pass = pass;
+		return;
 	}
 
 	init.family = skc->skc_family;
@@ -122,23 +129,26 @@ static __always_inline struct conn_stats *flow_record(__u64 cookie, const struct
 		__builtin_memcpy(init.saddr, &saddr, 4);
 		__builtin_memcpy(init.daddr, &daddr, 4);
 	} else {
-		BPF_CORE_READ_INTO(&init.saddr, skc, skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&init.daddr, skc, skc_v6_daddr.in6_u.u6_addr8);
+		struct in6_addr saddr = skc->skc_v6_rcv_saddr, daddr = skc->skc_v6_daddr;
+
+		__builtin_memcpy(init.saddr, &saddr, 16);
+		__builtin_memcpy(init.daddr, &daddr, 16);
 	}
 	init.sport = skc->skc_num;
 	init.dport = bpf_ntohs(skc->skc_dport);
 	init.netns_cookie = skc->skc_net.net->net_cookie;
 	init.cgroup_id = sk->sk_cgrp_data.cgroup->kn->id;
 	init.app_locks = sk->sk_userlocks & 3;
+	init.seen_pass = pass;
+	init.state = skc->skc_state;
+	if (refresh)
+		flow_refresh(&init, tp);
 	init.created_ns = bpf_ktime_get_ns();
-	flow_refresh(&init, tp);
 
-	if (bpf_map_update_elem(&flows, &cookie, &init, BPF_NOEXIST) == -E2BIG) {
+	if (bpf_map_update_elem(&flows, &cookie, &init, BPF_NOEXIST) == -E2BIG)
 		count(CNT_MAP_FULL);
-		return NULL;
-	}
-	count(CNT_FLOWS_CREATED);
-	return bpf_map_lookup_elem(&flows, &cookie);
+	else
+		count(CNT_FLOWS_CREATED);
 }
 
 #endif /* FLOW_BPF_H */

@@ -54,7 +54,6 @@ int tcptune_iter(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
 	struct tcp_sock *tp;
-	struct conn_stats *f;
 
 	if (!skc)
 		return 0;
@@ -63,9 +62,7 @@ int tcptune_iter(struct bpf_iter__tcp *ctx)
 		return 0; /* request and time-wait sockets */
 	if (!state_tracked(skc->skc_state) || !in_scope(&tp->inet_conn.icsk_inet.sk))
 		return 0;
-	f = flow_record(bpf_get_socket_cookie(skc), tp);
-	if (f)
-		f->seen_pass = pass;
+	flow_record(bpf_get_socket_cookie(skc), tp, pass, true);
 	return 0;
 }
 

@@ -24,6 +24,6 @@ int tcptune_sockops(struct bpf_sock_ops *skops)
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return 1;
-	flow_record(bpf_get_socket_cookie(skops), tp);
+	flow_record(bpf_get_socket_cookie(skops), tp, 0, false);
 	return 1;
 }

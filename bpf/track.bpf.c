@@ -16,9 +16,16 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 	struct conn_stats *f;
 	__u64 cookie;
 
-	if (sk->sk_protocol != IPPROTO_TCP)
+	/* Entries are made after the move to ESTABLISHED (sockops runs later), so
+	 * only the moves out of it matter: SYN_SENT, SYN_RECV, LISTEN and
+	 * ESTABLISHED itself return here, half of all state changes. */
+	if (newstate <= TCP_SYN_RECV || newstate == TCP_LISTEN || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	cookie = bpf_get_socket_cookie(sk);
+	/* read, not bpf_get_socket_cookie(): that would give every untracked
+	 * socket a cookie; a tracked one got its cookie when its entry was made */
+	cookie = sk->__sk_common.skc_cookie.counter;
+	if (!cookie)
+		return 0;
 	if (newstate == TCP_CLOSE) {
 		if (bpf_map_delete_elem(&flows, &cookie) == 0)
 			count(CNT_FLOWS_DELETED);
