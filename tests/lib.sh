@@ -69,6 +69,17 @@ tcptune_progs_loaded() {
 	bpftool prog show 2>/dev/null | grep -cE "name (inet_sock_set_state|tcptune_sockops|tcptune_iter|tcptune_owners) " || true
 }
 
+# wait_for SECONDS CMD...: poll until CMD succeeds
+wait_for() {
+	local t=$1 i
+	shift
+	for ((i = 0; i < t * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # wait_no_progs: true once no tcptune program is loaded; the kernel frees a
 # detached program a moment (RCU) after its last reference goes.
 wait_no_progs() {

@@ -61,15 +61,6 @@ server_in() {
 	return 1
 }
 established() { in_ns "$NS" ss -tnH state established "( dport = :$1 )" | grep -q .; }
-wait_for() { # wait_for SECONDS CMD...
-	local t=$1 i
-	shift
-	for ((i = 0; i < t * 10; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 flows() { "$TCPTUNE" flows --json; }
 jqt() { jq -e "$@" >/dev/null; } # a jq test on stdin, quiet
 count() { flows | jq "[.[] | select($1)] | length"; }

@@ -43,16 +43,6 @@ client() {
 established() { in_ns "$NS" ss -tnH state established "( dport = :$1 )" | grep -q .; }
 # entries PORT: how many tracked sockets have PORT at either end
 entries() { "$TCPTUNE" flows --json 2>/dev/null | jq --argjson p "$1" '[.[] | select(.sport == $p or .dport == $p)] | length'; }
-# wait_for SECONDS CMD...: poll until CMD succeeds
-wait_for() {
-	local t=$1 i
-	shift
-	for ((i = 0; i < t * 10; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 listed() { [ "$(entries "$1")" -ge "${2:-1}" ]; }
 gone() { [ "$(entries "$1")" = 0 ]; }
 no_progs() { [ "$(tcptune_progs_loaded)" = 0 ]; }
@@ -107,28 +97,28 @@ else
 	fail "a closed connection leaves flows --json ($(entries 5502) entries still listed after 3 s)"
 fi
 
+# stopped_cleanly SIGNAL WORD: stop the agent with SIGNAL; it exits 0, says
+# so (strsignal WORD), leaves nothing loaded or pinned, and bpffs as before.
+stopped_cleanly() {
+	local sig=$1 word=$2 rc after
+	agent_stop "$sig"
+	rc=$?
+	check "SIG$sig: agent exits 0 (got $rc)" [ "$rc" = 0 ]
+	check "SIG$sig: agent said it detached and unpinned" grep -q "stopping on $word" "$AGENT_LOG"
+	check "SIG$sig: no tcptune program loaded" wait_for 3 no_progs
+	check "SIG$sig: nothing pinned ($PIN_DIR is gone)" [ ! -e "$PIN_DIR" ]
+	bpffs_mounted && after=yes || after=no
+	check "SIG$sig: bpffs mounted before: $BPFFS_BEFORE, after: $after" [ "$after" = "$BPFFS_BEFORE" ]
+}
+
 # --- SIGTERM: exit 0, everything gone, bpffs as before ---
-agent_stop TERM
-rc=$?
-check "SIGTERM: agent exits 0 (got $rc)" [ "$rc" = 0 ]
-check "SIGTERM: agent said it detached and unpinned" grep -q "stopping on Terminated" "$AGENT_LOG"
-check "SIGTERM: no tcptune program loaded" wait_for 3 no_progs
-check "SIGTERM: nothing pinned ($PIN_DIR is gone)" [ ! -e "$PIN_DIR" ]
-bpffs_mounted && after=yes || after=no
-check "SIGTERM: bpffs mounted before: $BPFFS_BEFORE, after: $after" [ "$after" = "$BPFFS_BEFORE" ]
+stopped_cleanly TERM Terminated
 check "the pre-existing connection outlived the agent" established 5501
 
 # --- SIGINT (Ctrl-C) ends it the same way ---
 agent_start --interval 0.5 || { fail "agent starts again"; finish; }
 check "SIGINT run: lists the pre-existing connection" wait_for 3 listed 5501 4
-agent_stop INT
-rc=$?
-check "SIGINT: agent exits 0 (got $rc)" [ "$rc" = 0 ]
-check "SIGINT: agent said it detached and unpinned" grep -q "stopping on Interrupt" "$AGENT_LOG"
-check "SIGINT: no tcptune program loaded" wait_for 3 no_progs
-check "SIGINT: nothing pinned" [ ! -e "$PIN_DIR" ]
-bpffs_mounted && after=yes || after=no
-check "SIGINT: bpffs mounted before: $BPFFS_BEFORE, after: $after" [ "$after" = "$BPFFS_BEFORE" ]
+stopped_cleanly INT Interrupt
 
 # --- SIGKILL: stale pins, flows says no agent runs ---
 agent_start --interval 0.5 || { fail "agent starts again"; finish; }
