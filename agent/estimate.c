@@ -1,0 +1,470 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* How big each connection's socket buffers should be, from what its last
+ * ticks showed. Read top to bottom: configuration, smoothing, the rules for
+ * one buffer, the send side, the receive side, est_update() tying them
+ * together, then the per-destination table. */
+#include <limits.h>
+#include <string.h>
+#include <sys/socket.h> /* AF_INET, AF_INET6 */
+#include "estimate.h"
+
+/* Thresholds of the rules, as fractions. */
+#define QUEUE_PINNED 0.9    /* send queue at least this share of what sndbuf can hold */
+#define WINDOW_LIMITED 0.8  /* rate x RTT at least this share of the receive window */
+#define APP_LIMITED 0.5     /* unread data at least this share of rcvbuf */
+/* The receiver advertises about half of sk_rcvbuf: the rest pays for skb
+ * truesize (tcp_adv_win_scale 1; since 6.6 tp->scaling_ratio, which starts
+ * at 50% and is measured from the traffic afterwards). */
+#define RCVBUF_PER_WINDOW 2.0
+#define DEFAULT_MSS 1448    /* Ethernet, IPv4 with timestamps: before the kernel reports one */
+
+/* ---- configuration ------------------------------------------------------ */
+
+struct est_config est_config_default(void)
+{
+	return (struct est_config){
+		.alpha = 0.25,
+		.headroom = 2.0,
+		.min_buf = 64u << 10,
+		.max_buf = 64u << 20,
+		.hysteresis = 0.25,
+		.min_change_interval = 3,
+		.probe_factor = 2.0,
+		.shrink_step = 0.5,
+		.limited_fraction = 0.05,
+	};
+}
+
+/* Each test is written so that NaN fails it. */
+const char *est_config_check(const struct est_config *c)
+{
+	if (!(c->alpha > 0 && c->alpha <= 1))
+		return "alpha must be in (0, 1]";
+	if (!(c->headroom >= 1 && c->headroom <= 16))
+		return "headroom must be between 1 and 16";
+	if (c->min_buf < EST_BUF_FLOOR)
+		return "min_buf must be at least 8192 bytes";
+	if (c->max_buf > EST_BUF_CEILING)
+		return "max_buf must be at most 1 GiB";
+	if (c->max_buf < c->min_buf)
+		return "max_buf must not be below min_buf";
+	if (!(c->hysteresis >= 0 && c->hysteresis < 1))
+		return "hysteresis must be in [0, 1)";
+	if (c->min_change_interval < 1)
+		return "min_change_interval must be at least 1 tick";
+	/* a smaller probe would fall inside the hysteresis band and never happen */
+	if (!(c->probe_factor > 1 + c->hysteresis && c->probe_factor <= 16))
+		return "probe_factor must be above 1 + hysteresis and at most 16";
+	if (!(c->shrink_step > 0 && c->shrink_step < 1))
+		return "shrink_step must be in (0, 1)";
+	if (!(c->limited_fraction > 0 && c->limited_fraction < 1))
+		return "limited_fraction must be in (0, 1)";
+	return NULL;
+}
+
+const char *est_reason_name(enum est_reason r)
+{
+	switch (r) {
+	case EST_NONE: return "none";
+	case EST_GROW: return "grow";
+	case EST_SHRINK: return "shrink";
+	case EST_PROBE: return "probe";
+	}
+	return "?";
+}
+
+int est_setsockopt_value(uint32_t sk_size)
+{
+	uint64_t half = (sk_size + 1ull) / 2;
+
+	return half > INT_MAX ? INT_MAX : (int)half;
+}
+
+/* The kernel charges sk_sndbuf with skb->truesize, not payload: each skb
+ * carries struct sk_buff (256 bytes aligned), skb_shared_info (320) and
+ * header room, about 1 KiB, shared by the segments it holds. Unsent bulk data
+ * sits in 64 KiB skbs (~20 bytes per segment); in-flight data, split at
+ * transmission, pays more. Measured on Linux 6.18 (loopback at MTU 1500
+ * behind TBF, TSO on and off): 20-150 bytes per 1448-byte segment typically,
+ * up to ~600 in moments; the kernel's own autotuning assumes the non-GSO worst
+ * case (~2.9 KB). 320 sits on the safe side of what we measured: too small a
+ * send buffer costs throughput, too big only memory, and the 22% it adds at
+ * MSS 1448 is within the hysteresis band. */
+double est_sndbuf_factor(uint32_t mss)
+{
+	double m = mss ? mss : DEFAULT_MSS;
+
+	return (m + EST_SKB_OVERHEAD) / m;
+}
+
+/* ---- smoothing and arithmetic ------------------------------------------- */
+
+/* The first sample seeds the average: no drift up from zero. */
+static double ewma(double avg, double sample, double alpha)
+{
+	return avg == 0 ? sample : alpha * sample + (1 - alpha) * avg;
+}
+
+static double max2(double a, double b)
+{
+	return a > b ? a : b;
+}
+
+static uint32_t clamp_buf(const struct est_config *c, double bytes)
+{
+	if (!(bytes > c->min_buf))
+		return c->min_buf;
+	if (bytes > c->max_buf)
+		return c->max_buf;
+	return (uint32_t)(bytes + 0.5);
+}
+
+/* ---- the rules for one buffer ------------------------------------------- */
+
+/* Ticks since this buffer last changed; "forever" when it never did. */
+static uint32_t ticks_since(const struct est_state *st, uint32_t change_tick)
+{
+	return change_tick ? st->tick - change_tick : UINT32_MAX;
+}
+
+/*
+ * cur: the buffer now. target: what headroom x BDP asks for (0 = no
+ * estimate). limited: the buffer itself held the connection back this tick.
+ * Sets *want to what the rules aim at (0 = nothing). Returns the reason for
+ * a change and sets *size to the next size, or returns EST_NONE.
+ *
+ *  - limited: the measured rate is capped by the buffer, so BDP under-reports
+ *    the path: multiply (or go to target when that is bigger).
+ *  - below target: grow to it in one step (too small costs throughput).
+ *  - above target: shrink by at most shrink_step per change (too big only
+ *    costs memory, and a target from a lull must not cut a buffer in one go).
+ *  - only when target is outside current +- hysteresis (noise must not move
+ *    anything), and only every min_change_interval ticks (each change needs
+ *    time to show its effect in the rate), probes every EST_PROBE_INTERVAL.
+ */
+static enum est_reason decide(const struct est_config *c, uint32_t cur, uint32_t target,
+			      bool limited, uint32_t since, uint32_t *want, uint32_t *size)
+{
+	enum est_reason why;
+	uint32_t next;
+	uint32_t wait = c->min_change_interval;
+
+	*want = target;
+	if (limited)
+		*want = clamp_buf(c, max2((double)cur * c->probe_factor, target));
+	if (*want == 0)
+		return EST_NONE; /* no estimate */
+
+	if (limited) {
+		if (*want <= cur)
+			return EST_NONE; /* already at max_buf */
+		why = EST_PROBE;
+		next = *want;
+		wait = EST_PROBE_INTERVAL;
+	} else if (*want > cur) {
+		why = EST_GROW;
+		next = *want;
+	} else {
+		why = EST_SHRINK;
+		next = clamp_buf(c, max2(*want, cur * (1 - c->shrink_step)));
+	}
+
+	double gap = *want > cur ? (double)*want - cur : (double)cur - *want;
+
+	if (gap <= c->hysteresis * cur || since < wait)
+		return EST_NONE;
+	*size = next;
+	return why;
+}
+
+/* ---- send buffer -------------------------------------------------------- */
+
+/* Held back by its own send buffer this tick? The kernel's measure
+ * (tcpi_sndbuf_limited) counts time with nothing left unsent, cwnd not full
+ * and the application waiting for buffer space: that is exactly it. Fallback
+ * when that clock says nothing: the queue is pinned at what the buffer holds
+ * AND all of it fits in the congestion window (no unsent backlog; a bulk
+ * sender with room to spare also keeps its buffer full, of data waiting for
+ * cwnd) AND the peer's window is not the limit (then data waits for the peer,
+ * and a bigger buffer would not help). */
+static bool send_buffer_limited(const struct est_config *c, const struct est_sample *s,
+				double dt_us, uint64_t d_sndbuf_limited, uint64_t d_rwnd_limited)
+{
+	double threshold = c->limited_fraction * dt_us;
+	uint32_t mss = s->mss ? s->mss : DEFAULT_MSS;
+	double holds = s->sndbuf / est_sndbuf_factor(s->mss);
+
+	if (d_sndbuf_limited > threshold)
+		return true;
+	bool pinned = s->snd_queue_bytes >= QUEUE_PINNED * holds;
+	bool all_in_window = s->snd_cwnd && s->snd_queue_bytes <= (double)s->snd_cwnd * mss;
+	bool peer_window = d_rwnd_limited > threshold;
+
+	return pinned && all_in_window && !peer_window;
+}
+
+static void decide_sndbuf(const struct est_config *c, const struct est_state *st,
+			  const struct est_sample *s, double dt_us,
+			  uint64_t d_sndbuf_limited, uint64_t d_rwnd_limited,
+			  struct est_decision *out)
+{
+	if (!out->sender)
+		return; /* only sending shows what a send buffer needs */
+	if (s->app_locks & EST_LOCK_SNDBUF)
+		return; /* the application sized it: its buffer, and no path figure */
+	if (s->sndbuf == 0)
+		return; /* size not known yet */
+
+	double bdp = st->snd_rate_Bps * st->snd_rtt_us / 1e6;
+	uint32_t target = 0;
+
+	if (bdp > 0)
+		target = clamp_buf(c, c->headroom * bdp * est_sndbuf_factor(s->mss));
+	out->snd_limited = send_buffer_limited(c, s, dt_us, d_sndbuf_limited, d_rwnd_limited);
+	out->snd_reason = decide(c, s->sndbuf, target, out->snd_limited,
+				 ticks_since(st, st->snd_change_tick),
+				 &out->snd_target, &out->sndbuf);
+}
+
+/* ---- receive buffer ----------------------------------------------------- */
+
+static void decide_rcvbuf(const struct est_config *c, const struct est_state *st,
+			  const struct est_sample *s, double dt_us, uint64_t d_received,
+			  struct est_decision *out)
+{
+	if (!out->receiver)
+		return;
+	if (s->app_locks & EST_LOCK_RCVBUF)
+		return;
+	if (s->rcvbuf == 0)
+		return;
+	/* Unread data fills the window: the application is the bottleneck and
+	 * the rate is its reading rate. Growing would not help; shrinking under
+	 * queued data would make the kernel prune and drop. Leave it. */
+	out->rcv_app_limited = s->rcv_queue_bytes >= APP_LIMITED * s->rcvbuf;
+	if (out->rcv_app_limited)
+		return;
+
+	double bdp = st->rcv_rate_Bps * st->rcv_rtt_us / 1e6;
+	double bdp_this_tick = d_received / dt_us * st->rcv_rtt_us;
+	double window = s->rcvbuf / RCVBUF_PER_WINDOW;
+
+	if (!(bdp > 0))
+		return;
+	/* The sender can have at most one window in flight: a rate x RTT close
+	 * to it means the window, not the path, set the rate. This tick's own
+	 * rate counts too: the window caps every tick, while the smoothed rate
+	 * lags a probe by several ticks and would stall the next one. */
+	out->rcv_limited = max2(bdp, bdp_this_tick) >= WINDOW_LIMITED * window;
+
+	uint32_t target = clamp_buf(c, c->headroom * bdp * RCVBUF_PER_WINDOW);
+
+	out->rcv_reason = decide(c, s->rcvbuf, target, out->rcv_limited,
+				 ticks_since(st, st->rcv_change_tick),
+				 &out->rcv_target, &out->rcvbuf);
+	/* window_clamp does not follow a raised rcvbuf by itself: set it to the
+	 * window the new buffer backs (headroom x BDP when unclamped). */
+	if (out->rcv_reason != EST_NONE)
+		out->window_clamp = (uint32_t)(out->rcvbuf / RCVBUF_PER_WINDOW);
+}
+
+/* ---- one tick ----------------------------------------------------------- */
+
+static void remember_counters(struct est_state *st, const struct est_sample *s)
+{
+	st->primed = true;
+	st->last_us = s->now_us;
+	st->bytes_acked = s->bytes_acked;
+	st->bytes_received = s->bytes_received;
+	st->sndbuf_limited_us = s->sndbuf_limited_us;
+	st->rwnd_limited_us = s->rwnd_limited_us;
+}
+
+/* A counter that went backwards or a clock that did not advance: no
+ * difference to take this tick. */
+static bool comparable(const struct est_state *st, const struct est_sample *s)
+{
+	return st->primed && s->now_us > st->last_us &&
+	       s->bytes_acked >= st->bytes_acked &&
+	       s->bytes_received >= st->bytes_received &&
+	       s->sndbuf_limited_us >= st->sndbuf_limited_us &&
+	       s->rwnd_limited_us >= st->rwnd_limited_us;
+}
+
+static uint32_t first_nonzero(uint32_t a, uint32_t b, uint32_t c)
+{
+	return a ? a : b ? b : c;
+}
+
+void est_update(const struct est_config *c, struct est_state *st,
+		const struct est_sample *s, struct est_decision *out)
+{
+	memset(out, 0, sizeof(*out));
+	st->tick++;
+	if (!comparable(st, s)) {
+		remember_counters(st, s);
+		return;
+	}
+
+	double dt_us = (double)(s->now_us - st->last_us);
+	uint64_t d_acked = s->bytes_acked - st->bytes_acked;
+	uint64_t d_received = s->bytes_received - st->bytes_received;
+	uint64_t d_sndbuf_limited = s->sndbuf_limited_us - st->sndbuf_limited_us;
+	uint64_t d_rwnd_limited = s->rwnd_limited_us - st->rwnd_limited_us;
+
+	remember_counters(st, s);
+	out->sender = d_acked > 0;
+	out->receiver = d_received > 0;
+
+	/* Sender: the kernel's delivery rate sample; the tick's average when
+	 * there is none. Path RTT: min_rtt, the propagation delay without
+	 * queueing (headroom covers the queue). */
+	if (out->sender) {
+		double rate = s->delivery_rate_Bps ? (double)s->delivery_rate_Bps :
+						     d_acked * 1e6 / dt_us;
+		uint32_t rtt = first_nonzero(s->min_rtt_us, s->srtt_us, 0);
+
+		st->snd_rate_Bps = ewma(st->snd_rate_Bps, rate, c->alpha);
+		if (rtt)
+			st->snd_rtt_us = ewma(st->snd_rtt_us, rtt, c->alpha);
+	}
+	/* Receiver: bytes received over the tick; its own RTT estimate (a pure
+	 * receiver sends no data, so min_rtt/srtt may be empty or stale). */
+	if (out->receiver) {
+		uint32_t rtt = first_nonzero(s->rcv_rtt_us, s->min_rtt_us, s->srtt_us);
+
+		st->rcv_rate_Bps = ewma(st->rcv_rate_Bps, d_received * 1e6 / dt_us, c->alpha);
+		if (rtt)
+			st->rcv_rtt_us = ewma(st->rcv_rtt_us, rtt, c->alpha);
+	}
+
+	decide_sndbuf(c, st, s, dt_us, d_sndbuf_limited, d_rwnd_limited, out);
+	decide_rcvbuf(c, st, s, dt_us, d_received, out);
+	if (out->snd_reason != EST_NONE)
+		st->snd_change_tick = st->tick;
+	if (out->rcv_reason != EST_NONE)
+		st->rcv_change_tick = st->tick;
+}
+
+/* ---- per-destination memory --------------------------------------------- */
+
+int dest_table_init(struct dest_table *t, struct dest_entry *slots, size_t nslots, double alpha)
+{
+	if (!t || !slots || nslots == 0 || nslots % DEST_WAYS || !(alpha > 0 && alpha <= 1))
+		return -1;
+	memset(slots, 0, nslots * sizeof(*slots));
+	t->slots = slots;
+	t->nsets = nslots / DEST_WAYS;
+	t->alpha = alpha;
+	return 0;
+}
+
+static bool is_v4_mapped(const uint8_t a[16])
+{
+	static const uint8_t prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+	return memcmp(a, prefix, sizeof(prefix)) == 0;
+}
+
+/* Connections to one /24 or /64 tend to share a path (one site, one
+ * provider prefix); the cgroup separates applications with different needs. */
+struct dest_key dest_key_make(uint64_t cgroup_id, uint16_t family, const uint8_t addr[16])
+{
+	struct dest_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.cgroup_id = cgroup_id;
+	if (family == AF_INET6 && is_v4_mapped(addr)) {
+		k.family = AF_INET;
+		memcpy(k.addr, addr + 12, 3); /* /24 */
+	} else if (family == AF_INET) {
+		k.family = AF_INET;
+		memcpy(k.addr, addr, 3);
+	} else if (family == AF_INET6) {
+		k.family = AF_INET6;
+		memcpy(k.addr, addr, 8);      /* /64 */
+	}
+	return k;
+}
+
+static bool key_equal(const struct dest_key *a, const struct dest_key *b)
+{
+	return a->cgroup_id == b->cgroup_id && a->family == b->family &&
+	       memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
+}
+
+/* FNV-1a over the key's fields. */
+static struct dest_entry *set_of(const struct dest_table *t, const struct dest_key *k)
+{
+	uint64_t h = 14695981039346656037ull;
+	uint8_t bytes[8 + 2 + 16];
+
+	for (int i = 0; i < 8; i++)
+		bytes[i] = (uint8_t)(k->cgroup_id >> (8 * i));
+	bytes[8] = (uint8_t)k->family;
+	bytes[9] = (uint8_t)(k->family >> 8);
+	memcpy(bytes + 10, k->addr, 16);
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		h = (h ^ bytes[i]) * 1099511628211ull;
+	return &t->slots[(h % t->nsets) * DEST_WAYS];
+}
+
+static struct dest_entry *find(struct dest_entry *set, const struct dest_key *k)
+{
+	for (unsigned i = 0; i < DEST_WAYS; i++)
+		if (set[i].used && key_equal(&set[i].key, k))
+			return &set[i];
+	return NULL;
+}
+
+/* A free slot, else the entry learned longest ago. */
+static struct dest_entry *victim(struct dest_entry *set)
+{
+	struct dest_entry *v = &set[0];
+
+	for (unsigned i = 0; i < DEST_WAYS; i++) {
+		if (!set[i].used)
+			return &set[i];
+		if (set[i].updated_us < v->updated_us)
+			v = &set[i];
+	}
+	return v;
+}
+
+static uint32_t learn_size(uint32_t avg, uint32_t size, double alpha)
+{
+	if (size == 0)
+		return avg;
+	return (uint32_t)(ewma(avg, size, alpha) + 0.5);
+}
+
+int dest_learn(struct dest_table *t, const struct dest_key *key,
+	       uint32_t sndbuf, uint32_t rcvbuf, uint64_t now_us)
+{
+	if (key->family == 0 || (sndbuf == 0 && rcvbuf == 0))
+		return -1;
+
+	struct dest_entry *set = set_of(t, key);
+	struct dest_entry *e = find(set, key);
+
+	if (!e) {
+		e = victim(set);
+		memset(e, 0, sizeof(*e));
+		e->key = *key;
+		e->used = true;
+	}
+	e->sndbuf = learn_size(e->sndbuf, sndbuf, t->alpha);
+	e->rcvbuf = learn_size(e->rcvbuf, rcvbuf, t->alpha);
+	e->updated_us = now_us;
+	return 0;
+}
+
+bool dest_lookup(const struct dest_table *t, const struct dest_key *key,
+		 uint32_t *sndbuf, uint32_t *rcvbuf)
+{
+	const struct dest_entry *e = key->family ? find(set_of(t, key), key) : NULL;
+
+	*sndbuf = e ? e->sndbuf : 0;
+	*rcvbuf = e ? e->rcvbuf : 0;
+	return e != NULL;
+}

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Per-connection socket buffer sizing, and a per-destination memory of what
+ * was learned. Pure: no libbpf, no system calls, no I/O, no allocation.
+ *
+ * Once per agent tick the caller turns each connection's conn_stats into an
+ * est_sample, calls est_update() with that connection's est_state, and applies
+ * the est_decision (bpf_setsockopt from iter/tcp). All buffer sizes here are
+ * kernel-visible sizes (sk_sndbuf / sk_rcvbuf, ss's tb / rb), not the value
+ * passed to setsockopt: see est_setsockopt_value(). */
+#ifndef TCPTUNE_ESTIMATE_H
+#define TCPTUNE_ESTIMATE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* conn_stats.app_locks bits (SOCK_SNDBUF_LOCK, SOCK_RCVBUF_LOCK). */
+#define EST_LOCK_SNDBUF 1u
+#define EST_LOCK_RCVBUF 2u
+
+/* Smallest and largest min_buf / max_buf accepted. Below the floor the kernel
+ * would raise the size itself (SOCK_MIN_SNDBUF is about 4.5 KiB), so the next
+ * tick would see a buffer that never matches the target; above the ceiling the
+ * halved setsockopt value stops being a sane int. */
+#define EST_BUF_FLOOR 8192u
+#define EST_BUF_CEILING (1u << 30)
+
+struct est_config {
+	double alpha;             /* EWMA weight of the newest sample, 0 < alpha <= 1 (0.25) */
+	double headroom;          /* target = headroom x BDP, 1..16 (2.0): a writer blocked
+				   * on a full send buffer is woken only when a third of
+				   * it is free (sk_stream_min_wspace), so at least 1.5
+				   * is needed to keep a BDP in flight; the rest absorbs
+				   * rate and RTT swings */
+	uint32_t min_buf;         /* smallest buffer ever set, bytes (64 KiB) */
+	uint32_t max_buf;         /* largest buffer ever set, bytes (64 MiB). The kernel
+				   * caps setsockopt at net.core.wmem_max/rmem_max and
+				   * doubles: keep max_buf <= 2 x those, or raise them,
+				   * else every probe above the cap is wasted. */
+	double hysteresis;        /* change only when |target - current| > hysteresis x
+				   * current, 0 <= h < 1 (0.25) */
+	uint32_t min_change_interval; /* ticks between two changes of one buffer, >= 1 (3);
+				       * probes wait EST_PROBE_INTERVAL ticks instead */
+	double probe_factor;      /* a limiting buffer is multiplied by this; must be
+				   * > 1 + hysteresis, <= 16 (2.0) */
+	double shrink_step;       /* largest fraction one change removes, 0 < s < 1 (0.5) */
+	double limited_fraction;  /* "limited" = limited time grew by more than this
+				   * fraction of the tick, 0 < f < 1 (0.05) */
+};
+
+/* Probes may follow each other every tick: each tick's limited time is measured
+ * at the size the previous probe set, so a probe acts on fresh evidence. */
+#define EST_PROBE_INTERVAL 1u
+
+/* The defaults above. */
+struct est_config est_config_default(void);
+/* NULL when usable, else what is wrong ("alpha must be in (0, 1]"...). */
+const char *est_config_check(const struct est_config *cfg);
+
+/* One connection at one tick: the conn_stats figures (cumulative counters are
+ * as the kernel keeps them; the estimator takes differences) and the time. */
+struct est_sample {
+	uint64_t now_us;             /* monotonic */
+	uint32_t srtt_us;
+	uint32_t min_rtt_us;
+	uint32_t rcv_rtt_us;         /* receiver's RTT estimate, 0 if none */
+	uint32_t mss;
+	uint32_t snd_cwnd;           /* packets (for the pinned-queue test) */
+	uint64_t delivery_rate_Bps;  /* last delivery rate sample, bytes/s, 0 if none */
+	uint64_t bytes_acked;        /* cumulative */
+	uint64_t bytes_received;     /* cumulative */
+	uint32_t snd_queue_bytes;    /* written, not yet acked (payload) */
+	uint32_t rcv_queue_bytes;    /* received, not yet read (payload) */
+	uint32_t sndbuf;             /* sk_sndbuf now */
+	uint32_t rcvbuf;             /* sk_rcvbuf now */
+	uint64_t sndbuf_limited_us;  /* cumulative (tcpi_sndbuf_limited) */
+	uint64_t rwnd_limited_us;    /* cumulative (tcpi_rwnd_limited) */
+	uint32_t app_locks;          /* EST_LOCK_* */
+};
+
+/* Per connection. All zero = a connection not seen before. */
+struct est_state {
+	bool primed;                 /* the fields below hold a previous sample */
+	uint64_t last_us;
+	uint64_t bytes_acked, bytes_received;
+	uint64_t sndbuf_limited_us, rwnd_limited_us;
+	/* smoothed; 0 = no estimate yet. Each side moves only in ticks where it
+	 * was active: a pause is not a rate of zero. */
+	double snd_rate_Bps, snd_rtt_us;
+	double rcv_rate_Bps, rcv_rtt_us;
+	uint32_t tick;               /* est_update calls so far */
+	uint32_t snd_change_tick;    /* tick of the last sndbuf change, 0 = never */
+	uint32_t rcv_change_tick;
+};
+
+enum est_reason {
+	EST_NONE,    /* leave the buffer as it is */
+	EST_GROW,    /* below target: up to target */
+	EST_SHRINK,  /* above target: down by at most shrink_step */
+	EST_PROBE,   /* the buffer itself is the limit: x probe_factor */
+};
+
+struct est_decision {
+	uint32_t sndbuf;             /* new sk_sndbuf, 0 = leave as is */
+	uint32_t rcvbuf;             /* new sk_rcvbuf, 0 = leave as is */
+	uint32_t window_clamp;       /* TCP_WINDOW_CLAMP bytes with a new rcvbuf, else 0 */
+	enum est_reason snd_reason, rcv_reason;
+	/* What the rules want this tick before hysteresis and rate limiting, 0 =
+	 * no estimate (side idle, buffer owned by the application, no RTT yet,
+	 * or receiver app-limited). What dest_learn() should be fed. */
+	uint32_t snd_target, rcv_target;
+	bool sender, receiver;       /* bytes_acked / bytes_received grew */
+	bool snd_limited;            /* held back by its own send buffer */
+	bool rcv_limited;            /* held back by its own receive window */
+	bool rcv_app_limited;        /* the application is not reading */
+};
+
+/* One tick of one connection. Updates *st, fills *out (always). Assumes the
+ * caller applies every change it is given: the change is remembered for the
+ * rate limit whether or not setsockopt succeeded. */
+void est_update(const struct est_config *cfg, struct est_state *st,
+		const struct est_sample *s, struct est_decision *out);
+
+const char *est_reason_name(enum est_reason r);
+
+/* SO_SNDBUF / SO_RCVBUF value that makes the kernel set sk_size (it doubles
+ * what it is given, after capping that at wmem_max / rmem_max). Rounds up. */
+int est_setsockopt_value(uint32_t sk_size);
+
+/* sk_sndbuf bytes per payload byte for this MSS: (mss + EST_SKB_OVERHEAD) / mss. */
+#define EST_SKB_OVERHEAD 320u
+double est_sndbuf_factor(uint32_t mss);
+
+/* ---- per-destination memory ------------------------------------------- */
+
+/* A destination: a cgroup's connections to one /24 (IPv4) or /64 (IPv6). */
+struct dest_key {
+	uint64_t cgroup_id;
+	uint16_t family;             /* AF_INET or AF_INET6; 0 = not a destination */
+	uint8_t addr[16];            /* masked; IPv4 in the first 4 bytes */
+};
+
+struct dest_entry {
+	struct dest_key key;
+	uint32_t sndbuf, rcvbuf;     /* smoothed learned sizes, 0 = none learned */
+	uint64_t updated_us;         /* last dest_learn */
+	bool used;
+};
+
+/* Set-associative: a key hashes to one set of DEST_WAYS slots; a new key
+ * replaces the least recently learned entry of its set. Bounded work per call. */
+#define DEST_WAYS 8u
+
+struct dest_table {
+	struct dest_entry *slots;    /* caller's storage, nsets x DEST_WAYS */
+	size_t nsets;
+	double alpha;                /* EWMA weight of a newly learned size */
+};
+
+/* nslots: a non-zero multiple of DEST_WAYS; alpha in (0, 1]. Clears slots.
+ * Returns 0, or -1 for bad arguments. */
+int dest_table_init(struct dest_table *t, struct dest_entry *slots, size_t nslots, double alpha);
+
+/* family AF_INET: addr holds IPv4 in its first 4 bytes. An IPv4-mapped IPv6
+ * address (::ffff:a.b.c.d) becomes AF_INET. Other families give family 0. */
+struct dest_key dest_key_make(uint64_t cgroup_id, uint16_t family, const uint8_t addr[16]);
+
+/* Folds one connection's targets into its destination (0 = nothing for that
+ * buffer). Returns 0, or -1 when nothing was learned (bad key, both 0). */
+int dest_learn(struct dest_table *t, const struct dest_key *key,
+	       uint32_t sndbuf, uint32_t rcvbuf, uint64_t now_us);
+
+/* What was learned for key (0 for a buffer never learned). */
+bool dest_lookup(const struct dest_table *t, const struct dest_key *key,
+		 uint32_t *sndbuf, uint32_t *rcvbuf);
+
+#endif

@@ -1,0 +1,1194 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Unit tests for agent/estimate.c: buffer targets, probing, shrinking,
+ * hysteresis, rate limiting, stability, and the per-destination table. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <cmocka.h>
+
+#include "estimate.h"
+
+#define TICK_US 1000000ull
+#define KiB 1024u
+#define MiB (1024u * 1024u)
+#define MSS 1448u
+/* (1448 + 320) / 1448 */
+#define FACTOR ((double)(MSS + EST_SKB_OVERHEAD) / MSS)
+
+/* ==== a connection driven one tick at a time ============================= */
+
+struct conn {
+	struct est_config cfg;
+	struct est_state st;
+	struct est_sample s;   /* the figures the next tick reports */
+	struct est_decision d; /* the last decision */
+};
+
+/* A connection seen for the first time: that tick only primes the state. */
+static void conn_start(struct conn *c, uint32_t sndbuf, uint32_t rcvbuf)
+{
+	memset(c, 0, sizeof(*c));
+	c->cfg = est_config_default();
+	c->s.now_us = 1000 * TICK_US;
+	c->s.mss = MSS;
+	c->s.snd_cwnd = 10;
+	c->s.sndbuf = sndbuf;
+	c->s.rcvbuf = rcvbuf;
+	est_update(&c->cfg, &c->st, &c->s, &c->d);
+}
+
+static const struct est_decision *tick(struct conn *c)
+{
+	c->s.now_us += TICK_US;
+	est_update(&c->cfg, &c->st, &c->s, &c->d);
+	return &c->d;
+}
+
+/* A sending tick: `rate` bytes/s acked and reported as delivery rate, path
+ * RTT, and the share of the tick the kernel counted as sndbuf-limited. */
+static const struct est_decision *send_tick(struct conn *c, double rate, uint32_t rtt_us,
+					    double limited_share)
+{
+	c->s.bytes_acked += (uint64_t)(rate * TICK_US / 1e6);
+	c->s.delivery_rate_Bps = (uint64_t)rate;
+	c->s.min_rtt_us = rtt_us;
+	c->s.srtt_us = rtt_us;
+	c->s.sndbuf_limited_us += (uint64_t)(limited_share * TICK_US);
+	return tick(c);
+}
+
+/* A receiving tick: `rate` bytes/s received, the receiver's RTT estimate. */
+static const struct est_decision *recv_tick(struct conn *c, double rate, uint32_t rtt_us)
+{
+	c->s.bytes_received += (uint64_t)(rate * TICK_US / 1e6);
+	c->s.rcv_rtt_us = rtt_us;
+	return tick(c);
+}
+
+/* What the agent does with a decision: the kernel then reports these sizes. */
+static void apply(struct conn *c)
+{
+	if (c->d.sndbuf)
+		c->s.sndbuf = c->d.sndbuf;
+	if (c->d.rcvbuf)
+		c->s.rcvbuf = c->d.rcvbuf;
+}
+
+/* The sender rate whose target (headroom 2) is `target` bytes at this RTT. */
+static double rate_for_snd_target(double target, uint32_t rtt_us)
+{
+	return target / (2.0 * FACTOR) / (rtt_us / 1e6);
+}
+
+static void assert_near(double got, double want, double tolerance)
+{
+	if (got < want - tolerance || got > want + tolerance)
+		fail_msg("got %.1f, want %.1f +- %.1f", got, want, tolerance);
+}
+
+/* ---- a path to simulate bulk transfers over ----------------------------- */
+
+struct path {
+	double rate_Bps;
+	double rtt_us;
+};
+
+/* Fixed-seed xorshift: the same "noise" every run. */
+static uint32_t rng_state = 2463534242u;
+
+static double noise(double amplitude) /* uniform in [-amplitude, +amplitude] */
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 17;
+	rng_state ^= rng_state << 5;
+	return amplitude * (2.0 * rng_state / 4294967295.0 - 1.0);
+}
+
+/* One second of a bulk sender: it delivers what the path allows, or what its
+ * buffer lets it keep in flight per RTT when that is less, and the kernel
+ * counts the shortfall as sndbuf-limited time. */
+static const struct est_decision *sim_send(struct conn *c, const struct path *p, double jitter)
+{
+	double rtt = p->rtt_us * (1 + noise(jitter));
+	double path_rate = p->rate_Bps * (1 + noise(jitter));
+	double cap = c->s.sndbuf / est_sndbuf_factor(c->s.mss) / (rtt / 1e6);
+	double rate = cap < path_rate ? cap : path_rate;
+
+	return send_tick(c, rate, (uint32_t)rtt, 1 - rate / path_rate);
+}
+
+/* One second of a bulk receiver: the sender can have one window (half of
+ * rcvbuf) in flight per RTT. */
+static const struct est_decision *sim_recv(struct conn *c, const struct path *p, double jitter)
+{
+	double rtt = p->rtt_us * (1 + noise(jitter));
+	double path_rate = p->rate_Bps * (1 + noise(jitter));
+	double cap = c->s.rcvbuf / 2.0 / (rtt / 1e6);
+
+	return recv_tick(c, cap < path_rate ? cap : path_rate, (uint32_t)rtt);
+}
+
+static const struct path long_fat = { 25e6, 100000 }; /* 25 MB/s, 100 ms: BDP 2.5 MB */
+
+/* ==== configuration ====================================================== */
+
+static void config_defaults(void **unused)
+{
+	(void)unused;
+	struct est_config c = est_config_default();
+
+	assert_float_equal(c.alpha, 0.25, 0);
+	assert_float_equal(c.headroom, 2.0, 0);
+	assert_int_equal(c.min_buf, 64 * KiB);
+	assert_int_equal(c.max_buf, 64 * MiB);
+	assert_float_equal(c.hysteresis, 0.25, 0);
+	assert_int_equal(c.min_change_interval, 3);
+	assert_float_equal(c.probe_factor, 2.0, 0);
+	assert_float_equal(c.shrink_step, 0.5, 0);
+	assert_float_equal(c.limited_fraction, 0.05, 0);
+	assert_null(est_config_check(&c));
+}
+
+#define EXPECT_BAD(field, value, message)                                      \
+	do {                                                                   \
+		struct est_config c_ = est_config_default();                   \
+		c_.field = (value);                                            \
+		const char *why_ = est_config_check(&c_);                      \
+		if (!why_)                                                     \
+			fail_msg("%s = %s accepted", #field, #value);          \
+		assert_string_equal(why_, message);                            \
+	} while (0)
+
+#define EXPECT_GOOD(field, value)                                              \
+	do {                                                                   \
+		struct est_config c_ = est_config_default();                   \
+		c_.field = (value);                                            \
+		const char *why_ = est_config_check(&c_);                      \
+		if (why_)                                                      \
+			fail_msg("%s = %s refused: %s", #field, #value, why_); \
+	} while (0)
+
+static void config_validation(void **unused)
+{
+	(void)unused;
+	EXPECT_BAD(alpha, 0, "alpha must be in (0, 1]");
+	EXPECT_BAD(alpha, -0.5, "alpha must be in (0, 1]");
+	EXPECT_BAD(alpha, 1.01, "alpha must be in (0, 1]");
+	EXPECT_BAD(alpha, __builtin_nan(""), "alpha must be in (0, 1]");
+	EXPECT_GOOD(alpha, 1);
+	EXPECT_GOOD(alpha, 0.01);
+	EXPECT_BAD(headroom, 0.9, "headroom must be between 1 and 16");
+	EXPECT_BAD(headroom, 17, "headroom must be between 1 and 16");
+	EXPECT_BAD(headroom, __builtin_nan(""), "headroom must be between 1 and 16");
+	EXPECT_GOOD(headroom, 1);
+	EXPECT_BAD(min_buf, 4096, "min_buf must be at least 8192 bytes");
+	EXPECT_GOOD(min_buf, 8192);
+	EXPECT_BAD(max_buf, 32 * KiB, "max_buf must not be below min_buf");
+	EXPECT_BAD(max_buf, (1u << 30) + 1, "max_buf must be at most 1 GiB");
+	EXPECT_GOOD(max_buf, 64 * KiB); /* = min_buf: a fixed size */
+	EXPECT_GOOD(max_buf, 1u << 30);
+	EXPECT_BAD(hysteresis, -0.01, "hysteresis must be in [0, 1)");
+	EXPECT_BAD(hysteresis, 1, "hysteresis must be in [0, 1)");
+	EXPECT_GOOD(hysteresis, 0);
+	EXPECT_BAD(min_change_interval, 0, "min_change_interval must be at least 1 tick");
+	EXPECT_GOOD(min_change_interval, 1);
+	EXPECT_BAD(probe_factor, 1.25, "probe_factor must be above 1 + hysteresis and at most 16");
+	EXPECT_BAD(probe_factor, 1.0, "probe_factor must be above 1 + hysteresis and at most 16");
+	EXPECT_BAD(probe_factor, 17, "probe_factor must be above 1 + hysteresis and at most 16");
+	EXPECT_GOOD(probe_factor, 1.3);
+	EXPECT_BAD(shrink_step, 0, "shrink_step must be in (0, 1)");
+	EXPECT_BAD(shrink_step, 1, "shrink_step must be in (0, 1)");
+	EXPECT_GOOD(shrink_step, 0.1);
+	EXPECT_BAD(limited_fraction, 0, "limited_fraction must be in (0, 1)");
+	EXPECT_BAD(limited_fraction, 1, "limited_fraction must be in (0, 1)");
+	EXPECT_BAD(limited_fraction, __builtin_nan(""), "limited_fraction must be in (0, 1)");
+	EXPECT_GOOD(limited_fraction, 0.5);
+
+	/* probe_factor is checked against the hysteresis actually configured */
+	struct est_config c = est_config_default();
+	c.hysteresis = 0.5;
+	c.probe_factor = 1.4;
+	assert_non_null(est_config_check(&c));
+}
+
+static void names_and_setsockopt_value(void **unused)
+{
+	(void)unused;
+	assert_string_equal(est_reason_name(EST_NONE), "none");
+	assert_string_equal(est_reason_name(EST_GROW), "grow");
+	assert_string_equal(est_reason_name(EST_SHRINK), "shrink");
+	assert_string_equal(est_reason_name(EST_PROBE), "probe");
+	assert_string_equal(est_reason_name((enum est_reason)42), "?");
+
+	/* the kernel doubles: pass half, rounding up so it never ends below */
+	assert_int_equal(est_setsockopt_value(64 * KiB), 32 * KiB);
+	assert_int_equal(est_setsockopt_value(6104972), 3052486);
+	assert_int_equal(est_setsockopt_value(100001), 50001);
+	assert_int_equal(est_setsockopt_value(1u << 30), 1 << 29);
+	assert_int_equal(est_setsockopt_value(UINT32_MAX), INT_MAX); /* never negative */
+
+	assert_float_equal(est_sndbuf_factor(1448), 1768.0 / 1448, 1e-12);
+	assert_float_equal(est_sndbuf_factor(0), 1768.0 / 1448, 1e-12); /* not known yet */
+	assert_float_equal(est_sndbuf_factor(536), 856.0 / 536, 1e-12);
+}
+
+/* ==== the first tick, idle ticks, roles ================================== */
+
+static void first_sample_only_primes(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* a connection open long before the agent started: its counters are
+	 * since the connection began, not since a previous tick, and its 64 MiB
+	 * buffers are far off any target. The first tick has no differences to
+	 * take, so it decides nothing */
+	memset(&c, 0, sizeof(c));
+	c.cfg = est_config_default();
+	c.s = (struct est_sample){
+		.now_us = 5000 * TICK_US, .srtt_us = 1000, .min_rtt_us = 1000,
+		.rcv_rtt_us = 1000, .mss = MSS, .snd_cwnd = 10,
+		.delivery_rate_Bps = 1000000, .bytes_acked = 10000000000ull,
+		.bytes_received = 10000000000ull, .sndbuf = 64 * MiB, .rcvbuf = 64 * MiB,
+		.sndbuf_limited_us = 3000 * TICK_US,
+	};
+	est_update(&c.cfg, &c.st, &c.s, &c.d);
+	assert_true(c.st.primed);
+	assert_int_equal(c.d.sndbuf, 0);
+	assert_int_equal(c.d.rcvbuf, 0);
+	assert_int_equal(c.d.snd_reason, EST_NONE);
+	assert_int_equal(c.d.rcv_reason, EST_NONE);
+	assert_false(c.d.sender);
+	assert_false(c.d.receiver);
+	assert_false(c.d.snd_limited);
+	assert_int_equal(c.d.snd_target, 0);
+	assert_float_equal(c.st.snd_rate_Bps, 0, 0);
+	/* the second one does */
+	c.s.bytes_received += 1000000;
+	send_tick(&c, 1e6, 1000, 0);
+	assert_int_equal(c.d.snd_reason, EST_SHRINK);
+	assert_int_equal(c.d.rcv_reason, EST_SHRINK);
+}
+
+static void idle_connection_no_change(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	conn_start(&c, 4 * MiB, 4 * MiB);
+	send_tick(&c, 10e6, 100000, 0); /* 1 MB in flight: target 2.44 MB */
+	assert_int_equal(c.d.snd_reason, EST_SHRINK);
+	apply(&c);
+
+	/* nothing acked, nothing received for many ticks: no decision at all,
+	 * even with the rate limit long expired and a buffer far off target */
+	c.s.sndbuf = 32 * MiB;
+	c.s.snd_queue_bytes = 30 * MiB; /* would look pinned */
+	c.s.snd_cwnd = 100000;
+	for (int i = 0; i < 10; i++) {
+		tick(&c);
+		assert_false(c.d.sender);
+		assert_false(c.d.receiver);
+		assert_int_equal(c.d.sndbuf, 0);
+		assert_int_equal(c.d.rcvbuf, 0);
+		assert_int_equal(c.d.window_clamp, 0);
+		assert_int_equal(c.d.snd_reason, EST_NONE);
+		assert_int_equal(c.d.snd_target, 0);
+	}
+	/* ... but the state moved on: a pause is not a rate of zero, and the next
+	 * active tick measures over its own tick, not since the last activity */
+	assert_int_equal(c.st.last_us, c.s.now_us);
+	assert_float_equal(c.st.snd_rate_Bps, 10e6, 1);
+	c.s.delivery_rate_Bps = 0; /* use bytes_acked / dt */
+	c.s.bytes_acked += 20000000;
+	tick(&c);
+	assert_true(c.d.sender);
+	assert_float_equal(c.st.snd_rate_Bps, 0.25 * 20e6 + 0.75 * 10e6, 1);
+}
+
+static void roles_decide_their_own_buffer(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* a pure sender on a long fat path with a tiny receive buffer: only
+	 * sndbuf is its business */
+	conn_start(&c, 4 * MiB, 64 * KiB);
+	send_tick(&c, 25e6, 100000, 0);
+	assert_true(c.d.sender);
+	assert_false(c.d.receiver);
+	assert_int_equal(c.d.snd_reason, EST_GROW);
+	assert_int_equal(c.d.rcv_reason, EST_NONE);
+	assert_int_equal(c.d.rcvbuf, 0);
+	assert_int_equal(c.d.rcv_target, 0);
+
+	/* a pure receiver with a huge send buffer: only rcvbuf */
+	conn_start(&c, 64 * MiB, 7000000);
+	recv_tick(&c, 25e6, 100000);
+	assert_false(c.d.sender);
+	assert_true(c.d.receiver);
+	assert_int_equal(c.d.rcv_reason, EST_GROW);
+	assert_int_equal(c.d.snd_reason, EST_NONE);
+	assert_int_equal(c.d.sndbuf, 0);
+
+	/* both directions busy: both buffers decided */
+	conn_start(&c, 64 * MiB, 7000000);
+	c.s.bytes_received += 25000000;
+	c.s.rcv_rtt_us = 100000;
+	send_tick(&c, 1e6, 1000, 0);
+	assert_true(c.d.sender);
+	assert_true(c.d.receiver);
+	assert_int_equal(c.d.snd_reason, EST_SHRINK);
+	assert_int_equal(c.d.rcv_reason, EST_GROW);
+}
+
+/* ==== rates, RTTs, smoothing ============================================= */
+
+static void smoothing_and_fallbacks(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	conn_start(&c, 4 * MiB, 4 * MiB);
+	send_tick(&c, 10e6, 50000, 0);
+	assert_float_equal(c.st.snd_rate_Bps, 10e6, 0.5); /* first sample seeds */
+	assert_float_equal(c.st.snd_rtt_us, 50000, 0);
+	send_tick(&c, 20e6, 90000, 0);
+	assert_float_equal(c.st.snd_rate_Bps, 12.5e6, 0.5); /* 0.25 new + 0.75 old */
+	assert_float_equal(c.st.snd_rtt_us, 60000, 1e-9);
+
+	/* path RTT is min_rtt, not srtt (queueing is what headroom is for) */
+	c.s.bytes_acked += 10000000;
+	c.s.min_rtt_us = 60000;
+	c.s.srtt_us = 400000;
+	tick(&c);
+	assert_float_equal(c.st.snd_rtt_us, 60000, 1e-9);
+
+	/* the kernel's delivery rate, not bytes over the tick: a sender that
+	 * idles between bursts delivers each burst at the path's rate */
+	conn_start(&c, 4 * MiB, 4 * MiB);
+	c.s.bytes_acked += 5000000;
+	c.s.delivery_rate_Bps = 25000000;
+	c.s.min_rtt_us = 100000;
+	tick(&c);
+	assert_float_equal(c.st.snd_rate_Bps, 25e6, 0.5);
+
+	/* no delivery rate sample: bytes acked over the tick */
+	conn_start(&c, 4 * MiB, 4 * MiB);
+	c.s.bytes_acked += 3000000;
+	c.s.delivery_rate_Bps = 0;
+	c.s.min_rtt_us = 0;
+	c.s.srtt_us = 20000; /* no min_rtt yet: srtt */
+	c.s.now_us += TICK_US / 2;
+	est_update(&c.cfg, &c.st, &c.s, &c.d);
+	assert_float_equal(c.st.snd_rate_Bps, 6e6, 0.5);
+	assert_float_equal(c.st.snd_rtt_us, 20000, 0);
+
+	/* receiver: bytes received over the tick, its own RTT estimate first */
+	conn_start(&c, 4 * MiB, 4 * MiB);
+	c.s.min_rtt_us = 30000;
+	c.s.srtt_us = 40000;
+	recv_tick(&c, 8e6, 70000);
+	assert_float_equal(c.st.rcv_rate_Bps, 8e6, 0.5);
+	assert_float_equal(c.st.rcv_rtt_us, 70000, 0);
+	recv_tick(&c, 8e6, 0); /* no rcv_rtt: min_rtt */
+	assert_float_equal(c.st.rcv_rtt_us, 0.25 * 30000 + 0.75 * 70000, 1e-9);
+	c.s.min_rtt_us = 0;
+	recv_tick(&c, 8e6, 0); /* nor min_rtt: srtt */
+	assert_float_equal(c.st.rcv_rtt_us, 0.25 * 40000 + 0.75 * 60000, 1e-9);
+	/* the receiver's figures never fed the sender's */
+	assert_float_equal(c.st.snd_rate_Bps, 0, 0);
+
+	/* alpha 1: no memory */
+	conn_start(&c, 4 * MiB, 4 * MiB);
+	c.cfg.alpha = 1;
+	send_tick(&c, 10e6, 50000, 0);
+	send_tick(&c, 20e6, 50000, 0);
+	assert_float_equal(c.st.snd_rate_Bps, 20e6, 0.5);
+}
+
+static void counters_going_backwards_reprime(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	conn_start(&c, 64 * MiB, 64 * MiB);
+	c.s.bytes_acked = 1000;
+	c.s.now_us += TICK_US;
+	est_update(&c.cfg, &c.st, &c.s, &c.d);
+	c.s.bytes_acked = 10; /* went backwards: nothing to compare with */
+	send_tick(&c, 0, 1000, 0);
+	assert_false(c.d.sender);
+	assert_int_equal(c.d.snd_reason, EST_NONE);
+	/* the clock not moving: nothing either */
+	c.s.bytes_acked += 5000000;
+	est_update(&c.cfg, &c.st, &c.s, &c.d);
+	assert_int_equal(c.d.snd_reason, EST_NONE);
+	/* and the next good tick works from the re-primed counters */
+	send_tick(&c, 1e6, 1000, 0);
+	assert_true(c.d.sender);
+	assert_int_equal(c.d.snd_reason, EST_SHRINK);
+}
+
+/* ==== targets ============================================================ */
+
+static void long_fat_path_sender(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* 25 MB/s x 100 ms = 2.5 MB in flight; 2 x that, in truesize */
+	conn_start(&c, 4 * MiB, 128 * KiB);
+	send_tick(&c, 25e6, 100000, 0);
+	double want = 2 * 2.5e6 * FACTOR; /* ~6.1 MB */
+	assert_near(c.d.snd_target, want, 1);
+	assert_int_equal(c.d.snd_reason, EST_GROW);
+	assert_near(c.d.sndbuf, want, 1);
+	assert_int_equal(c.d.window_clamp, 0); /* that is for receivers */
+}
+
+static void long_fat_path_receiver(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* window 3.5 MB > 2.5 MB in flight: not window-limited, below target */
+	conn_start(&c, 4 * MiB, 7000000);
+	recv_tick(&c, 25e6, 100000);
+	assert_false(c.d.rcv_limited);
+	assert_int_equal(c.d.rcv_reason, EST_GROW);
+	assert_int_equal(c.d.rcv_target, 10000000); /* 2 x BDP x 2 */
+	assert_int_equal(c.d.rcvbuf, 10000000);
+	assert_int_equal(c.d.window_clamp, 5000000); /* headroom x BDP */
+}
+
+static void short_path_small_target(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* 100 MB/s at 0.5 ms: 50 KB in flight; the kernel had autotuned 4 MiB */
+	conn_start(&c, 4 * MiB, 4 * MiB);
+	c.s.bytes_received += 100000000;
+	c.s.rcv_rtt_us = 500;
+	send_tick(&c, 100e6, 500, 0);
+	assert_near(c.d.snd_target, 2 * 50000 * FACTOR, 1);
+	assert_int_equal(c.d.rcv_target, 200000);
+	/* far above target: the first step only halves */
+	assert_int_equal(c.d.snd_reason, EST_SHRINK);
+	assert_int_equal(c.d.sndbuf, 2 * MiB);
+	assert_int_equal(c.d.rcv_reason, EST_SHRINK);
+	assert_int_equal(c.d.rcvbuf, 2 * MiB);
+	assert_int_equal(c.d.window_clamp, 1 * MiB); /* the window 2 MiB backs */
+}
+
+static void clamp_at_min_and_max(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* 1 MB/s at 1 ms: 2.4 KB wanted, 64 KiB is the floor */
+	conn_start(&c, 1 * MiB, 64 * KiB);
+	uint32_t seen[8];
+	int n = 0;
+	for (int i = 0; i < 20; i++) {
+		send_tick(&c, 1e6, 1000, 0);
+		assert_int_equal(c.d.snd_target, 64 * KiB);
+		if (c.d.sndbuf && n < 8)
+			seen[n++] = c.d.sndbuf;
+		apply(&c);
+	}
+	assert_int_equal(n, 4);
+	assert_int_equal(seen[0], 512 * KiB);
+	assert_int_equal(seen[1], 256 * KiB);
+	assert_int_equal(seen[2], 128 * KiB);
+	assert_int_equal(seen[3], 64 * KiB);
+	assert_int_equal(c.s.sndbuf, 64 * KiB);
+
+	/* 1 GB/s at 200 ms: 200 MB in flight, 64 MiB is the ceiling */
+	conn_start(&c, 16 * MiB, 64 * KiB);
+	c.s.bytes_received += 1000000000;
+	c.s.rcv_rtt_us = 200000;
+	send_tick(&c, 1e9, 200000, 0);
+	assert_int_equal(c.d.snd_target, 64 * MiB);
+	assert_int_equal(c.d.sndbuf, 64 * MiB);
+	assert_int_equal(c.d.rcv_target, 64 * MiB);
+	assert_int_equal(c.d.rcvbuf, 64 * MiB);
+	apply(&c);
+	for (int i = 0; i < 10; i++) {
+		c.s.bytes_received += 1000000000;
+		send_tick(&c, 1e9, 200000, 0);
+		assert_int_equal(c.d.sndbuf, 0);
+		assert_int_equal(c.d.rcvbuf, 0);
+	}
+
+	/* a configured range is honoured */
+	conn_start(&c, 1 * MiB, 64 * KiB);
+	c.cfg.min_buf = 256 * KiB;
+	c.cfg.max_buf = 2 * MiB;
+	send_tick(&c, 1e6, 1000, 0);
+	assert_int_equal(c.d.snd_target, 256 * KiB);
+	send_tick(&c, 1e9, 200000, 0);
+	assert_int_equal(c.d.snd_target, 2 * MiB);
+}
+
+/* ==== probing ============================================================ */
+
+static void probe_when_sndbuf_limited(void **unused)
+{
+	(void)unused;
+	struct conn c;
+	uint32_t before;
+
+	/* 64 KiB on a 2.5 MB path: the buffer caps the rate at ~0.5 MB/s, so
+	 * the rate says nothing about the path. Double every tick until the
+	 * buffer holds a BDP (4 MiB holds 3.4 MB). */
+	conn_start(&c, 64 * KiB, 64 * KiB);
+	for (int i = 0; i < 6; i++) {
+		before = c.s.sndbuf;
+		sim_send(&c, &long_fat, 0);
+		assert_true(c.d.snd_limited);
+		assert_int_equal(c.d.snd_reason, EST_PROBE);
+		assert_int_equal(c.d.sndbuf, 2 * before);
+		apply(&c);
+	}
+	assert_int_equal(c.s.sndbuf, 4 * MiB);
+	/* no longer limited: no more probes; the rate now shows the path and
+	 * the buffer settles at its target, 2 x 2.5 MB x factor */
+	for (int i = 0; i < 30; i++) {
+		sim_send(&c, &long_fat, 0);
+		assert_false(c.d.snd_limited);
+		assert_int_not_equal(c.d.snd_reason, EST_PROBE);
+		apply(&c);
+	}
+	assert_near(c.s.sndbuf, 2 * 2.5e6 * FACTOR, 0.25 * 2 * 2.5e6 * FACTOR);
+
+	/* limited for less than limited_fraction of the tick: not limited */
+	conn_start(&c, 4 * MiB, 64 * KiB);
+	send_tick(&c, rate_for_snd_target(4 * MiB, 100000), 100000, 0.04);
+	assert_false(c.d.snd_limited);
+	assert_int_equal(c.d.snd_reason, EST_NONE);
+	send_tick(&c, rate_for_snd_target(4 * MiB, 100000), 100000, 0.06);
+	assert_true(c.d.snd_limited);
+	assert_int_equal(c.d.snd_reason, EST_PROBE);
+	assert_int_equal(c.d.sndbuf, 8 * MiB);
+}
+
+static void probe_when_send_queue_pinned(void **unused)
+{
+	(void)unused;
+	struct conn c;
+	/* a rate whose target is the current 1 MiB: only a probe would move it */
+	double rate = rate_for_snd_target(1 * MiB, 100000);
+	uint32_t holds = (uint32_t)(1 * MiB / FACTOR);
+
+	/* the kernel's clock says nothing, but the queue is pinned at what the
+	 * buffer holds and all of it is in flight */
+	conn_start(&c, 1 * MiB, 64 * KiB);
+	c.s.snd_queue_bytes = holds * 95 / 100;
+	c.s.snd_cwnd = 600; /* 869 KB */
+	send_tick(&c, rate, 100000, 0);
+	assert_true(c.d.snd_limited);
+	assert_int_equal(c.d.snd_reason, EST_PROBE);
+	assert_int_equal(c.d.sndbuf, 2 * MiB);
+
+	/* the same queue with more than a window of it unsent: a bulk sender
+	 * with room to spare, waiting for cwnd */
+	conn_start(&c, 1 * MiB, 64 * KiB);
+	c.s.snd_queue_bytes = holds * 95 / 100;
+	c.s.snd_cwnd = 100; /* 145 KB */
+	send_tick(&c, rate, 100000, 0);
+	assert_false(c.d.snd_limited);
+	assert_int_equal(c.d.snd_reason, EST_NONE);
+
+	/* pinned because the peer's window is full: our buffer is not the limit */
+	conn_start(&c, 1 * MiB, 64 * KiB);
+	c.s.snd_queue_bytes = holds * 95 / 100;
+	c.s.snd_cwnd = 600;
+	c.s.rwnd_limited_us += TICK_US / 2;
+	send_tick(&c, rate, 100000, 0);
+	assert_false(c.d.snd_limited);
+	assert_int_equal(c.d.snd_reason, EST_NONE);
+
+	/* not pinned (80% < 90%) */
+	conn_start(&c, 1 * MiB, 64 * KiB);
+	c.s.snd_queue_bytes = holds * 80 / 100;
+	c.s.snd_cwnd = 600;
+	send_tick(&c, rate, 100000, 0);
+	assert_false(c.d.snd_limited);
+	assert_int_equal(c.d.snd_reason, EST_NONE);
+}
+
+static void probe_stops_at_max_buf(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	conn_start(&c, 48 * MiB, 64 * KiB);
+	send_tick(&c, 100e6, 100000, 0.5);
+	assert_int_equal(c.d.snd_reason, EST_PROBE);
+	assert_int_equal(c.d.sndbuf, 64 * MiB); /* clamped, not 96 MiB */
+	apply(&c);
+	send_tick(&c, 100e6, 100000, 0.5);
+	assert_true(c.d.snd_limited);
+	assert_int_equal(c.d.snd_reason, EST_NONE); /* nothing left to probe */
+	assert_int_equal(c.d.sndbuf, 0);
+
+	/* a last step smaller than the hysteresis band is not taken */
+	conn_start(&c, 60 * MiB, 64 * KiB);
+	send_tick(&c, 100e6, 100000, 0.5);
+	assert_true(c.d.snd_limited);
+	assert_int_equal(c.d.snd_target, 64 * MiB);
+	assert_int_equal(c.d.snd_reason, EST_NONE);
+
+	/* a buffer the kernel made bigger than max_buf is not "probed" down */
+	conn_start(&c, 128 * MiB, 64 * KiB);
+	send_tick(&c, 100e6, 100000, 0.5);
+	assert_int_equal(c.d.snd_reason, EST_NONE);
+}
+
+static void receiver_window_limited_probes(void **unused)
+{
+	(void)unused;
+	struct conn c;
+	uint32_t before;
+
+	/* 256 KiB: a 128 KiB window, 1.3 MB/s at 100 ms on a 25 MB/s path */
+	conn_start(&c, 64 * KiB, 256 * KiB);
+	for (int i = 0; i < 5; i++) {
+		before = c.s.rcvbuf;
+		sim_recv(&c, &long_fat, 0);
+		assert_true(c.d.rcv_limited);
+		assert_false(c.d.rcv_app_limited);
+		assert_int_equal(c.d.rcv_reason, EST_PROBE);
+		assert_int_equal(c.d.rcvbuf, 2 * before);
+		/* TCP_WINDOW_CLAMP follows the new buffer, or the probe would be
+		 * capped at the old window */
+		assert_int_equal(c.d.window_clamp, before);
+		apply(&c);
+	}
+	/* 8 MiB: a 4.2 MB window over a 2.5 MB path. Done probing; settles
+	 * within the band around 2 x 2.5 MB x 2 */
+	for (int i = 0; i < 30; i++) {
+		sim_recv(&c, &long_fat, 0);
+		assert_false(c.d.rcv_limited);
+		assert_int_not_equal(c.d.rcv_reason, EST_PROBE);
+		apply(&c);
+	}
+	assert_near(c.s.rcvbuf, 10e6, 0.25 * 10e6);
+}
+
+static void receiver_app_limited_does_not_probe(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* same window-limited figures, but unread data fills half of rcvbuf
+	 * (a whole window): the application is not reading fast enough */
+	conn_start(&c, 64 * KiB, 256 * KiB);
+	c.s.rcv_queue_bytes = 128 * KiB;
+	for (int i = 0; i < 10; i++) {
+		sim_recv(&c, &long_fat, 0);
+		assert_true(c.d.rcv_app_limited);
+		assert_false(c.d.rcv_limited);
+		assert_int_equal(c.d.rcv_reason, EST_NONE); /* no probe, no grow */
+		assert_int_equal(c.d.rcvbuf, 0);
+		assert_int_equal(c.d.window_clamp, 0);
+		assert_int_equal(c.d.rcv_target, 0); /* nothing to learn either */
+	}
+	/* the application catches up: now the window is the limit */
+	c.s.rcv_queue_bytes = 0;
+	sim_recv(&c, &long_fat, 0);
+	assert_true(c.d.rcv_limited);
+	assert_int_equal(c.d.rcv_reason, EST_PROBE);
+}
+
+/* ==== shrinking, hysteresis, rate limit ================================== */
+
+static void shrink_is_gradual(void **unused)
+{
+	(void)unused;
+	struct conn c;
+	double rate = 5e6; /* 100 ms: 500 KB in flight, target 1.22 MB */
+	uint32_t target = (uint32_t)(2 * 500000 * FACTOR + 0.5);
+	const uint32_t want[] = { 32 * MiB, 16 * MiB, 8 * MiB, 4 * MiB, 2 * MiB, target };
+	int n = 0, last_change = 0;
+
+	conn_start(&c, 64 * MiB, 64 * KiB);
+	for (int t = 1; t <= 40; t++) {
+		send_tick(&c, rate, 100000, 0);
+		assert_int_equal(c.d.snd_target, target);
+		if (c.d.snd_reason == EST_NONE)
+			continue;
+		assert_int_equal(c.d.snd_reason, EST_SHRINK);
+		assert_true(n < 6);
+		assert_int_equal(c.d.sndbuf, want[n]);
+		if (n)
+			assert_int_equal(t - last_change, 3); /* one step per min_change_interval */
+		last_change = t;
+		n++;
+		apply(&c);
+	}
+	assert_int_equal(n, 6);
+	assert_int_equal(c.s.sndbuf, target);
+
+	/* shrink_step bounds each step: 0.25 takes 64 MiB to 48 MiB */
+	conn_start(&c, 64 * MiB, 64 * KiB);
+	c.cfg.shrink_step = 0.25;
+	send_tick(&c, rate, 100000, 0);
+	assert_int_equal(c.d.sndbuf, 48 * MiB);
+}
+
+static void hysteresis_band(void **unused)
+{
+	(void)unused;
+	const uint32_t cur = 4000000;
+	const struct {
+		double share;           /* target / current */
+		enum est_reason reason;
+	} cases[] = {
+		{ 1.00, EST_NONE },
+		{ 0.76, EST_NONE },
+		{ 1.24, EST_NONE },
+		{ 0.70, EST_SHRINK },
+		{ 1.30, EST_GROW },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct conn c;
+
+		conn_start(&c, cur, 64 * KiB);
+		send_tick(&c, rate_for_snd_target(cur * cases[i].share, 100000), 100000, 0);
+		assert_near(c.d.snd_target, cur * cases[i].share, 2);
+		if (c.d.snd_reason != cases[i].reason)
+			fail_msg("target %.2f x current: %s, want %s", cases[i].share,
+				 est_reason_name(c.d.snd_reason),
+				 est_reason_name(cases[i].reason));
+	}
+
+	/* the receive side uses the same band: target 1.2 x rcvbuf, with a
+	 * window that is not limiting (BDP = 0.3 x rcvbuf) */
+	struct conn c;
+	conn_start(&c, 64 * KiB, cur);
+	recv_tick(&c, 0.3 * cur / 0.1, 100000);
+	assert_int_equal(c.d.rcv_target, 4800000);
+	assert_int_equal(c.d.rcv_reason, EST_NONE);
+
+	/* hysteresis 0: any difference moves the buffer */
+	conn_start(&c, cur, 64 * KiB);
+	c.cfg.hysteresis = 0;
+	send_tick(&c, rate_for_snd_target(cur * 1.05, 100000), 100000, 0);
+	assert_int_equal(c.d.snd_reason, EST_GROW);
+}
+
+static void min_change_interval_respected(void **unused)
+{
+	(void)unused;
+	struct conn c;
+	double rate = 1e6;
+	int changes[16], n = 0;
+
+	/* a path that keeps getting faster wants a bigger buffer every tick */
+	conn_start(&c, 64 * KiB, 64 * KiB);
+	for (int t = 1; t <= 10; t++) {
+		rate *= 1.6;
+		send_tick(&c, rate, 100000, 0);
+		if (c.d.snd_reason != EST_NONE) {
+			assert_int_equal(c.d.snd_reason, EST_GROW);
+			changes[n++] = t;
+			apply(&c);
+		}
+	}
+	assert_int_equal(n, 4);
+	assert_int_equal(changes[0], 1);
+	assert_int_equal(changes[1], 4);
+	assert_int_equal(changes[2], 7);
+	assert_int_equal(changes[3], 10);
+
+	/* configured to 5 */
+	conn_start(&c, 64 * KiB, 64 * KiB);
+	c.cfg.min_change_interval = 5;
+	rate = 1e6;
+	n = 0;
+	for (int t = 1; t <= 10; t++) {
+		rate *= 1.6;
+		send_tick(&c, rate, 100000, 0);
+		if (c.d.snd_reason != EST_NONE) {
+			changes[n++] = t;
+			apply(&c);
+		}
+	}
+	assert_int_equal(n, 2);
+	assert_int_equal(changes[0], 1);
+	assert_int_equal(changes[1], 6);
+
+	/* probes may follow a change on the very next tick... */
+	conn_start(&c, 4 * MiB, 64 * KiB);
+	send_tick(&c, 25e6, 100000, 0);
+	assert_int_equal(c.d.snd_reason, EST_GROW);
+	apply(&c);
+	send_tick(&c, 25e6, 100000, 0.5);
+	assert_int_equal(c.d.snd_reason, EST_PROBE);
+	apply(&c);
+	/* ...but a grow or shrink after a probe waits min_change_interval */
+	send_tick(&c, 1e6, 100000, 0);
+	assert_int_equal(c.d.snd_reason, EST_NONE);
+	send_tick(&c, 1e6, 100000, 0);
+	assert_int_equal(c.d.snd_reason, EST_NONE);
+	send_tick(&c, 1e6, 100000, 0);
+	assert_int_equal(c.d.snd_reason, EST_SHRINK);
+
+	/* the two buffers are rate-limited separately */
+	conn_start(&c, 64 * KiB, 64 * KiB);
+	send_tick(&c, 25e6, 100000, 0);
+	assert_int_equal(c.d.snd_reason, EST_GROW);
+	apply(&c);
+	recv_tick(&c, 3e6, 100000);
+	assert_int_equal(c.d.rcv_reason, EST_PROBE);
+}
+
+/* ==== application-owned buffers ========================================== */
+
+static void app_locks_respected(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* SO_SNDBUF set by the application: even a limited sender is left alone */
+	conn_start(&c, 64 * KiB, 7000000);
+	c.s.app_locks = EST_LOCK_SNDBUF;
+	c.s.bytes_received += 25000000;
+	c.s.rcv_rtt_us = 100000;
+	send_tick(&c, 25e6, 100000, 0.9);
+	assert_true(c.d.sender);
+	assert_int_equal(c.d.snd_reason, EST_NONE);
+	assert_int_equal(c.d.sndbuf, 0);
+	assert_int_equal(c.d.snd_target, 0);
+	assert_false(c.d.snd_limited);
+	/* ...while the receive buffer is still ours to size */
+	assert_int_equal(c.d.rcv_reason, EST_GROW);
+
+	/* SO_RCVBUF set: a window-limited receiver is left alone */
+	conn_start(&c, 4 * MiB, 256 * KiB);
+	c.s.app_locks = EST_LOCK_RCVBUF;
+	for (int i = 0; i < 5; i++) {
+		c.s.bytes_received += 1310720;
+		c.s.rcv_rtt_us = 100000;
+		send_tick(&c, 25e6, 100000, 0);
+		assert_int_equal(c.d.rcv_reason, EST_NONE);
+		assert_int_equal(c.d.rcvbuf, 0);
+		assert_int_equal(c.d.window_clamp, 0);
+		apply(&c);
+	}
+	assert_int_equal(c.s.sndbuf, (uint32_t)(2 * 2.5e6 * FACTOR + 0.5));
+
+	/* both */
+	conn_start(&c, 64 * KiB, 64 * KiB);
+	c.s.app_locks = EST_LOCK_SNDBUF | EST_LOCK_RCVBUF;
+	for (int i = 0; i < 5; i++) {
+		c.s.bytes_received += 1000000;
+		c.s.rcv_rtt_us = 100000;
+		send_tick(&c, 25e6, 100000, 0.9);
+		assert_int_equal(c.d.sndbuf, 0);
+		assert_int_equal(c.d.rcvbuf, 0);
+	}
+}
+
+/* ==== stability ========================================================== */
+
+/* Count the changes a simulated bulk transfer makes per tick range. */
+static void stability_run(bool sender, uint32_t start_buf, int *early, int *late,
+			  uint32_t *final)
+{
+	struct conn c;
+
+	conn_start(&c, start_buf, start_buf);
+	*early = *late = 0;
+	for (int t = 1; t <= 100; t++) {
+		const struct est_decision *d = sender ? sim_send(&c, &long_fat, 0.10) :
+							sim_recv(&c, &long_fat, 0.10);
+		bool changed = sender ? d->sndbuf != 0 : d->rcvbuf != 0;
+
+		if (changed && t <= 20)
+			(*early)++;
+		else if (changed)
+			(*late)++;
+		apply(&c);
+	}
+	*final = sender ? c.s.sndbuf : c.s.rcvbuf;
+}
+
+static void steady_state_is_stable(void **unused)
+{
+	(void)unused;
+	const uint32_t starts[] = { 64 * KiB, 4 * MiB, 32 * MiB };
+	int early, late;
+	uint32_t final;
+
+	/* 100 ticks of one long fat path with +-10% noise on rate and RTT,
+	 * from too small, about right and too big: converged within 20 ticks,
+	 * then at most one change */
+	rng_state = 2463534242u;
+	for (size_t i = 0; i < 3; i++) {
+		stability_run(true, starts[i], &early, &late, &final);
+		if (late > 1)
+			fail_msg("sender from %u: %d changes after convergence", starts[i], late);
+		assert_true(early >= 1 && early <= 10);
+		assert_near(final, 2 * 2.5e6 * FACTOR, 0.25 * 2 * 2.5e6 * FACTOR);
+
+		stability_run(false, starts[i], &early, &late, &final);
+		if (late > 1)
+			fail_msg("receiver from %u: %d changes after convergence", starts[i], late);
+		assert_true(early >= 1 && early <= 10);
+		assert_near(final, 10e6, 0.25 * 10e6);
+	}
+}
+
+/* ==== per-destination memory ============================================= */
+
+static void v4(uint8_t a[16], const char *text)
+{
+	memset(a, 0xee, 16); /* bytes past the address must not matter */
+	assert_int_equal(inet_pton(AF_INET, text, a), 1);
+}
+
+static void v6(uint8_t a[16], const char *text)
+{
+	assert_int_equal(inet_pton(AF_INET6, text, a), 1);
+}
+
+static bool same_key(const struct dest_key *a, const struct dest_key *b)
+{
+	return a->cgroup_id == b->cgroup_id && a->family == b->family &&
+	       memcmp(a->addr, b->addr, 16) == 0;
+}
+
+static void dest_key_masking(void **unused)
+{
+	(void)unused;
+	uint8_t a[16], b[16];
+	struct dest_key ka, kb;
+	static const uint8_t v4_24[16] = { 198, 18, 5 };
+	static const uint8_t v6_64[16] = { 0xfd, 0x00, 0x01, 0x98, 0x00, 0x18, 0x00, 0x01 };
+
+	/* IPv4: /24 */
+	v4(a, "198.18.5.77");
+	ka = dest_key_make(7, AF_INET, a);
+	assert_int_equal(ka.family, AF_INET);
+	assert_int_equal(ka.cgroup_id, 7);
+	assert_memory_equal(ka.addr, v4_24, 16);
+	v4(b, "198.18.5.1");
+	kb = dest_key_make(7, AF_INET, b);
+	assert_true(same_key(&ka, &kb));
+	v4(b, "198.18.6.77");
+	kb = dest_key_make(7, AF_INET, b);
+	assert_false(same_key(&ka, &kb));
+	/* the cgroup is part of the key */
+	v4(b, "198.18.5.77");
+	kb = dest_key_make(8, AF_INET, b);
+	assert_false(same_key(&ka, &kb));
+
+	/* IPv6: /64 */
+	v6(a, "fd00:198:18:1::5");
+	ka = dest_key_make(7, AF_INET6, a);
+	assert_int_equal(ka.family, AF_INET6);
+	assert_memory_equal(ka.addr, v6_64, 16);
+	v6(b, "fd00:198:18:1:ffff:1:2:3");
+	kb = dest_key_make(7, AF_INET6, b);
+	assert_true(same_key(&ka, &kb));
+	v6(b, "fd00:198:18:2::5");
+	kb = dest_key_make(7, AF_INET6, b);
+	assert_false(same_key(&ka, &kb));
+
+	/* IPv4-mapped IPv6 is that IPv4 address's /24 */
+	v6(a, "::ffff:198.18.5.200");
+	ka = dest_key_make(7, AF_INET6, a);
+	assert_int_equal(ka.family, AF_INET);
+	assert_memory_equal(ka.addr, v4_24, 16);
+	v4(b, "198.18.5.9");
+	kb = dest_key_make(7, AF_INET, b);
+	assert_true(same_key(&ka, &kb));
+	/* ...but not an IPv6 address that merely ends like one */
+	v6(a, "fd00::ffff:c612:5c8");
+	ka = dest_key_make(7, AF_INET6, a);
+	assert_int_equal(ka.family, AF_INET6);
+
+	/* other families are no destination */
+	ka = dest_key_make(7, 1 /* AF_UNIX */, a);
+	assert_int_equal(ka.family, 0);
+}
+
+static void dest_learn_and_lookup(void **unused)
+{
+	(void)unused;
+	struct dest_entry slots[64];
+	struct dest_table t;
+	uint8_t a[16];
+	uint32_t snd, rcv;
+
+	assert_int_equal(dest_table_init(&t, slots, 64, 0.25), 0);
+	v4(a, "198.18.0.10");
+	struct dest_key k = dest_key_make(1, AF_INET, a);
+	v4(a, "198.18.0.99");
+	struct dest_key same_net = dest_key_make(1, AF_INET, a);
+
+	snd = rcv = 123;
+	assert_false(dest_lookup(&t, &k, &snd, &rcv));
+	assert_int_equal(snd, 0);
+	assert_int_equal(rcv, 0);
+
+	/* the first value seeds; later ones are smoothed (alpha 0.25) */
+	assert_int_equal(dest_learn(&t, &k, 1000000, 4000000, 10), 0);
+	assert_true(dest_lookup(&t, &same_net, &snd, &rcv));
+	assert_int_equal(snd, 1000000);
+	assert_int_equal(rcv, 4000000);
+	assert_int_equal(dest_learn(&t, &same_net, 2000000, 0, 20), 0);
+	assert_true(dest_lookup(&t, &k, &snd, &rcv));
+	assert_int_equal(snd, 1250000);
+	assert_int_equal(rcv, 4000000); /* 0: nothing learned for rcvbuf */
+	assert_int_equal(dest_learn(&t, &k, 0, 2000000, 30), 0);
+	assert_true(dest_lookup(&t, &k, &snd, &rcv));
+	assert_int_equal(snd, 1250000);
+	assert_int_equal(rcv, 3500000);
+
+	/* a side never learned stays 0 */
+	v6(a, "fd00:198:18::1");
+	struct dest_key k6 = dest_key_make(1, AF_INET6, a);
+	assert_int_equal(dest_learn(&t, &k6, 0, 300000, 40), 0);
+	assert_true(dest_lookup(&t, &k6, &snd, &rcv));
+	assert_int_equal(snd, 0);
+	assert_int_equal(rcv, 300000);
+
+	/* nothing to learn, or no destination */
+	v4(a, "198.18.9.1");
+	struct dest_key other = dest_key_make(1, AF_INET, a);
+	assert_int_equal(dest_learn(&t, &other, 0, 0, 50), -1);
+	assert_false(dest_lookup(&t, &other, &snd, &rcv));
+	struct dest_key none = dest_key_make(1, 1, a);
+	assert_int_equal(dest_learn(&t, &none, 1000, 1000, 50), -1);
+	assert_false(dest_lookup(&t, &none, &snd, &rcv));
+
+	/* fed from a connection's decision */
+	struct conn c;
+	conn_start(&c, 4 * MiB, 64 * KiB);
+	send_tick(&c, 25e6, 100000, 0);
+	assert_int_equal(dest_learn(&t, &other, c.d.snd_target, c.d.rcv_target, 60), 0);
+	assert_true(dest_lookup(&t, &other, &snd, &rcv));
+	assert_int_equal(snd, c.d.snd_target);
+	assert_int_equal(rcv, 0);
+}
+
+static struct dest_key numbered_key(unsigned i)
+{
+	uint8_t a[16] = { 10, (uint8_t)(i >> 8), (uint8_t)i, 1 };
+
+	return dest_key_make(1, AF_INET, a);
+}
+
+static void dest_eviction(void **unused)
+{
+	(void)unused;
+	struct dest_entry slots[DEST_WAYS];
+	struct dest_table t;
+	uint32_t snd, rcv;
+
+	/* one set: the table holds DEST_WAYS destinations, and a new one
+	 * replaces the one learned longest ago */
+	assert_int_equal(dest_table_init(&t, slots, DEST_WAYS, 0.25), 0);
+	for (unsigned i = 0; i < DEST_WAYS; i++) {
+		struct dest_key k = numbered_key(i);
+		assert_int_equal(dest_learn(&t, &k, 100000 + i, 0, 100 + i), 0);
+	}
+	for (unsigned i = 0; i < DEST_WAYS; i++) {
+		struct dest_key k = numbered_key(i);
+		assert_true(dest_lookup(&t, &k, &snd, &rcv));
+		assert_int_equal(snd, 100000 + i);
+	}
+	struct dest_key k8 = numbered_key(8), k0 = numbered_key(0), k1 = numbered_key(1),
+			k2 = numbered_key(2), k9 = numbered_key(9);
+	assert_int_equal(dest_learn(&t, &k8, 5, 0, 200), 0);
+	assert_false(dest_lookup(&t, &k0, &snd, &rcv)); /* the oldest went */
+	assert_true(dest_lookup(&t, &k8, &snd, &rcv));
+	assert_true(dest_lookup(&t, &k1, &snd, &rcv));
+	/* learning again refreshes: 1 stays, 2 is now the oldest */
+	assert_int_equal(dest_learn(&t, &k1, 5, 0, 201), 0);
+	assert_int_equal(dest_learn(&t, &k9, 5, 0, 202), 0);
+	assert_true(dest_lookup(&t, &k1, &snd, &rcv));
+	assert_false(dest_lookup(&t, &k2, &snd, &rcv));
+	/* a replaced entry starts afresh, not from its predecessor's sizes */
+	assert_true(dest_lookup(&t, &k9, &snd, &rcv));
+	assert_int_equal(snd, 5);
+
+	/* many sets: bounded by capacity, the newest is always there */
+	struct dest_entry big[64];
+	assert_int_equal(dest_table_init(&t, big, 64, 0.5), 0);
+	for (unsigned i = 0; i < 1000; i++) {
+		struct dest_key k = numbered_key(i);
+		assert_int_equal(dest_learn(&t, &k, 1000 + i, 2000 + i, i + 1), 0);
+		assert_true(dest_lookup(&t, &k, &snd, &rcv));
+		assert_int_equal(snd, 1000 + i);
+		assert_int_equal(rcv, 2000 + i);
+	}
+	unsigned found = 0;
+	for (unsigned i = 0; i < 1000; i++) {
+		struct dest_key k = numbered_key(i);
+		found += dest_lookup(&t, &k, &snd, &rcv);
+	}
+	assert_true(found <= 64);
+	assert_true(found >= 32); /* the hash spreads keys over the sets */
+}
+
+static void dest_table_init_checks(void **unused)
+{
+	(void)unused;
+	struct dest_entry slots[2 * DEST_WAYS];
+	struct dest_table t;
+
+	assert_int_equal(dest_table_init(&t, slots, 0, 0.25), -1);
+	assert_int_equal(dest_table_init(&t, slots, DEST_WAYS + 1, 0.25), -1);
+	assert_int_equal(dest_table_init(&t, NULL, DEST_WAYS, 0.25), -1);
+	assert_int_equal(dest_table_init(&t, slots, DEST_WAYS, 0), -1);
+	assert_int_equal(dest_table_init(&t, slots, DEST_WAYS, 1.5), -1);
+	assert_int_equal(dest_table_init(&t, slots, 2 * DEST_WAYS, 1), 0);
+	assert_int_equal(t.nsets, 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(config_defaults),
+		cmocka_unit_test(config_validation),
+		cmocka_unit_test(names_and_setsockopt_value),
+		cmocka_unit_test(first_sample_only_primes),
+		cmocka_unit_test(idle_connection_no_change),
+		cmocka_unit_test(roles_decide_their_own_buffer),
+		cmocka_unit_test(smoothing_and_fallbacks),
+		cmocka_unit_test(counters_going_backwards_reprime),
+		cmocka_unit_test(long_fat_path_sender),
+		cmocka_unit_test(long_fat_path_receiver),
+		cmocka_unit_test(short_path_small_target),
+		cmocka_unit_test(clamp_at_min_and_max),
+		cmocka_unit_test(probe_when_sndbuf_limited),
+		cmocka_unit_test(probe_when_send_queue_pinned),
+		cmocka_unit_test(probe_stops_at_max_buf),
+		cmocka_unit_test(receiver_window_limited_probes),
+		cmocka_unit_test(receiver_app_limited_does_not_probe),
+		cmocka_unit_test(shrink_is_gradual),
+		cmocka_unit_test(hysteresis_band),
+		cmocka_unit_test(min_change_interval_respected),
+		cmocka_unit_test(app_locks_respected),
+		cmocka_unit_test(steady_state_is_stable),
+		cmocka_unit_test(dest_key_masking),
+		cmocka_unit_test(dest_learn_and_lookup),
+		cmocka_unit_test(dest_eviction),
+		cmocka_unit_test(dest_table_init_checks),
+	};
+
+	return cmocka_run_group_tests_name("estimate", tests, NULL, NULL);
+}
