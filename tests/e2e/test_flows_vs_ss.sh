@@ -24,11 +24,13 @@ run_family() {
 	cleanup_add "kill $client 2>/dev/null"
 	sleep 3
 
-	local ok_rtt=0 ok_cwnd=0 ok_buf=0 ok_rbuf=0 ok_owner=0 n=0 rates=() i json line sport
+	local ok_rtt=0 ok_cwnd=0 ok_buf=0 ok_rbuf=0 ok_owner=0 ok_recv=0 n=0 rates=() i json line sport
 	for ((i = 0; i < SAMPLES; i++)); do
 		# the two readings as close together as two processes allow
 		json=$("$TCPTUNE" flows --json)
 		line=$(in_ns "$NS_C" ss -tinmH "dport = :$port")
+		local rline
+		rline=$(in_ns "$NS_S" ss -tinmH "sport = :$port")
 		# the data connection is the one that moved bytes: the largest bytes_acked
 		local entry
 		entry=$(jq -c --argjson p "$port" --arg fam "$fam" \
@@ -51,6 +53,16 @@ run_family() {
 		within 10 "$(jq .rcvbuf <<<"$entry")" "$rb" && ok_rbuf=$((ok_rbuf + 1))
 		rates+=("$(jq .delivery_rate_bps <<<"$entry")")
 		[ "$(jq -r .comm <<<"$entry")" = iperf3 ] && [ "$(jq .pid <<<"$entry")" -gt 0 ] && ok_owner=$((ok_owner + 1))
+		# the receiving end of the same connection, on the server
+		local rentry rss
+		rentry=$(jq -c --argjson p "$port" --argjson sp "$sport" \
+			'[.[] | select(.sport == $p and .dport == $sp)] | first' <<<"$json")
+		rss=$(awk -v sp=":$sport" '$0 ~ sp"[ ]*$" || $0 ~ sp" " {getline info; print $0 " " info; exit}' <<<"$rline")
+		if [ "$rentry" != null ] && [ -n "$rss" ]; then
+			log "sample $i $fam receiver: rcvbuf $(jq .rcvbuf <<<"$rentry") vs rb $(ss_field "$rss" rb), sndbuf $(jq .sndbuf <<<"$rentry") vs tb $(ss_field "$rss" tb)"
+			within 10 "$(jq .rcvbuf <<<"$rentry")" "$(ss_field "$rss" rb)" &&
+				within 10 "$(jq .sndbuf <<<"$rentry")" "$(ss_field "$rss" tb)" && ok_recv=$((ok_recv + 1))
+		fi
 		sleep 0.5
 	done
 	# most samples must agree: the two readings are a few ms apart on a busy path
@@ -61,6 +73,7 @@ run_family() {
 	check "$fam: sndbuf within 10% of skmem tb in $ok_buf/$n samples" [ "$ok_buf" -ge "$need" ]
 	check "$fam: rcvbuf within 10% of skmem rb in $ok_rbuf/$n samples" [ "$ok_rbuf" -ge "$need" ]
 	check "$fam: owner pid and comm (iperf3) known in $ok_owner/$n samples" [ "$ok_owner" = "$n" ]
+	check "$fam: receiver's rcvbuf and sndbuf within 10% of its skmem rb/tb in $ok_recv/$n samples" [ "$ok_recv" -ge "$need" ]
 
 	wait "$client"
 	# iperf3's own report over the seconds we sampled (intervals 3..7)
