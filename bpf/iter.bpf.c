@@ -7,7 +7,7 @@
  *    socket vanished without a close event;
  *  - iter/task_file, run when some entry has no owner yet, records the pid and
  *    comm of the process holding each tracked socket. */
-#include "flow.bpf.h"
+#include "tune.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -49,11 +49,51 @@ static __always_inline bool in_scope(const struct sock *sk)
 	return false;
 }
 
+/* One buffer toward its target; the lock bits the application set before
+ * tcptune first saw the socket keep the buffer the application's. */
+static __always_inline void apply(struct sock *sk, const struct conn_stats *f, __u32 target,
+				  __u32 current, __u32 app_lock, int optname)
+{
+	int val;
+
+	if (!target || target == current)
+		return;
+	if (!size_valid(target) || (f->app_locks & app_lock)) {
+		count(CNT_REFUSED);
+		return;
+	}
+	val = setsockopt_value(target);
+	if (bpf_setsockopt(sk, SOL_SOCKET, optname, &val, sizeof(val)) == 0)
+		count(CNT_APPLIED);
+}
+
+/* The agent's targets for this connection, if any (lock_sock is held). */
+static __always_inline void apply_targets(struct sock *sk, __u64 cookie)
+{
+	struct conn_target *t = bpf_map_lookup_elem(&targets, &cookie);
+	struct conn_stats *f;
+	int clamp;
+
+	if (!t || !tune_enabled)
+		return;
+	f = bpf_map_lookup_elem(&flows, &cookie);
+	if (!f)
+		return;
+	apply(sk, f, t->sndbuf, sk->sk_sndbuf, SOCK_SNDBUF_LOCK, SO_SNDBUF);
+	apply(sk, f, t->rcvbuf, sk->sk_rcvbuf, SOCK_RCVBUF_LOCK, SO_RCVBUF);
+	/* a raised rcvbuf does not move window_clamp by itself */
+	clamp = (int)t->window_clamp;
+	if (clamp > 0 && (__u32)clamp <= max_buf && !(f->app_locks & SOCK_RCVBUF_LOCK) &&
+	    (__u32)clamp != ((struct tcp_sock *)sk)->window_clamp)
+		bpf_setsockopt(sk, SOL_TCP, TCP_WINDOW_CLAMP, &clamp, sizeof(clamp));
+}
+
 SEC("iter/tcp")
 int tcptune_iter(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
 	struct tcp_sock *tp;
+	__u64 cookie;
 
 	if (!skc)
 		return 0;
@@ -62,7 +102,9 @@ int tcptune_iter(struct bpf_iter__tcp *ctx)
 		return 0; /* request and time-wait sockets */
 	if (!state_tracked(skc->skc_state) || !in_scope(&tp->inet_conn.icsk_inet.sk))
 		return 0;
-	flow_record(bpf_get_socket_cookie(skc), tp, pass, true);
+	cookie = bpf_get_socket_cookie(skc);
+	apply_targets((struct sock *)tp, cookie);
+	flow_record(cookie, tp, pass, true);
 	return 0;
 }
 

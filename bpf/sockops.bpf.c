@@ -1,9 +1,55 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Sockops, attached to each cgroup in scope: a connection established by a
- * socket of that cgroup gets its entry here. */
-#include "flow.bpf.h"
+ * socket of that cgroup gets its entry here, and starts with the buffer sizes
+ * the agent learned for its destination (cgroup, remote /24 or /64). */
+#include "tune.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* The destination key as the agent writes it: v4-mapped IPv6 counts as IPv4. */
+static __always_inline void dest_key_of(const struct bpf_sock_ops *skops, __u64 cgroup_id,
+					struct dest_map_key *key)
+{
+	key->cgroup_id = cgroup_id;
+	if (skops->family == AF_INET6 &&
+	    !(skops->remote_ip6[0] == 0 && skops->remote_ip6[1] == 0 &&
+	      skops->remote_ip6[2] == bpf_htonl(0xffff))) {
+		__u32 hi[2] = { skops->remote_ip6[0], skops->remote_ip6[1] };
+
+		key->family = AF_INET6;
+		__builtin_memcpy(key->prefix, hi, 8); /* /64 */
+	} else {
+		__u32 addr = skops->family == AF_INET ? skops->remote_ip4 : skops->remote_ip6[3];
+
+		key->family = AF_INET;
+		__builtin_memcpy(key->prefix, &addr, 3); /* /24 */
+	}
+}
+
+static __always_inline void apply_learned(struct bpf_sock_ops *skops, const struct sock *sk)
+{
+	struct dest_map_key key = {};
+	struct conn_target *t;
+	int val;
+
+	/* the application chose its own sizes before connecting */
+	if (sk->sk_userlocks & (SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK))
+		return;
+	dest_key_of(skops, sk->sk_cgrp_data.cgroup->kn->id, &key);
+	t = bpf_map_lookup_elem(&dest_sizes, &key);
+	if (!t)
+		return;
+	if (t->sndbuf && size_valid(t->sndbuf)) {
+		val = setsockopt_value(t->sndbuf);
+		bpf_setsockopt(skops, SOL_SOCKET, SO_SNDBUF, &val, sizeof(val));
+	}
+	/* set before tcp_init_buffer_space(), rcvbuf also sizes window_clamp */
+	if (t->rcvbuf && size_valid(t->rcvbuf)) {
+		val = setsockopt_value(t->rcvbuf);
+		bpf_setsockopt(skops, SOL_SOCKET, SO_RCVBUF, &val, sizeof(val));
+	}
+	count(CNT_APPLIED_AT_START);
+}
 
 SEC("sockops")
 int tcptune_sockops(struct bpf_sock_ops *skops)
@@ -24,6 +70,9 @@ int tcptune_sockops(struct bpf_sock_ops *skops)
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return 1;
+	/* record first: the entry keeps the application's lock bits, not ours */
 	flow_record(bpf_get_socket_cookie(skops), tp, 0, false);
+	if (tune_enabled)
+		apply_learned(skops, &tp->inet_conn.icsk_inet.sk);
 	return 1;
 }

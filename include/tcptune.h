@@ -8,6 +8,7 @@
 #define TCPTUNE_MAX_SCOPES 16
 #define TCPTUNE_COMM_LEN 16
 #define TCPTUNE_DEFAULT_MAX_FLOWS 65536
+#define TCPTUNE_MAX_DESTS 4096
 
 /* One tracked TCP connection, keyed by socket cookie in the "flows" map.
  * Values are what tcp_get_info() would report, so they compare with ss. */
@@ -56,11 +57,44 @@ struct agent_status {
 	__u32 namespaces;        /* network namespaces visited by the last pass */
 };
 
+/* Buffer sizes the agent wants for one connection, in the "targets" map
+ * (keyed by socket cookie), applied by iter/tcp in the next pass. Sizes are
+ * what the kernel shows as sk_sndbuf / sk_rcvbuf (ss tb / rb); 0 = leave. */
+struct conn_target {
+	__u32 sndbuf;
+	__u32 rcvbuf;
+	__u32 window_clamp;      /* bytes, with rcvbuf: the window follows a raised buffer only through it */
+	__u32 flags;             /* TARGET_* below: what the estimator saw last tick */
+	/* the last change the agent decided, for flows/top */
+	__u32 change_old;
+	__u32 change_new;
+	__u16 change_buffer;     /* 1 sndbuf, 2 rcvbuf, 0 none yet */
+	__u16 change_reason;     /* enum est_reason: 1 grow, 2 shrink, 3 probe */
+	__u32 pad;
+	__u64 change_ns;         /* CLOCK_MONOTONIC */
+};
+
+#define TARGET_SND_LIMITED 1      /* held back by its send buffer */
+#define TARGET_RCV_LIMITED 2      /* held back by its receive window */
+#define TARGET_RCV_APP_LIMITED 4  /* the application is not reading */
+
+/* A destination, for sizes learned per (cgroup, remote /24 or /64): the
+ * "dest_sizes" map, read by sockops when a connection is established. */
+struct dest_map_key {
+	__u64 cgroup_id;
+	__u16 family;            /* AF_INET (also for v4-mapped IPv6) or AF_INET6 */
+	__u8 pad[6];
+	__u8 prefix[16];         /* address masked to /24 (IPv4) or /64 (IPv6) */
+};
+
 /* Indexes into the per-CPU "counters" array map. */
 enum tcptune_counter {
 	CNT_FLOWS_CREATED,       /* entries inserted */
 	CNT_FLOWS_DELETED,       /* entries removed on close */
 	CNT_MAP_FULL,            /* connections not tracked because "flows" was full */
+	CNT_APPLIED,             /* buffer changes made by iter/tcp from "targets" */
+	CNT_APPLIED_AT_START,    /* learned sizes set by sockops at establishment */
+	CNT_REFUSED,             /* targets outside [min, max] or on application-owned buffers */
 	CNT_MAX,
 };
 
