@@ -95,7 +95,7 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 	int err;
 
 	memset(ld, 0, sizeof(*ld));
-	ld->flows_fd = ld->counters_fd = ld->status_fd = -1;
+	ld->flows_fd = ld->counters_fd = ld->status_fd = ld->targets_fd = ld->dests_fd = -1;
 
 	err = check_kernel(why, len);
 	if (err)
@@ -118,6 +118,11 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 	bpf_map__set_max_entries(ld->track->maps.flows, opts->max_flows);
 	bpf_map__set_max_entries(ld->sockops->maps.flows, opts->max_flows);
 	bpf_map__set_max_entries(ld->iter->maps.flows, opts->max_flows);
+	ld->iter->rodata->tune_enabled = ld->sockops->rodata->tune_enabled = opts->tune;
+	ld->iter->rodata->min_buf = ld->sockops->rodata->min_buf = opts->min_buf;
+	ld->iter->rodata->max_buf = ld->sockops->rodata->max_buf = opts->max_buf;
+	bpf_map__set_max_entries(ld->iter->maps.targets, opts->max_flows);
+	bpf_map__set_max_entries(ld->sockops->maps.targets, opts->max_flows);
 	if (!opts->whole_host) {
 		ld->iter->rodata->nr_scopes = (__u32)opts->nr_scopes;
 		for (int i = 0; i < opts->nr_scopes; i++)
@@ -144,6 +149,8 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 	ld->flows_fd = bpf_map__fd(ld->track->maps.flows);
 	ld->counters_fd = bpf_map__fd(ld->track->maps.counters);
 	ld->status_fd = bpf_map__fd(ld->iter->maps.status);
+	ld->targets_fd = bpf_map__fd(ld->iter->maps.targets);
+	ld->dests_fd = bpf_map__fd(ld->iter->maps.dest_sizes);
 
 	err = track_bpf__attach(ld->track);
 	if (err) {

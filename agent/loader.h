@@ -16,6 +16,8 @@ struct loader_opts {
 	int nr_scopes;
 	bool whole_host;                   /* scopes[0] is the cgroup2 root */
 	__u32 max_flows;
+	bool tune;                         /* apply targets (not --observe) */
+	__u32 min_buf, max_buf;            /* sizes BPF accepts from the maps */
 };
 
 struct loader {
@@ -28,6 +30,8 @@ struct loader {
 	int flows_fd;
 	int counters_fd;
 	int status_fd;
+	int targets_fd;
+	int dests_fd;
 	bool pinned;
 	bool bpffs_mounted;
 };

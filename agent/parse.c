@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "parse.h"
@@ -104,4 +105,43 @@ bool path_within(const char *outer, const char *inner)
 	if (n == 1 && outer[0] == '/')
 		return inner[0] == '/';
 	return strncmp(outer, inner, n) == 0 && (inner[n] == '\0' || inner[n] == '/');
+}
+
+int parse_size(const char *text, __u64 *bytes)
+{
+	char *end;
+	unsigned long long v;
+	__u64 unit = 1;
+
+	if (!text || *text < '0' || *text > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case 'K': case 'k': unit = 1ULL << 10; end++; break;
+	case 'M': case 'm': unit = 1ULL << 20; end++; break;
+	case 'G': case 'g': unit = 1ULL << 30; end++; break;
+	default: break;
+	}
+	if (*end || v > UINT64_MAX / unit)
+		return -1;
+	*bytes = v * unit;
+	return 0;
+}
+
+int parse_fraction(const char *text, double lo, double hi, double *value)
+{
+	char *end;
+	double v;
+
+	if (!text || !*text || strspn(text, "0123456789.") != strlen(text))
+		return -1;
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno || *end || v < lo || v > hi)
+		return -1;
+	*value = v;
+	return 0;
 }

@@ -4,6 +4,7 @@
 #define TCPTUNE_PARSE_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <linux/types.h>
 
 #define INTERVAL_MAX_S 3600.0
 
@@ -17,6 +18,12 @@ int parse_count(const char *text, long *count);
 /* One line of /proc/self/mountinfo: if its filesystem type is `fstype`,
  * copy the mount point (with \040-style escapes decoded) into buf. */
 bool mountinfo_match(const char *line, const char *fstype, char *buf, size_t len);
+
+/* A byte count: digits with an optional K, M or G (powers of 1024). */
+int parse_size(const char *text, __u64 *bytes);
+
+/* A plain decimal number within [lo, hi]. */
+int parse_fraction(const char *text, double lo, double hi, double *value);
 
 /* Whether `inner` is `outer` or a path below it. */
 bool path_within(const char *outer, const char *inner);

@@ -13,12 +13,16 @@
 #include "commands.h"
 #include "log.h"
 #include "parse.h"
+#include "sysctl.h"
+#include "tune.h"
 
 struct run_args {
 	const char *cgroups[TCPTUNE_MAX_SCOPES];
 	int nr_cgroups;
 	double interval_s;
 	long max_flows;
+	bool observe;
+	struct est_config est;
 };
 
 
@@ -26,6 +30,11 @@ static const struct argp_option run_options[] = {
 	{ "cgroup", 'c', "PATH", 0, "Track only sockets of this cgroup v2 subtree (repeatable, up to 16; default: whole host)", 0 },
 	{ "interval", 'i', "SECONDS", 0, "Collection interval (default 1)", 0 },
 	{ "max-flows", 'm', "N", 0, "Connections tracked at most; beyond it new ones are counted as map_full and not tracked (default 65536)", 0 },
+	{ "observe", 'o', NULL, 0, "Compute and show targets; change no socket and no sysctl", 0 },
+	{ "min-buf", 'b', "BYTES", 0, "Smallest buffer tcptune sets, as ss shows it (default 64K; K, M, G suffixes)", 0 },
+	{ "max-buf", 'B', "BYTES", 0, "Largest buffer tcptune sets (default 64M); net.core.wmem_max/rmem_max are raised to half of it if lower, and restored on exit", 0 },
+	{ "headroom", 'H', "X", 0, "Target = X times the bandwidth-delay product (default 2)", 0 },
+	{ "alpha", 'a', "A", 0, "Smoothing weight of the newest sample, 0 < A <= 1 (default 0.25)", 0 },
 	{ "verbose", 'v', NULL, 0, "Debug output, including libbpf's", 0 },
 	{},
 };
@@ -49,9 +58,39 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 		if (parse_count(arg, &args->max_flows) || args->max_flows > 16777216)
 			usage_error(state, "--max-flows '%s' must be a whole number from 1 to 16777216", arg);
 		break;
+	case 'o':
+		args->observe = true;
+		break;
+	case 'b':
+	case 'B': {
+		__u64 size;
+
+		if (parse_size(arg, &size) || size < EST_BUF_FLOOR || size > EST_BUF_CEILING)
+			usage_error(state, "--%s '%s' must be a size from 8K to 1G", key == 'b' ? "min-buf" : "max-buf", arg);
+		if (key == 'b')
+			args->est.min_buf = (__u32)size;
+		else
+			args->est.max_buf = (__u32)size;
+		break;
+	}
+	case 'H':
+		if (parse_fraction(arg, 1.0, 16.0, &args->est.headroom))
+			usage_error(state, "--headroom '%s' must be a number from 1 to 16", arg);
+		break;
+	case 'a':
+		if (parse_fraction(arg, 0.0, 1.0, &args->est.alpha) || args->est.alpha == 0)
+			usage_error(state, "--alpha '%s' must be a number above 0 and at most 1", arg);
+		break;
 	case 'v':
 		log_verbose = 1;
 		break;
+	case ARGP_KEY_END: {
+		const char *why = est_config_check(&args->est);
+
+		if (why)
+			usage_error(state, "bad tuning settings: %s", why);
+		break;
+	}
 	default:
 		return common_parse(key, arg, state);
 	}
@@ -99,6 +138,19 @@ static int open_scopes(const struct run_args *args, struct cgroup_scope *scopes,
 	return 0;
 }
 
+/* The tuner's tick over what the pass just refreshed. */
+static int tune_tick(struct tuner *tuner, int flows_fd)
+{
+	struct flow *flows;
+	int n = flows_read(flows_fd, &flows);
+
+	if (n < 0)
+		return n;
+	tuner_tick(tuner, flows, (size_t)n);
+	free(flows);
+	return 0;
+}
+
 /* Wait up to `seconds` for a signal on sigfd. Returns the signal, or 0. */
 static int wait_signal(int sigfd, double seconds)
 {
@@ -113,7 +165,10 @@ static int wait_signal(int sigfd, double seconds)
 
 int cmd_run(int argc, char **argv)
 {
-	struct run_args args = { .interval_s = 1.0, .max_flows = TCPTUNE_DEFAULT_MAX_FLOWS };
+	struct run_args args = { .interval_s = 1.0, .max_flows = TCPTUNE_DEFAULT_MAX_FLOWS,
+				 .est = est_config_default() };
+	struct tuner tuner = {};
+	bool tuner_ready = false;
 	struct argp argp = { run_options, run_parse, NULL,
 			     "Load tcptune's BPF programs and collect per-connection TCP metrics until SIGINT/SIGTERM.", common_children, NULL, NULL };
 	struct cgroup_scope scopes[TCPTUNE_MAX_SCOPES];
@@ -169,16 +224,37 @@ int cmd_run(int argc, char **argv)
 		log_info("removed %d objects pinned by an agent that did not stop cleanly", err);
 	else if (err < 0)
 		log_error("cannot remove stale pins under %s: %s", TCPTUNE_PIN_DIR, strerror(-err));
+	/* sysctls an agent that was killed had raised */
+	if (sysctl_restore(why, sizeof(why)) < 0) {
+		log_error("%s", why);
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	if (!args.observe && sysctl_raise_for(args.est.max_buf, why, sizeof(why))) {
+		log_error("%s", why);
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
 
 	opts = (struct loader_opts){ .scopes = scopes, .nr_scopes = nr_scopes,
-				     .whole_host = whole_host, .max_flows = (__u32)args.max_flows };
+				     .whole_host = whole_host, .max_flows = (__u32)args.max_flows,
+				     .tune = !args.observe, .min_buf = args.est.min_buf, .max_buf = args.est.max_buf };
 	if (loader_start(&ld, &opts, why, sizeof(why))) {
 		log_error("%s", why);
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
 	started = true;
+	if (tuner_init(&tuner, &args.est, args.observe, ld.targets_fd, ld.dests_fd)) {
+		log_error("cannot set up the tuner: out of memory");
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	tuner_ready = true;
 
+	log_info("%s: buffers from %u to %u bytes, headroom %.2g x BDP, alpha %.2g",
+		 args.observe ? "observe mode (nothing is changed)" : "tuning",
+		 args.est.min_buf, args.est.max_buf, args.est.headroom, args.est.alpha);
 	if (whole_host)
 		log_info("running on the whole host (cgroup %s), interval %gs, maps pinned under %s",
 			 scopes[0].path, args.interval_s, TCPTUNE_PIN_DIR);
@@ -194,6 +270,12 @@ int cmd_run(int argc, char **argv)
 		err = collect_pass(&ld, pass, &res);
 		if (err) {
 			log_error("collection pass failed: %s", strerror(-err));
+			ret = EXIT_RUNTIME;
+			goto cleanup;
+		}
+		err = tune_tick(&tuner, ld.flows_fd);
+		if (err) {
+			log_error("tuning failed: %s", strerror(-err));
 			ret = EXIT_RUNTIME;
 			goto cleanup;
 		}
@@ -220,6 +302,11 @@ int cmd_run(int argc, char **argv)
 cleanup:
 	if (started)
 		loader_stop(&ld);
+	if (tuner_ready)
+		tuner_free(&tuner);
+	/* after the programs are gone: nothing sets buffers against the old caps */
+	if (lock_fd >= 0 && sysctl_restore(why, sizeof(why)) < 0)
+		log_error("%s", why);
 	for (int i = 0; i < nr_scopes; i++)
 		close(scopes[i].fd);
 	if (lock_fd >= 0)

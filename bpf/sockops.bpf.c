@@ -19,7 +19,13 @@ static __always_inline void dest_key_of(const struct bpf_sock_ops *skops, __u64 
 		key->family = AF_INET6;
 		__builtin_memcpy(key->prefix, hi, 8); /* /64 */
 	} else {
-		__u32 addr = skops->family == AF_INET ? skops->remote_ip4 : skops->remote_ip6[3];
+		/* both read at fixed offsets: the verifier refuses a computed ctx offset */
+		__u32 v4 = skops->remote_ip4, mapped = skops->remote_ip6[3];
+		__u32 addr;
+
+		asm volatile("" : "+r"(v4));
+		asm volatile("" : "+r"(mapped));
+		addr = skops->family == AF_INET ? v4 : mapped;
 
 		key->family = AF_INET;
 		__builtin_memcpy(key->prefix, &addr, 3); /* /24 */

@@ -402,6 +402,53 @@ static void path_within_is_not_symmetric(void **state)
 	assert_false(path_within("/sys/fs/cgroup/user.slice", "/sys/fs/cgroup"));
 }
 
+static void size_accepts_units(void **state)
+{
+	__u64 v = 0;
+
+	(void)state;
+	assert_int_equal(parse_size("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(parse_size("65536", &v), 0);
+	assert_int_equal(v, 65536);
+	assert_int_equal(parse_size("64K", &v), 0);
+	assert_int_equal(v, 65536);
+	assert_int_equal(parse_size("64m", &v), 0);
+	assert_int_equal(v, 64ULL << 20);
+	assert_int_equal(parse_size("1G", &v), 0);
+	assert_int_equal(v, 1ULL << 30);
+}
+
+static void size_rejects_junk(void **state)
+{
+	__u64 v = 7;
+
+	(void)state;
+	assert_int_equal(parse_size("", &v), -1);
+	assert_int_equal(parse_size("-1", &v), -1);
+	assert_int_equal(parse_size("1.5M", &v), -1);
+	assert_int_equal(parse_size("12KB", &v), -1);
+	assert_int_equal(parse_size("M", &v), -1);
+	assert_int_equal(parse_size("99999999999999999999", &v), -1);
+	assert_int_equal(parse_size("18014398509481984K", &v), -1); /* 2^54 K overflows */
+	assert_int_equal(v, 7);
+}
+
+static void fraction_bounds(void **state)
+{
+	double v = -1;
+
+	(void)state;
+	assert_int_equal(parse_fraction("0.25", 0.0, 1.0, &v), 0);
+	assert_true(v == 0.25);
+	assert_int_equal(parse_fraction("1", 0.0, 1.0, &v), 0);
+	assert_int_equal(parse_fraction("1.01", 0.0, 1.0, &v), -1);
+	assert_int_equal(parse_fraction("-0.1", 0.0, 1.0, &v), -1);
+	assert_int_equal(parse_fraction("0x1", 0.0, 1.0, &v), -1);
+	assert_int_equal(parse_fraction("", 0.0, 1.0, &v), -1);
+	assert_true(v == 1.0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +479,9 @@ int main(void)
 		cmocka_unit_test(path_within_above_and_unrelated),
 		cmocka_unit_test(path_within_root_outer),
 		cmocka_unit_test(path_within_is_not_symmetric),
+		cmocka_unit_test(size_accepts_units),
+		cmocka_unit_test(size_rejects_junk),
+		cmocka_unit_test(fraction_bounds),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);

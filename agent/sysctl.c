@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "log.h"
+#include "sysctl.h"
+
+static const char *const names[] = { "net.core.wmem_max", "net.core.rmem_max" };
+static const char *const paths[] = { "/proc/sys/net/core/wmem_max", "/proc/sys/net/core/rmem_max" };
+
+static int read_value(const char *path, unsigned long long *v)
+{
+	FILE *f = fopen(path, "re");
+	int ok;
+
+	if (!f)
+		return -errno;
+	ok = fscanf(f, "%llu", v) == 1;
+	fclose(f);
+	return ok ? 0 : -EINVAL;
+}
+
+static int write_value(const char *path, unsigned long long v)
+{
+	FILE *f = fopen(path, "we");
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	if (fprintf(f, "%llu\n", v) < 0)
+		err = -EIO;
+	if (fclose(f) && !err)
+		err = -errno;
+	return err;
+}
+
+/* The state file: one "name value" line per sysctl changed. */
+static int restore_from_file(char *why, size_t len)
+{
+	FILE *f = fopen(TCPTUNE_SYSCTL_SAVED, "re");
+	char name[64];
+	unsigned long long v;
+	int restored = 0, err = 0;
+
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	while (fscanf(f, "%63s %llu", name, &v) == 2) {
+		for (size_t i = 0; i < 2; i++) {
+			if (strcmp(name, names[i]))
+				continue;
+			err = write_value(paths[i], v);
+			if (err) {
+				snprintf(why, len, "cannot restore %s to %llu: %s", name, v, strerror(-err));
+				fclose(f);
+				return err;
+			}
+			log_info("restored %s to %llu", name, v);
+			restored++;
+		}
+	}
+	fclose(f);
+	if (unlink(TCPTUNE_SYSCTL_SAVED) && errno != ENOENT) {
+		snprintf(why, len, "cannot remove %s: %s", TCPTUNE_SYSCTL_SAVED, strerror(errno));
+		return -errno;
+	}
+	return restored;
+}
+
+int sysctl_restore(char *why, size_t len)
+{
+	return restore_from_file(why, len);
+}
+
+int sysctl_raise_for(__u32 max_buf, char *why, size_t len)
+{
+	unsigned long long want = max_buf / 2, old[2];
+	char saved[256];
+	int fd, n = 0, err;
+
+	for (size_t i = 0; i < 2; i++) {
+		err = read_value(paths[i], &old[i]);
+		if (err) {
+			snprintf(why, len, "cannot read %s: %s", names[i], strerror(-err));
+			return err;
+		}
+	}
+	for (size_t i = 0; i < 2; i++)
+		if (old[i] < want)
+			n += snprintf(saved + n, sizeof(saved) - (size_t)n, "%s %llu\n", names[i], old[i]);
+	if (!n)
+		return 0;
+	/* first on disk, then changed: a kill in between leaves nothing unrecorded */
+	fd = open(TCPTUNE_SYSCTL_SAVED, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, saved, (size_t)n) != n || fsync(fd)) {
+		snprintf(why, len, "cannot record the old sysctl values in %s: %s", TCPTUNE_SYSCTL_SAVED,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	close(fd);
+	for (size_t i = 0; i < 2; i++) {
+		if (old[i] >= want)
+			continue;
+		err = write_value(paths[i], want);
+		if (err) {
+			snprintf(why, len, "cannot raise %s to %llu: %s", names[i], want, strerror(-err));
+			return err;
+		}
+		log_info("raised %s from %llu to %llu (for --max-buf), restored on exit", names[i], old[i], want);
+	}
+	return 0;
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* net.core.wmem_max / rmem_max: setsockopt() clamps SO_SNDBUF / SO_RCVBUF to
+ * them, so tuning up to max_buf may need them raised. The old values are
+ * written to a state file before anything changes, so a killed agent's
+ * change is undone by the next start. */
+#ifndef TCPTUNE_SYSCTL_H
+#define TCPTUNE_SYSCTL_H
+#include <linux/types.h>
+#include <stddef.h>
+#include "system.h"
+
+#define TCPTUNE_SYSCTL_SAVED TCPTUNE_STATE_DIR "/sysctl.saved"
+
+/* Raise wmem_max and rmem_max to at least max_buf / 2 (what setsockopt takes). */
+int sysctl_raise_for(__u32 max_buf, char *why, size_t len);
+/* Put back what the state file records: on exit, and at start after a killed
+ * agent. Returns how many values were restored, or -errno. */
+int sysctl_restore(char *why, size_t len);
+
+#endif

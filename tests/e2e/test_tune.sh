@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Tuning on a short, slow path (50 Mbit/s TBF between two namespaces): stock
+# autotuning lets the sender's buffer grow to megabytes of queued data;
+# tcptune brings it down toward 2 x BDP at the same throughput. --observe
+# changes nothing. net.core.{w,r}mem_max are raised for --max-buf and restored
+# on exit, and after a SIGKILL by the next start.
+. "$(dirname "$0")/../lib.sh"
+
+WMEM0=$(sysctl -n net.core.wmem_max) RMEM0=$(sysctl -n net.core.rmem_max)
+cleanup_add "sysctl -qw net.core.wmem_max=$WMEM0 net.core.rmem_max=$RMEM0"
+netpath "${UNIQ}u" 50mbit 200kb || { fail "namespaces set up"; finish; }
+
+# run_flow PORT OUT: 12 s of iperf3, sender's skmem tb sampled from 6 s on;
+# prints "median_tb goodput_bps"
+run_flow() {
+	local port=$1 out=$2 tbs=() i
+	iperf_server "$NS_S" "$port"
+	in_ns "$NS_C" iperf3 -c "$S4" -p "$port" -t 12 --json >"$out" 2>&1 &
+	local client=$!
+	sleep 6
+	for ((i = 0; i < 10; i++)); do
+		tbs+=("$(in_ns "$NS_C" ss -tmH "dport = :$port" | grep -o 'tb[0-9]*' | tr -d tb | sort -n | tail -1)")
+		sleep 0.5
+	done
+	wait "$client"
+	echo "$(printf '%s\n' "${tbs[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }') $(jq '.end.sum_received.bits_per_second' "$out")"
+}
+
+OUT=$(mktemp -d /tmp/tcptune-tune.XXXXXX); cleanup_add "rm -rf $OUT"
+
+read -r stock_tb stock_bps < <(run_flow 5601 "$OUT/stock.json")
+log "stock: sender buffer (median tb) $stock_tb, goodput $stock_bps"
+
+agent_start --observe --interval 0.5 || { fail "agent starts in observe mode"; finish; }
+check "--observe leaves net.core.wmem_max alone" [ "$(sysctl -n net.core.wmem_max)" = "$WMEM0" ]
+read -r obs_tb obs_bps < <(run_flow 5602 "$OUT/observe.json")
+log "observe: sender buffer $obs_tb, goodput $obs_bps"
+check "--observe logs what it would change" grep -q "would change" "$AGENT_LOG"
+check "--observe changes no buffer (counters: applied 0)" \
+	[ "$(bpftool -j map lookup pinned "$PIN_DIR/counters" key 3 0 0 0 | jq '[.formatted.values[].value] | add')" = 0 ]
+check "--observe: sender buffer like stock's ($obs_tb vs $stock_tb, within 30%)" \
+	awk -v a="$obs_tb" -v b="$stock_tb" 'BEGIN { exit !(a >= b * 0.7 && a <= b * 1.3) }'
+agent_stop
+
+agent_start --interval 0.5 --max-buf 64M || { fail "agent starts tuning"; finish; }
+check "tuning raises net.core.wmem_max to 32 MiB for --max-buf 64M" [ "$(sysctl -n net.core.wmem_max)" = 33554432 ]
+read -r tuned_tb tuned_bps < <(run_flow 5603 "$OUT/tuned.json")
+log "tuned: sender buffer $tuned_tb, goodput $tuned_bps"
+check "each change is logged with old -> new and a reason" grep -qE "change .* sndbuf .* -> .* \((grow|shrink|probe)\)" "$AGENT_LOG"
+check "tuned sender buffer ($tuned_tb) at most half of stock's ($stock_tb)" [ "$tuned_tb" -le $((stock_tb / 2)) ]
+check "tuned goodput ($tuned_bps) at least 95% of stock's ($stock_bps)" \
+	awk -v a="$tuned_bps" -v b="$stock_bps" 'BEGIN { exit !(a >= b * 0.95) }'
+agent_stop
+check "sysctls restored on exit" [ "$(sysctl -n net.core.wmem_max) $(sysctl -n net.core.rmem_max)" = "$WMEM0 $RMEM0" ]
+
+# killed: the next start restores what the dead one raised
+agent_start --interval 0.5 || { fail "agent starts again"; finish; }
+agent_stop KILL
+check "a killed agent leaves its record of the old values" [ -s /run/tcptune/sysctl.saved ]
+agent_start --observe || { fail "agent starts after the kill"; finish; }
+check "the next start restores the sysctls a killed agent raised" \
+	[ "$(sysctl -n net.core.wmem_max) $(sysctl -n net.core.rmem_max)" = "$WMEM0 $RMEM0" ]
+check "and says so" grep -q "restored net.core.wmem_max" "$AGENT_LOG"
+agent_stop
+finish
