@@ -230,11 +230,6 @@ int cmd_run(int argc, char **argv)
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
-	if (!args.observe && sysctl_raise_for(args.est.max_buf, why, sizeof(why))) {
-		log_error("%s", why);
-		ret = EXIT_RUNTIME;
-		goto cleanup;
-	}
 
 	opts = (struct loader_opts){ .scopes = scopes, .nr_scopes = nr_scopes,
 				     .whole_host = whole_host, .max_flows = (__u32)args.max_flows,
@@ -245,6 +240,12 @@ int cmd_run(int argc, char **argv)
 		goto cleanup;
 	}
 	started = true;
+	/* after the kernel checks and the load: bad input changes no sysctl */
+	if (!args.observe && sysctl_raise_for(args.est.max_buf, why, sizeof(why))) {
+		log_error("%s", why);
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
 	if (tuner_init(&tuner, &args.est, args.observe, ld.targets_fd, ld.dests_fd)) {
 		log_error("cannot set up the tuner: out of memory");
 		ret = EXIT_RUNTIME;

@@ -21,6 +21,7 @@ CG2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2
 CG1=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup") { print $5; exit } break } }' /proc/self/mountinfo)
 [ -n "$CG2" ] || skip "no cgroup2 filesystem is mounted"
 
+SYSCTLS0="$(sysctl -n net.core.wmem_max) $(sysctl -n net.core.rmem_max)"
 OUT=$(mktemp -d /tmp/tcptune-cli.XXXXXX)
 cleanup_add "rm -rf $OUT"
 
@@ -33,7 +34,8 @@ nothing_left() {
 		[ "$n" = 0 ] && break
 		sleep 0.1
 	done
-	[ "$n" = 0 ] && [ ! -e "$PIN_DIR" ] && return 0
+	# and no sysctl changed: the agent raises wmem_max/rmem_max only once running
+	[ "$n" = 0 ] && [ ! -e "$PIN_DIR" ] && [ "$(sysctl -n net.core.wmem_max) $(sysctl -n net.core.rmem_max)" = "$SYSCTLS0" ] && return 0
 	log "left behind: $n programs loaded, pin dir $(ls -A "$PIN_DIR" 2>&1 | tr '\n' ' ')" >&2 # check hides stdout
 	return 1
 }
@@ -72,6 +74,11 @@ expect_error 2 "--interval '' is empty" "--interval=" -- "$TCPTUNE" run --interv
 expect_error 2 "'--interval'" "--interval without a value" -- "$TCPTUNE" run --interval
 expect_error 2 "--interval '0' must be greater than zero" "top --interval 0" -- "$TCPTUNE" top --interval 0
 expect_error 2 "--max-flows '0' must be a whole number" "--max-flows 0" -- "$TCPTUNE" run --max-flows 0
+expect_error 2 "--max-buf '1' must be a size from 8K to 1G" "--max-buf 1" -- "$TCPTUNE" run --max-buf 1
+expect_error 2 "--min-buf '12KB' must be a size" "--min-buf 12KB" -- "$TCPTUNE" run --min-buf 12KB
+expect_error 2 "bad tuning settings: .*min_buf" "--min-buf above --max-buf" -- "$TCPTUNE" run --min-buf 1M --max-buf 512K
+expect_error 2 "--headroom '0.5' must be a number from 1 to 16" "--headroom 0.5" -- "$TCPTUNE" run --headroom 0.5
+expect_error 2 "--alpha '0' must be a number above 0" "--alpha 0" -- "$TCPTUNE" run --alpha 0
 expect_error 2 "--max-flows 'many' must be a whole number" "--max-flows many" -- "$TCPTUNE" run --max-flows many
 expect_error 2 "--sort 'size' must be rate, rtt or queue" "flows --sort size" -- "$TCPTUNE" flows --sort size
 
