@@ -158,11 +158,34 @@ int flows_read(int flows_fd, struct flow **flows)
 		key = next;
 		prev = &key;
 		/* the entry may have been deleted since get_next_key */
+		memset(&out[n], 0, sizeof(out[n]));
 		if (bpf_map_lookup_elem(flows_fd, &key, &out[n].s) == 0)
 			out[n++].cookie = key;
 	}
 	*flows = out;
 	return (int)n;
+}
+
+void targets_merge(int targets_fd, struct flow *flows, size_t n)
+{
+	__u64 now = monotonic_ns();
+
+	for (size_t i = 0; i < n; i++) {
+		struct conn_target *t = &flows[i].target;
+
+		if (bpf_map_lookup_elem(targets_fd, &flows[i].cookie, t))
+			memset(t, 0, sizeof(*t));
+		flows[i].change_age_ms = t->change_ns && now > t->change_ns ? (now - t->change_ns) / 1000000 : 0;
+	}
+}
+
+int flows_read_with_targets(const struct pinned_maps *maps, struct flow **flows)
+{
+	int n = flows_read(maps->flows_fd, flows);
+
+	if (n > 0)
+		targets_merge(maps->targets_fd, *flows, (size_t)n);
+	return n;
 }
 
 __u64 counter_read(int counters_fd, enum tcptune_counter counter)
@@ -186,12 +209,12 @@ __u64 counter_read(int counters_fd, enum tcptune_counter counter)
 
 int pinned_maps_open(struct pinned_maps *maps, char *why, size_t len)
 {
-	static const char *const names[] = { "flows", "counters", "status" };
-	int *fds[] = { &maps->flows_fd, &maps->counters_fd, &maps->status_fd };
+	static const char *const names[] = { "flows", "counters", "status", "targets" };
+	int *fds[] = { &maps->flows_fd, &maps->counters_fd, &maps->status_fd, &maps->targets_fd };
 	char path[sizeof(TCPTUNE_PIN_DIR) + 16];
 
-	maps->flows_fd = maps->counters_fd = maps->status_fd = -1;
-	for (size_t i = 0; i < 3; i++) {
+	maps->flows_fd = maps->counters_fd = maps->status_fd = maps->targets_fd = -1;
+	for (size_t i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), "%s/%s", TCPTUNE_PIN_DIR, names[i]);
 		*fds[i] = bpf_obj_get(path);
 		if (*fds[i] >= 0)
@@ -215,9 +238,9 @@ int pinned_maps_open(struct pinned_maps *maps, char *why, size_t len)
 
 void pinned_maps_close(struct pinned_maps *maps)
 {
-	int *fds[] = { &maps->flows_fd, &maps->counters_fd, &maps->status_fd };
+	int *fds[] = { &maps->flows_fd, &maps->counters_fd, &maps->status_fd, &maps->targets_fd };
 
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 4; i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 		*fds[i] = -1;

@@ -23,6 +23,10 @@ int collect_pass(struct loader *ld, __u64 pass, struct pass_result *res);
 /* Read every entry of the flows map. *flows is malloc'ed. Returns count or -errno. */
 int flows_read(int flows_fd, struct flow **flows);
 
+/* Add each connection's target and last change from the "targets" map. */
+void targets_merge(int targets_fd, struct flow *flows, size_t n);
+
+
 /* Sum a per-CPU counter of the counters map. */
 __u64 counter_read(int counters_fd, enum tcptune_counter counter);
 
@@ -30,12 +34,16 @@ struct pinned_maps {
 	int flows_fd;
 	int counters_fd;
 	int status_fd;
+	int targets_fd;
 	pid_t agent;
 };
 
 /* Open the running agent's pinned maps. On error a one-line reason is in why. */
 int pinned_maps_open(struct pinned_maps *maps, char *why, size_t len);
 void pinned_maps_close(struct pinned_maps *maps);
+
+/* Read flows and their targets: what `flows` and `top` show. */
+int flows_read_with_targets(const struct pinned_maps *maps, struct flow **flows);
 
 #define FRESH_PASS_TIMEOUT_S 3.0
 

@@ -58,7 +58,7 @@ int cmd_flows(int argc, char **argv)
 	if (err)
 		log_error("the agent (pid %d) did not run a pass on request (%s): figures are from its last pass",
 			  (int)maps.agent, strerror(-err));
-	n = flows_read(maps.flows_fd, &flows);
+	n = flows_read_with_targets(&maps, &flows);
 	pinned_maps_close(&maps);
 	if (n < 0) {
 		log_error("cannot read %s/flows: %s", TCPTUNE_PIN_DIR, strerror(-n));

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include "estimate.h"
 #include "format.h"
 
 const char *format_addr(__u16 family, const __u8 addr[16], char buf[ADDR_STRLEN])
@@ -81,6 +82,7 @@ void print_flows_json(FILE *out, const struct flow *flows, size_t n)
 	fputs("[", out);
 	for (size_t i = 0; i < n; i++) {
 		const struct conn_stats *s = &flows[i].s;
+		const struct conn_target *t = &flows[i].target;
 		char saddr[ADDR_STRLEN], daddr[ADDR_STRLEN], comm[TCPTUNE_COMM_LEN * 6 + 3];
 
 		json_string((const char *)s->comm, sizeof(s->comm), comm, sizeof(comm));
@@ -91,7 +93,11 @@ void print_flows_json(FILE *out, const struct flow *flows, size_t n)
 			"\"srtt_us\":%u,\"min_rtt_us\":%u,\"cwnd\":%u,\"mss\":%u,"
 			"\"delivery_rate_bps\":%llu,\"bytes_acked\":%llu,\"bytes_received\":%llu,"
 			"\"snd_queue_bytes\":%u,\"rcv_queue_bytes\":%u,\"sndbuf\":%u,\"rcvbuf\":%u,"
-			"\"retrans\":%u,\"sndbuf_limited_us\":%llu,\"rwnd_limited_us\":%llu}",
+			"\"retrans\":%u,\"sndbuf_limited_us\":%llu,\"rwnd_limited_us\":%llu,"
+			"\"target_sndbuf\":%u,\"target_rcvbuf\":%u,\"sndbuf_limited\":%s,"
+			"\"rwnd_limited\":%s,\"app_not_reading\":%s,\"last_change_buffer\":\"%s\","
+			"\"last_change_old\":%u,\"last_change_new\":%u,\"last_change_reason\":\"%s\","
+			"\"last_change_age_ms\":%llu}",
 			i ? "," : "", (unsigned long long)flows[i].cookie,
 			(unsigned long long)s->netns_cookie, format_family(s->family),
 			format_addr(s->family, s->saddr, saddr), s->sport,
@@ -102,7 +108,13 @@ void print_flows_json(FILE *out, const struct flow *flows, size_t n)
 			(unsigned long long)s->bytes_acked, (unsigned long long)s->bytes_received,
 			s->snd_queue_bytes, s->rcv_queue_bytes, s->sndbuf, s->rcvbuf, s->retrans,
 			(unsigned long long)s->sndbuf_limited_us,
-			(unsigned long long)s->rwnd_limited_us);
+			(unsigned long long)s->rwnd_limited_us, t->sndbuf, t->rcvbuf,
+			t->flags & TARGET_SND_LIMITED ? "true" : "false",
+			t->flags & TARGET_RCV_LIMITED ? "true" : "false",
+			t->flags & TARGET_RCV_APP_LIMITED ? "true" : "false",
+			t->change_buffer == 1 ? "sndbuf" : t->change_buffer == 2 ? "rcvbuf" : "none",
+			t->change_old, t->change_new, est_reason_name((enum est_reason)t->change_reason),
+			(unsigned long long)(t->change_buffer ? flows[i].change_age_ms : 0));
 	}
 	fputs(n ? "\n]\n" : "]\n", out);
 }

@@ -10,6 +10,8 @@
 struct flow {
 	__u64 cookie;
 	struct conn_stats s;
+	struct conn_target target; /* all zero: the agent has decided nothing yet */
+	__u64 change_age_ms;       /* since target.change_ns */
 };
 
 enum flow_sort { SORT_RATE, SORT_RTT, SORT_QUEUE };

@@ -22,6 +22,7 @@ run_flow() {
 		tbs+=("$(in_ns "$NS_C" ss -tmH "dport = :$port" | grep -o 'tb[0-9]*' | tr -d tb | sort -n | tail -1)")
 		sleep 0.5
 	done
+	[ -n "${AGENT_PID:-}" ] && "$TCPTUNE" flows --json >"$out.flows"
 	wait "$client"
 	echo "$(printf '%s\n' "${tbs[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }') $(jq '.end.sum_received.bits_per_second' "$out")"
 }
@@ -36,6 +37,7 @@ check "--observe leaves net.core.wmem_max alone" [ "$(sysctl -n net.core.wmem_ma
 read -r obs_tb obs_bps < <(run_flow 5602 "$OUT/observe.json")
 log "observe: sender buffer $obs_tb, goodput $obs_bps"
 check "--observe logs what it would change" grep -q "would change" "$AGENT_LOG"
+check "--observe: flows --json still shows targets" jq -e '[.[] | select(.dport == 5602 and .target_sndbuf > 0)] | length > 0' "$OUT/observe.json.flows"
 check "--observe changes no buffer (counters: applied 0)" \
 	[ "$(bpftool -j map lookup pinned "$PIN_DIR/counters" key 3 0 0 0 | jq '[.formatted.values[].value] | add')" = 0 ]
 check "--observe: sender buffer like stock's ($obs_tb vs $stock_tb, within 30%)" \
@@ -50,6 +52,12 @@ check "each change is logged with old -> new and a reason" grep -qE "change .* s
 check "tuned sender buffer ($tuned_tb) at most half of stock's ($stock_tb)" [ "$tuned_tb" -le $((stock_tb / 2)) ]
 check "tuned goodput ($tuned_bps) at least 95% of stock's ($stock_bps)" \
 	awk -v a="$tuned_bps" -v b="$stock_bps" 'BEGIN { exit !(a >= b * 0.95) }'
+sender=$(jq -c '[.[] | select(.dport == 5603)] | max_by(.bytes_acked)' "$OUT/tuned.json.flows")
+log "flows --json for the tuned sender: $sender"
+check "flows --json shows the sender's target (target_sndbuf > 0)" jq -e '.target_sndbuf > 0' <<<"$sender"
+check "flows --json shows its last change (buffer, old, new, reason, age)" \
+	jq -e '.last_change_buffer == "sndbuf" and .last_change_new > 0 and (.last_change_reason | test("grow|shrink|probe")) and .last_change_age_ms >= 0' <<<"$sender"
+check "flows --json carries the limited flags" jq -e 'has("sndbuf_limited") and has("rwnd_limited") and has("app_not_reading")' <<<"$sender"
 agent_stop
 check "sysctls restored on exit" [ "$(sysctl -n net.core.wmem_max) $(sysctl -n net.core.rmem_max)" = "$WMEM0 $RMEM0" ]
 

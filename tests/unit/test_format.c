@@ -426,6 +426,14 @@ static struct flow sample_v4(void)
 	f.s.retrans = 3;
 	f.s.sndbuf_limited_us = 777001;
 	f.s.rwnd_limited_us = 888002;
+	/* the agent probed this sender's buffer 1.5 s ago */
+	f.target.sndbuf = 2000000;
+	f.target.flags = TARGET_SND_LIMITED;
+	f.target.change_buffer = 1;
+	f.target.change_reason = 3;
+	f.target.change_old = 1000000;
+	f.target.change_new = 2000000;
+	f.change_age_ms = 1500;
 	f.s.created_ns = 1;
 	f.s.updated_ns = 2;
 	f.s.seen_pass = 3;
@@ -811,6 +819,9 @@ static const char *const json_keys[] = {
 	"pid", "comm", "state", "srtt_us", "min_rtt_us", "cwnd", "mss", "delivery_rate_bps",
 	"bytes_acked", "bytes_received", "snd_queue_bytes", "rcv_queue_bytes", "sndbuf",
 	"rcvbuf", "retrans", "sndbuf_limited_us", "rwnd_limited_us",
+	"target_sndbuf", "target_rcvbuf", "sndbuf_limited", "rwnd_limited", "app_not_reading",
+	"last_change_buffer", "last_change_old", "last_change_new", "last_change_reason",
+	"last_change_age_ms",
 };
 #define NKEYS (sizeof(json_keys) / sizeof(json_keys[0]))
 
@@ -886,6 +897,16 @@ static void json_one_ipv4_flow(void **state)
 	expect_jnum(&rows[0], "retrans", "3");
 	expect_jnum(&rows[0], "sndbuf_limited_us", "777001");
 	expect_jnum(&rows[0], "rwnd_limited_us", "888002");
+	expect_jnum(&rows[0], "target_sndbuf", "2000000");
+	expect_jnum(&rows[0], "target_rcvbuf", "0");
+	expect_jnum(&rows[0], "sndbuf_limited", "true");
+	expect_jnum(&rows[0], "rwnd_limited", "false");
+	expect_jnum(&rows[0], "app_not_reading", "false");
+	expect_jstr(&rows[0], "last_change_buffer", "sndbuf");
+	expect_jnum(&rows[0], "last_change_old", "1000000");
+	expect_jnum(&rows[0], "last_change_new", "2000000");
+	expect_jstr(&rows[0], "last_change_reason", "probe");
+	expect_jnum(&rows[0], "last_change_age_ms", "1500");
 	/* one object per line, the array on lines of its own */
 	assert_int_equal(out[0], '[');
 	assert_int_equal(count_substr(out, "\n"), 3);
