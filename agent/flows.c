@@ -68,7 +68,7 @@ int cmd_flows(int argc, char **argv)
 	if (args.json)
 		print_flows_json(stdout, flows, (size_t)n);
 	else
-		print_flows_table(stdout, flows, (size_t)n, 160);
+		print_flows_table(stdout, flows, (size_t)n, 180);
 	free(flows);
 	return fflush(stdout) ? EXIT_RUNTIME : 0;
 }

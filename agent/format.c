@@ -130,17 +130,18 @@ static void endpoint(const struct conn_stats *s, const __u8 *addr, __u16 port, c
 void print_flows_table(FILE *out, const struct flow *flows, size_t n, int width)
 {
 	/* addresses get what the fixed columns leave, at least 21 each */
-	int addr_w = (width - 102) / 2; /* 90 for the other columns, 12 spaces */
+	int addr_w = (width - 127) / 2; /* 112 for the other columns, 15 spaces */
 
 	if (addr_w < 21)
 		addr_w = 21;
-	fprintf(out, "%-7s %-12s %-*s %-*s %-11s %9s %8s %6s %8s %8s %8s %8s %5s\n",
+	fprintf(out, "%-7s %-12s %-*s %-*s %-11s %9s %8s %6s %8s %8s %8s %8s %5s %8s %8s %6s\n",
 		"PID", "COMM", addr_w, "LOCAL", addr_w, "REMOTE", "STATE", "RATE", "RTT_MS",
-		"CWND", "SNDQ", "RCVQ", "SNDBUF", "RCVBUF", "RETR");
+		"CWND", "SNDQ", "RCVQ", "SNDBUF", "RCVBUF", "RETR", "TGT_SND", "TGT_RCV", "LAST");
 	for (size_t i = 0; i < n; i++) {
 		const struct conn_stats *s = &flows[i].s;
 		char local[ADDR_STRLEN + 8], remote[ADDR_STRLEN + 8], comm[TCPTUNE_COMM_LEN + 1];
-		char rate[16], sndq[16], rcvq[16], sndbuf[16], rcvbuf[16];
+		const struct conn_target *t = &flows[i].target;
+		char rate[16], sndq[16], rcvq[16], sndbuf[16], rcvbuf[16], tsnd[16], trcv[16];
 
 		endpoint(s, s->saddr, s->sport, local, sizeof(local));
 		endpoint(s, s->daddr, s->dport, remote, sizeof(remote));
@@ -149,7 +150,7 @@ void print_flows_table(FILE *out, const struct flow *flows, size_t n, int width)
 		for (char *c = comm; *c; c++)
 			if (*c < 0x20 || *c >= 0x7f)
 				*c = '?';
-		fprintf(out, "%-7u %-12.12s %-*s %-*s %-11s %9s %8.2f %6u %8s %8s %8s %8s %5u\n",
+		fprintf(out, "%-7u %-12.12s %-*s %-*s %-11s %9s %8.2f %6u %8s %8s %8s %8s %5u %8s %8s %6s\n",
 			s->pid, s->pid ? comm : "-", addr_w, local, addr_w, remote,
 			format_state(s->state),
 			format_si((double)flow_rate_bps(&flows[i]), "b", rate, sizeof(rate)),
@@ -157,7 +158,10 @@ void print_flows_table(FILE *out, const struct flow *flows, size_t n, int width)
 			format_si(s->snd_queue_bytes, "B", sndq, sizeof(sndq)),
 			format_si(s->rcv_queue_bytes, "B", rcvq, sizeof(rcvq)),
 			format_si(s->sndbuf, "B", sndbuf, sizeof(sndbuf)),
-			format_si(s->rcvbuf, "B", rcvbuf, sizeof(rcvbuf)), s->retrans);
+			format_si(s->rcvbuf, "B", rcvbuf, sizeof(rcvbuf)), s->retrans,
+			t->sndbuf ? format_si(t->sndbuf, "B", tsnd, sizeof(tsnd)) : "-",
+			t->rcvbuf ? format_si(t->rcvbuf, "B", trcv, sizeof(trcv)) : "-",
+			t->change_buffer ? est_reason_name((enum est_reason)t->change_reason) : "-");
 	}
 }
 

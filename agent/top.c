@@ -122,7 +122,7 @@ static void draw(const struct pinned_maps *maps, const struct top_args *args, bo
 {
 	struct flow *flows = NULL;
 	bool fresh = request_fresh_pass(maps, FRESH_PASS_TIMEOUT_S) == 0;
-	int n = flows_read_with_targets(maps, &flows), rows = 40, cols = 160;
+	int n = flows_read_with_targets(maps, &flows), rows = 40, cols = 180;
 	time_t now = time(NULL);
 	char stamp[32];
 

@@ -1063,9 +1063,9 @@ static void table_header_only(void **state)
 	char *out, *lines[4], *words[20];
 
 	(void)state;
-	out = capture_table(NULL, 0, 160);
+	out = capture_table(NULL, 0, 185);
 	assert_int_equal(split_lines(out, lines, 4), 1);
-	assert_int_equal(split_words(lines[0], words, 20), 13);
+	assert_int_equal(split_words(lines[0], words, 20), 16);
 	assert_string_equal(words[0], "PID");
 	assert_string_equal(words[1], "COMM");
 	assert_string_equal(words[2], "LOCAL");
@@ -1079,6 +1079,9 @@ static void table_header_only(void **state)
 	assert_string_equal(words[10], "SNDBUF");
 	assert_string_equal(words[11], "RCVBUF");
 	assert_string_equal(words[12], "RETR");
+	assert_string_equal(words[13], "TGT_SND");
+	assert_string_equal(words[14], "TGT_RCV");
+	assert_string_equal(words[15], "LAST");
 	free(out);
 }
 
@@ -1089,12 +1092,13 @@ static void table_rows(void **state)
 
 	(void)state;
 	f[1].s.pid = 0; /* owner not known yet */
+	memset(&f[1].target, 0, sizeof(f[1].target)); /* nor a target */
 	f[1].s.delivery_rate_Bps = 100;
 	f[1].s.srtt_us = 12346;
-	out = capture_table(f, 2, 160);
+	out = capture_table(f, 2, 185);
 	assert_int_equal(split_lines(out, lines, 4), 3);
 
-	assert_int_equal(split_words(lines[1], w, 20), 13);
+	assert_int_equal(split_words(lines[1], w, 20), 16);
 	assert_string_equal(w[0], "2673");
 	assert_string_equal(w[1], "iperf3");
 	assert_string_equal(w[2], "10.0.0.1:35196");
@@ -1108,8 +1112,13 @@ static void table_rows(void **state)
 	assert_string_equal(w[10], "3.9MB");
 	assert_string_equal(w[11], "131.1KB");
 	assert_string_equal(w[12], "3");
+	/* the tuner's target and last change; none for the second flow */
+	assert_string_equal(w[13], "2.0MB");
+	assert_string_equal(w[14], "-");
+	assert_string_equal(w[15], "probe");
 
-	assert_int_equal(split_words(lines[2], w, 20), 13);
+	assert_int_equal(split_words(lines[2], w, 20), 16);
+	assert_string_equal(w[15], "-");
 	assert_string_equal(w[0], "0");
 	assert_string_equal(w[1], "-");
 	assert_string_equal(w[2], "[2001:db8::1]:443");
@@ -1127,7 +1136,7 @@ static void table_columns_line_up(void **state)
 	const char *rate_h, *rate_r;
 
 	(void)state;
-	out = capture_table(f, 2, 160);
+	out = capture_table(f, 2, 185);
 	assert_int_equal(split_lines(out, lines, 4), 3);
 	/* right-aligned RATE column: the figure ends where the heading ends */
 	rate_h = strstr(lines[0], "RATE");
@@ -1152,17 +1161,17 @@ static void table_comm_sanitised(void **state)
 	(void)state;
 	memset(f.s.comm, 0, sizeof(f.s.comm));
 	memcpy(f.s.comm, "a\tb\nc\xff" "d\x7f" "e\x80", 10);
-	out = capture_table(&f, 1, 160);
+	out = capture_table(&f, 1, 185);
 	assert_int_equal(split_lines(out, lines, 4), 2);
-	assert_int_equal(split_words(lines[1], w, 20), 13);
+	assert_int_equal(split_words(lines[1], w, 20), 16);
 	assert_string_equal(w[1], "a?b?c?d?e?");
 	free(out);
 
 	/* 16 bytes, no NUL: shown cut to the 12-wide column */
 	memcpy(f.s.comm, "0123456789abcdef", TCPTUNE_COMM_LEN);
-	out = capture_table(&f, 1, 160);
+	out = capture_table(&f, 1, 185);
 	assert_int_equal(split_lines(out, lines, 4), 2);
-	assert_int_equal(split_words(lines[1], w, 20), 13);
+	assert_int_equal(split_words(lines[1], w, 20), 16);
 	assert_string_equal(w[1], "0123456789ab");
 	free(out);
 }
@@ -1171,7 +1180,7 @@ static void table_comm_sanitised(void **state)
  * characters each: lines fit the width whenever that minimum allows. */
 static void table_fits_width(void **state)
 {
-	static const int widths[] = { 144, 150, 160, 200, 251 };
+	static const int widths[] = { 169, 180, 200, 251 };
 	struct flow f[2] = { sample_v4(), sample_v6() };
 
 	(void)state;
