@@ -181,6 +181,11 @@ cleanup:
 	return err;
 }
 
+__u32 *loader_dests_learned(struct loader *ld)
+{
+	return &ld->sockops->bss->dests_learned;
+}
+
 void loader_stop(struct loader *ld)
 {
 	/* links first: nothing runs against maps that are going away */

@@ -43,6 +43,9 @@ int loader_remove_stale_pins(void);
  * everything done so far is undone and a one-line reason is in why. */
 int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, size_t len);
 
+/* sockops' flag that some destination size was learned (in its .bss). */
+__u32 *loader_dests_learned(struct loader *ld);
+
 /* Detach, unpin and free. Safe on a partly started loader. */
 void loader_stop(struct loader *ld);
 

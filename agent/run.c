@@ -246,7 +246,7 @@ int cmd_run(int argc, char **argv)
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
-	if (tuner_init(&tuner, &args.est, args.observe, ld.targets_fd, ld.dests_fd)) {
+	if (tuner_init(&tuner, &args.est, args.observe, ld.targets_fd, ld.dests_fd, loader_dests_learned(&ld))) {
 		log_error("cannot set up the tuner: out of memory");
 		ret = EXIT_RUNTIME;
 		goto cleanup;

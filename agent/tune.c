@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -7,9 +8,11 @@
 #include "system.h"
 #include "tune.h"
 
-int tuner_init(struct tuner *t, const struct est_config *est, bool observe, int targets_fd, int dests_fd)
+int tuner_init(struct tuner *t, const struct est_config *est, bool observe, int targets_fd, int dests_fd,
+	       __u32 *dests_learned)
 {
 	memset(t, 0, sizeof(*t));
+	t->dests_learned = dests_learned;
 	t->est = *est;
 	t->observe = observe;
 	t->targets_fd = targets_fd;
@@ -52,6 +55,20 @@ static struct est_sample sample_of(const struct conn_stats *s)
 		.rwnd_limited_us = s->rwnd_limited_us,
 		.app_locks = s->app_locks,
 	};
+}
+
+/* Loopback connections are bound by CPU, not by a path: a BDP of a few
+ * microseconds would starve them, so they stay with the kernel's autotuning. */
+static bool is_loopback(const struct conn_stats *s)
+{
+	static const __u8 mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const __u8 v6_loopback[16] = { [15] = 1 };
+
+	if (s->family == AF_INET)
+		return s->daddr[0] == 127;
+	if (!memcmp(s->daddr, mapped, sizeof(mapped)))
+		return s->daddr[12] == 127;
+	return !memcmp(s->daddr, v6_loopback, sizeof(v6_loopback));
 }
 
 static int by_cookie(const void *a, const void *b)
@@ -98,7 +115,9 @@ static void learn(struct tuner *t, const struct flow *f, const struct est_decisi
 	    !dest_lookup(&t->dests, &key, &learned.sndbuf, &learned.rcvbuf))
 		return;
 	memcpy(map_key.prefix, key.addr, sizeof(map_key.prefix));
-	bpf_map_update_elem(t->dests_fd, &map_key, &learned, BPF_ANY);
+	if (bpf_map_update_elem(t->dests_fd, &map_key, &learned, BPF_ANY) == 0 && t->dests_learned &&
+	    !*t->dests_learned)
+		*t->dests_learned = 1; /* sockops starts looking destinations up */
 }
 
 void tuner_tick(struct tuner *t, struct flow *flows, size_t n)
@@ -123,8 +142,8 @@ void tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		if (j < t->nconns && t->conns[j].cookie == f->cookie)
 			*c = t->conns[j];
 		c->cookie = f->cookie;
-		if (!f->s.updated_ns)
-			continue; /* not refreshed by a pass yet */
+		if (!f->s.updated_ns || is_loopback(&f->s))
+			continue; /* not refreshed by a pass yet, or left to the kernel */
 		est_update(&t->est, &c->st, &sample, &d);
 
 		c->target.flags = (d.snd_limited ? TARGET_SND_LIMITED : 0) |

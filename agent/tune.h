@@ -24,12 +24,14 @@ struct tuner {
 	struct dest_entry *dest_slots;
 	int targets_fd;
 	int dests_fd;
+	__u32 *dests_learned;      /* sockops' .bss flag: skip lookups until one is learned */
 	__u64 changes[2][4];       /* [sndbuf, rcvbuf][enum est_reason] */
 };
 
 #define TUNE_DEST_SLOTS 4096
 
-int tuner_init(struct tuner *t, const struct est_config *est, bool observe, int targets_fd, int dests_fd);
+int tuner_init(struct tuner *t, const struct est_config *est, bool observe, int targets_fd, int dests_fd,
+	       __u32 *dests_learned);
 /* One tick over every tracked connection (flows is sorted by cookie here). */
 void tuner_tick(struct tuner *t, struct flow *flows, size_t n);
 void tuner_free(struct tuner *t);

@@ -6,6 +6,10 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* Set by the agent once it has learned a destination: until then there is
+ * nothing to look up, and establishment stays as cheap as without tuning. */
+__u32 dests_learned = 0;
+
 /* The destination key as the agent writes it: v4-mapped IPv6 counts as IPv4. */
 static __always_inline void dest_key_of(const struct bpf_sock_ops *skops, __u64 cgroup_id,
 					struct dest_map_key *key)
@@ -78,7 +82,7 @@ int tcptune_sockops(struct bpf_sock_ops *skops)
 		return 1;
 	/* record first: the entry keeps the application's lock bits, not ours */
 	flow_record(bpf_get_socket_cookie(skops), tp, 0, false);
-	if (tune_enabled)
+	if (tune_enabled && dests_learned)
 		apply_learned(skops, &tp->inet_conn.icsk_inet.sk);
 	return 1;
 }
