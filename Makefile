@@ -24,7 +24,7 @@ AGENT_SRCS := agent/main.c agent/run.c agent/loader.c agent/collect.c agent/flow
 AGENT_OBJS := $(patsubst agent/%.c,$(BUILD)/%.o,$(AGENT_SRCS))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 # helpers the end-to-end tests run
-TEST_TOOLS := $(BUILD)/btf_rename
+TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline
 BENCH_TOOLS := $(BUILD)/churn
 
 .PHONY: all deps run test unit e2e bench vmlinux clean help
@@ -65,6 +65,10 @@ $(BUILD)/churn: bench/churn.c | $(BUILD)
 $(BUILD)/btf_rename: tests/tools/btf_rename.c | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ $(LIBBPF_LIBS)
 
+# userspace delay line of the emulated WAN paths (tests/wan.sh): libc only
+$(BUILD)/delayline: tests/tools/delayline.c | $(BUILD)
+	$(CC) $(CFLAGS) -pthread $< -o $@
+
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
 
@@ -75,7 +79,7 @@ unit: $(UNIT_TESTS)
 	@bash tests/run-unit.sh $(UNIT_TESTS)
 
 e2e: all $(TEST_TOOLS)
-	@bash tests/run-e2e.sh
+	@bash tests/run-all.sh
 
 test: deps all $(UNIT_TESTS) $(TEST_TOOLS)
 	@bash tests/run-all.sh $(UNIT_TESTS)
