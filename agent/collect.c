@@ -40,12 +40,14 @@ static bool cookie_in(const __u64 *cookies, int n, __u64 cookie)
 
 /* One read of the map after the namespaces were walked: entries of walked
  * namespaces that the pass did not stamp, and that existed before it started,
- * belong to sockets that are gone; entries without an owner are counted. */
+ * belong to sockets that are gone; entries without an owner are counted. What
+ * is left is handed to the caller in res->flows (the tuner's input). */
 static int sweep(int flows_fd, __u64 pass, __u64 start_ns, const __u64 *walked, int nwalked,
 		 struct pass_result *res)
 {
 	struct flow *flows;
 	int n = flows_read(flows_fd, &flows);
+	size_t kept = 0;
 
 	if (n < 0)
 		return n;
@@ -60,9 +62,10 @@ static int sweep(int flows_fd, __u64 pass, __u64 start_ns, const __u64 *walked, 
 		}
 		if (!s->pid)
 			res->unowned++;
+		flows[kept++] = flows[i];
 	}
-	free(flows);
-	res->tracked = (size_t)(n - res->stale);
+	res->flows = flows;
+	res->tracked = kept;
 	return 0;
 }
 
@@ -84,6 +87,7 @@ int collect_pass(struct loader *ld, __u64 pass, struct pass_result *res)
 
 	memset(res, 0, sizeof(*res));
 	ld->iter->bss->pass = pass;
+	/* res->flows is the caller's from here, also on error (free(NULL) is fine) */
 	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (self < 0)
 		return -errno;

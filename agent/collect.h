@@ -14,6 +14,7 @@ struct pass_result {
 	int stale;        /* entries whose socket vanished without a close event */
 	int unowned;      /* entries whose owning process is not known yet */
 	size_t tracked;   /* entries after the pass */
+	struct flow *flows; /* those entries as read after the pass; the caller frees */
 };
 
 /* Run iter/tcp in each network namespace, drop stale entries, find owners of

@@ -138,19 +138,6 @@ static int open_scopes(const struct run_args *args, struct cgroup_scope *scopes,
 	return 0;
 }
 
-/* The tuner's tick over what the pass just refreshed. */
-static int tune_tick(struct tuner *tuner, int flows_fd)
-{
-	struct flow *flows;
-	int n = flows_read(flows_fd, &flows);
-
-	if (n < 0)
-		return n;
-	tuner_tick(tuner, flows, (size_t)n);
-	free(flows);
-	return 0;
-}
-
 /* Wait up to `seconds` for a signal on sigfd. Returns the signal, or 0. */
 static int wait_signal(int sigfd, double seconds)
 {
@@ -270,16 +257,14 @@ int cmd_run(int argc, char **argv)
 
 		err = collect_pass(&ld, pass, &res);
 		if (err) {
+			free(res.flows);
 			log_error("collection pass failed: %s", strerror(-err));
 			ret = EXIT_RUNTIME;
 			goto cleanup;
 		}
-		err = tune_tick(&tuner, ld.flows_fd);
-		if (err) {
-			log_error("tuning failed: %s", strerror(-err));
-			ret = EXIT_RUNTIME;
-			goto cleanup;
-		}
+		/* the entries the pass just refreshed, read once for both */
+		tuner_tick(&tuner, res.flows, res.tracked);
+		free(res.flows);
 		took = monotonic_s() - start;
 		if (pass == 1)
 			log_info("first pass: tracking %zu connections in %d network namespaces",

@@ -99,7 +99,6 @@ static void record_change(struct tuner *t, struct conn_target *target, const str
 	target->change_old = old;
 	target->change_new = new;
 	target->change_ns = monotonic_ns();
-	t->changes[buffer][reason]++;
 	log_change(f, buffer ? "rcvbuf" : "sndbuf", old, new, reason, t->observe);
 }
 

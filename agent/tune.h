@@ -25,7 +25,6 @@ struct tuner {
 	int targets_fd;
 	int dests_fd;
 	__u32 *dests_learned;      /* sockops' .bss flag: skip lookups until one is learned */
-	__u64 changes[2][4];       /* [sndbuf, rcvbuf][enum est_reason] */
 };
 
 #define TUNE_DEST_SLOTS 4096
