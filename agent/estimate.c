@@ -121,6 +121,15 @@ static uint32_t clamp_buf(const struct est_config *c, double bytes)
 
 /* ---- the rules for one buffer ------------------------------------------- */
 
+/* A probe's floor holds while the connection moves at the highest rate seen
+ * since the probe; at a lower rate proportionally less is needed. */
+static uint32_t floor_now(uint32_t floor, double floor_rate, double rate)
+{
+	if (!floor || rate >= floor_rate)
+		return floor;
+	return (uint32_t)(floor * (rate / floor_rate));
+}
+
 /* Ticks since this buffer last changed; "forever" when it never did. */
 static uint32_t ticks_since(const struct est_state *st, uint32_t change_tick)
 {
@@ -137,13 +146,19 @@ static uint32_t ticks_since(const struct est_state *st, uint32_t change_tick)
  *    the path: multiply (or go to target when that is bigger).
  *  - below target: grow to it in one step (too small costs throughput).
  *  - above target: shrink by at most shrink_step per change (too big only
- *    costs memory, and a target from a lull must not cut a buffer in one go).
+ *    costs memory, and a target from a lull must not cut a buffer in one go),
+ *    and never below floor, the size a probe proved the connection needs:
+ *    where BDP under-reports what a connection keeps in flight (a congestion
+ *    control that fills the bottleneck queue, a path whose min RTT is ~0),
+ *    shrinking back to a size that limited it would start a probe/shrink
+ *    cycle.
  *  - only when target is outside current +- hysteresis (noise must not move
  *    anything), and only every min_change_interval ticks (each change needs
  *    time to show its effect in the rate), probes every EST_PROBE_INTERVAL.
  */
 static enum est_reason decide(const struct est_config *c, uint32_t cur, uint32_t target,
-			      bool limited, uint32_t since, uint32_t *want, uint32_t *size)
+			      bool limited, uint32_t floor, uint32_t since, uint32_t *want,
+			      uint32_t *size)
 {
 	enum est_reason why;
 	uint32_t next;
@@ -154,6 +169,8 @@ static enum est_reason decide(const struct est_config *c, uint32_t cur, uint32_t
 		*want = clamp_buf(c, max2((double)cur * c->probe_factor, target));
 	if (*want == 0)
 		return EST_NONE; /* no estimate */
+	if (!limited && *want < cur && floor > *want)
+		*want = floor < cur ? floor : cur;
 
 	if (limited) {
 		if (*want <= cur)
@@ -222,6 +239,7 @@ static void decide_sndbuf(const struct est_config *c, const struct est_state *st
 		target = clamp_buf(c, c->headroom * bdp * est_sndbuf_factor(s->mss));
 	out->snd_limited = send_buffer_limited(c, s, dt_us, d_sndbuf_limited, d_rwnd_limited);
 	out->snd_reason = decide(c, s->sndbuf, target, out->snd_limited,
+				 floor_now(st->snd_floor, st->snd_floor_rate_Bps, st->snd_rate_Bps),
 				 ticks_since(st, st->snd_change_tick),
 				 &out->snd_target, &out->sndbuf);
 }
@@ -260,6 +278,7 @@ static void decide_rcvbuf(const struct est_config *c, const struct est_state *st
 	uint32_t target = clamp_buf(c, c->headroom * bdp * RCVBUF_PER_WINDOW);
 
 	out->rcv_reason = decide(c, s->rcvbuf, target, out->rcv_limited,
+				 floor_now(st->rcv_floor, st->rcv_floor_rate_Bps, st->rcv_rate_Bps),
 				 ticks_since(st, st->rcv_change_tick),
 				 &out->rcv_target, &out->rcvbuf);
 	/* window_clamp does not follow a raised rcvbuf by itself: set it to the
@@ -327,6 +346,7 @@ void est_update(const struct est_config *c, struct est_state *st,
 		st->snd_rate_Bps = ewma(st->snd_rate_Bps, rate, c->alpha);
 		if (rtt)
 			st->snd_rtt_us = ewma(st->snd_rtt_us, rtt, c->alpha);
+		st->snd_floor_rate_Bps = max2(st->snd_floor_rate_Bps, st->snd_rate_Bps);
 	}
 	/* Receiver: bytes received over the tick; its own RTT estimate (a pure
 	 * receiver sends no data, so min_rtt/srtt may be empty or stale). */
@@ -336,6 +356,7 @@ void est_update(const struct est_config *c, struct est_state *st,
 		st->rcv_rate_Bps = ewma(st->rcv_rate_Bps, d_received * 1e6 / dt_us, c->alpha);
 		if (rtt)
 			st->rcv_rtt_us = ewma(st->rcv_rtt_us, rtt, c->alpha);
+		st->rcv_floor_rate_Bps = max2(st->rcv_floor_rate_Bps, st->rcv_rate_Bps);
 	}
 
 	decide_sndbuf(c, st, s, dt_us, d_sndbuf_limited, d_rwnd_limited, out);
@@ -344,6 +365,14 @@ void est_update(const struct est_config *c, struct est_state *st,
 		st->snd_change_tick = st->tick;
 	if (out->rcv_reason != EST_NONE)
 		st->rcv_change_tick = st->tick;
+	if (out->snd_reason == EST_PROBE) {
+		st->snd_floor = out->sndbuf;
+		st->snd_floor_rate_Bps = st->snd_rate_Bps;
+	}
+	if (out->rcv_reason == EST_PROBE) {
+		st->rcv_floor = out->rcvbuf;
+		st->rcv_floor_rate_Bps = st->rcv_rate_Bps;
+	}
 }
 
 /* ---- per-destination memory --------------------------------------------- */

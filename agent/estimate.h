@@ -90,6 +90,11 @@ struct est_state {
 	uint32_t tick;               /* est_update calls so far */
 	uint32_t snd_change_tick;    /* tick of the last sndbuf change, 0 = never */
 	uint32_t rcv_change_tick;
+	/* The size the last probe raised a limited buffer to (0 = none yet),
+	 * and the highest smoothed rate since: shrinking stops at the floor,
+	 * scaled down by how far the rate has fallen from that peak. */
+	uint32_t snd_floor, rcv_floor;
+	double snd_floor_rate_Bps, rcv_floor_rate_Bps;
 };
 
 enum est_reason {

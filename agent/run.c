@@ -254,6 +254,7 @@ int cmd_run(int argc, char **argv)
 	for (__u64 pass = 1; !stop_signal; pass++) {
 		struct pass_result res;
 		double start = monotonic_s(), took;
+		size_t changes;
 
 		err = collect_pass(&ld, pass, &res);
 		if (err) {
@@ -263,8 +264,21 @@ int cmd_run(int argc, char **argv)
 			goto cleanup;
 		}
 		/* the entries the pass just refreshed, read once for both */
-		tuner_tick(&tuner, res.flows, res.tracked);
+		changes = tuner_tick(&tuner, res.flows, res.tracked);
 		free(res.flows);
+		/* apply the changes now rather than one interval later: a probe's
+		 * effect then shows in the next tick's figures, which is what
+		 * lets a long fat path ramp up in a few ticks */
+		if (changes) {
+			pass++;
+			err = collect_pass(&ld, pass, &res);
+			free(res.flows);
+			if (err) {
+				log_error("collection pass failed: %s", strerror(-err));
+				ret = EXIT_RUNTIME;
+				goto cleanup;
+			}
+		}
 		took = monotonic_s() - start;
 		if (pass == 1)
 			log_info("first pass: tracking %zu connections in %d network namespaces",

@@ -119,14 +119,14 @@ static void learn(struct tuner *t, const struct flow *f, const struct est_decisi
 		*t->dests_learned = 1; /* sockops starts looking destinations up */
 }
 
-void tuner_tick(struct tuner *t, struct flow *flows, size_t n)
+size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 {
 	struct conn_track *next = calloc(n ? n : 1, sizeof(*next));
-	size_t j = 0;
+	size_t j = 0, changes = 0;
 
 	if (!next) {
 		log_error("tuning skipped this tick: out of memory");
-		return;
+		return 0;
 	}
 	qsort(flows, n, sizeof(*flows), by_cookie);
 	for (size_t i = 0; i < n; i++) {
@@ -151,11 +151,13 @@ void tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		if (d.sndbuf) {
 			record_change(t, &c->target, f, 0, f->s.sndbuf, d.sndbuf, d.snd_reason);
 			c->target.sndbuf = d.sndbuf;
+			changes++;
 		}
 		if (d.rcvbuf) {
 			record_change(t, &c->target, f, 1, f->s.rcvbuf, d.rcvbuf, d.rcv_reason);
 			c->target.rcvbuf = d.rcvbuf;
 			c->target.window_clamp = d.window_clamp;
+			changes++;
 		}
 		/* written in observe mode too, so flows and top show what would be done */
 		bpf_map_update_elem(t->targets_fd, &f->cookie, &c->target, BPF_ANY);
@@ -172,4 +174,5 @@ void tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 	free(t->conns);
 	t->conns = next;
 	t->nconns = n;
+	return t->observe ? 0 : changes;
 }

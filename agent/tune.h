@@ -31,8 +31,10 @@ struct tuner {
 
 int tuner_init(struct tuner *t, const struct est_config *est, bool observe, int targets_fd, int dests_fd,
 	       __u32 *dests_learned);
-/* One tick over every tracked connection (flows is sorted by cookie here). */
-void tuner_tick(struct tuner *t, struct flow *flows, size_t n);
+/* One tick over every tracked connection (flows is sorted by cookie here).
+ * Returns the number of buffer changes written for iter/tcp to apply (0 in
+ * observe mode). */
+size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n);
 void tuner_free(struct tuner *t);
 
 #endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tuning on a short, slow path (50 Mbit/s TBF between two namespaces): stock
 # autotuning lets the sender's buffer grow to megabytes of queued data;
-# tcptune brings it down toward 2 x BDP at the same throughput. --observe
+# tcptune brings it down toward 2 x BDP at the same throughput, and settles
+# (no probe/shrink cycle). --observe
 # changes nothing. net.core.{w,r}mem_max are raised for --max-buf and restored
 # on exit, and after a SIGKILL by the next start.
 . "$(dirname "$0")/../lib.sh"
@@ -58,6 +59,15 @@ check "flows --json shows the sender's target (target_sndbuf > 0)" jq -e '.targe
 check "flows --json shows its last change (buffer, old, new, reason, age)" \
 	jq -e '.last_change_buffer == "sndbuf" and .last_change_new > 0 and (.last_change_reason | test("grow|shrink|probe")) and .last_change_age_ms >= 0' <<<"$sender"
 check "flows --json carries the limited flags" jq -e 'has("sndbuf_limited") and has("rwnd_limited") and has("app_not_reading")' <<<"$sender"
+# converged, no probe/shrink cycle: on this path min_rtt is a few us (no
+# propagation delay), so BDP says 64 KiB while the queue needs ~250 KB; a
+# probe proves the larger size and shrinking stops there
+cookie=$(jq -r '.cookie' <<<"$sender")
+changes=$(grep -c "cookie $cookie sndbuf" "$AGENT_LOG")
+log "sender's sndbuf changes over 12 s: $changes"
+check "the sender's buffer settles: at most 6 changes in 12 s ($changes)" [ "$changes" -le 6 ]
+check "no change in the last 5 s of the flow (last change $(jq .last_change_age_ms <<<"$sender") ms before)" \
+	jq -e '.last_change_age_ms >= 5000' <<<"$sender"
 agent_stop
 check "sysctls restored on exit" [ "$(sysctl -n net.core.wmem_max) $(sysctl -n net.core.rmem_max)" = "$WMEM0 $RMEM0" ]
 

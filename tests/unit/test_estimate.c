@@ -950,6 +950,58 @@ static void steady_state_is_stable(void **unused)
 	}
 }
 
+/* A sender behind a TBF with no propagation delay: min RTT is a few
+ * microseconds (BDP ~0, so the target is min_buf), but the congestion
+ * control keeps `need` bytes queued at the bottleneck, and a buffer that
+ * holds less than that limits the rate. */
+static const struct est_decision *sim_queue_bound(struct conn *c, double path_rate, double need)
+{
+	double holds = c->s.sndbuf / est_sndbuf_factor(c->s.mss);
+	double rate = holds < need ? path_rate * holds / need : path_rate;
+
+	c->s.bytes_acked += (uint64_t)(rate * TICK_US / 1e6);
+	c->s.delivery_rate_Bps = (uint64_t)rate;
+	c->s.min_rtt_us = 4;
+	c->s.srtt_us = (uint32_t)(need / path_rate * 1e6);
+	c->s.sndbuf_limited_us += (uint64_t)((1 - rate / path_rate) * TICK_US);
+	return tick(c);
+}
+
+static void probe_floor_ends_probe_shrink_cycle(void **unused)
+{
+	(void)unused;
+	struct conn c;
+	int changes = 0;
+
+	/* 6 MB/s with 200 KB standing in the queue: the target says 64 KiB,
+	 * the connection needs 200 KB x factor. Without a floor: probe to 256
+	 * KiB, shrink to 128 KiB three ticks later, limited, probe... */
+	conn_start(&c, 64 * KiB, 64 * KiB);
+	for (int t = 1; t <= 100; t++) {
+		sim_queue_bound(&c, 6e6, 200e3);
+		if (t > 10 && c.d.sndbuf)
+			changes++;
+		apply(&c);
+	}
+	if (changes > 1)
+		fail_msg("%d changes after 10 ticks", changes);
+	assert_true(c.s.sndbuf >= 200e3 * FACTOR);
+	assert_true(c.s.sndbuf <= 2 * 200e3 * FACTOR + 64 * KiB);
+	assert_false(c.d.snd_limited);
+	/* what is learned for the destination is the proven size, not 64 KiB */
+	assert_int_equal(c.d.snd_target, c.s.sndbuf);
+
+	/* the floor scales with the rate: at a quarter of the rate (and of the
+	 * queue) a quarter of the buffer will do, and it shrinks there */
+	for (int t = 1; t <= 40; t++) {
+		sim_queue_bound(&c, 1.5e6, 50e3);
+		apply(&c);
+	}
+	assert_false(c.d.snd_limited);
+	assert_true(c.s.sndbuf <= 128 * KiB);
+	assert_true(c.s.sndbuf >= 50e3 * FACTOR);
+}
+
 /* ==== per-destination memory ============================================= */
 
 static void v4(uint8_t a[16], const char *text)
@@ -1184,6 +1236,7 @@ int main(void)
 		cmocka_unit_test(min_change_interval_respected),
 		cmocka_unit_test(app_locks_respected),
 		cmocka_unit_test(steady_state_is_stable),
+		cmocka_unit_test(probe_floor_ends_probe_shrink_cycle),
 		cmocka_unit_test(dest_key_masking),
 		cmocka_unit_test(dest_learn_and_lookup),
 		cmocka_unit_test(dest_eviction),
