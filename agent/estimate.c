@@ -244,6 +244,48 @@ static void decide_sndbuf(const struct est_config *c, const struct est_state *st
 				 &out->snd_target, &out->sndbuf);
 }
 
+/* ---- unsent data --------------------------------------------------------- */
+
+/* TCP_NOTSENT_LOWAT: how much written data may wait unsent. The send buffer
+ * must hold what is in flight, which can be several BDPs when the congestion
+ * control fills the bottleneck queue; everything beyond that waits in it, and
+ * that wait (notsent / rate) is the delay an application's fresh data sees.
+ * The writer is woken when less than half of lowat is left, so one path BDP
+ * keeps the pipe fed with half an RTT to spare and bounds the wait to about
+ * one RTT. A writer starved anyway (sndbuf-limited) doubles it, like a probe. */
+static void decide_lowat(const struct est_config *c, struct est_state *st,
+			 const struct est_sample *s, struct est_decision *out)
+{
+	uint32_t mss = s->mss ? s->mss : DEFAULT_MSS;
+	uint32_t cur = s->notsent_lowat, want;
+	double bdp = st->snd_rate_Bps * st->snd_rtt_us / 1e6;
+
+	if (!out->sender || (s->app_locks & EST_LOCK_SNDBUF))
+		return; /* an application that sized its buffer owns its queueing */
+	if (cur && cur != st->lowat_set)
+		st->lowat_app = true; /* not ours: the application set it */
+	if (st->lowat_app || !(bdp > 0))
+		return;
+	want = (uint32_t)(max2(bdp, (double)EST_LOWAT_MIN_SEGS * mss) + 0.5);
+	if (out->snd_limited && cur)
+		want = (uint32_t)max2(want, (double)cur * c->probe_factor);
+	if (want > c->max_buf)
+		want = c->max_buf;
+	out->lowat_target = want;
+
+	double gap = cur > want ? (double)cur - want : (double)want - cur;
+
+	if (cur && (gap <= c->hysteresis * cur ||
+		    ticks_since(st, st->lowat_change_tick) <
+			    (out->snd_limited ? EST_PROBE_INTERVAL : c->min_change_interval)))
+		return;
+	out->notsent_lowat = want;
+	out->lowat_reason = out->snd_limited && cur ? EST_PROBE :
+			    cur && want > cur ? EST_GROW : EST_SHRINK;
+	st->lowat_set = want;
+	st->lowat_change_tick = st->tick;
+}
+
 /* ---- receive buffer ----------------------------------------------------- */
 
 static void decide_rcvbuf(const struct est_config *c, const struct est_state *st,
@@ -360,6 +402,7 @@ void est_update(const struct est_config *c, struct est_state *st,
 	}
 
 	decide_sndbuf(c, st, s, dt_us, d_sndbuf_limited, d_rwnd_limited, out);
+	decide_lowat(c, st, s, out);
 	decide_rcvbuf(c, st, s, dt_us, d_received, out);
 	if (out->snd_reason != EST_NONE)
 		st->snd_change_tick = st->tick;

@@ -75,6 +75,7 @@ struct est_sample {
 	uint64_t sndbuf_limited_us;  /* cumulative (tcpi_sndbuf_limited) */
 	uint64_t rwnd_limited_us;    /* cumulative (tcpi_rwnd_limited) */
 	uint32_t app_locks;          /* EST_LOCK_* */
+	uint32_t notsent_lowat;      /* TCP_NOTSENT_LOWAT in force, 0 = none (unlimited) */
 };
 
 /* Per connection. All zero = a connection not seen before. */
@@ -95,6 +96,9 @@ struct est_state {
 	 * scaled down by how far the rate has fallen from that peak. */
 	uint32_t snd_floor, rcv_floor;
 	double snd_floor_rate_Bps, rcv_floor_rate_Bps;
+	uint32_t lowat_set;          /* the TCP_NOTSENT_LOWAT last decided, 0 = none */
+	uint32_t lowat_change_tick;
+	bool lowat_app;              /* the application set its own: leave it */
 };
 
 enum est_reason {
@@ -108,11 +112,13 @@ struct est_decision {
 	uint32_t sndbuf;             /* new sk_sndbuf, 0 = leave as is */
 	uint32_t rcvbuf;             /* new sk_rcvbuf, 0 = leave as is */
 	uint32_t window_clamp;       /* TCP_WINDOW_CLAMP bytes with a new rcvbuf, else 0 */
-	enum est_reason snd_reason, rcv_reason;
+	uint32_t notsent_lowat;      /* new TCP_NOTSENT_LOWAT, 0 = leave as is */
+	enum est_reason snd_reason, rcv_reason, lowat_reason;
 	/* What the rules want this tick before hysteresis and rate limiting, 0 =
 	 * no estimate (side idle, buffer owned by the application, no RTT yet,
 	 * or receiver app-limited). What dest_learn() should be fed. */
 	uint32_t snd_target, rcv_target;
+	uint32_t lowat_target;       /* what TCP_NOTSENT_LOWAT should be, 0 = no estimate */
 	bool sender, receiver;       /* bytes_acked / bytes_received grew */
 	bool snd_limited;            /* held back by its own send buffer */
 	bool rcv_limited;            /* held back by its own receive window */
@@ -126,6 +132,10 @@ void est_update(const struct est_config *cfg, struct est_state *st,
 		const struct est_sample *s, struct est_decision *out);
 
 const char *est_reason_name(enum est_reason r);
+
+/* TCP_NOTSENT_LOWAT never below this many segments: a writer woken for less
+ * than a segment or two would wake per packet. */
+#define EST_LOWAT_MIN_SEGS 2u
 
 /* SO_SNDBUF / SO_RCVBUF value that makes the kernel set sk_size (it doubles
  * what it is given, after capping that at wmem_max / rmem_max). Rounds up. */

@@ -17,6 +17,13 @@ const char *format_family(__u16 family)
 	return family == AF_INET ? "ipv4" : family == AF_INET6 ? "ipv6" : "unknown";
 }
 
+const char *format_change_buffer(__u16 buffer)
+{
+	static const char *const names[] = { "none", "sndbuf", "rcvbuf", "notsent_lowat" };
+
+	return buffer < sizeof(names) / sizeof(names[0]) ? names[buffer] : "?";
+}
+
 const char *format_state(__u16 state)
 {
 	static const char *const names[] = {
@@ -94,7 +101,8 @@ void print_flows_json(FILE *out, const struct flow *flows, size_t n)
 			"\"delivery_rate_bps\":%llu,\"bytes_acked\":%llu,\"bytes_received\":%llu,"
 			"\"snd_queue_bytes\":%u,\"rcv_queue_bytes\":%u,\"sndbuf\":%u,\"rcvbuf\":%u,"
 			"\"retrans\":%u,\"sndbuf_limited_us\":%llu,\"rwnd_limited_us\":%llu,"
-			"\"target_sndbuf\":%u,\"target_rcvbuf\":%u,\"sndbuf_limited\":%s,"
+			"\"notsent_lowat\":%u,\"target_sndbuf\":%u,\"target_rcvbuf\":%u,"
+			"\"target_notsent_lowat\":%u,\"sndbuf_limited\":%s,"
 			"\"rwnd_limited\":%s,\"app_not_reading\":%s,\"last_change_buffer\":\"%s\","
 			"\"last_change_old\":%u,\"last_change_new\":%u,\"last_change_reason\":\"%s\","
 			"\"last_change_age_ms\":%llu}",
@@ -108,11 +116,12 @@ void print_flows_json(FILE *out, const struct flow *flows, size_t n)
 			(unsigned long long)s->bytes_acked, (unsigned long long)s->bytes_received,
 			s->snd_queue_bytes, s->rcv_queue_bytes, s->sndbuf, s->rcvbuf, s->retrans,
 			(unsigned long long)s->sndbuf_limited_us,
-			(unsigned long long)s->rwnd_limited_us, t->sndbuf, t->rcvbuf,
+			(unsigned long long)s->rwnd_limited_us, s->notsent_lowat, t->sndbuf, t->rcvbuf,
+			t->notsent_lowat,
 			t->flags & TARGET_SND_LIMITED ? "true" : "false",
 			t->flags & TARGET_RCV_LIMITED ? "true" : "false",
 			t->flags & TARGET_RCV_APP_LIMITED ? "true" : "false",
-			t->change_buffer == 1 ? "sndbuf" : t->change_buffer == 2 ? "rcvbuf" : "none",
+			format_change_buffer(t->change_buffer),
 			t->change_old, t->change_new, est_reason_name((enum est_reason)t->change_reason),
 			(unsigned long long)(t->change_buffer ? flows[i].change_age_ms : 0));
 	}

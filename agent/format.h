@@ -22,6 +22,8 @@ enum flow_sort { SORT_RATE, SORT_RTT, SORT_QUEUE };
 const char *format_addr(__u16 family, const __u8 addr[16], char buf[ADDR_STRLEN]);
 const char *format_family(__u16 family);
 const char *format_state(__u16 state);
+/* conn_target.change_buffer: "sndbuf", "rcvbuf", "notsent_lowat" or "none" */
+const char *format_change_buffer(__u16 buffer);
 /* 1.23G, 456.0M, 12.0K... with the unit suffix appended; for bits/s or bytes */
 const char *format_si(double value, const char *unit, char *buf, size_t len);
 

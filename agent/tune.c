@@ -54,6 +54,7 @@ static struct est_sample sample_of(const struct conn_stats *s)
 		.sndbuf_limited_us = s->sndbuf_limited_us,
 		.rwnd_limited_us = s->rwnd_limited_us,
 		.app_locks = s->app_locks,
+		.notsent_lowat = s->notsent_lowat,
 	};
 }
 
@@ -83,23 +84,24 @@ static void log_change(const struct flow *f, const char *buffer, __u32 old, __u3
 		       enum est_reason reason, bool observe)
 {
 	char saddr[ADDR_STRLEN], daddr[ADDR_STRLEN], from[16], to[16];
+	bool unlimited = old == 0 && !strcmp(buffer, "notsent_lowat");
 
 	log_info("%s %s:%u -> %s:%u cookie %llu %s %s -> %s (%s)", observe ? "would change" : "change",
 		 format_addr(f->s.family, f->s.saddr, saddr), f->s.sport,
 		 format_addr(f->s.family, f->s.daddr, daddr), f->s.dport,
-		 (unsigned long long)f->cookie, buffer, format_si(old, "B", from, sizeof(from)),
+		 (unsigned long long)f->cookie, buffer, unlimited ? "unlimited" : format_si(old, "B", from, sizeof(from)),
 		 format_si(new, "B", to, sizeof(to)), est_reason_name(reason));
 }
 
 static void record_change(struct tuner *t, struct conn_target *target, const struct flow *f, int buffer,
 			  __u32 old, __u32 new, enum est_reason reason)
 {
-	target->change_buffer = (__u16)(buffer + 1);
+	target->change_buffer = (__u16)buffer;
 	target->change_reason = (__u16)reason;
 	target->change_old = old;
 	target->change_new = new;
 	target->change_ns = monotonic_ns();
-	log_change(f, buffer ? "rcvbuf" : "sndbuf", old, new, reason, t->observe);
+	log_change(f, format_change_buffer((__u16)buffer), old, new, reason, t->observe);
 }
 
 static void learn(struct tuner *t, const struct flow *f, const struct est_decision *d)
@@ -149,14 +151,19 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 				  (d.rcv_limited ? TARGET_RCV_LIMITED : 0) |
 				  (d.rcv_app_limited ? TARGET_RCV_APP_LIMITED : 0);
 		if (d.sndbuf) {
-			record_change(t, &c->target, f, 0, f->s.sndbuf, d.sndbuf, d.snd_reason);
+			record_change(t, &c->target, f, 1, f->s.sndbuf, d.sndbuf, d.snd_reason);
 			c->target.sndbuf = d.sndbuf;
 			changes++;
 		}
 		if (d.rcvbuf) {
-			record_change(t, &c->target, f, 1, f->s.rcvbuf, d.rcvbuf, d.rcv_reason);
+			record_change(t, &c->target, f, 2, f->s.rcvbuf, d.rcvbuf, d.rcv_reason);
 			c->target.rcvbuf = d.rcvbuf;
 			c->target.window_clamp = d.window_clamp;
+			changes++;
+		}
+		if (d.notsent_lowat) {
+			record_change(t, &c->target, f, 3, f->s.notsent_lowat, d.notsent_lowat, d.lowat_reason);
+			c->target.notsent_lowat = d.notsent_lowat;
 			changes++;
 		}
 		/* written in observe mode too, so flows and top show what would be done */

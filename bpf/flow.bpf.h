@@ -97,6 +97,7 @@ static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_
 	f->rcvbuf = sk->sk_rcvbuf;
 	f->retrans = tp->total_retrans;
 	f->rcv_rtt_us = tp->rcv_rtt_est.rtt_us >> 3;
+	f->notsent_lowat = tp->notsent_lowat;
 	f->sndbuf_limited_us = chrono_us(tp, TCP_CHRONO_SNDBUF_LIMITED, now_jiffies);
 	f->rwnd_limited_us = chrono_us(tp, TCP_CHRONO_RWND_LIMITED, now_jiffies);
 	f->updated_ns = bpf_ktime_get_ns();

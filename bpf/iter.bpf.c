@@ -72,7 +72,7 @@ static __always_inline void apply_targets(struct sock *sk, __u64 cookie)
 {
 	struct conn_target *t = bpf_map_lookup_elem(&targets, &cookie);
 	struct conn_stats *f;
-	int clamp;
+	int clamp, lowat;
 
 	if (!t || !tune_enabled)
 		return;
@@ -81,6 +81,15 @@ static __always_inline void apply_targets(struct sock *sk, __u64 cookie)
 		return;
 	apply(sk, f, t->sndbuf, sk->sk_sndbuf, SOCK_SNDBUF_LOCK, SO_SNDBUF);
 	apply(sk, f, t->rcvbuf, sk->sk_rcvbuf, SOCK_RCVBUF_LOCK, SO_RCVBUF);
+	/* unsent data a writer may queue: at most max_buf, like the buffers */
+	lowat = (int)t->notsent_lowat;
+	if (lowat > 0 && (__u32)lowat != ((struct tcp_sock *)sk)->notsent_lowat) {
+		if ((__u32)lowat <= max_buf &&
+		    bpf_setsockopt(sk, SOL_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat)) == 0)
+			count(CNT_APPLIED);
+		else
+			count(CNT_REFUSED);
+	}
 	/* a raised rcvbuf does not move window_clamp by itself */
 	clamp = (int)t->window_clamp;
 	if (clamp > 0 && (__u32)clamp <= max_buf && !(f->app_locks & SOCK_RCVBUF_LOCK) &&

@@ -12,6 +12,7 @@
 #define SO_RCVBUF 8
 #define SOL_TCP 6
 #define TCP_WINDOW_CLAMP 10
+#define TCP_NOTSENT_LOWAT 25
 #define SOCK_SNDBUF_LOCK 1
 #define SOCK_RCVBUF_LOCK 2
 

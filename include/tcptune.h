@@ -38,7 +38,7 @@ struct conn_stats {
 	__u32 rcv_rtt_us;        /* the receiver's RTT estimate (a receiver has no srtt) */
 	__u32 app_locks;         /* SOCK_SNDBUF_LOCK 1 / SOCK_RCVBUF_LOCK 2: set by the
 				  * application before tcptune first saw the socket */
-	__u32 pad;
+	__u32 notsent_lowat;     /* TCP_NOTSENT_LOWAT in force, 0 = the sysctl's (unlimited) */
 	__u64 sndbuf_limited_us; /* time spent limited by the send buffer */
 	__u64 rwnd_limited_us;   /* time spent limited by the peer's receive window */
 	__u64 created_ns;        /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
@@ -68,9 +68,9 @@ struct conn_target {
 	/* the last change the agent decided, for flows/top */
 	__u32 change_old;
 	__u32 change_new;
-	__u16 change_buffer;     /* 1 sndbuf, 2 rcvbuf, 0 none yet */
+	__u16 change_buffer;     /* 1 sndbuf, 2 rcvbuf, 3 notsent_lowat, 0 none yet */
 	__u16 change_reason;     /* enum est_reason: 1 grow, 2 shrink, 3 probe */
-	__u32 pad;
+	__u32 notsent_lowat;     /* TCP_NOTSENT_LOWAT bytes: unsent data a writer may queue */
 	__u64 change_ns;         /* CLOCK_MONOTONIC */
 };
 

@@ -57,7 +57,9 @@ sender=$(jq -c '[.[] | select(.dport == 5603)] | max_by(.bytes_acked)' "$OUT/tun
 log "flows --json for the tuned sender: $sender"
 check "flows --json shows the sender's target (target_sndbuf > 0)" jq -e '.target_sndbuf > 0' <<<"$sender"
 check "flows --json shows its last change (buffer, old, new, reason, age)" \
-	jq -e '.last_change_buffer == "sndbuf" and .last_change_new > 0 and (.last_change_reason | test("grow|shrink|probe")) and .last_change_age_ms >= 0' <<<"$sender"
+	jq -e '(.last_change_buffer | test("^(sndbuf|notsent_lowat)$")) and .last_change_new > 0 and (.last_change_reason | test("grow|shrink|probe")) and .last_change_age_ms >= 0' <<<"$sender"
+check "the sender's unsent data is capped: notsent_lowat $(jq .notsent_lowat <<<"$sender") in force, as targeted" \
+	jq -e '.notsent_lowat > 0 and .notsent_lowat == .target_notsent_lowat and .notsent_lowat < .sndbuf' <<<"$sender"
 check "flows --json carries the limited flags" jq -e 'has("sndbuf_limited") and has("rwnd_limited") and has("app_not_reading")' <<<"$sender"
 # converged, no probe/shrink cycle: on this path min_rtt is a few us (no
 # propagation delay), so BDP says 64 KiB while the queue needs ~250 KB; a

@@ -1002,6 +1002,87 @@ static void probe_floor_ends_probe_shrink_cycle(void **unused)
 	assert_true(c.s.sndbuf >= 50e3 * FACTOR);
 }
 
+/* ==== unsent data (TCP_NOTSENT_LOWAT) ==================================== */
+
+static void lowat_follows_bdp(void **unused)
+{
+	(void)unused;
+	struct conn c;
+	int changes = 0;
+
+	/* 6.25 MB/s at 10 ms: one BDP, 62.5 KB, may wait unsent; set once
+	 * (from the kernel's unlimited default) and left alone under noise */
+	conn_start(&c, 4 * MiB, 64 * KiB);
+	send_tick(&c, 6.25e6, 10000, 0);
+	assert_int_equal(c.d.lowat_reason, EST_SHRINK);
+	assert_near(c.d.notsent_lowat, 62500, 1);
+	assert_int_equal(c.d.lowat_target, c.d.notsent_lowat);
+	c.s.notsent_lowat = c.d.notsent_lowat;
+	for (int t = 0; t < 30; t++) {
+		send_tick(&c, 6.25e6 * (1 + noise(0.1)), 10000, 0);
+		if (c.d.notsent_lowat) {
+			changes++;
+			c.s.notsent_lowat = c.d.notsent_lowat;
+		}
+	}
+	assert_int_equal(changes, 0);
+
+	/* the rate falls to a fifth: lowat follows the smoothed rate down, a
+	 * change at most every min_change_interval */
+	for (int t = 0; t < 20; t++) {
+		send_tick(&c, 1.25e6, 10000, 0);
+		if (c.d.notsent_lowat) {
+			changes++;
+			c.s.notsent_lowat = c.d.notsent_lowat;
+		}
+	}
+	assert_true(changes >= 1 && changes <= 4);
+	assert_near(c.s.notsent_lowat, 12500, 0.4 * 12500);
+
+	/* never below two segments: a 1 Mbit/s flow at 1 ms */
+	conn_start(&c, 64 * KiB, 64 * KiB);
+	send_tick(&c, 125e3, 1000, 0);
+	assert_int_equal(c.d.notsent_lowat, 2 * MSS);
+
+	/* a receiver has no unsent data */
+	conn_start(&c, 64 * KiB, 64 * KiB);
+	recv_tick(&c, 6.25e6, 10000);
+	assert_int_equal(c.d.notsent_lowat, 0);
+	assert_int_equal(c.d.lowat_target, 0);
+}
+
+static void lowat_probes_and_respects_application(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* a writer starved with lowat in force: doubled every tick, like a probe */
+	conn_start(&c, 4 * MiB, 64 * KiB);
+	send_tick(&c, 6.25e6, 10000, 0);
+	c.s.notsent_lowat = c.d.notsent_lowat;
+	send_tick(&c, 6.25e6, 10000, 0.5);
+	assert_true(c.d.snd_limited);
+	assert_int_equal(c.d.lowat_reason, EST_PROBE);
+	assert_int_equal(c.d.notsent_lowat, 2 * c.s.notsent_lowat);
+	c.s.notsent_lowat = c.d.notsent_lowat;
+	send_tick(&c, 6.25e6, 10000, 0.5);
+	assert_int_equal(c.d.lowat_reason, EST_PROBE);
+
+	/* the application set its own TCP_NOTSENT_LOWAT: never touched */
+	conn_start(&c, 4 * MiB, 64 * KiB);
+	c.s.notsent_lowat = 16384;
+	for (int t = 0; t < 10; t++) {
+		send_tick(&c, 6.25e6, 10000, t % 2 ? 0.5 : 0);
+		assert_int_equal(c.d.notsent_lowat, 0);
+		assert_int_equal(c.d.lowat_target, 0);
+	}
+	/* nor when it sized its send buffer */
+	conn_start(&c, 4 * MiB, 64 * KiB);
+	c.s.app_locks = EST_LOCK_SNDBUF;
+	send_tick(&c, 6.25e6, 10000, 0);
+	assert_int_equal(c.d.notsent_lowat, 0);
+}
+
 /* ==== per-destination memory ============================================= */
 
 static void v4(uint8_t a[16], const char *text)
@@ -1237,6 +1318,8 @@ int main(void)
 		cmocka_unit_test(app_locks_respected),
 		cmocka_unit_test(steady_state_is_stable),
 		cmocka_unit_test(probe_floor_ends_probe_shrink_cycle),
+		cmocka_unit_test(lowat_follows_bdp),
+		cmocka_unit_test(lowat_probes_and_respects_application),
 		cmocka_unit_test(dest_key_masking),
 		cmocka_unit_test(dest_learn_and_lookup),
 		cmocka_unit_test(dest_eviction),

@@ -428,6 +428,8 @@ static struct flow sample_v4(void)
 	f.s.rwnd_limited_us = 888002;
 	/* the agent probed this sender's buffer 1.5 s ago */
 	f.target.sndbuf = 2000000;
+	f.s.notsent_lowat = 250000;
+	f.target.notsent_lowat = 125000;
 	f.target.flags = TARGET_SND_LIMITED;
 	f.target.change_buffer = 1;
 	f.target.change_reason = 3;
@@ -818,8 +820,8 @@ static const char *const json_keys[] = {
 	"cookie", "netns_cookie", "family", "saddr", "sport", "daddr", "dport", "cgroup_id",
 	"pid", "comm", "state", "srtt_us", "min_rtt_us", "cwnd", "mss", "delivery_rate_bps",
 	"bytes_acked", "bytes_received", "snd_queue_bytes", "rcv_queue_bytes", "sndbuf",
-	"rcvbuf", "retrans", "sndbuf_limited_us", "rwnd_limited_us",
-	"target_sndbuf", "target_rcvbuf", "sndbuf_limited", "rwnd_limited", "app_not_reading",
+	"rcvbuf", "retrans", "sndbuf_limited_us", "rwnd_limited_us", "notsent_lowat",
+	"target_sndbuf", "target_rcvbuf", "target_notsent_lowat", "sndbuf_limited", "rwnd_limited", "app_not_reading",
 	"last_change_buffer", "last_change_old", "last_change_new", "last_change_reason",
 	"last_change_age_ms",
 };
@@ -899,6 +901,8 @@ static void json_one_ipv4_flow(void **state)
 	expect_jnum(&rows[0], "rwnd_limited_us", "888002");
 	expect_jnum(&rows[0], "target_sndbuf", "2000000");
 	expect_jnum(&rows[0], "target_rcvbuf", "0");
+	expect_jnum(&rows[0], "notsent_lowat", "250000");
+	expect_jnum(&rows[0], "target_notsent_lowat", "125000");
 	expect_jnum(&rows[0], "sndbuf_limited", "true");
 	expect_jnum(&rows[0], "rwnd_limited", "false");
 	expect_jnum(&rows[0], "app_not_reading", "false");
