@@ -18,7 +18,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-fun
 BPF_OBJS := track sockops iter
 SKELS := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_OBJS))
 # modules with no libbpf or syscalls in them: unit-tested on their own
-PURE_SRCS := agent/format.c agent/parse.c agent/estimate.c
+PURE_SRCS := agent/format.c agent/parse.c agent/estimate.c agent/budget.c
 AGENT_SRCS := agent/main.c agent/run.c agent/loader.c agent/collect.c agent/flows.c agent/tune.c agent/sysctl.c \
 	agent/top.c agent/system.c $(PURE_SRCS)
 AGENT_OBJS := $(patsubst agent/%.c,$(BUILD)/%.o,$(AGENT_SRCS))

@@ -145,3 +145,70 @@ int parse_fraction(const char *text, double lo, double hi, double *value)
 	*value = v;
 	return 0;
 }
+
+/* One unsigned decimal at *p (after blanks); advances *p past it. */
+static int take_u64(const char **p, __u64 *v)
+{
+	char *end;
+	unsigned long long x;
+
+	while (**p == ' ' || **p == '\t')
+		(*p)++;
+	if (**p < '0' || **p > '9')
+		return -1;
+	errno = 0;
+	x = strtoull(*p, &end, 10);
+	if (errno)
+		return -1;
+	*p = end;
+	*v = x;
+	return 0;
+}
+
+int parse_tcp_mem(const char *text, __u64 pages[3])
+{
+	const char *p = text;
+	__u64 v[3];
+
+	if (!text)
+		return -1;
+	for (int i = 0; i < 3; i++)
+		if (take_u64(&p, &v[i]) || (*p && *p != ' ' && *p != '\t' && *p != '\n'))
+			return -1;
+	while (*p == ' ' || *p == '\t' || *p == '\n')
+		p++;
+	if (*p || v[0] > v[1] || v[1] > v[2])
+		return -1;
+	memcpy(pages, v, sizeof(v));
+	return 0;
+}
+
+int parse_sockstat_tcp_mem(const char *text, __u64 *pages)
+{
+	const char *line = text;
+
+	if (!text)
+		return -1;
+	for (; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line)) {
+		const char *p = line + 4, *eol = strchr(line, '\n');
+
+		if (strncmp(line, "TCP:", 4))
+			continue;
+		/* "TCP: inuse 5 orphan 0 tw 0 alloc 7 mem 1": name value pairs */
+		while (*p == ' ' && (!eol || p < eol)) {
+			const char *name = ++p;
+			size_t len = strcspn(name, " \n");
+			__u64 v;
+
+			p = name + len;
+			if (take_u64(&p, &v) || (*p && *p != ' ' && *p != '\n'))
+				return -1;
+			if (len == 3 && !strncmp(name, "mem", 3)) {
+				*pages = v;
+				return 0;
+			}
+		}
+		return -1;
+	}
+	return -1;
+}

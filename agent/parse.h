@@ -28,4 +28,12 @@ int parse_fraction(const char *text, double lo, double hi, double *value);
 /* Whether `inner` is `outer` or a path below it. */
 bool path_within(const char *outer, const char *inner);
 
+/* /proc/sys/net/ipv4/tcp_mem: three page counts (low, pressure, high),
+ * separated by blanks, in increasing order. Returns 0 or -1. */
+int parse_tcp_mem(const char *text, __u64 pages[3]);
+
+/* /proc/net/sockstat: the "mem" field (pages) of its "TCP:" line.
+ * Returns 0, or -1 when there is no such line or field. */
+int parse_sockstat_tcp_mem(const char *text, __u64 *pages);
+
 #endif

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Unit tests for agent/parse.c: command-line values and /proc/self/mountinfo. */
+/* Unit tests for agent/parse.c: command-line values, /proc/self/mountinfo,
+ * tcp_mem and sockstat. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -449,6 +450,75 @@ static void fraction_bounds(void **state)
 	assert_true(v == 1.0);
 }
 
+/* ---- /proc/sys/net/ipv4/tcp_mem and /proc/net/sockstat ------------------ */
+
+static void tcp_mem_parses_three_pages(void **state)
+{
+	__u64 v[3] = { 1, 2, 3 };
+
+	(void)state;
+	assert_int_equal(parse_tcp_mem("287901\t383868\t575802\n", v), 0);
+	assert_int_equal(v[0], 287901);
+	assert_int_equal(v[1], 383868);
+	assert_int_equal(v[2], 575802);
+	assert_int_equal(parse_tcp_mem("10 20 30", v), 0);
+	assert_int_equal(v[2], 30);
+	assert_int_equal(parse_tcp_mem("5 5 5\n", v), 0);
+}
+
+static void tcp_mem_rejects_junk(void **state)
+{
+	__u64 v[3] = { 7, 7, 7 };
+
+	(void)state;
+	assert_int_equal(parse_tcp_mem("", v), -1);
+	assert_int_equal(parse_tcp_mem(NULL, v), -1);
+	assert_int_equal(parse_tcp_mem("1 2", v), -1);
+	assert_int_equal(parse_tcp_mem("1 2 3 4", v), -1);
+	assert_int_equal(parse_tcp_mem("1 2 x", v), -1);
+	assert_int_equal(parse_tcp_mem("1 2 3x", v), -1);
+	assert_int_equal(parse_tcp_mem("-1 2 3", v), -1);
+	assert_int_equal(parse_tcp_mem("3 2 1", v), -1); /* thresholds go up */
+	assert_int_equal(parse_tcp_mem("99999999999999999999 1 2", v), -1);
+	assert_int_equal(v[0], 7);
+}
+
+static const char sockstat[] =
+	"sockets: used 10\n"
+	"TCP: inuse 1 orphan 0 tw 0 alloc 1 mem 415\n"
+	"UDP: inuse 0 mem 9\n"
+	"UDPLITE: inuse 0\n"
+	"RAW: inuse 0\n"
+	"FRAG: inuse 0 memory 0\n";
+
+static void sockstat_tcp_mem(void **state)
+{
+	__u64 pages = 1;
+
+	(void)state;
+	assert_int_equal(parse_sockstat_tcp_mem(sockstat, &pages), 0);
+	assert_int_equal(pages, 415); /* TCP's, not UDP's 9 */
+	assert_int_equal(parse_sockstat_tcp_mem("TCP: mem 3 inuse 2\n", &pages), 0);
+	assert_int_equal(pages, 3);
+	assert_int_equal(parse_sockstat_tcp_mem("TCP: inuse 2 mem 12", &pages), 0); /* no newline */
+	assert_int_equal(pages, 12);
+}
+
+static void sockstat_rejects_missing_or_bad(void **state)
+{
+	__u64 pages = 5;
+
+	(void)state;
+	assert_int_equal(parse_sockstat_tcp_mem("", &pages), -1);
+	assert_int_equal(parse_sockstat_tcp_mem(NULL, &pages), -1);
+	assert_int_equal(parse_sockstat_tcp_mem("UDP: inuse 0 mem 9\n", &pages), -1);
+	assert_int_equal(parse_sockstat_tcp_mem("TCP6: inuse 0 mem 9\n", &pages), -1);
+	assert_int_equal(parse_sockstat_tcp_mem("TCP: inuse 1 orphan 0\nUDP: mem 4\n", &pages), -1);
+	assert_int_equal(parse_sockstat_tcp_mem("TCP: inuse 1 mem x\n", &pages), -1);
+	assert_int_equal(parse_sockstat_tcp_mem("TCP: inuse 1 memory 8\n", &pages), -1);
+	assert_int_equal(pages, 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -482,6 +552,10 @@ int main(void)
 		cmocka_unit_test(size_accepts_units),
 		cmocka_unit_test(size_rejects_junk),
 		cmocka_unit_test(fraction_bounds),
+		cmocka_unit_test(tcp_mem_parses_three_pages),
+		cmocka_unit_test(tcp_mem_rejects_junk),
+		cmocka_unit_test(sockstat_tcp_mem),
+		cmocka_unit_test(sockstat_rejects_missing_or_bad),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
