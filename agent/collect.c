@@ -72,10 +72,16 @@ static int sweep(int flows_fd, __u64 pass, __u64 start_ns, const __u64 *walked, 
 static void publish_status(int status_fd, __u64 pass, __u64 start_ns, const struct pass_result *res)
 {
 	__u64 end = monotonic_ns();
-	struct agent_status st = { .pass = pass, .pass_start_ns = start_ns, .pass_end_ns = end,
-				   .pid = (__u32)getpid(), .namespaces = (__u32)res->namespaces };
+	struct agent_status st = {};
 	__u32 key = 0;
 
+	/* keeps the tuner's fields, written after its tick */
+	bpf_map_lookup_elem(status_fd, &key, &st);
+	st.pass = pass;
+	st.pass_start_ns = start_ns;
+	st.pass_end_ns = end;
+	st.pid = (__u32)getpid();
+	st.namespaces = (__u32)res->namespaces;
 	bpf_map_update_elem(status_fd, &key, &st, BPF_ANY);
 }
 

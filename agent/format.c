@@ -2,7 +2,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
-#include "estimate.h"
+#include "budget.h"
 #include "format.h"
 
 const char *format_addr(__u16 family, const __u8 addr[16], char buf[ADDR_STRLEN])
@@ -122,7 +122,7 @@ void print_flows_json(FILE *out, const struct flow *flows, size_t n)
 			t->flags & TARGET_RCV_LIMITED ? "true" : "false",
 			t->flags & TARGET_RCV_APP_LIMITED ? "true" : "false",
 			format_change_buffer(t->change_buffer),
-			t->change_old, t->change_new, est_reason_name((enum est_reason)t->change_reason),
+			t->change_old, t->change_new, tune_reason_name(t->change_reason),
 			(unsigned long long)(t->change_buffer ? flows[i].change_age_ms : 0));
 	}
 	fputs(n ? "\n]\n" : "]\n", out);
@@ -170,7 +170,7 @@ void print_flows_table(FILE *out, const struct flow *flows, size_t n, int width)
 			format_si(s->rcvbuf, "B", rcvbuf, sizeof(rcvbuf)), s->retrans,
 			t->sndbuf ? format_si(t->sndbuf, "B", tsnd, sizeof(tsnd)) : "-",
 			t->rcvbuf ? format_si(t->rcvbuf, "B", trcv, sizeof(trcv)) : "-",
-			t->change_buffer ? est_reason_name((enum est_reason)t->change_reason) : "-");
+			t->change_buffer ? tune_reason_name(t->change_reason) : "-");
 	}
 }
 

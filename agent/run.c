@@ -16,6 +16,9 @@
 #include "sysctl.h"
 #include "tune.h"
 
+/* 1 TiB: far above any host's TCP memory, and no overflow in the sums */
+#define BUDGET_MAX (1ull << 40)
+
 struct run_args {
 	const char *cgroups[TCPTUNE_MAX_SCOPES];
 	int nr_cgroups;
@@ -23,6 +26,7 @@ struct run_args {
 	long max_flows;
 	bool observe;
 	struct est_config est;
+	__u64 budget;
 };
 
 
@@ -35,6 +39,7 @@ static const struct argp_option run_options[] = {
 	{ "max-buf", 'B', "BYTES", 0, "Largest buffer tcptune sets (default 64M); net.core.wmem_max/rmem_max are raised to half of it if lower, and restored on exit", 0 },
 	{ "headroom", 'H', "X", 0, "Target = X times the bandwidth-delay product (default 2)", 0 },
 	{ "alpha", 'a', "A", 0, "Smoothing weight of the newest sample, 0 < A <= 1 (default 0.25)", 0 },
+	{ "budget", 'u', "BYTES", 0, "Total buffer bytes tcptune may assign across all connections; grows beyond it are cut or refused (default 0: unlimited; K, M, G suffixes)", 0 },
 	{ "verbose", 'v', NULL, 0, "Debug output, including libbpf's", 0 },
 	{},
 };
@@ -81,6 +86,11 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 		if (parse_fraction(arg, 0.0, 1.0, &args->est.alpha) || args->est.alpha == 0)
 			usage_error(state, "--alpha '%s' must be a number above 0 and at most 1", arg);
 		break;
+	case 'u':
+		/* 0 is "unlimited"; anything else must hold one min_buf at least */
+		if (parse_size(arg, &args->budget) || args->budget > BUDGET_MAX)
+			usage_error(state, "--budget '%s' must be 0 (unlimited) or a size up to 1024G (K, M, G suffixes)", arg);
+		break;
 	case 'v':
 		log_verbose = 1;
 		break;
@@ -89,6 +99,9 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 
 		if (why)
 			usage_error(state, "bad tuning settings: %s", why);
+		if (args->budget && args->budget < args->est.min_buf)
+			usage_error(state, "--budget %llu is below --min-buf %u: no buffer could ever be set (raise it, or 0 for unlimited)",
+				    (unsigned long long)args->budget, args->est.min_buf);
 		break;
 	}
 	default:
@@ -233,7 +246,8 @@ int cmd_run(int argc, char **argv)
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
-	if (tuner_init(&tuner, &args.est, args.observe, ld.targets_fd, ld.dests_fd, loader_dests_learned(&ld))) {
+	if (tuner_init(&tuner, &args.est, args.budget, args.observe, ld.targets_fd, ld.dests_fd, ld.status_fd,
+		       loader_dests_learned(&ld))) {
 		log_error("cannot set up the tuner: out of memory");
 		ret = EXIT_RUNTIME;
 		goto cleanup;
@@ -243,6 +257,9 @@ int cmd_run(int argc, char **argv)
 	log_info("%s: buffers from %u to %u bytes, headroom %.2g x BDP, alpha %.2g",
 		 args.observe ? "observe mode (nothing is changed)" : "tuning",
 		 args.est.min_buf, args.est.max_buf, args.est.headroom, args.est.alpha);
+	if (args.budget)
+		log_info("budget: at most %llu buffer bytes assigned in total (sizes learned per destination are not handed out)",
+			 (unsigned long long)args.budget);
 	if (whole_host)
 		log_info("running on the whole host (cgroup %s), interval %gs, maps pinned under %s",
 			 scopes[0].path, args.interval_s, TCPTUNE_PIN_DIR);

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "budget.h"
 #include "log.h"
+#include "parse.h"
 #include "sysctl.h"
 
 static const char *const names[] = { "net.core.wmem_max", "net.core.rmem_max" };
@@ -112,5 +114,47 @@ int sysctl_raise_for(__u32 max_buf, char *why, size_t len)
 		}
 		log_info("raised %s from %llu to %llu (for --max-buf), restored on exit", names[i], old[i], want);
 	}
+	return 0;
+}
+
+/* A small /proc file, whole, NUL-terminated. */
+static int read_text(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+	ssize_t n;
+	size_t got = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (got + 1 < len && (n = read(fd, buf + got, len - 1 - got)) != 0) {
+		if (n < 0) {
+			err = -errno;
+			break;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	return err;
+}
+
+int tcp_mem_read(struct tcp_mem_state *m, char *why, size_t len)
+{
+	static const char tcp_mem[] = "/proc/sys/net/ipv4/tcp_mem", sockstat[] = "/proc/net/sockstat";
+	char buf[4096];
+	__u64 pages[3], used;
+	int err;
+
+	err = read_text(tcp_mem, buf, sizeof(buf));
+	if (err || parse_tcp_mem(buf, pages)) {
+		snprintf(why, len, "cannot read %s: %s", tcp_mem, err ? strerror(-err) : "not three page counts");
+		return err ? err : -EINVAL;
+	}
+	err = read_text(sockstat, buf, sizeof(buf));
+	if (err || parse_sockstat_tcp_mem(buf, &used)) {
+		snprintf(why, len, "cannot read %s: %s", sockstat, err ? strerror(-err) : "no TCP mem field");
+		return err ? err : -EINVAL;
+	}
+	*m = (struct tcp_mem_state){ .low = pages[0], .pressure = pages[1], .high = pages[2], .used = used };
 	return 0;
 }

@@ -17,4 +17,9 @@ int sysctl_raise_for(__u32 max_buf, char *why, size_t len);
  * agent. Returns how many values were restored, or -errno. */
 int sysctl_restore(char *why, size_t len);
 
+struct tcp_mem_state;
+/* net.ipv4.tcp_mem and /proc/net/sockstat's TCP mem, both global (the
+ * agent's namespace does not matter). Returns 0 or -errno with *why set. */
+int tcp_mem_read(struct tcp_mem_state *m, char *why, size_t len);
+
 #endif

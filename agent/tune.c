@@ -5,11 +5,12 @@
 #include <string.h>
 #include <bpf/bpf.h>
 #include "log.h"
+#include "sysctl.h"
 #include "system.h"
 #include "tune.h"
 
-int tuner_init(struct tuner *t, const struct est_config *est, bool observe, int targets_fd, int dests_fd,
-	       __u32 *dests_learned)
+int tuner_init(struct tuner *t, const struct est_config *est, __u64 budget, bool observe, int targets_fd,
+	       int dests_fd, int status_fd, __u32 *dests_learned)
 {
 	memset(t, 0, sizeof(*t));
 	t->dests_learned = dests_learned;
@@ -17,6 +18,11 @@ int tuner_init(struct tuner *t, const struct est_config *est, bool observe, int 
 	t->observe = observe;
 	t->targets_fd = targets_fd;
 	t->dests_fd = dests_fd;
+	t->status_fd = status_fd;
+	t->limits = (struct budget_config){ .budget = budget, .min_buf = est->min_buf,
+					    .hysteresis = est->hysteresis,
+					    .pressure_shrinks = BUDGET_PRESSURE_SHRINKS,
+					    .idle_ticks = BUDGET_IDLE_TICKS };
 	t->dest_slots = calloc(TUNE_DEST_SLOTS, sizeof(*t->dest_slots));
 	if (!t->dest_slots)
 		return -ENOMEM;
@@ -81,7 +87,7 @@ static int by_cookie(const void *a, const void *b)
 
 /* One line per change: connection, buffer, old -> new, reason. */
 static void log_change(const struct flow *f, const char *buffer, __u32 old, __u32 new,
-		       enum est_reason reason, bool observe)
+		       unsigned int reason, bool observe)
 {
 	char saddr[ADDR_STRLEN], daddr[ADDR_STRLEN], from[16], to[16];
 	bool unlimited = old == 0 && !strcmp(buffer, "notsent_lowat");
@@ -90,11 +96,11 @@ static void log_change(const struct flow *f, const char *buffer, __u32 old, __u3
 		 format_addr(f->s.family, f->s.saddr, saddr), f->s.sport,
 		 format_addr(f->s.family, f->s.daddr, daddr), f->s.dport,
 		 (unsigned long long)f->cookie, buffer, unlimited ? "unlimited" : format_si(old, "B", from, sizeof(from)),
-		 format_si(new, "B", to, sizeof(to)), est_reason_name(reason));
+		 format_si(new, "B", to, sizeof(to)), tune_reason_name(reason));
 }
 
 static void record_change(struct tuner *t, struct conn_target *target, const struct flow *f, int buffer,
-			  __u32 old, __u32 new, enum est_reason reason)
+			  __u32 old, __u32 new, unsigned int reason)
 {
 	target->change_buffer = (__u16)buffer;
 	target->change_reason = (__u16)reason;
@@ -121,21 +127,119 @@ static void learn(struct tuner *t, const struct flow *f, const struct est_decisi
 		*t->dests_learned = 1; /* sockops starts looking destinations up */
 }
 
+/* The pressure state from tcp_mem, its changes logged. While it holds, sockops
+ * stops handing learned sizes to new connections too: they would grow them. */
+static void update_pressure(struct tuner *t, struct tcp_mem_state *mem)
+{
+	char why[256], used[16], assigned[16], budget[16];
+	bool was = t->pressure;
+
+	if (tcp_mem_read(mem, why, sizeof(why))) {
+		if (!t->mem_unreadable)
+			log_error("%s: TCP memory pressure is not watched until it can be read", why);
+		t->mem_unreadable = true;
+		*mem = (struct tcp_mem_state){};
+	} else {
+		t->mem_unreadable = false;
+	}
+	t->pressure = tcp_mem_pressure(mem, was);
+	if (t->pressure == was)
+		return;
+	format_si(mem->used * 4096.0, "B", used, sizeof(used));
+	format_si((double)t->assigned, "B", assigned, sizeof(assigned));
+	if (t->limits.budget)
+		format_si((double)t->limits.budget, "B", budget, sizeof(budget));
+	else
+		snprintf(budget, sizeof(budget), "unlimited");
+	if (t->pressure)
+		log_info("TCP memory pressure: %llu pages in use (%s), tcp_mem pressure at %llu: no buffer grows, idle buffers shrink (assigned %s, budget %s)",
+			 (unsigned long long)mem->used, used, (unsigned long long)mem->pressure, assigned, budget);
+	else
+		log_info("TCP memory pressure over: %llu pages in use (%s), tcp_mem low %llu: buffers may grow again (assigned %s, budget %s)",
+			 (unsigned long long)mem->used, used, (unsigned long long)mem->low, assigned, budget);
+	if (!t->dests_learned || t->observe)
+		return;
+	if (t->pressure) {
+		t->dests_learned_saved = *t->dests_learned;
+		*t->dests_learned = 0;
+	} else {
+		*t->dests_learned = t->dests_learned_saved;
+	}
+}
+
+/* The figures `bpftool map dump pinned .../status` shows next to the pass. */
+static void publish(struct tuner *t, const struct tcp_mem_state *mem)
+{
+	struct agent_status st = {};
+	__u32 key = 0;
+
+	if (bpf_map_lookup_elem(t->status_fd, &key, &st))
+		return;
+	st.assigned_bytes = t->assigned;
+	st.budget_bytes = t->limits.budget;
+	st.tcp_mem_pages = mem->used;
+	st.tcp_mem_pressure_pages = mem->pressure;
+	st.pressure = t->pressure;
+	bpf_map_update_elem(t->status_fd, &key, &st, BPF_ANY);
+}
+
+static void log_budget(struct tuner *t, const struct budget_result *r)
+{
+	bool full = t->limits.budget && t->limits.budget - r->assigned < t->limits.min_buf;
+	char assigned[16], budget[16];
+
+	if (full != t->budget_full) {
+		format_si((double)r->assigned, "B", assigned, sizeof(assigned));
+		format_si((double)t->limits.budget, "B", budget, sizeof(budget));
+		if (full)
+			log_info("budget full: %s of %s assigned; grows are cut or refused until buffers shrink or connections close",
+				 assigned, budget);
+		else
+			log_info("budget has room again: %s of %s assigned", assigned, budget);
+	}
+	t->budget_full = full;
+	log_debug("tuner: assigned %llu of budget %llu bytes, pressure %s; %u grows dropped, %u pressure shrinks, %u capped, %u refused",
+		  (unsigned long long)r->assigned, (unsigned long long)t->limits.budget, t->pressure ? "yes" : "no",
+		  r->dropped, r->pressure_shrinks, r->capped, r->refused);
+}
+
+static void budget_buf_of(struct budget_buf *b, __u32 cur, __u32 assigned, __u32 queued, bool app_owned,
+			  __u32 next, enum est_reason reason)
+{
+	*b = (struct budget_buf){ .cur = cur, .assigned = assigned, .queued = queued, .app_owned = app_owned,
+				  .next = next, .reason = reason };
+}
+
+/*
+ * Three phases: the estimator decides for every connection; the safety limits
+ * adjust all decisions together (budget_apply); the targets are written.
+ * est_update() assumes every change it returns is made, and records its tick
+ * for the rate limit: a grow the budget refuses or pressure drops is simply
+ * not made, the buffer stays, and the estimator asks again after
+ * min_change_interval ticks (probes: the next tick), seeing the real size.
+ * A pressure shrink is not the estimator's: it sees the smaller buffer in the
+ * next sample and, pressure over, grows it back to its target in one step.
+ */
 size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 {
 	struct conn_track *next = calloc(n ? n : 1, sizeof(*next));
+	struct est_decision *dec = calloc(n ? n : 1, sizeof(*dec));
+	struct budget_conn *bc = calloc(n ? n : 1, sizeof(*bc));
+	struct tcp_mem_state mem;
+	struct budget_result res;
 	size_t j = 0, changes = 0;
 
-	if (!next) {
+	if (!next || !dec || !bc) {
 		log_error("tuning skipped this tick: out of memory");
-		return 0;
+		goto cleanup;
 	}
 	qsort(flows, n, sizeof(*flows), by_cookie);
 	for (size_t i = 0; i < n; i++) {
 		const struct flow *f = &flows[i];
 		struct conn_track *c = &next[i];
 		struct est_sample sample = sample_of(&f->s);
-		struct est_decision d;
+		struct est_decision *d = &dec[i];
+		bool seen;
 
 		/* carry the state of connections seen before (both lists are sorted) */
 		while (j < t->nconns && t->conns[j].cookie < f->cookie)
@@ -143,34 +247,70 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		if (j < t->nconns && t->conns[j].cookie == f->cookie)
 			*c = t->conns[j];
 		c->cookie = f->cookie;
+		bc[i].id = i;
+		/* sizes the agent set count against the budget until the connection closes */
+		bc[i].buf[BUDGET_SND].assigned = c->target.sndbuf;
+		bc[i].buf[BUDGET_RCV].assigned = c->target.rcvbuf;
 		if (!f->s.updated_ns || is_loopback(&f->s))
 			continue; /* not refreshed by a pass yet, or left to the kernel */
-		est_update(&t->est, &c->st, &sample, &d);
+		seen = c->st.tick > 0;
+		est_update(&t->est, &c->st, &sample, d);
+		c->idle_ticks = d->sender || d->receiver || !seen ? 0 : c->idle_ticks + 1;
+		bc[i].tunable = true;
+		bc[i].idle_ticks = c->idle_ticks;
+		budget_buf_of(&bc[i].buf[BUDGET_SND], f->s.sndbuf, c->target.sndbuf, f->s.snd_queue_bytes,
+			      f->s.app_locks & EST_LOCK_SNDBUF, d->sndbuf, d->snd_reason);
+		budget_buf_of(&bc[i].buf[BUDGET_RCV], f->s.rcvbuf, c->target.rcvbuf, f->s.rcv_queue_bytes,
+			      f->s.app_locks & EST_LOCK_RCVBUF, d->rcvbuf, d->rcv_reason);
+	}
 
-		c->target.flags = (d.snd_limited ? TARGET_SND_LIMITED : 0) |
-				  (d.rcv_limited ? TARGET_RCV_LIMITED : 0) |
-				  (d.rcv_app_limited ? TARGET_RCV_APP_LIMITED : 0);
-		if (d.sndbuf) {
-			record_change(t, &c->target, f, 1, f->s.sndbuf, d.sndbuf, d.snd_reason);
-			c->target.sndbuf = d.sndbuf;
+	update_pressure(t, &mem);
+	budget_apply(&t->limits, t->pressure, bc, n, &res);
+	t->assigned = res.assigned;
+	log_budget(t, &res);
+
+	for (size_t k = 0; k < n; k++) {
+		size_t i = bc[k].id;
+		const struct flow *f = &flows[i];
+		const struct est_decision *d = &dec[i];
+		const struct budget_buf *snd = &bc[k].buf[BUDGET_SND], *rcv = &bc[k].buf[BUDGET_RCV];
+		struct conn_track *c = &next[i];
+
+		if (!bc[k].tunable)
+			continue;
+		c->target.flags = (d->snd_limited ? TARGET_SND_LIMITED : 0) |
+				  (d->rcv_limited ? TARGET_RCV_LIMITED : 0) |
+				  (d->rcv_app_limited ? TARGET_RCV_APP_LIMITED : 0);
+		if (snd->next) {
+			record_change(t, &c->target, f, 1, f->s.sndbuf, snd->next, snd->reason);
+			c->target.sndbuf = snd->next;
 			changes++;
 		}
-		if (d.rcvbuf) {
-			record_change(t, &c->target, f, 2, f->s.rcvbuf, d.rcvbuf, d.rcv_reason);
-			c->target.rcvbuf = d.rcvbuf;
-			c->target.window_clamp = d.window_clamp;
+		if (rcv->next) {
+			record_change(t, &c->target, f, 2, f->s.rcvbuf, rcv->next, rcv->reason);
+			c->target.rcvbuf = rcv->next;
 			changes++;
+			/* the window the buffer backs, in the estimator's proportion; a
+			 * pressure shrink leaves the clamp: the smaller buffer bounds the
+			 * window by itself */
+			if (rcv->reason != BUDGET_PRESSURE && d->rcvbuf)
+				c->target.window_clamp = (__u32)((__u64)d->window_clamp * rcv->next / d->rcvbuf);
 		}
-		if (d.notsent_lowat) {
-			record_change(t, &c->target, f, 3, f->s.notsent_lowat, d.notsent_lowat, d.lowat_reason);
-			c->target.notsent_lowat = d.notsent_lowat;
+		/* not buffer memory: outside the budget, and under pressure a lower
+		 * mark only keeps less unsent data queued */
+		if (d->notsent_lowat) {
+			record_change(t, &c->target, f, 3, f->s.notsent_lowat, d->notsent_lowat, d->lowat_reason);
+			c->target.notsent_lowat = d->notsent_lowat;
 			changes++;
 		}
 		/* written in observe mode too, so flows and top show what would be done */
 		bpf_map_update_elem(t->targets_fd, &f->cookie, &c->target, BPF_ANY);
-		if (!t->observe)
-			learn(t, f, &d);
+		/* learned sizes are set by sockops, outside the budget's account, and
+		 * would grow new connections under pressure */
+		if (!t->observe && !t->limits.budget && !t->pressure)
+			learn(t, f, d);
 	}
+	publish(t, &mem);
 	/* targets of connections that are gone */
 	for (size_t k = 0; k < t->nconns; k++) {
 		struct flow key = { .cookie = t->conns[k].cookie };
@@ -181,5 +321,10 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 	free(t->conns);
 	t->conns = next;
 	t->nconns = n;
+	next = NULL;
+cleanup:
+	free(next);
+	free(dec);
+	free(bc);
 	return t->observe ? 0 : changes;
 }

@@ -6,6 +6,7 @@
 #ifndef TCPTUNE_TUNE_H
 #define TCPTUNE_TUNE_H
 #include <stdbool.h>
+#include "budget.h"
 #include "estimate.h"
 #include "format.h"
 
@@ -13,6 +14,7 @@ struct conn_track {
 	__u64 cookie;
 	struct est_state st;
 	struct conn_target target; /* as last written to the map */
+	__u32 idle_ticks;          /* ticks in a row with no byte acked or received */
 };
 
 struct tuner {
@@ -24,15 +26,25 @@ struct tuner {
 	struct dest_entry *dest_slots;
 	int targets_fd;
 	int dests_fd;
+	int status_fd;
 	__u32 *dests_learned;      /* sockops' .bss flag: skip lookups until one is learned */
+	struct budget_config limits;
+	bool pressure;             /* acting as under TCP memory pressure */
+	bool mem_unreadable;       /* reading tcp_mem failed (logged once) */
+	bool budget_full;          /* less than min_buf of the budget left (logged on change) */
+	__u32 dests_learned_saved; /* the flag, while pressure holds it at 0 */
+	__u64 assigned;            /* bytes assigned after the last tick */
 };
 
 #define TUNE_DEST_SLOTS 4096
 
-int tuner_init(struct tuner *t, const struct est_config *est, bool observe, int targets_fd, int dests_fd,
-	       __u32 *dests_learned);
-/* One tick over every tracked connection (flows is sorted by cookie here).
- * Returns the number of buffer changes written for iter/tcp to apply (0 in
+/* budget: bytes the agent may assign, 0 = unlimited. */
+int tuner_init(struct tuner *t, const struct est_config *est, __u64 budget, bool observe, int targets_fd,
+	       int dests_fd, int status_fd, __u32 *dests_learned);
+/* One tick over every tracked connection (flows is sorted by cookie here):
+ * the estimator decides for each, the safety limits (TCP memory pressure,
+ * the budget) adjust the decisions together, then the targets are written.
+ * Returns the number of changes written for iter/tcp to apply (0 in
  * observe mode). */
 size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n);
 void tuner_free(struct tuner *t);

@@ -55,6 +55,13 @@ struct agent_status {
 	__u64 pass_end_ns;
 	__u32 pid;               /* the agent's */
 	__u32 namespaces;        /* network namespaces visited by the last pass */
+	/* the tuner's safety limits, written after each tick (agent/budget.h) */
+	__u64 assigned_bytes;    /* buffer bytes the agent's targets in force add up to */
+	__u64 budget_bytes;      /* --budget, 0 = unlimited */
+	__u64 tcp_mem_pages;     /* /proc/net/sockstat TCP mem (global) */
+	__u64 tcp_mem_pressure_pages; /* net.ipv4.tcp_mem's pressure threshold */
+	__u32 pressure;          /* 1 while the tuner acts as under TCP memory pressure */
+	__u32 pad;
 };
 
 /* Buffer sizes the agent wants for one connection, in the "targets" map
@@ -69,7 +76,7 @@ struct conn_target {
 	__u32 change_old;
 	__u32 change_new;
 	__u16 change_buffer;     /* 1 sndbuf, 2 rcvbuf, 3 notsent_lowat, 0 none yet */
-	__u16 change_reason;     /* enum est_reason: 1 grow, 2 shrink, 3 probe */
+	__u16 change_reason;     /* 1 grow, 2 shrink, 3 probe (enum est_reason), 4 pressure, 5 budget (enum budget_reason) */
 	__u32 notsent_lowat;     /* TCP_NOTSENT_LOWAT bytes: unsent data a writer may queue */
 	__u64 change_ns;         /* CLOCK_MONOTONIC */
 };

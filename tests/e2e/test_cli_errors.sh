@@ -79,6 +79,12 @@ expect_error 2 "--min-buf '12KB' must be a size" "--min-buf 12KB" -- "$TCPTUNE" 
 expect_error 2 "bad tuning settings: .*min_buf" "--min-buf above --max-buf" -- "$TCPTUNE" run --min-buf 1M --max-buf 512K
 expect_error 2 "--headroom '0.5' must be a number from 1 to 16" "--headroom 0.5" -- "$TCPTUNE" run --headroom 0.5
 expect_error 2 "--alpha '0' must be a number above 0" "--alpha 0" -- "$TCPTUNE" run --alpha 0
+expect_error 2 "--budget 'abc' must be 0 \(unlimited\) or a size" "--budget abc" -- "$TCPTUNE" run --budget abc
+expect_error 2 "--budget '-1M' must be 0 \(unlimited\) or a size" "--budget -1M" -- "$TCPTUNE" run --budget -1M
+expect_error 2 "--budget '1.5M' must be 0 \(unlimited\) or a size" "--budget 1.5M" -- "$TCPTUNE" run --budget 1.5M
+expect_error 2 "--budget '2048G' must be 0 \(unlimited\) or a size up to 1024G" "--budget 2048G" -- "$TCPTUNE" run --budget 2048G
+expect_error 2 "--budget '' must be 0" "--budget ''" -- "$TCPTUNE" run --budget ""
+expect_error 2 "--budget 4096 is below --min-buf 65536" "--budget below --min-buf" -- "$TCPTUNE" run --budget 4K
 expect_error 2 "--max-flows 'many' must be a whole number" "--max-flows many" -- "$TCPTUNE" run --max-flows many
 expect_error 2 "--sort 'size' must be rate, rtt or queue" "flows --sort size" -- "$TCPTUNE" flows --sort size
 
