@@ -17,7 +17,7 @@
 . "$(dirname "$0")/../wan.sh"
 
 command -v iperf3 >/dev/null || skip "iperf3 not found"
-command -v python3 >/dev/null || skip "python3 not found (for idle connections)"
+command -v python3 >/dev/null || { fail "python3 not found (tests/install-deps.sh installs it)"; finish; }
 CG2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
 [ -n "$CG2" ] || skip "no cgroup2 filesystem is mounted"
 
