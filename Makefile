@@ -27,14 +27,16 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.
 TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline
 BENCH_TOOLS := $(BUILD)/churn
 
-.PHONY: all deps run test unit e2e bench vmlinux clean help
+.PHONY: all deps run test unit e2e bench bench-wan demo vmlinux clean help
 all: $(BUILD)/tcptune
 
 help:
 	@echo "make          build ./build/tcptune"
 	@echo "make run      install what is missing, build, run the agent on the whole host"
 	@echo "make test     install what is missing, build, run unit and end-to-end tests"
-	@echo "make bench    overhead benchmark (agent vs no agent, ns per BPF event)"
+	@echo "make bench    overhead benchmark (agent vs no agent, ns per BPF event), then bench-wan"
+	@echo "make bench-wan tcptune vs stock autotuning on emulated WAN paths (bench/wan.sh, ~20 min)"
+	@echo "make demo     one emulated long fat path, stock vs tcptune side by side (~1 min)"
 	@echo "make vmlinux  regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
 
 # Installs the Debian packages the build, tests and benchmarks use (root, Debian 12).
@@ -84,8 +86,20 @@ e2e: all $(TEST_TOOLS)
 test: deps all $(UNIT_TESTS) $(TEST_TOOLS)
 	@bash tests/run-all.sh $(UNIT_TESTS)
 
-bench: deps all $(BENCH_TOOLS)
-	@bash bench/overhead.sh
+# Benchmarks run the agent, and only one agent may run on a host: each run is
+# serialised on BENCH_LOCK (overhead.sh as a whole, bench/wan.sh per scenario,
+# so others can interleave). Do not wrap `make bench` in the same flock (it
+# would wait for itself); BENCH_LOCK= takes no lock.
+BENCH_LOCK ?= /tmp/tcptune-dev.lock
+bench: deps all $(BENCH_TOOLS) $(BUILD)/delayline
+	@if [ -n "$(BENCH_LOCK)" ]; then flock "$(BENCH_LOCK)" bash bench/overhead.sh; else bash bench/overhead.sh; fi; \
+	rc=$$?; LOCK="$(BENCH_LOCK)" bash bench/wan.sh || rc=1; exit $$rc
+
+bench-wan: deps all $(BUILD)/delayline
+	@LOCK="$(BENCH_LOCK)" bash bench/wan.sh
+
+demo: deps all $(BUILD)/delayline
+	@LOCK="$(BENCH_LOCK)" bash bench/demo.sh
 
 clean:
 	rm -rf $(BUILD)

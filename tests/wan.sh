@@ -330,3 +330,46 @@ wan_delayline_cpu_ms() {
 	hz=$(getconf CLK_TCK)
 	awk -v hz="$hz" '{ sub(/^.*\) /, ""); printf "%.0f\n", ($12 + $13) * 1000 / hz }' "/proc/$WAN_DL_PID/stat"
 }
+
+# wan_path_join CLIENT_NS NAME RATE RTT_MS QUEUE [REV_RATE [REV_QUEUE]]: a
+# second path from an existing client namespace (made by wan_path) to a new
+# server, with its own router, delay line and bottleneck. Built by wan_path
+# (so the same options and environment apply), after which the new path's
+# client-side veth end moves into CLIENT_NS as ethN (the first free N >= 1)
+# with the new client address and a route to the new server's /25 (not a
+# default route: the first path keeps that); the namespace NAMEc stays, empty,
+# and goes with the path at teardown.
+#
+#   CLIENT_NS ethN C4 ---veth--- NAMEr (delay line, TBF) ---veth--- NAMEs S4
+#
+# Sets NS_C=CLIENT_NS, NS_R, NS_S, C4, S4, C6, S6, WAN_DL_PID, WAN_DL_LOG and
+# WAN_JOIN_DEV (ethN) for the joined path. IPv6 is routed too.
+wan_path_join() {
+	[ $# -ge 5 ] || { log "usage: wan_path_join CLIENT_NS NAME RATE RTT_MS QUEUE [REV_RATE [REV_QUEUE]]"; return 1; }
+	local client=$1 i dev gw4 gw6 p4 p6
+	shift
+	[ -e "/run/netns/$client" ] || { log "no namespace $client"; return 1; }
+	wan_path "$@" || return 1
+	for ((i = 1; i < 100; i++)); do
+		ip -n "$client" link show "eth$i" >/dev/null 2>&1 || break
+	done
+	dev=eth$i
+	# the router side's addresses: .1 (v4) and ::1 (v6) of the client's subnet
+	gw4=${C4%.*}.$((${C4##*.} - 1))
+	gw6=${C6%::2}::1
+	p4=${S4%.*}.128/25
+	p6=${S6%::2}::/64
+	ip -n "$NS_C" link set eth0 down &&
+		ip -n "$NS_C" link set eth0 name "$dev" &&
+		ip -n "$NS_C" link set "$dev" netns "$client" || { log "cannot move $NS_C eth0 into $client"; return 1; }
+	NS_C=$client
+	# shellcheck disable=SC2034 # for the caller
+	WAN_JOIN_DEV=$dev
+	ip -n "$client" addr add "$C4/25" dev "$dev" &&
+		ip -n "$client" addr add "$C6/64" dev "$dev" nodad &&
+		ip -n "$client" link set "$dev" up &&
+		ip -n "$client" route add "$p4" via "$gw4" dev "$dev" &&
+		ip -n "$client" -6 route add "$p6" via "$gw6" dev "$dev" ||
+		{ log "cannot address $dev in $client"; return 1; }
+	log "wan path $1 joined to $client as $dev: $C4 -> $S4"
+}
