@@ -201,25 +201,13 @@ no_agent() {
 	die "another tcptune agent is running (its BPF programs are loaded): stock runs would be tuned"
 }
 
-# stamp: prefix each line with the time ($EPOCHREALTIME)
-stamp() { local l; while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done; }
-
 # bench_agent_start tuned|observe TAG: a fresh agent, its log time-stamped in $WORK/TAG.agent
 bench_agent_start() {
-	local mode=$1 tag=$2 i args
+	local mode=$1 tag=$2 args
 	no_agent
 	read -ra args <<<"$AGENT_ARGS"
 	[ "$mode" = observe ] && args+=(--observe)
-	AGENT_LOG=$WORK/$tag.agent
-	"$TCPTUNE" run "${args[@]}" > >(stamp >"$AGENT_LOG") 2>&1 &
-	AGENT_PID=$!
-	cleanup_add agent_stop
-	for ((i = 0; i < 150; i++)); do
-		grep -q "tcptune: first pass" "$AGENT_LOG" 2>/dev/null && return 0
-		kill -0 "$AGENT_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	die "agent did not start: $(cat "$AGENT_LOG")"
+	AGENT_LOG_AT=$WORK/$tag.agent agent_start "${args[@]}" || die "agent did not start"
 }
 bench_agent_stop() {
 	local rc=0

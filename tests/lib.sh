@@ -36,23 +36,52 @@ finish() { exit "$FAILED"; }
 # Unique per test run: namespace names are global on the machine.
 UNIQ="tt$$"
 
+# Where cgroup v2 is mounted ("" when it is not).
+CG2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
+
+# cg_remove DIR: empty a cgroup (its processes are killed, or moved to the
+# root if they will not die) and remove it
+cg_remove() {
+	local dir=$1 i pid
+	[ -d "$dir" ] || return 0
+	for ((i = 0; i < 30; i++)); do
+		grep -q . "$dir/cgroup.procs" 2>/dev/null || break # cgroupfs files have size 0
+		while read -r pid; do kill -KILL "$pid" 2>/dev/null; done <"$dir/cgroup.procs"
+		sleep 0.1
+	done
+	while read -r pid; do echo "$pid" >"$CG2/cgroup.procs"; done <"$dir/cgroup.procs" 2>/dev/null
+	for ((i = 0; i < 30; i++)); do
+		rmdir "$dir" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # agent_start [ARGS...]: start `tcptune run` in the background, wait until its
-# first pass ran (connections open before it are then listed). Sets AGENT_PID, AGENT_LOG.
+# first pass ran (connections open before it are then listed). Sets AGENT_PID,
+# AGENT_LOG. With AGENT_LOG_AT set, the log goes to that file instead, each
+# line prefixed with the time ($EPOCHREALTIME), for benchmarks that time changes.
 agent_start() {
-	AGENT_LOG=$(mktemp /tmp/tcptune-agent.XXXXXX)
-	cleanup_add "rm -f $AGENT_LOG"
-	"$TCPTUNE" run "$@" >"$AGENT_LOG" 2>&1 &
+	if [ -n "${AGENT_LOG_AT:-}" ]; then
+		AGENT_LOG=$AGENT_LOG_AT
+		"$TCPTUNE" run "$@" > >(_time_stamp >"$AGENT_LOG") 2>&1 &
+	else
+		AGENT_LOG=$(mktemp /tmp/tcptune-agent.XXXXXX)
+		cleanup_add "rm -f $AGENT_LOG"
+		"$TCPTUNE" run "$@" >"$AGENT_LOG" 2>&1 &
+	fi
 	AGENT_PID=$!
 	cleanup_add "agent_stop"
 	local i
-	for ((i = 0; i < 100; i++)); do
-		grep -q "^tcptune: first pass" "$AGENT_LOG" 2>/dev/null && return 0
+	for ((i = 0; i < 150; i++)); do
+		grep -q "tcptune: first pass" "$AGENT_LOG" 2>/dev/null && return 0
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.1
 	done
 	log "agent did not start: $(cat "$AGENT_LOG")"
 	return 1
 }
+_time_stamp() { local l; while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done; }
 
 # agent_stop [SIGNAL]: stop the agent and wait for it; returns its exit code.
 agent_stop() {

@@ -5,26 +5,8 @@
 # and the ends in neither cgroup, are not.
 . "$(dirname "$0")/../lib.sh"
 
-CG2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
 [ -n "$CG2" ] || skip "no cgroup2 filesystem is mounted"
 
-# cg_remove DIR: empty a cgroup (its processes are killed, or moved to the
-# root if they will not die) and remove it
-cg_remove() {
-	local dir=$1 i pid
-	[ -d "$dir" ] || return 0
-	for ((i = 0; i < 30; i++)); do
-		grep -q . "$dir/cgroup.procs" 2>/dev/null || break # cgroupfs files have size 0
-		while read -r pid; do kill -KILL "$pid" 2>/dev/null; done <"$dir/cgroup.procs"
-		sleep 0.1
-	done
-	while read -r pid; do echo "$pid" >"$CG2/cgroup.procs"; done <"$dir/cgroup.procs" 2>/dev/null
-	for ((i = 0; i < 30; i++)); do
-		rmdir "$dir" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 A="$CG2/${UNIQ}a"
 B="$CG2/${UNIQ}b"

@@ -17,7 +17,6 @@ fi
 wait_no_progs || skip "tcptune programs are loaded by someone else"
 
 # The cgroup2 mount point, from mountinfo (fields after " - ": fstype source).
-CG2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
 CG1=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup") { print $5; exit } break } }' /proc/self/mountinfo)
 [ -n "$CG2" ] || skip "no cgroup2 filesystem is mounted"
 

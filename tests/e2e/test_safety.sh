@@ -18,27 +18,11 @@
 
 command -v iperf3 >/dev/null || skip "iperf3 not found"
 command -v python3 >/dev/null || { fail "python3 not found (tests/install-deps.sh installs it)"; finish; }
-CG2=$(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
 [ -n "$CG2" ] || skip "no cgroup2 filesystem is mounted"
 
 BUDGET=$((1 << 20))
 OUT=$(mktemp -d /tmp/tcptune-safety.XXXXXX); cleanup_add "rm -rf $OUT"
 
-# cg_remove DIR: kill what is left in the cgroup, then remove it
-cg_remove() {
-	local dir=$1 i pid
-	[ -d "$dir" ] || return 0
-	for ((i = 0; i < 30; i++)); do
-		grep -q . "$dir/cgroup.procs" 2>/dev/null || break
-		while read -r pid; do kill -KILL "$pid" 2>/dev/null; done <"$dir/cgroup.procs"
-		sleep 0.1
-	done
-	for ((i = 0; i < 30; i++)); do
-		rmdir "$dir" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 CG="$CG2/${UNIQ}safety"
 mkdir "$CG" && cleanup_add "cg_remove $CG" || { fail "create cgroup $CG"; finish; }
 
