@@ -12,6 +12,7 @@
 #define QUEUE_PINNED 0.9    /* send queue at least this share of what sndbuf can hold */
 #define WINDOW_LIMITED 0.8  /* rate x RTT at least this share of the receive window */
 #define APP_LIMITED 0.5     /* unread data at least this share of rcvbuf */
+#define PEER_LIMITED 0.25   /* the peer's window held a sender back this share of the tick */
 /* The receiver advertises about half of sk_rcvbuf: the rest pays for skb
  * truesize (tcp_adv_win_scale 1; since 6.6 tp->scaling_ratio, which starts
  * at 50% and is measured from the traffic afterwards). */
@@ -139,6 +140,7 @@ static uint32_t ticks_since(const struct est_state *st, uint32_t change_tick)
 /*
  * cur: the buffer now. target: what headroom x BDP asks for (0 = no
  * estimate). limited: the buffer itself held the connection back this tick.
+ * urgent: a grow that may come at probe pace.
  * Sets *want to what the rules aim at (0 = nothing). Returns the reason for
  * a change and sets *size to the next size, or returns EST_NONE.
  *
@@ -157,12 +159,12 @@ static uint32_t ticks_since(const struct est_state *st, uint32_t change_tick)
  *    time to show its effect in the rate), probes every EST_PROBE_INTERVAL.
  */
 static enum est_reason decide(const struct est_config *c, uint32_t cur, uint32_t target,
-			      bool limited, uint32_t floor, uint32_t since, uint32_t *want,
-			      uint32_t *size)
+			      bool limited, bool urgent, uint32_t floor, uint32_t since,
+			      uint32_t *want, uint32_t *size)
 {
 	enum est_reason why;
 	uint32_t next;
-	uint32_t wait = c->min_change_interval;
+	uint32_t wait = urgent ? EST_PROBE_INTERVAL : c->min_change_interval;
 
 	*want = target;
 	if (limited)
@@ -238,7 +240,27 @@ static void decide_sndbuf(const struct est_config *c, const struct est_state *st
 	if (bdp > 0)
 		target = clamp_buf(c, c->headroom * bdp * est_sndbuf_factor(s->mss));
 	out->snd_limited = send_buffer_limited(c, s, dt_us, d_sndbuf_limited, d_rwnd_limited);
-	out->snd_reason = decide(c, s->sndbuf, target, out->snd_limited,
+
+	/* The peer's window holds it back. When that window opens (the peer's
+	 * receiver probing or autotuning), this buffer must already hold
+	 * probe_factor times what is in flight, or it is the limit a tick later
+	 * and the two ends take turns, doubling every other tick: keep ahead,
+	 * at probe pace. In flight is rate x srtt (queueing included). Only for
+	 * a sustained limit (PEER_LIMITED), not the odd moment of a full window. */
+	bool peer_limited = d_rwnd_limited > PEER_LIMITED * dt_us;
+	bool ahead = false;
+
+	if (!out->snd_limited && peer_limited && s->srtt_us) {
+		double rate = max2(st->snd_rate_Bps, (double)s->delivery_rate_Bps);
+		uint32_t room = clamp_buf(c, c->probe_factor * rate * s->srtt_us / 1e6 *
+						     est_sndbuf_factor(s->mss));
+
+		if (room > target) {
+			target = room; /* and no shrinking below it */
+			ahead = room > s->sndbuf;
+		}
+	}
+	out->snd_reason = decide(c, s->sndbuf, target, out->snd_limited, ahead,
 				 floor_now(st->snd_floor, st->snd_floor_rate_Bps, st->snd_rate_Bps),
 				 ticks_since(st, st->snd_change_tick),
 				 &out->snd_target, &out->sndbuf);
@@ -319,7 +341,7 @@ static void decide_rcvbuf(const struct est_config *c, const struct est_state *st
 
 	uint32_t target = clamp_buf(c, c->headroom * bdp * RCVBUF_PER_WINDOW);
 
-	out->rcv_reason = decide(c, s->rcvbuf, target, out->rcv_limited,
+	out->rcv_reason = decide(c, s->rcvbuf, target, out->rcv_limited, false,
 				 floor_now(st->rcv_floor, st->rcv_floor_rate_Bps, st->rcv_rate_Bps),
 				 ticks_since(st, st->rcv_change_tick),
 				 &out->rcv_target, &out->rcvbuf);

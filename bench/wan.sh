@@ -26,6 +26,9 @@
 #      connection per 10 s (from the agent's time-stamped log; the lines of
 #      one connection in one tick, sndbuf/rcvbuf/notsent_lowat, count as one).
 #      The receiver's bytes_received is sampled every 0.25 s for the rate.
+#      A third run, no agent with 64 MB tcp_rmem/tcp_wmem max in the
+#      namespaces, shows what the congestion control alone needs to reach
+#      the new rate when buffers are never the limit (a reference, no target).
 #  (f) observe mode changes nothing: 1 flow, 100 Mbit/s, 40 ms, stock sysctls,
 #      stock vs `tcptune run --observe`: sender tb and receiver rb (medians of
 #      ss samples) within 25%, goodput within 5%, the agent's "applied" counter 0.
@@ -416,8 +419,11 @@ scenario_d() {
 step_run() {
 	local mode=$1 tag=$2 client
 	tc -n "$NS_R" qdisc change dev veths root tbf rate 50mbit burst "$(_wan_burst 50000000)" limit 625kb || die "tc change"
-	[ "$mode" = stock ] && no_agent
-	[ "$mode" = stock ] || bench_agent_start "$mode" "$tag"
+	# large: no agent, autotuning allowed 64 MB, so buffers never limit: what
+	# the congestion control alone needs to reach the new rate
+	[ "$mode" = large ] && { ns_sysctls "4096 131072 $((64 << 20))" "4096 16384 $((64 << 20))" "$NS_C" "$NS_S" || die "namespace sysctls"; }
+	[ "$mode" = stock ] || [ "$mode" = large ] && no_agent
+	[ "$mode" = stock ] || [ "$mode" = large ] || bench_agent_start "$mode" "$tag"
 	PORTS=("$NEXT_PORT")
 	NEXT_PORT=$((NEXT_PORT + 1))
 	iperf_server "$NS_S" "${PORTS[0]}" || die "iperf3 server"
@@ -432,6 +438,7 @@ step_run() {
 	echo "$STEP_T" >"$WORK/$tag.step"
 	wait "$client" || die "iperf3 failed in the $mode run: $(jq -r '.error // empty' "$WORK/$tag.0.json" 2>/dev/null)"
 	sampler_stop "$tag"
+	[ "$mode" = large ] && { stock_ns "$NS_C" "$NS_S"; return; }
 	[ "$mode" = stock ] || bench_agent_stop "$tag"
 }
 # time_to_rate TSV STEP_T THRESHOLD_BPS: seconds from the step to the end of the
@@ -468,7 +475,7 @@ changes_per_10s() {
 }
 
 scenario_e() {
-	local ceil new90 s_t t_t s_r t_r pre post
+	local ceil new90 s_t l_t t_t s_r t_r pre post
 	wan_path "${UNIQ}e" 50mbit 100 625kb || die "path"
 	stock_ns "$NS_C" "$NS_S"
 	ceil=$(wan_ceiling 400mbit)
@@ -476,6 +483,8 @@ scenario_e() {
 	step_run stock es
 	s_t=$(time_to_rate "$WORK/es.tsv" "$STEP_T" "$new90")
 	s_r=$(rate_between "$WORK/es.tsv" "$(awk -v s="$STEP_T" 'BEGIN { printf "%.6f", s + 10 }')" 1e12)
+	step_run large el
+	l_t=$(time_to_rate "$WORK/el.tsv" "$STEP_T" "$new90")
 	step_run tuned et
 	t_t=$(time_to_rate "$WORK/et.tsv" "$STEP_T" "$new90")
 	t_r=$(rate_between "$WORK/et.tsv" "$(awk -v s="$STEP_T" 'BEGIN { printf "%.6f", s + 10 }')" 1e12)
@@ -487,6 +496,7 @@ scenario_e() {
 	log "(e) tcptune changes of the flow's sockets (s after the step):"
 	awk -v st="$STEP_T" -v p=":${PORTS[0]}" '/ tcptune: change / && index($0, p) { $1 = sprintf("%+.1f", $1 - st); print "#   " $0 }' "$WORK/et.agent" | sed 's/tcptune: change //' | head -40
 	echo "wan: (e) $CC: 50 -> 400 Mbit/s at 100 ms: time from the step to a 1 s window at >= 90% of the new $(mbit "$ceil") Mbit/s ceiling: stock ${s_t}$([ "$s_t" != never ] && echo " s"), tcptune ${t_t}$([ "$t_t" != never ] && echo " s"); target tcptune <= 5 s: $(verdict "\"$t_t\" != \"never\" && $t_t <= 5")"
+	echo "wan: (e) $CC: reference, no agent and 64 MB tcp_rmem/tcp_wmem max (buffers never the limit): time to the same window ${l_t}$([ "$l_t" != never ] && echo " s"): what the congestion control alone needs; tcptune minus it: $(awk -v t="$t_t" -v l="$l_t" 'BEGIN { if (t == "never" || l == "never") print "-"; else printf "%+.1f s", t - l }')"
 	echo "wan: (e) $CC: 50 -> 400 Mbit/s at 100 ms: steady-state changes per connection per 10 s (most of any): before the step $pre, from step+10 s on $post; target <= 1: $(verdict "\"$pre\" != \"-\" && \"$post\" != \"-\" && $pre <= 1 && $post <= 1")"
 }
 

@@ -1002,6 +1002,41 @@ static void probe_floor_ends_probe_shrink_cycle(void **unused)
 	assert_true(c.s.sndbuf >= 50e3 * FACTOR);
 }
 
+/* The peer's window is the limit: the send buffer keeps room for that window
+ * to double, at probe pace, so the two ends do not take turns. */
+static void sender_keeps_ahead_of_peer_window(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* 2.5 MB in flight (25 MB/s, srtt 100 ms) in a 3 MiB buffer, held back
+	 * by the peer's window half the tick: room for 2 x 2.5 MB */
+	conn_start(&c, 3 * MiB, 64 * KiB);
+	c.s.rwnd_limited_us += TICK_US / 2;
+	send_tick(&c, 25e6, 100000, 0);
+	assert_false(c.d.snd_limited);
+	assert_int_equal(c.d.snd_reason, EST_GROW);
+	assert_near(c.d.sndbuf, 2 * 2.5e6 * FACTOR, 2);
+	apply(&c);
+	/* the window doubled: the next tick grows again, not 3 ticks later */
+	c.s.rwnd_limited_us += TICK_US / 2;
+	send_tick(&c, 50e6, 100000, 0);
+	assert_int_equal(c.d.snd_reason, EST_GROW);
+	assert_true(c.d.sndbuf >= 2 * 5e6 * FACTOR * 0.9);
+	apply(&c);
+	/* once the peer's window no longer limits, only the target counts */
+	send_tick(&c, 50e6, 100000, 0);
+	send_tick(&c, 50e6, 100000, 0);
+	assert_int_not_equal(c.d.snd_reason, EST_GROW);
+	/* a peer-limited sender with room to spare is not grown (here the
+	 * ordinary rule shrinks it toward its target) */
+	conn_start(&c, 16 * MiB, 64 * KiB);
+	c.s.rwnd_limited_us += TICK_US / 2;
+	send_tick(&c, 25e6, 100000, 0);
+	assert_int_not_equal(c.d.snd_reason, EST_GROW);
+	assert_true(c.d.sndbuf < 16 * MiB);
+}
+
 /* ==== unsent data (TCP_NOTSENT_LOWAT) ==================================== */
 
 static void lowat_follows_bdp(void **unused)
@@ -1318,6 +1353,7 @@ int main(void)
 		cmocka_unit_test(app_locks_respected),
 		cmocka_unit_test(steady_state_is_stable),
 		cmocka_unit_test(probe_floor_ends_probe_shrink_cycle),
+		cmocka_unit_test(sender_keeps_ahead_of_peer_window),
 		cmocka_unit_test(lowat_follows_bdp),
 		cmocka_unit_test(lowat_probes_and_respects_application),
 		cmocka_unit_test(dest_key_masking),
