@@ -275,9 +275,11 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		const struct est_decision *d = &dec[i];
 		const struct budget_buf *snd = &bc[k].buf[BUDGET_SND], *rcv = &bc[k].buf[BUDGET_RCV];
 		struct conn_track *c = &next[i];
+		struct conn_target before;
 
 		if (!bc[k].tunable)
 			continue;
+		before = c->target;
 		c->target.flags = (d->snd_limited ? TARGET_SND_LIMITED : 0) |
 				  (d->rcv_limited ? TARGET_RCV_LIMITED : 0) |
 				  (d->rcv_app_limited ? TARGET_RCV_APP_LIMITED : 0);
@@ -303,8 +305,11 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 			c->target.notsent_lowat = d->notsent_lowat;
 			changes++;
 		}
-		/* written in observe mode too, so flows and top show what would be done */
-		bpf_map_update_elem(t->targets_fd, &f->cookie, &c->target, BPF_ANY);
+		/* written in observe mode too, so flows and top show what would be
+		 * done; only when it changed (a syscall per connection per tick
+		 * otherwise: an entry's absence reads as all zero, like a new one) */
+		if (memcmp(&before, &c->target, sizeof(before)))
+			bpf_map_update_elem(t->targets_fd, &f->cookie, &c->target, BPF_ANY);
 		/* learned sizes are set by sockops, outside the budget's account, and
 		 * would grow new connections under pressure */
 		if (!t->observe && !t->limits.budget && !t->pressure)
