@@ -170,7 +170,7 @@ int cmd_run(int argc, char **argv)
 	struct tuner tuner = {};
 	bool tuner_ready = false;
 	struct argp argp = { run_options, run_parse, NULL,
-			     "Load tcptune's BPF programs and collect per-connection TCP metrics until SIGINT/SIGTERM.", common_children, NULL, NULL };
+			     "Load tcptune's BPF programs, collect per-connection TCP metrics and size each connection's buffers from them (--observe: only show the sizes) until SIGINT/SIGTERM.", common_children, NULL, NULL };
 	struct cgroup_scope scopes[TCPTUNE_MAX_SCOPES];
 	sigset_t signals;
 	int sigfd = -1, stop_signal = 0;
