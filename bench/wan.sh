@@ -196,12 +196,7 @@ set_cc() {
 
 # no_agent: make sure no tcptune agent is loaded (a stock run must not be tuned)
 no_agent() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[ "$(tcptune_progs_loaded)" = 0 ] && return 0
-		sleep 0.3
-	done
-	die "another tcptune agent is running (its BPF programs are loaded): stock runs would be tuned"
+	wait_no_progs 30 || die "another tcptune agent is running (its BPF programs are loaded): stock runs would be tuned"
 }
 
 # bench_agent_start tuned|observe TAG: a fresh agent, its log time-stamped in $WORK/TAG.agent

@@ -109,11 +109,12 @@ wait_for() {
 	return 1
 }
 
-# wait_no_progs: true once no tcptune program is loaded; the kernel frees a
-# detached program a moment (RCU) after its last reference goes.
+# wait_no_progs [SECONDS]: true once no tcptune program is loaded (waits up to
+# SECONDS, default 5); the kernel frees a detached program a moment (RCU)
+# after its last reference goes.
 wait_no_progs() {
 	local i
-	for ((i = 0; i < 50; i++)); do
+	for ((i = 0; i < ${1:-5} * 10; i++)); do
 		[ "$(tcptune_progs_loaded)" = 0 ] && return 0
 		sleep 0.1
 	done
