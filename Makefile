@@ -46,7 +46,7 @@ deps:
 $(BUILD):
 	@mkdir -p $@
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/flow.bpf.h include/tcptune.h | $(BUILD)
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) include/tcptune.h | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o

@@ -103,6 +103,14 @@ static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_
 	f->updated_ns = bpf_ktime_get_ns();
 }
 
+/* An existing entry: new figures, and the pass that saw it (0 outside a pass). */
+static __always_inline void flow_stamp(struct conn_stats *f, const struct tcp_sock *tp, __u64 pass)
+{
+	flow_refresh(f, tp);
+	if (pass)
+		f->seen_pass = pass;
+}
+
 /* Insert a new entry with the connection's identity, or refresh an existing
  * one; either way stamp it with the agent's pass number (0 outside a pass).
  * The figures of a new entry are filled in only by a pass (refresh): at
@@ -117,9 +125,7 @@ static __always_inline void flow_record(__u64 cookie, const struct tcp_sock *tp,
 
 	f = bpf_map_lookup_elem(&flows, &cookie);
 	if (f) {
-		flow_refresh(f, tp);
-		if (pass)
-			f->seen_pass = pass;
+		flow_stamp(f, tp, pass);
 		return;
 	}
 

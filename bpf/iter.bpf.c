@@ -67,17 +67,16 @@ static __always_inline void apply(struct sock *sk, const struct conn_stats *f, _
 		count(CNT_APPLIED);
 }
 
-/* The agent's targets for this connection, if any (lock_sock is held). */
-static __always_inline void apply_targets(struct sock *sk, __u64 cookie)
+/* The agent's targets for this tracked connection, if any (lock_sock is held). */
+static __always_inline void apply_targets(struct sock *sk, __u64 cookie, const struct conn_stats *f)
 {
-	struct conn_target *t = bpf_map_lookup_elem(&targets, &cookie);
-	struct conn_stats *f;
+	struct conn_target *t;
 	int clamp, lowat;
 
-	if (!t || !tune_enabled)
+	if (!tune_enabled)
 		return;
-	f = bpf_map_lookup_elem(&flows, &cookie);
-	if (!f)
+	t = bpf_map_lookup_elem(&targets, &cookie);
+	if (!t)
 		return;
 	apply(sk, f, t->sndbuf, sk->sk_sndbuf, SOCK_SNDBUF_LOCK, SO_SNDBUF);
 	apply(sk, f, t->rcvbuf, sk->sk_rcvbuf, SOCK_RCVBUF_LOCK, SO_RCVBUF);
@@ -101,6 +100,7 @@ SEC("iter/tcp")
 int tcptune_iter(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
+	struct conn_stats *f;
 	struct tcp_sock *tp;
 	__u64 cookie;
 
@@ -112,8 +112,15 @@ int tcptune_iter(struct bpf_iter__tcp *ctx)
 	if (!state_tracked(skc->skc_state) || !in_scope(&tp->inet_conn.icsk_inet.sk))
 		return 0;
 	cookie = bpf_get_socket_cookie(skc);
-	apply_targets((struct sock *)tp, cookie);
-	flow_record(cookie, tp, pass, true);
+	f = bpf_map_lookup_elem(&flows, &cookie);
+	if (!f) {
+		/* open before the agent started, or turned away by a full map:
+		 * no target can exist for it yet */
+		flow_record(cookie, tp, pass, true);
+		return 0;
+	}
+	apply_targets((struct sock *)tp, cookie, f);
+	flow_stamp(f, tp, pass);
 	return 0;
 }
 
