@@ -26,7 +26,7 @@ struct est_config est_config_default(void)
 	return (struct est_config){
 		.alpha = 0.25,
 		.headroom = 2.0,
-		.min_buf = 64u << 10,
+		.min_buf = 16u << 10,
 		.max_buf = 64u << 20,
 		.hysteresis = 0.25,
 		.min_change_interval = 3,

@@ -110,21 +110,36 @@ static void record_change(struct tuner *t, struct conn_target *target, const str
 	log_change(f, format_change_buffer((__u16)buffer), old, new, reason, t->observe);
 }
 
-static void learn(struct tuner *t, const struct flow *f, const struct est_decision *d)
+/* Folds one size into the table's entry for KEY and copies it to dest_sizes. */
+static void learn_key(struct tuner *t, const struct dest_key *key, __u32 sndbuf, __u32 rcvbuf,
+		      __u64 now_us)
 {
-	struct dest_key key = dest_key_make(f->s.cgroup_id, f->s.family, f->s.daddr);
-	struct dest_map_key map_key = { .cgroup_id = key.cgroup_id, .family = key.family };
+	struct dest_map_key map_key = { .cgroup_id = key->cgroup_id, .family = key->family };
 	struct conn_target learned = {};
 
-	if (!d->snd_target && !d->rcv_target)
+	if (dest_learn(&t->dests, key, sndbuf, rcvbuf, now_us) ||
+	    !dest_lookup(&t->dests, key, &learned.sndbuf, &learned.rcvbuf))
 		return;
-	if (dest_learn(&t->dests, &key, d->snd_target, d->rcv_target, f->s.updated_ns / 1000) ||
-	    !dest_lookup(&t->dests, &key, &learned.sndbuf, &learned.rcvbuf))
-		return;
-	memcpy(map_key.prefix, key.addr, sizeof(map_key.prefix));
+	memcpy(map_key.prefix, key->addr, sizeof(map_key.prefix));
 	if (bpf_map_update_elem(t->dests_fd, &map_key, &learned, BPF_ANY) == 0 && t->dests_learned &&
 	    !*t->dests_learned)
 		*t->dests_learned = 1; /* sockops starts looking destinations up */
+}
+
+/* Per (cgroup, remote prefix), and the receive side also per remote prefix
+ * alone (cgroup 0): a listener's SYN-ACK window is chosen before the
+ * connection has a cgroup sockops can read (bpf/sockops.bpf.c). */
+static void learn(struct tuner *t, const struct flow *f, const struct est_decision *d)
+{
+	struct dest_key key = dest_key_make(f->s.cgroup_id, f->s.family, f->s.daddr);
+	struct dest_key any_cgroup = dest_key_make(0, f->s.family, f->s.daddr);
+	__u64 now_us = f->s.updated_ns / 1000;
+
+	if (!d->snd_target && !d->rcv_target)
+		return;
+	learn_key(t, &key, d->snd_target, d->rcv_target, now_us);
+	if (d->rcv_target)
+		learn_key(t, &any_cgroup, 0, d->rcv_target, now_us);
 }
 
 /* The pressure state from tcp_mem, its changes logged. While it holds, sockops

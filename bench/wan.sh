@@ -6,6 +6,9 @@
 # namespaces (CCS, default "cubic bbr"). Per scenario: the path is built, the
 # end namespaces get their sysctls, then iperf3 runs without any agent
 # ("stock"), then with a fresh `tcptune run` ("tcptune"; for (f) `--observe`).
+# In (c), (d) and (g) that agent runs the flows twice: first contact (figures
+# printed, no target), then again with the sizes it learned for the
+# destination (first windows included), the run judged against the targets.
 #
 #  (a) long fat path, conservative host: 1 flow, 200 Mbit/s, 100 ms RTT,
 #      tcp_rmem/tcp_wmem max 1 MB in the end namespaces. Target: tcptune's
@@ -298,12 +301,13 @@ retrans() { jq -r '.end.sum_sent.retransmits // empty' "$1" 2>/dev/null; }
 # sampled in the SAMPLE_NS namespaces (space separated). Leaves $WORK/TAG.N.json
 # (N = spec index), $WORK/TAG.tsv, and sets PORTS (the ports used, by spec).
 declare -A SERVER_NS_OF=()
+AGENT_HELD= # set while an agent started by one flows run is kept for the next (HOLD_AGENT=1)
 flows() {
 	local mode=$1 tag=$2 secs=$3 omit=$4 period=$5 sns=$6 spec i ns dest n port pids=() st=0 iv
 	shift 6
 	PORTS=()
 	[ "$mode" = stock ] && no_agent
-	[ "$mode" = stock ] || bench_agent_start "$mode" "$tag"
+	[ "$mode" = stock ] || [ -n "$AGENT_HELD" ] || bench_agent_start "$mode" "$tag"
 	i=0
 	for spec in "$@"; do
 		read -r ns dest n <<<"$spec"
@@ -331,8 +335,22 @@ flows() {
 	if [ "$mode" = observe ]; then
 		APPLIED=$(bpftool -j map lookup pinned "$PIN_DIR/counters" key 3 0 0 0 2>/dev/null | jq '[.formatted.values[].value] | add')
 	fi
-	[ "$mode" = stock ] || bench_agent_stop "$tag"
+	if [ "$mode" != stock ]; then
+		if [ "${HOLD_AGENT:-0}" = 1 ]; then AGENT_HELD=$tag; else bench_agent_stop "${AGENT_HELD:-$tag}"; AGENT_HELD=; fi
+	fi
 	[ "$st" = 0 ] || die "iperf3 failed in the $mode run"
+}
+
+# tuned_known TAG SECS OMIT SAMPLE_PERIOD SAMPLE_NS SPEC...: two tuned runs
+# under one agent: TAG0 meets the destination for the first time, TAG (the
+# one the targets are judged on) starts from the sizes the agent learned for
+# it in TAG0: what a host that talked to the destination before gets.
+tuned_known() {
+	local tag=$1
+	shift
+	HOLD_AGENT=1 flows tuned "${tag}0" "$@"
+	FIRST_PORTS=("${PORTS[@]}")
+	flows tuned "$tag" "$@"
 }
 
 # path_common NS...: sysctls and congestion control of the end namespaces
@@ -379,17 +397,18 @@ scenario_c() {
 	stock_ns "$NS_C" "$NS_S"
 	ceil=$(wan_ceiling 100mbit)
 	flows stock cs "$DURATION" "$OMIT" "$SAMPLE" "$NS_C $NS_S" "$NS_C $S4 100" "$NS_C $S4 100"
-	flows tuned ct "$DURATION" "$OMIT" "$SAMPLE" "$NS_C $NS_S" "$NS_C $S4 100" "$NS_C $S4 100"
+	tuned_known ct "$DURATION" "$OMIT" "$SAMPLE" "$NS_C $NS_S" "$NS_C $S4 100" "$NS_C $S4 100"
 	s=$(awk -v a="$(goodput "$WORK/cs.0.json")" -v b="$(goodput "$WORK/cs.1.json")" 'BEGIN { printf "%.0f", a + b }')
 	t=$(awk -v a="$(goodput "$WORK/ct.0.json")" -v b="$(goodput "$WORK/ct.1.json")" 'BEGIN { printf "%.0f", a + b }')
 	sm=$(mem_mean "$WORK/cs.tsv") tm=$(mem_mean "$WORK/ct.tsv")
 	log "(c) sockets per sample: stock $(awk '{ n[$1]++ } END { for (i in n) { print n[i]; exit } }' "$WORK/cs.tsv"), tcptune $(awk '{ n[$1]++ } END { for (i in n) { print n[i]; exit } }' "$WORK/ct.tsv"); sender tb median $(buf_median "$WORK/cs.tsv" "$NS_C" 9) / $(buf_median "$WORK/ct.tsv" "$NS_C" 9); receiver rb median $(buf_median "$WORK/cs.tsv" "$NS_S" 7) / $(buf_median "$WORK/ct.tsv" "$NS_S" 7); mean sender memory (r+w+f) $(mb "$(awk -v ns="$NS_C" '$3 == ns { m[$1] += $6 + $11 + $10 } END { for (i in m) { s += m[i]; n++ } printf "%.0f", n ? s / n : 0 }' "$WORK/cs.tsv")") / $(mb "$(awk -v ns="$NS_C" '$3 == ns { m[$1] += $6 + $11 + $10 } END { for (i in m) { s += m[i]; n++ } printf "%.0f", n ? s / n : 0 }' "$WORK/ct.tsv")") MB; retransmits $(( $(retrans "$WORK/cs.0.json") + $(retrans "$WORK/cs.1.json") )) / $(( $(retrans "$WORK/ct.0.json") + $(retrans "$WORK/ct.1.json") ))"
+	echo "wan: (c) $CC: 200 flows, 100 Mbit/s 20 ms, first contact: TCP memory: tcptune $(mb "$(mem_mean "$WORK/ct0.tsv")") MB, ratio $(ratio "$(mem_mean "$WORK/ct0.tsv")" "$sm"); goodput ratio $(ratio "$(awk -v a="$(goodput "$WORK/ct0.0.json")" -v b="$(goodput "$WORK/ct0.1.json")" 'BEGIN { printf "%.0f", a + b }')" "$s") (no target)"
 	echo "wan: (c) $CC: 200 flows, 100 Mbit/s 20 ms: TCP memory (skmem r+w+f, both ends, mean): stock $(mb "$sm") MB, tcptune $(mb "$tm") MB, ratio $(ratio "$tm" "$sm"); target <= 0.25: $(verdict "$tm <= 0.25 * $sm")"
 	echo "wan: (c) $CC: 200 flows, 100 Mbit/s 20 ms: aggregate goodput: stock $(mbit "$s") Mbit/s ($(pct "$s" "$ceil")% of ceiling), tcptune $(mbit "$t") Mbit/s, ratio $(ratio "$t" "$s"); target >= 0.95: $(verdict "$t >= 0.95 * $s")"
 }
 
 scenario_d() {
-	local n s t sd td
+	local n s t sd td fd fp
 	wan_path "${UNIQ}d" 50mbit 10 125kb || die "path"
 	SERVER_NS_OF[$S4]=$NS_S
 	stock_ns "$NS_C" "$NS_S"
@@ -397,13 +416,15 @@ scenario_d() {
 		flows stock "ds$n" "$DURATION" "$OMIT" "$SAMPLE" "$NS_C" "$NS_C $S4 $n"
 	done
 	for n in 1 4; do
-		flows tuned "dt$n" "$DURATION" "$OMIT" "$SAMPLE" "$NS_C" "$NS_C $S4 $n"
+		tuned_known "dt$n" "$DURATION" "$OMIT" "$SAMPLE" "$NS_C" "$NS_C $S4 $n"
 	done
 	for n in 1 4; do
 		s=$(goodput "$WORK/ds$n.0.json") t=$(goodput "$WORK/dt$n.0.json")
 		read -r sd sp sc <<<"$(delay_ms "$WORK/ds$n.tsv" "$NS_C")"
 		read -r td tp tc_ <<<"$(delay_ms "$WORK/dt$n.tsv" "$NS_C")"
 		log "(d) $n flow(s): delay samples $sc / $tc_; sender tb median $(buf_median "$WORK/ds$n.tsv" "$NS_C" 9) / $(buf_median "$WORK/dt$n.tsv" "$NS_C" 9); retransmits $(retrans "$WORK/ds$n.0.json") / $(retrans "$WORK/dt$n.0.json")"
+		read -r fd fp _ <<<"$(delay_ms "$WORK/dt${n}0.tsv" "$NS_C")"
+		echo "wan: (d) $CC: $n flow(s), 50 Mbit/s 10 ms, first contact: send-buffer delay median (p90): tcptune $fd ($fp) ms; goodput ratio $(ratio "$(goodput "$WORK/dt${n}0.0.json")" "$s") (no target)"
 		echo "wan: (d) $CC: $n flow(s), 50 Mbit/s 10 ms: send-buffer delay median (p90): stock $sd ($sp) ms, tcptune $td ($tp) ms, ratio $(ratio "$td" "$sd"); target tcptune median <= 25 ms: $(verdict "\"$td\" != \"-\" && $td <= 25")"
 		echo "wan: (d) $CC: $n flow(s), 50 Mbit/s 10 ms: goodput: stock $(mbit "$s") Mbit/s, tcptune $(mbit "$t") Mbit/s, ratio $(ratio "$t" "$s"); target >= 0.95: $(verdict "$t >= 0.95 * $s")"
 	done
@@ -522,14 +543,16 @@ scenario_g() {
 	ceil=$(wan_ceiling 1gbit)
 	flows stock gs "$DURATION" "$OMIT" "$SAMPLE" "$cl" "$cl $sl 1" "$cl $sh 50"
 	local sport=${PORTS[1]} lport_s=${PORTS[0]}
-	flows tuned gt "$DURATION" "$OMIT" "$SAMPLE" "$cl" "$cl $sl 1" "$cl $sh 50"
-	local tport=${PORTS[1]}
+	tuned_known gt "$DURATION" "$OMIT" "$SAMPLE" "$cl" "$cl $sl 1" "$cl $sh 50"
+	local tport=${PORTS[1]} fport=${FIRST_PORTS[1]} fd fp
 	s=$(goodput "$WORK/gs.0.json") t=$(goodput "$WORK/gt.0.json")
 	ss_=$(goodput "$WORK/gs.1.json") ts_=$(goodput "$WORK/gt.1.json")
 	read -r sd sp _ <<<"$(delay_ms "$WORK/gs.tsv" "$cl" "$sport")"
 	read -r td tp _ <<<"$(delay_ms "$WORK/gt.tsv" "$cl" "$tport")"
 	log "(g) short flows' aggregate goodput: stock $(mbit "$ss_") Mbit/s, tcptune $(mbit "$ts_") Mbit/s (ratio $(ratio "$ts_" "$ss_")); long flow's sender tb median: stock $(awk -v p="$lport_s" '$5 == p { print $9 }' "$WORK/gs.tsv" | percentiles | cut -d' ' -f1), tcptune $(awk -v p="${PORTS[0]}" '$5 == p { print $9 }' "$WORK/gt.tsv" | percentiles | cut -d' ' -f1); short flows' sender tb median: stock $(awk -v p="$sport" '$5 == p && $14 > 65536 { print $9 }' "$WORK/gs.tsv" | percentiles | cut -d' ' -f1), tcptune $(awk -v p="$tport" '$5 == p && $14 > 65536 { print $9 }' "$WORK/gt.tsv" | percentiles | cut -d' ' -f1)"
 	gp_line g "long flow (1 Gbit/s 100 ms, with 50 short flows)" "$s" "$t" "$ceil"
+	read -r fd fp _ <<<"$(delay_ms "$WORK/gt0.tsv" "$cl" "$fport")"
+	echo "wan: (g) $CC: first contact: long flow $(pct "$(goodput "$WORK/gt0.0.json")" "$ceil")% of ceiling; short flows' send-buffer delay median (p90) $fd ($fp) ms (no target)"
 	echo "wan: (g) $CC: 50 short flows (50 Mbit/s 10 ms, with the long flow): send-buffer delay median (p90): stock $sd ($sp) ms, tcptune $td ($tp) ms, ratio $(ratio "$td" "$sd"); target tcptune median <= 25 ms: $(verdict "\"$td\" != \"-\" && $td <= 25")"
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Sockops, attached to each cgroup in scope: a connection established by a
  * socket of that cgroup gets its entry here, and starts with the buffer sizes
- * the agent learned for its destination (cgroup, remote /24 or /64). */
+ * the agent learned for its destination (cgroup, remote /24 or /64), its
+ * receive window from the SYN on. */
 #include "tune.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -61,6 +62,45 @@ static __always_inline void apply_learned(struct bpf_sock_ops *skops, const stru
 	count(CNT_APPLIED_AT_START);
 }
 
+/* RWND_INIT counts segments; a request socket's MSS is not readable here */
+#define ETH_ADVMSS 1460
+
+/* The first window a connection advertises (RWND_INIT, in segments), from
+ * the learned rcvbuf. It matters beyond the handshake: the peer sizes the skb
+ * it fills from our largest window ever (tcp_xmit_size_goal: half max_window)
+ * and appends written data to it whatever its send buffer or
+ * TCP_NOTSENT_LOWAT say, so a 64 KB SYN window lets it keep up to 32 KB
+ * unsent for the connection's life. A listener's request socket is not a full
+ * socket (no cgroup to read from here): it takes the learned size for the
+ * remote prefix from any cgroup in scope (key cgroup_id 0), and the cgroup's
+ * own size at PASSIVE_ESTABLISHED. Nothing is locked: without a learned size
+ * at establishment the kernel's autotuning keeps the window growing. */
+static __always_inline void init_window(struct bpf_sock_ops *skops)
+{
+	struct dest_map_key key = {};
+	struct conn_target *t;
+	struct bpf_sock *sk = skops->sk;
+	struct tcp_sock *tp = sk ? bpf_skc_to_tcp_sock(sk) : NULL;
+	__u32 mss = ETH_ADVMSS, segs;
+
+	if (tp) { /* active open: the connecting socket is full */
+		if (tp->inet_conn.icsk_inet.sk.sk_userlocks & SOCK_RCVBUF_LOCK)
+			return;
+		dest_key_of(skops, tp->inet_conn.icsk_inet.sk.sk_cgrp_data.cgroup->kn->id, &key);
+		if (tp->advmss)
+			mss = tp->advmss;
+	} else {
+		dest_key_of(skops, 0, &key);
+	}
+	t = bpf_map_lookup_elem(&dest_sizes, &key);
+	if (!t || !t->rcvbuf || !size_valid(t->rcvbuf))
+		return;
+	/* the window is about half of sk_rcvbuf, which is twice SO_RCVBUF */
+	segs = setsockopt_value(t->rcvbuf) / mss;
+	skops->reply = segs > 2 ? segs : 2;
+	count(CNT_WINDOW_AT_START);
+}
+
 SEC("sockops")
 int tcptune_sockops(struct bpf_sock_ops *skops)
 {
@@ -68,6 +108,10 @@ int tcptune_sockops(struct bpf_sock_ops *skops)
 	struct tcp_sock *tp;
 
 	switch (skops->op) {
+	case BPF_SOCK_OPS_RWND_INIT:
+		if (tune_enabled && dests_learned)
+			init_window(skops);
+		return 1;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		break;

@@ -102,6 +102,7 @@ enum tcptune_counter {
 	CNT_APPLIED,             /* buffer changes made by iter/tcp from "targets" */
 	CNT_APPLIED_AT_START,    /* learned sizes set by sockops at establishment */
 	CNT_REFUSED,             /* targets outside [min, max] or on application-owned buffers */
+	CNT_WINDOW_AT_START,     /* first receive windows (RWND_INIT) sized from learned rcvbufs */
 	CNT_MAX,
 };
 

@@ -145,7 +145,7 @@ static void config_defaults(void **unused)
 
 	assert_float_equal(c.alpha, 0.25, 0);
 	assert_float_equal(c.headroom, 2.0, 0);
-	assert_int_equal(c.min_buf, 64 * KiB);
+	assert_int_equal(c.min_buf, 16 * KiB);
 	assert_int_equal(c.max_buf, 64 * MiB);
 	assert_float_equal(c.hysteresis, 0.25, 0);
 	assert_int_equal(c.min_change_interval, 3);
@@ -189,7 +189,7 @@ static void config_validation(void **unused)
 	EXPECT_GOOD(headroom, 1);
 	EXPECT_BAD(min_buf, 4096, "min_buf must be at least 8192 bytes");
 	EXPECT_GOOD(min_buf, 8192);
-	EXPECT_BAD(max_buf, 32 * KiB, "max_buf must not be below min_buf");
+	EXPECT_BAD(max_buf, 8 * KiB, "max_buf must not be below min_buf");
 	EXPECT_BAD(max_buf, (1u << 30) + 1, "max_buf must be at most 1 GiB");
 	EXPECT_GOOD(max_buf, 64 * KiB); /* = min_buf: a fixed size */
 	EXPECT_GOOD(max_buf, 1u << 30);
@@ -493,23 +493,25 @@ static void clamp_at_min_and_max(void **unused)
 	(void)unused;
 	struct conn c;
 
-	/* 1 MB/s at 1 ms: 2.4 KB wanted, 64 KiB is the floor */
+	/* 1 MB/s at 1 ms: 2.4 KB wanted, 16 KiB is the floor */
 	conn_start(&c, 1 * MiB, 64 * KiB);
 	uint32_t seen[8];
 	int n = 0;
-	for (int i = 0; i < 20; i++) {
+	for (int i = 0; i < 24; i++) {
 		send_tick(&c, 1e6, 1000, 0);
-		assert_int_equal(c.d.snd_target, 64 * KiB);
+		assert_int_equal(c.d.snd_target, 16 * KiB);
 		if (c.d.sndbuf && n < 8)
 			seen[n++] = c.d.sndbuf;
 		apply(&c);
 	}
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 6);
 	assert_int_equal(seen[0], 512 * KiB);
 	assert_int_equal(seen[1], 256 * KiB);
 	assert_int_equal(seen[2], 128 * KiB);
 	assert_int_equal(seen[3], 64 * KiB);
-	assert_int_equal(c.s.sndbuf, 64 * KiB);
+	assert_int_equal(seen[4], 32 * KiB);
+	assert_int_equal(seen[5], 16 * KiB);
+	assert_int_equal(c.s.sndbuf, 16 * KiB);
 
 	/* 1 GB/s at 200 ms: 200 MB in flight, 64 MiB is the ceiling */
 	conn_start(&c, 16 * MiB, 64 * KiB);
