@@ -284,6 +284,8 @@ static void decide_lowat(const struct est_config *c, struct est_state *st,
 
 	if (!out->sender || (s->app_locks & EST_LOCK_SNDBUF))
 		return; /* an application that sized its buffer owns its queueing */
+	if (cur && !st->lowat_set && cur == s->start_lowat)
+		st->lowat_set = cur; /* ours: the destination's learned cap, set at establishment */
 	if (cur && cur != st->lowat_set)
 		st->lowat_app = true; /* not ours: the application set it */
 	if (st->lowat_app || !(bdp > 0))
@@ -291,6 +293,9 @@ static void decide_lowat(const struct est_config *c, struct est_state *st,
 	want = (uint32_t)(max2(bdp, (double)EST_LOWAT_MIN_SEGS * mss) + 0.5);
 	if (out->snd_limited && cur)
 		want = (uint32_t)max2(want, (double)cur * c->probe_factor);
+	else /* like a buffer's probe floor: shrinking back would starve it again */
+		want = (uint32_t)max2(want, floor_now(st->lowat_floor, st->lowat_floor_rate_Bps,
+						      st->snd_rate_Bps));
 	if (want > c->max_buf)
 		want = c->max_buf;
 	out->lowat_target = want;
@@ -306,6 +311,10 @@ static void decide_lowat(const struct est_config *c, struct est_state *st,
 			    cur && want > cur ? EST_GROW : EST_SHRINK;
 	st->lowat_set = want;
 	st->lowat_change_tick = st->tick;
+	if (out->lowat_reason == EST_PROBE) {
+		st->lowat_floor = want;
+		st->lowat_floor_rate_Bps = st->snd_rate_Bps;
+	}
 }
 
 /* ---- receive buffer ----------------------------------------------------- */
@@ -411,6 +420,7 @@ void est_update(const struct est_config *c, struct est_state *st,
 		if (rtt)
 			st->snd_rtt_us = ewma(st->snd_rtt_us, rtt, c->alpha);
 		st->snd_floor_rate_Bps = max2(st->snd_floor_rate_Bps, st->snd_rate_Bps);
+		st->lowat_floor_rate_Bps = max2(st->lowat_floor_rate_Bps, st->snd_rate_Bps);
 	}
 	/* Receiver: bytes received over the tick; its own RTT estimate (a pure
 	 * receiver sends no data, so min_rtt/srtt may be empty or stale). */
@@ -533,9 +543,9 @@ static uint32_t learn_size(uint32_t avg, uint32_t size, double alpha)
 }
 
 int dest_learn(struct dest_table *t, const struct dest_key *key,
-	       uint32_t sndbuf, uint32_t rcvbuf, uint64_t now_us)
+	       const struct dest_sizes *sizes, uint64_t now_us)
 {
-	if (key->family == 0 || (sndbuf == 0 && rcvbuf == 0))
+	if (key->family == 0 || (!sizes->sndbuf && !sizes->rcvbuf && !sizes->notsent_lowat))
 		return -1;
 
 	struct dest_entry *set = set_of(t, key);
@@ -547,18 +557,20 @@ int dest_learn(struct dest_table *t, const struct dest_key *key,
 		e->key = *key;
 		e->used = true;
 	}
-	e->sndbuf = learn_size(e->sndbuf, sndbuf, t->alpha);
-	e->rcvbuf = learn_size(e->rcvbuf, rcvbuf, t->alpha);
+	e->sizes.sndbuf = learn_size(e->sizes.sndbuf, sizes->sndbuf, t->alpha);
+	e->sizes.rcvbuf = learn_size(e->sizes.rcvbuf, sizes->rcvbuf, t->alpha);
+	e->sizes.notsent_lowat = learn_size(e->sizes.notsent_lowat, sizes->notsent_lowat, t->alpha);
 	e->updated_us = now_us;
 	return 0;
 }
 
-bool dest_lookup(const struct dest_table *t, const struct dest_key *key,
-		 uint32_t *sndbuf, uint32_t *rcvbuf)
+bool dest_lookup(const struct dest_table *t, const struct dest_key *key, struct dest_sizes *sizes)
 {
 	const struct dest_entry *e = key->family ? find(set_of(t, key), key) : NULL;
 
-	*sndbuf = e ? e->sndbuf : 0;
-	*rcvbuf = e ? e->rcvbuf : 0;
+	if (e)
+		*sizes = e->sizes;
+	else
+		memset(sizes, 0, sizeof(*sizes));
 	return e != NULL;
 }

@@ -61,6 +61,7 @@ static struct est_sample sample_of(const struct conn_stats *s)
 		.rwnd_limited_us = s->rwnd_limited_us,
 		.app_locks = s->app_locks,
 		.notsent_lowat = s->notsent_lowat,
+		.start_lowat = s->start_lowat,
 	};
 }
 
@@ -111,15 +112,18 @@ static void record_change(struct tuner *t, struct conn_target *target, const str
 }
 
 /* Folds one size into the table's entry for KEY and copies it to dest_sizes. */
-static void learn_key(struct tuner *t, const struct dest_key *key, __u32 sndbuf, __u32 rcvbuf,
+static void learn_key(struct tuner *t, const struct dest_key *key, const struct dest_sizes *sizes,
 		      __u64 now_us)
 {
 	struct dest_map_key map_key = { .cgroup_id = key->cgroup_id, .family = key->family };
+	struct dest_sizes now;
 	struct conn_target learned = {};
 
-	if (dest_learn(&t->dests, key, sndbuf, rcvbuf, now_us) ||
-	    !dest_lookup(&t->dests, key, &learned.sndbuf, &learned.rcvbuf))
+	if (dest_learn(&t->dests, key, sizes, now_us) || !dest_lookup(&t->dests, key, &now))
 		return;
+	learned.sndbuf = now.sndbuf;
+	learned.rcvbuf = now.rcvbuf;
+	learned.notsent_lowat = now.notsent_lowat;
 	memcpy(map_key.prefix, key->addr, sizeof(map_key.prefix));
 	if (bpf_map_update_elem(t->dests_fd, &map_key, &learned, BPF_ANY) == 0 && t->dests_learned &&
 	    !*t->dests_learned)
@@ -133,13 +137,13 @@ static void learn(struct tuner *t, const struct flow *f, const struct est_decisi
 {
 	struct dest_key key = dest_key_make(f->s.cgroup_id, f->s.family, f->s.daddr);
 	struct dest_key any_cgroup = dest_key_make(0, f->s.family, f->s.daddr);
+	struct dest_sizes sizes = { d->snd_target, d->rcv_target, d->lowat_target };
+	struct dest_sizes receive_only = { .rcvbuf = d->rcv_target };
 	__u64 now_us = f->s.updated_ns / 1000;
 
-	if (!d->snd_target && !d->rcv_target)
-		return;
-	learn_key(t, &key, d->snd_target, d->rcv_target, now_us);
+	learn_key(t, &key, &sizes, now_us);
 	if (d->rcv_target)
-		learn_key(t, &any_cgroup, 0, d->rcv_target, now_us);
+		learn_key(t, &any_cgroup, &receive_only, now_us);
 }
 
 /* The pressure state from tcp_mem, its changes logged. While it holds, sockops
@@ -313,9 +317,10 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 			if (rcv->reason != BUDGET_PRESSURE && d->rcvbuf)
 				c->target.window_clamp = (__u32)((__u64)d->window_clamp * rcv->next / d->rcvbuf);
 		}
-		/* not buffer memory: outside the budget, and under pressure a lower
-		 * mark only keeps less unsent data queued */
-		if (d->notsent_lowat) {
+		/* not buffer memory: outside the budget. Under pressure only a lower
+		 * mark (less unsent data queued; 0 in force is unlimited) */
+		if (d->notsent_lowat &&
+		    !(t->pressure && f->s.notsent_lowat && d->notsent_lowat > f->s.notsent_lowat)) {
 			record_change(t, &c->target, f, 3, f->s.notsent_lowat, d->notsent_lowat, d->lowat_reason);
 			c->target.notsent_lowat = d->notsent_lowat;
 			changes++;

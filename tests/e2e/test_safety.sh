@@ -204,6 +204,7 @@ grep "TCP memory pressure" "$OUT/pressure.log" | while read -r l; do log "$l"; d
 awk '/TCP memory pressure:/ { on = 1 } /TCP memory pressure over/ { on = 0 } on' "$OUT/pressure.log" >"$OUT/window.log"
 dropped=$(grep -o '[0-9]* grows dropped' "$OUT/window.log" | awk '{ s += $1 } END { print s + 0 }')
 log "during pressure: $(grep -c '(pressure)' "$OUT/window.log") pressure shrinks, $dropped grows or probes the estimator asked for were dropped"
+grep -E "change .*\((grow|probe|budget)\)" "$OUT/window.log" | head -n 3 | while read -r l; do log "under pressure: $l"; done
 check "no grow or probe while under pressure" bash -c "! grep -qE 'change .*\((grow|probe|budget)\)' '$OUT/window.log'"
 check "idle buffers shrunk under pressure (at least 16, got $(grep -c '(pressure)' "$OUT/window.log"))" \
 	[ "$(grep -c '(pressure)' "$OUT/window.log")" -ge 16 ]
