@@ -99,8 +99,6 @@ struct est_state {
 	double snd_floor_rate_Bps, rcv_floor_rate_Bps;
 	uint32_t lowat_set;          /* the TCP_NOTSENT_LOWAT last decided, 0 = none */
 	uint32_t lowat_change_tick;
-	uint32_t lowat_floor;        /* what a probe raised it to: no shrinking below */
-	double lowat_floor_rate_Bps; /* the send rate then */
 	bool lowat_app;              /* the application set its own: leave it */
 };
 
