@@ -286,8 +286,6 @@ static void decide_lowat(const struct est_config *c, struct est_state *st,
 
 	if (!out->sender || (s->app_locks & EST_LOCK_SNDBUF))
 		return; /* an application that sized its buffer owns its queueing */
-	if (cur && !st->lowat_set && cur == s->start_lowat)
-		st->lowat_set = cur; /* ours: the destination's learned cap, set at establishment */
 	if (cur && cur != st->lowat_set)
 		st->lowat_app = true; /* not ours: the application set it */
 	if (st->lowat_app || !(bdp > 0))
@@ -537,9 +535,9 @@ static uint32_t learn_size(uint32_t avg, uint32_t size, double alpha)
 }
 
 int dest_learn(struct dest_table *t, const struct dest_key *key,
-	       const struct dest_sizes *sizes, uint64_t now_us)
+	       uint32_t sndbuf, uint32_t rcvbuf, uint64_t now_us)
 {
-	if (key->family == 0 || (!sizes->sndbuf && !sizes->rcvbuf && !sizes->notsent_lowat))
+	if (key->family == 0 || (sndbuf == 0 && rcvbuf == 0))
 		return -1;
 
 	struct dest_entry *set = set_of(t, key);
@@ -551,20 +549,18 @@ int dest_learn(struct dest_table *t, const struct dest_key *key,
 		e->key = *key;
 		e->used = true;
 	}
-	e->sizes.sndbuf = learn_size(e->sizes.sndbuf, sizes->sndbuf, t->alpha);
-	e->sizes.rcvbuf = learn_size(e->sizes.rcvbuf, sizes->rcvbuf, t->alpha);
-	e->sizes.notsent_lowat = learn_size(e->sizes.notsent_lowat, sizes->notsent_lowat, t->alpha);
+	e->sndbuf = learn_size(e->sndbuf, sndbuf, t->alpha);
+	e->rcvbuf = learn_size(e->rcvbuf, rcvbuf, t->alpha);
 	e->updated_us = now_us;
 	return 0;
 }
 
-bool dest_lookup(const struct dest_table *t, const struct dest_key *key, struct dest_sizes *sizes)
+bool dest_lookup(const struct dest_table *t, const struct dest_key *key,
+		 uint32_t *sndbuf, uint32_t *rcvbuf)
 {
 	const struct dest_entry *e = key->family ? find(set_of(t, key), key) : NULL;
 
-	if (e)
-		*sizes = e->sizes;
-	else
-		memset(sizes, 0, sizeof(*sizes));
+	*sndbuf = e ? e->sndbuf : 0;
+	*rcvbuf = e ? e->rcvbuf : 0;
 	return e != NULL;
 }

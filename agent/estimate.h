@@ -76,7 +76,6 @@ struct est_sample {
 	uint64_t rwnd_limited_us;    /* cumulative (tcpi_rwnd_limited) */
 	uint32_t app_locks;          /* EST_LOCK_* */
 	uint32_t notsent_lowat;      /* TCP_NOTSENT_LOWAT in force, 0 = none (unlimited) */
-	uint32_t start_lowat;        /* the learned one set at establishment (ours), 0 = none */
 };
 
 /* Per connection. All zero = a connection not seen before. */
@@ -155,15 +154,9 @@ struct dest_key {
 	uint8_t addr[16];            /* masked; IPv4 in the first 4 bytes */
 };
 
-/* What a destination's connections need, smoothed; 0 = none learned. */
-struct dest_sizes {
-	uint32_t sndbuf, rcvbuf;
-	uint32_t notsent_lowat;
-};
-
 struct dest_entry {
 	struct dest_key key;
-	struct dest_sizes sizes;
+	uint32_t sndbuf, rcvbuf;     /* smoothed learned sizes, 0 = none learned */
 	uint64_t updated_us;         /* last dest_learn */
 	bool used;
 };
@@ -187,12 +180,12 @@ int dest_table_init(struct dest_table *t, struct dest_entry *slots, size_t nslot
 struct dest_key dest_key_make(uint64_t cgroup_id, uint16_t family, const uint8_t addr[16]);
 
 /* Folds one connection's targets into its destination (0 = nothing for that
- * size). Returns 0, or -1 when nothing was learned (bad key, all 0). */
+ * buffer). Returns 0, or -1 when nothing was learned (bad key, both 0). */
 int dest_learn(struct dest_table *t, const struct dest_key *key,
-	       const struct dest_sizes *sizes, uint64_t now_us);
+	       uint32_t sndbuf, uint32_t rcvbuf, uint64_t now_us);
 
-/* What was learned for key (0 for a size never learned; all 0 and false for
- * an unknown destination). */
-bool dest_lookup(const struct dest_table *t, const struct dest_key *key, struct dest_sizes *sizes);
+/* What was learned for key (0 for a buffer never learned). */
+bool dest_lookup(const struct dest_table *t, const struct dest_key *key,
+		 uint32_t *sndbuf, uint32_t *rcvbuf);
 
 #endif

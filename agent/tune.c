@@ -61,7 +61,6 @@ static struct est_sample sample_of(const struct conn_stats *s)
 		.rwnd_limited_us = s->rwnd_limited_us,
 		.app_locks = s->app_locks,
 		.notsent_lowat = s->notsent_lowat,
-		.start_lowat = s->start_lowat,
 	};
 }
 
@@ -112,18 +111,15 @@ static void record_change(struct tuner *t, struct conn_target *target, const str
 }
 
 /* Folds one size into the table's entry for KEY and copies it to dest_sizes. */
-static void learn_key(struct tuner *t, const struct dest_key *key, const struct dest_sizes *sizes,
+static void learn_key(struct tuner *t, const struct dest_key *key, __u32 sndbuf, __u32 rcvbuf,
 		      __u64 now_us)
 {
 	struct dest_map_key map_key = { .cgroup_id = key->cgroup_id, .family = key->family };
-	struct dest_sizes now;
 	struct conn_target learned = {};
 
-	if (dest_learn(&t->dests, key, sizes, now_us) || !dest_lookup(&t->dests, key, &now))
+	if (dest_learn(&t->dests, key, sndbuf, rcvbuf, now_us) ||
+	    !dest_lookup(&t->dests, key, &learned.sndbuf, &learned.rcvbuf))
 		return;
-	learned.sndbuf = now.sndbuf;
-	learned.rcvbuf = now.rcvbuf;
-	learned.notsent_lowat = now.notsent_lowat;
 	memcpy(map_key.prefix, key->addr, sizeof(map_key.prefix));
 	if (bpf_map_update_elem(t->dests_fd, &map_key, &learned, BPF_ANY) == 0 && t->dests_learned &&
 	    !*t->dests_learned)
@@ -137,13 +133,13 @@ static void learn(struct tuner *t, const struct flow *f, const struct est_decisi
 {
 	struct dest_key key = dest_key_make(f->s.cgroup_id, f->s.family, f->s.daddr);
 	struct dest_key any_cgroup = dest_key_make(0, f->s.family, f->s.daddr);
-	struct dest_sizes sizes = { d->snd_target, d->rcv_target, d->lowat_target };
-	struct dest_sizes receive_only = { .rcvbuf = d->rcv_target };
 	__u64 now_us = f->s.updated_ns / 1000;
 
-	learn_key(t, &key, &sizes, now_us);
+	if (!d->snd_target && !d->rcv_target)
+		return;
+	learn_key(t, &key, d->snd_target, d->rcv_target, now_us);
 	if (d->rcv_target)
-		learn_key(t, &any_cgroup, &receive_only, now_us);
+		learn_key(t, &any_cgroup, 0, d->rcv_target, now_us);
 }
 
 /* The pressure state from tcp_mem, its changes logged. While it holds, sockops

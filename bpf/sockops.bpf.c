@@ -37,11 +37,9 @@ static __always_inline void dest_key_of(const struct bpf_sock_ops *skops, __u64 
 	}
 }
 
-static __always_inline void apply_learned(struct bpf_sock_ops *skops, struct tcp_sock *tp, __u64 cookie)
+static __always_inline void apply_learned(struct bpf_sock_ops *skops, const struct sock *sk)
 {
-	const struct sock *sk = &tp->inet_conn.icsk_inet.sk;
 	struct dest_map_key key = {};
-	struct conn_stats *f;
 	struct conn_target *t;
 	int val;
 
@@ -60,14 +58,6 @@ static __always_inline void apply_learned(struct bpf_sock_ops *skops, struct tcp
 	if (t->rcvbuf && size_valid(t->rcvbuf)) {
 		val = setsockopt_value(t->rcvbuf);
 		bpf_setsockopt(skops, SOL_SOCKET, SO_RCVBUF, &val, sizeof(val));
-	}
-	/* a connection shorter than a tick gets its cap on unsent data too;
-	 * one the application capped itself keeps its own */
-	if (t->notsent_lowat && t->notsent_lowat <= max_buf && !tp->notsent_lowat) {
-		val = (int)t->notsent_lowat;
-		f = bpf_map_lookup_elem(&flows, &cookie);
-		if (bpf_setsockopt(skops, SOL_TCP, TCP_NOTSENT_LOWAT, &val, sizeof(val)) == 0 && f)
-			f->start_lowat = t->notsent_lowat;
 	}
 	count(CNT_APPLIED_AT_START);
 }
@@ -116,7 +106,6 @@ int tcptune_sockops(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk;
 	struct tcp_sock *tp;
-	__u64 cookie;
 
 	switch (skops->op) {
 	case BPF_SOCK_OPS_RWND_INIT:
@@ -136,9 +125,8 @@ int tcptune_sockops(struct bpf_sock_ops *skops)
 	if (!tp)
 		return 1;
 	/* record first: the entry keeps the application's lock bits, not ours */
-	cookie = bpf_get_socket_cookie(skops);
-	flow_record(cookie, tp, 0, false);
+	flow_record(bpf_get_socket_cookie(skops), tp, 0, false);
 	if (tune_enabled && dests_learned)
-		apply_learned(skops, tp, cookie);
+		apply_learned(skops, &tp->inet_conn.icsk_inet.sk);
 	return 1;
 }

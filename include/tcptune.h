@@ -39,8 +39,6 @@ struct conn_stats {
 	__u32 app_locks;         /* SOCK_SNDBUF_LOCK 1 / SOCK_RCVBUF_LOCK 2: set by the
 				  * application before tcptune first saw the socket */
 	__u32 notsent_lowat;     /* TCP_NOTSENT_LOWAT in force, 0 = the sysctl's (unlimited) */
-	__u32 start_lowat;       /* TCP_NOTSENT_LOWAT sockops set at establishment from the
-				  * destination's learned size, 0 = none: tcptune's, not the application's */
 	__u64 sndbuf_limited_us; /* time spent limited by the send buffer */
 	__u64 rwnd_limited_us;   /* time spent limited by the peer's receive window */
 	__u64 created_ns;        /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# Per-destination memory: once the agent has measured connections with a
-# remote /24, a new connection with it starts at the learned sizes: its first
-# advertised window (the SYN-ACK's, through sockops RWND_INIT) already fits
-# the learned rcvbuf, and a sender's TCP_NOTSENT_LOWAT is set at
-# establishment, before any tick (a connection shorter than one gets it too). The peer sees it as its send window (ss snd_wnd);
+# Per-destination memory: once the agent has measured connections from a
+# remote /24, a new connection with it starts at the learned sizes, and its
+# first advertised window (the SYN-ACK's, through sockops RWND_INIT) already
+# fits the learned rcvbuf. The peer sees it as its send window (ss snd_wnd);
 # the sender's size goal (half the largest window it saw) and so the data it
 # can keep unsent depend on it. Without the agent the window is stock again.
 . "$(dirname "$0")/../lib.sh"
@@ -40,7 +39,6 @@ sys.stdin.read()
 	exec {keep}>"$fifo" # the client holds its connection until this closes
 	wait_for 5 test -s "$OUT/$1.port" || { echo 0; return; }
 	w=$(in_ns "$NS_C" ss -tinH "sport = :$(cat "$OUT/$1.port")" | grep -o 'snd_wnd:[0-9]*' | cut -d: -f2)
-	[ -n "${AGENT_PID:-}" ] && "$TCPTUNE" flows --json >"$OUT/$1.flows" 2>/dev/null
 	exec {keep}>&-
 	wait "$client"
 	echo "${w:-0}"
@@ -69,14 +67,6 @@ check "known destination: the first window fits the learned rcvbuf ($known <= $l
 	[ "$known" -gt 0 -a "$known" -le $((learned / 2 + 1460)) ]
 check "known destination: the first window is smaller than at first contact ($known < $first)" [ "$known" -lt "$first" ]
 check "sockops counted it (counter 6: $at_start0 -> $at_start)" [ "$at_start" -gt "$at_start0" ]
-# the client's own destination entry (its cgroup, the server's /24): a sender's cap
-learned_lowat=$(jq '[.[] | .formatted | select(.key.cgroup_id != 0) | .value.notsent_lowat] | max // 0' "$OUT/dests.json")
-start_lowat=$(jq --argjson p "$(cat "$OUT/known.port")" '[.[] | select(.sport == $p) | .notsent_lowat] | first // 0' "$OUT/known.flows")
-first_lowat=$(jq --argjson p "$(cat "$OUT/first.port")" '[.[] | select(.sport == $p) | .notsent_lowat] | first // 0' "$OUT/first.flows")
-log "TCP_NOTSENT_LOWAT of an idle new connection: first contact $first_lowat, known destination $start_lowat (learned up to $learned_lowat)"
-check "first contact: no TCP_NOTSENT_LOWAT on an idle connection (no rate, no estimate): $first_lowat" [ "$first_lowat" = 0 ]
-check "known destination: the learned TCP_NOTSENT_LOWAT from establishment on ($start_lowat, learned up to $learned_lowat)" \
-	[ "$start_lowat" -gt 0 -a "$start_lowat" -le "$learned_lowat" ]
 
 agent_stop
 after=$(idle_window after)

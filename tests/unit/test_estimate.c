@@ -1113,14 +1113,6 @@ static void lowat_probes_and_respects_application(void **unused)
 		assert_int_equal(c.d.notsent_lowat, 0);
 		assert_int_equal(c.d.lowat_target, 0);
 	}
-	/* the destination's learned cap, set by sockops at establishment, is
-	 * tcptune's: adjusted like any other */
-	conn_start(&c, 4 * MiB, 64 * KiB);
-	c.s.notsent_lowat = c.s.start_lowat = 200000;
-	send_tick(&c, 6.25e6, 10000, 0);
-	assert_true(c.d.lowat_target > 0);
-	assert_int_equal(c.d.lowat_reason, EST_SHRINK);
-	assert_int_equal(c.d.notsent_lowat, c.d.lowat_target);
 	/* nor when it sized its send buffer */
 	conn_start(&c, 4 * MiB, 64 * KiB);
 	c.s.app_locks = EST_LOCK_SNDBUF;
@@ -1208,7 +1200,7 @@ static void dest_learn_and_lookup(void **unused)
 	struct dest_entry slots[64];
 	struct dest_table t;
 	uint8_t a[16];
-	struct dest_sizes got;
+	uint32_t snd, rcv;
 
 	assert_int_equal(dest_table_init(&t, slots, 64, 0.25), 0);
 	v4(a, "198.18.0.10");
@@ -1216,61 +1208,50 @@ static void dest_learn_and_lookup(void **unused)
 	v4(a, "198.18.0.99");
 	struct dest_key same_net = dest_key_make(1, AF_INET, a);
 
-	got = (struct dest_sizes){ 123, 123, 123 };
-	assert_false(dest_lookup(&t, &k, &got));
-	assert_int_equal(got.sndbuf, 0);
-	assert_int_equal(got.rcvbuf, 0);
+	snd = rcv = 123;
+	assert_false(dest_lookup(&t, &k, &snd, &rcv));
+	assert_int_equal(snd, 0);
+	assert_int_equal(rcv, 0);
 
 	/* the first value seeds; later ones are smoothed (alpha 0.25) */
-	assert_int_equal(dest_learn(&t, &k, &(struct dest_sizes){ 1000000, 4000000, 0 }, 10), 0);
-	assert_true(dest_lookup(&t, &same_net, &got));
-	assert_int_equal(got.sndbuf, 1000000);
-	assert_int_equal(got.rcvbuf, 4000000);
-	assert_int_equal(dest_learn(&t, &same_net, &(struct dest_sizes){ 2000000, 0, 0 }, 20), 0);
-	assert_true(dest_lookup(&t, &k, &got));
-	assert_int_equal(got.sndbuf, 1250000);
-	assert_int_equal(got.rcvbuf, 4000000); /* 0: nothing learned for rcvbuf */
-	assert_int_equal(dest_learn(&t, &k, &(struct dest_sizes){ 0, 2000000, 0 }, 30), 0);
-	assert_true(dest_lookup(&t, &k, &got));
-	assert_int_equal(got.sndbuf, 1250000);
-	assert_int_equal(got.rcvbuf, 3500000);
+	assert_int_equal(dest_learn(&t, &k, 1000000, 4000000, 10), 0);
+	assert_true(dest_lookup(&t, &same_net, &snd, &rcv));
+	assert_int_equal(snd, 1000000);
+	assert_int_equal(rcv, 4000000);
+	assert_int_equal(dest_learn(&t, &same_net, 2000000, 0, 20), 0);
+	assert_true(dest_lookup(&t, &k, &snd, &rcv));
+	assert_int_equal(snd, 1250000);
+	assert_int_equal(rcv, 4000000); /* 0: nothing learned for rcvbuf */
+	assert_int_equal(dest_learn(&t, &k, 0, 2000000, 30), 0);
+	assert_true(dest_lookup(&t, &k, &snd, &rcv));
+	assert_int_equal(snd, 1250000);
+	assert_int_equal(rcv, 3500000);
 
 	/* a side never learned stays 0 */
 	v6(a, "fd00:198:18::1");
 	struct dest_key k6 = dest_key_make(1, AF_INET6, a);
-	assert_int_equal(dest_learn(&t, &k6, &(struct dest_sizes){ 0, 300000, 0 }, 40), 0);
-	assert_true(dest_lookup(&t, &k6, &got));
-	assert_int_equal(got.sndbuf, 0);
-	assert_int_equal(got.rcvbuf, 300000);
+	assert_int_equal(dest_learn(&t, &k6, 0, 300000, 40), 0);
+	assert_true(dest_lookup(&t, &k6, &snd, &rcv));
+	assert_int_equal(snd, 0);
+	assert_int_equal(rcv, 300000);
 
 	/* nothing to learn, or no destination */
 	v4(a, "198.18.9.1");
 	struct dest_key other = dest_key_make(1, AF_INET, a);
-	assert_int_equal(dest_learn(&t, &other, &(struct dest_sizes){ 0, 0, 0 }, 50), -1);
-	assert_false(dest_lookup(&t, &other, &got));
+	assert_int_equal(dest_learn(&t, &other, 0, 0, 50), -1);
+	assert_false(dest_lookup(&t, &other, &snd, &rcv));
 	struct dest_key none = dest_key_make(1, 1, a);
-	assert_int_equal(dest_learn(&t, &none, &(struct dest_sizes){ 1000, 1000, 0 }, 50), -1);
-	assert_false(dest_lookup(&t, &none, &got));
+	assert_int_equal(dest_learn(&t, &none, 1000, 1000, 50), -1);
+	assert_false(dest_lookup(&t, &none, &snd, &rcv));
 
 	/* fed from a connection's decision */
 	struct conn c;
 	conn_start(&c, 4 * MiB, 64 * KiB);
 	send_tick(&c, 25e6, 100000, 0);
-	assert_int_equal(dest_learn(&t, &other, &(struct dest_sizes){ c.d.snd_target, c.d.rcv_target,
-								     c.d.lowat_target }, 60), 0);
-	assert_true(dest_lookup(&t, &other, &got));
-	assert_int_equal(got.sndbuf, c.d.snd_target);
-	assert_int_equal(got.rcvbuf, 0);
-	assert_true(got.notsent_lowat > 0); /* a sender's cap on unsent data, learned too */
-	assert_int_equal(got.notsent_lowat, c.d.lowat_target);
-	/* smoothed like the buffers; 0 (a receiver) leaves it */
-	uint32_t lowat = got.notsent_lowat;
-	assert_int_equal(dest_learn(&t, &other, &(struct dest_sizes){ 0, 100000, 0 }, 70), 0);
-	assert_true(dest_lookup(&t, &other, &got));
-	assert_int_equal(got.notsent_lowat, lowat);
-	assert_int_equal(dest_learn(&t, &other, &(struct dest_sizes){ 0, 0, lowat + 40000 }, 80), 0);
-	assert_true(dest_lookup(&t, &other, &got));
-	assert_int_equal(got.notsent_lowat, lowat + 10000);
+	assert_int_equal(dest_learn(&t, &other, c.d.snd_target, c.d.rcv_target, 60), 0);
+	assert_true(dest_lookup(&t, &other, &snd, &rcv));
+	assert_int_equal(snd, c.d.snd_target);
+	assert_int_equal(rcv, 0);
 }
 
 static struct dest_key numbered_key(unsigned i)
@@ -1285,49 +1266,49 @@ static void dest_eviction(void **unused)
 	(void)unused;
 	struct dest_entry slots[DEST_WAYS];
 	struct dest_table t;
-	struct dest_sizes got;
+	uint32_t snd, rcv;
 
 	/* one set: the table holds DEST_WAYS destinations, and a new one
 	 * replaces the one learned longest ago */
 	assert_int_equal(dest_table_init(&t, slots, DEST_WAYS, 0.25), 0);
 	for (unsigned i = 0; i < DEST_WAYS; i++) {
 		struct dest_key k = numbered_key(i);
-		assert_int_equal(dest_learn(&t, &k, &(struct dest_sizes){ 100000 + i, 0, 0 }, 100 + i), 0);
+		assert_int_equal(dest_learn(&t, &k, 100000 + i, 0, 100 + i), 0);
 	}
 	for (unsigned i = 0; i < DEST_WAYS; i++) {
 		struct dest_key k = numbered_key(i);
-		assert_true(dest_lookup(&t, &k, &got));
-		assert_int_equal(got.sndbuf, 100000 + i);
+		assert_true(dest_lookup(&t, &k, &snd, &rcv));
+		assert_int_equal(snd, 100000 + i);
 	}
 	struct dest_key k8 = numbered_key(8), k0 = numbered_key(0), k1 = numbered_key(1),
 			k2 = numbered_key(2), k9 = numbered_key(9);
-	assert_int_equal(dest_learn(&t, &k8, &(struct dest_sizes){ 5, 0, 0 }, 200), 0);
-	assert_false(dest_lookup(&t, &k0, &got)); /* the oldest went */
-	assert_true(dest_lookup(&t, &k8, &got));
-	assert_true(dest_lookup(&t, &k1, &got));
+	assert_int_equal(dest_learn(&t, &k8, 5, 0, 200), 0);
+	assert_false(dest_lookup(&t, &k0, &snd, &rcv)); /* the oldest went */
+	assert_true(dest_lookup(&t, &k8, &snd, &rcv));
+	assert_true(dest_lookup(&t, &k1, &snd, &rcv));
 	/* learning again refreshes: 1 stays, 2 is now the oldest */
-	assert_int_equal(dest_learn(&t, &k1, &(struct dest_sizes){ 5, 0, 0 }, 201), 0);
-	assert_int_equal(dest_learn(&t, &k9, &(struct dest_sizes){ 5, 0, 0 }, 202), 0);
-	assert_true(dest_lookup(&t, &k1, &got));
-	assert_false(dest_lookup(&t, &k2, &got));
+	assert_int_equal(dest_learn(&t, &k1, 5, 0, 201), 0);
+	assert_int_equal(dest_learn(&t, &k9, 5, 0, 202), 0);
+	assert_true(dest_lookup(&t, &k1, &snd, &rcv));
+	assert_false(dest_lookup(&t, &k2, &snd, &rcv));
 	/* a replaced entry starts afresh, not from its predecessor's sizes */
-	assert_true(dest_lookup(&t, &k9, &got));
-	assert_int_equal(got.sndbuf, 5);
+	assert_true(dest_lookup(&t, &k9, &snd, &rcv));
+	assert_int_equal(snd, 5);
 
 	/* many sets: bounded by capacity, the newest is always there */
 	struct dest_entry big[64];
 	assert_int_equal(dest_table_init(&t, big, 64, 0.5), 0);
 	for (unsigned i = 0; i < 1000; i++) {
 		struct dest_key k = numbered_key(i);
-		assert_int_equal(dest_learn(&t, &k, &(struct dest_sizes){ 1000 + i, 2000 + i, 0 }, i + 1), 0);
-		assert_true(dest_lookup(&t, &k, &got));
-		assert_int_equal(got.sndbuf, 1000 + i);
-		assert_int_equal(got.rcvbuf, 2000 + i);
+		assert_int_equal(dest_learn(&t, &k, 1000 + i, 2000 + i, i + 1), 0);
+		assert_true(dest_lookup(&t, &k, &snd, &rcv));
+		assert_int_equal(snd, 1000 + i);
+		assert_int_equal(rcv, 2000 + i);
 	}
 	unsigned found = 0;
 	for (unsigned i = 0; i < 1000; i++) {
 		struct dest_key k = numbered_key(i);
-		found += dest_lookup(&t, &k, &got);
+		found += dest_lookup(&t, &k, &snd, &rcv);
 	}
 	assert_true(found <= 64);
 	assert_true(found >= 32); /* the hash spreads keys over the sets */
