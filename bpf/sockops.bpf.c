@@ -37,17 +37,25 @@ static __always_inline void dest_key_of(const struct bpf_sock_ops *skops, __u64 
 	}
 }
 
-static __always_inline void apply_learned(struct bpf_sock_ops *skops, const struct sock *sk)
+/* What the agent learned for this connection's destination, or NULL. */
+static __always_inline struct conn_target *learned_sizes(const struct bpf_sock_ops *skops,
+							 __u64 cgroup_id)
 {
 	struct dest_map_key key = {};
+
+	dest_key_of(skops, cgroup_id, &key);
+	return bpf_map_lookup_elem(&dest_sizes, &key);
+}
+
+static __always_inline void apply_learned(struct bpf_sock_ops *skops, const struct sock *sk)
+{
 	struct conn_target *t;
 	int val;
 
 	/* the application chose its own sizes before connecting */
 	if (sk->sk_userlocks & (SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK))
 		return;
-	dest_key_of(skops, sk->sk_cgrp_data.cgroup->kn->id, &key);
-	t = bpf_map_lookup_elem(&dest_sizes, &key);
+	t = learned_sizes(skops, sk->sk_cgrp_data.cgroup->kn->id);
 	if (!t)
 		return;
 	if (t->sndbuf && size_valid(t->sndbuf)) {
@@ -77,22 +85,22 @@ static __always_inline void apply_learned(struct bpf_sock_ops *skops, const stru
  * at establishment the kernel's autotuning keeps the window growing. */
 static __always_inline void init_window(struct bpf_sock_ops *skops)
 {
-	struct dest_map_key key = {};
 	struct conn_target *t;
 	struct bpf_sock *sk = skops->sk;
 	struct tcp_sock *tp = sk ? bpf_skc_to_tcp_sock(sk) : NULL;
 	__u32 mss = ETH_ADVMSS, segs;
 
 	if (tp) { /* active open: the connecting socket is full */
-		if (tp->inet_conn.icsk_inet.sk.sk_userlocks & SOCK_RCVBUF_LOCK)
+		const struct sock *own = &tp->inet_conn.icsk_inet.sk;
+
+		if (own->sk_userlocks & SOCK_RCVBUF_LOCK)
 			return;
-		dest_key_of(skops, tp->inet_conn.icsk_inet.sk.sk_cgrp_data.cgroup->kn->id, &key);
+		t = learned_sizes(skops, own->sk_cgrp_data.cgroup->kn->id);
 		if (tp->advmss)
 			mss = tp->advmss;
 	} else {
-		dest_key_of(skops, 0, &key);
+		t = learned_sizes(skops, 0);
 	}
-	t = bpf_map_lookup_elem(&dest_sizes, &key);
 	if (!t || !t->rcvbuf || !size_valid(t->rcvbuf))
 		return;
 	/* the window is about half of sk_rcvbuf, which is twice SO_RCVBUF */
