@@ -13,6 +13,7 @@
 #define WINDOW_LIMITED 0.8  /* rate x RTT at least this share of the receive window */
 #define APP_LIMITED 0.5     /* unread data at least this share of rcvbuf */
 #define PEER_LIMITED 0.25   /* the peer's window held a sender back this share of the tick */
+#define QUEUED_RTT 1.5      /* receiver's RTT above this x the connection's min RTT: a queue */
 /* The receiver advertises about half of sk_rcvbuf: the rest pays for skb
  * truesize (tcp_adv_win_scale 1; since 6.6 tp->scaling_ratio, which starts
  * at 50% and is measured from the traffic afterwards). */
@@ -26,7 +27,7 @@ struct est_config est_config_default(void)
 	return (struct est_config){
 		.alpha = 0.25,
 		.headroom = 2.0,
-		.min_buf = 16u << 10,
+		.min_buf = 8u << 10,
 		.max_buf = 64u << 20,
 		.hysteresis = 0.25,
 		.min_change_interval = 3,
@@ -338,8 +339,17 @@ static void decide_rcvbuf(const struct est_config *c, const struct est_state *st
 	/* The sender can have at most one window in flight: a rate x RTT close
 	 * to it means the window, not the path, set the rate. This tick's own
 	 * rate counts too: the window caps every tick, while the smoothed rate
-	 * lags a probe by several ticks and would stall the next one. */
-	out->rcv_limited = max2(bdp, bdp_this_tick) >= WINDOW_LIMITED * window;
+	 * lags a probe by several ticks and would stall the next one. Unless
+	 * the RTT shows a bottleneck queue: a flow its window holds back builds
+	 * none, so the queue is the path's (full, or shared with other flows),
+	 * and a bigger window would only take a bigger share of it. Probing
+	 * there also costs delay for the connection's life: the peer sizes its
+	 * unsent tail skb from the largest window it was ever offered. min_rtt
+	 * is the handshake's on a pure receiver; ~0 when never measured. */
+	bool queue = s->min_rtt_us && s->min_rtt_us != UINT32_MAX &&
+		     st->rcv_rtt_us > QUEUED_RTT * s->min_rtt_us;
+
+	out->rcv_limited = !queue && max2(bdp, bdp_this_tick) >= WINDOW_LIMITED * window;
 
 	uint32_t target = clamp_buf(c, c->headroom * bdp * RCVBUF_PER_WINDOW);
 
@@ -432,6 +442,8 @@ void est_update(const struct est_config *c, struct est_state *st,
 		st->snd_change_tick = st->tick;
 	if (out->rcv_reason != EST_NONE)
 		st->rcv_change_tick = st->tick;
+	out->learn_sndbuf = out->snd_limited ? 0 : out->snd_target;
+	out->learn_rcvbuf = out->rcv_limited ? 0 : out->rcv_target;
 	if (out->snd_reason == EST_PROBE) {
 		st->snd_floor = out->sndbuf;
 		st->snd_floor_rate_Bps = st->snd_rate_Bps;

@@ -35,7 +35,7 @@ static const struct argp_option run_options[] = {
 	{ "interval", 'i', "SECONDS", 0, "Collection interval (default 1)", 0 },
 	{ "max-flows", 'm', "N", 0, "Connections tracked at most; beyond it new ones are counted as map_full and not tracked (default 65536)", 0 },
 	{ "observe", 'o', NULL, 0, "Compute and show targets; change no socket and no sysctl", 0 },
-	{ "min-buf", 'b', "BYTES", 0, "Smallest buffer tcptune sets, as ss shows it (default 16K; K, M, G suffixes)", 0 },
+	{ "min-buf", 'b', "BYTES", 0, "Smallest buffer tcptune sets, as ss shows it (default 8K; K, M, G suffixes)", 0 },
 	{ "max-buf", 'B', "BYTES", 0, "Largest buffer tcptune sets (default 64M); net.core.wmem_max/rmem_max are raised to half of it if lower, and restored on exit", 0 },
 	{ "headroom", 'H', "X", 0, "Target = X times the bandwidth-delay product (default 2)", 0 },
 	{ "alpha", 'a', "A", 0, "Smoothing weight of the newest sample, 0 < A <= 1 (default 0.25)", 0 },

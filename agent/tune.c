@@ -135,11 +135,11 @@ static void learn(struct tuner *t, const struct flow *f, const struct est_decisi
 	struct dest_key any_cgroup = dest_key_make(0, f->s.family, f->s.daddr);
 	__u64 now_us = f->s.updated_ns / 1000;
 
-	if (!d->snd_target && !d->rcv_target)
+	if (!d->learn_sndbuf && !d->learn_rcvbuf)
 		return;
-	learn_key(t, &key, d->snd_target, d->rcv_target, now_us);
-	if (d->rcv_target)
-		learn_key(t, &any_cgroup, 0, d->rcv_target, now_us);
+	learn_key(t, &key, d->learn_sndbuf, d->learn_rcvbuf, now_us);
+	if (d->learn_rcvbuf)
+		learn_key(t, &any_cgroup, 0, d->learn_rcvbuf, now_us);
 }
 
 /* The pressure state from tcp_mem, its changes logged. While it holds, sockops

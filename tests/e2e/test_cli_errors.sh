@@ -83,7 +83,7 @@ expect_error 2 "--budget '-1M' must be 0 \(unlimited\) or a size" "--budget -1M"
 expect_error 2 "--budget '1.5M' must be 0 \(unlimited\) or a size" "--budget 1.5M" -- "$TCPTUNE" run --budget 1.5M
 expect_error 2 "--budget '2048G' must be 0 \(unlimited\) or a size up to 1024G" "--budget 2048G" -- "$TCPTUNE" run --budget 2048G
 expect_error 2 "--budget '' must be 0" "--budget ''" -- "$TCPTUNE" run --budget ""
-expect_error 2 "--budget 4096 is below --min-buf 16384" "--budget below --min-buf" -- "$TCPTUNE" run --budget 4K
+expect_error 2 "--budget 4096 is below --min-buf 8192" "--budget below --min-buf" -- "$TCPTUNE" run --budget 4K
 expect_error 2 "--max-flows 'many' must be a whole number" "--max-flows many" -- "$TCPTUNE" run --max-flows many
 expect_error 2 "--sort 'size' must be rate, rtt or queue" "flows --sort size" -- "$TCPTUNE" flows --sort size
 

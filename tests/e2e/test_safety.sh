@@ -119,7 +119,7 @@ check "with --budget $BUDGET: the targets in flows --json add up to at most it (
 check "with --budget $BUDGET: samples with every target applied: $SETTLED of 13 (at least 3)" [ "$SETTLED" -ge 3 ]
 check "with --budget $BUDGET: there, the tuned buffers as ss shows them stay within it +1% (largest $MAX_TUNED_SS)" \
 	[ "$MAX_TUNED_SS" -le $((BUDGET + BUDGET / 100)) ]
-# with --min-buf 16K the assigned bytes can settle just under the budget with
+# with a small --min-buf the assigned bytes can settle just under the budget with
 # less than one more grow's room: then grows are refused, not cut
 check "the budget was reached: grows cut to it or refused, or 'budget full' logged" \
 	grep -qE "budget full|\(budget\)|, [1-9][0-9]* refused" "$OUT/budget.log"

@@ -145,7 +145,7 @@ static void config_defaults(void **unused)
 
 	assert_float_equal(c.alpha, 0.25, 0);
 	assert_float_equal(c.headroom, 2.0, 0);
-	assert_int_equal(c.min_buf, 16 * KiB);
+	assert_int_equal(c.min_buf, 8 * KiB);
 	assert_int_equal(c.max_buf, 64 * MiB);
 	assert_float_equal(c.hysteresis, 0.25, 0);
 	assert_int_equal(c.min_change_interval, 3);
@@ -189,9 +189,9 @@ static void config_validation(void **unused)
 	EXPECT_GOOD(headroom, 1);
 	EXPECT_BAD(min_buf, 4096, "min_buf must be at least 8192 bytes");
 	EXPECT_GOOD(min_buf, 8192);
-	EXPECT_BAD(max_buf, 8 * KiB, "max_buf must not be below min_buf");
+	EXPECT_BAD(max_buf, 8 * KiB - 1, "max_buf must not be below min_buf");
 	EXPECT_BAD(max_buf, (1u << 30) + 1, "max_buf must be at most 1 GiB");
-	EXPECT_GOOD(max_buf, 64 * KiB); /* = min_buf: a fixed size */
+	EXPECT_GOOD(max_buf, 8 * KiB); /* = min_buf: a fixed size */
 	EXPECT_GOOD(max_buf, 1u << 30);
 	EXPECT_BAD(hysteresis, -0.01, "hysteresis must be in [0, 1)");
 	EXPECT_BAD(hysteresis, 1, "hysteresis must be in [0, 1)");
@@ -493,25 +493,26 @@ static void clamp_at_min_and_max(void **unused)
 	(void)unused;
 	struct conn c;
 
-	/* 1 MB/s at 1 ms: 2.4 KB wanted, 16 KiB is the floor */
+	/* 1 MB/s at 1 ms: 2.4 KB wanted, 8 KiB is the floor */
 	conn_start(&c, 1 * MiB, 64 * KiB);
 	uint32_t seen[8];
 	int n = 0;
 	for (int i = 0; i < 24; i++) {
 		send_tick(&c, 1e6, 1000, 0);
-		assert_int_equal(c.d.snd_target, 16 * KiB);
+		assert_int_equal(c.d.snd_target, 8 * KiB);
 		if (c.d.sndbuf && n < 8)
 			seen[n++] = c.d.sndbuf;
 		apply(&c);
 	}
-	assert_int_equal(n, 6);
+	assert_int_equal(n, 7);
 	assert_int_equal(seen[0], 512 * KiB);
 	assert_int_equal(seen[1], 256 * KiB);
 	assert_int_equal(seen[2], 128 * KiB);
 	assert_int_equal(seen[3], 64 * KiB);
 	assert_int_equal(seen[4], 32 * KiB);
 	assert_int_equal(seen[5], 16 * KiB);
-	assert_int_equal(c.s.sndbuf, 16 * KiB);
+	assert_int_equal(seen[6], 8 * KiB);
+	assert_int_equal(c.s.sndbuf, 8 * KiB);
 
 	/* 1 GB/s at 200 ms: 200 MB in flight, 64 MiB is the ceiling */
 	conn_start(&c, 16 * MiB, 64 * KiB);
@@ -558,6 +559,7 @@ static void probe_when_sndbuf_limited(void **unused)
 		assert_true(c.d.snd_limited);
 		assert_int_equal(c.d.snd_reason, EST_PROBE);
 		assert_int_equal(c.d.sndbuf, 2 * before);
+		assert_int_equal(c.d.learn_sndbuf, 0); /* not the destination's size */
 		apply(&c);
 	}
 	assert_int_equal(c.s.sndbuf, 4 * MiB);
@@ -567,6 +569,7 @@ static void probe_when_sndbuf_limited(void **unused)
 		sim_send(&c, &long_fat, 0);
 		assert_false(c.d.snd_limited);
 		assert_int_not_equal(c.d.snd_reason, EST_PROBE);
+		assert_int_equal(c.d.learn_sndbuf, c.d.snd_target);
 		apply(&c);
 	}
 	assert_near(c.s.sndbuf, 2 * 2.5e6 * FACTOR, 0.25 * 2 * 2.5e6 * FACTOR);
@@ -673,17 +676,58 @@ static void receiver_window_limited_probes(void **unused)
 		/* TCP_WINDOW_CLAMP follows the new buffer, or the probe would be
 		 * capped at the old window */
 		assert_int_equal(c.d.window_clamp, before);
+		/* a probe is no size for the destination to learn */
+		assert_int_equal(c.d.rcv_target, 2 * before);
+		assert_int_equal(c.d.learn_rcvbuf, 0);
 		apply(&c);
 	}
 	/* 8 MiB: a 4.2 MB window over a 2.5 MB path. Done probing; settles
-	 * within the band around 2 x 2.5 MB x 2 */
+	 * within the band around 2 x 2.5 MB x 2, which is what is learned */
 	for (int i = 0; i < 30; i++) {
 		sim_recv(&c, &long_fat, 0);
 		assert_false(c.d.rcv_limited);
 		assert_int_not_equal(c.d.rcv_reason, EST_PROBE);
+		assert_int_equal(c.d.learn_rcvbuf, c.d.rcv_target);
 		apply(&c);
 	}
 	assert_near(c.s.rcvbuf, 10e6, 0.25 * 10e6);
+}
+
+static void receiver_behind_a_queue_does_not_probe(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* One of 25 flows sharing 6.25 MB/s at 10 ms, the bottleneck queue
+	 * full: 250 KB/s at a 30 ms RTT is 7.5 KB in flight, most of a 16 KiB
+	 * buffer's 8 KiB window. The RTT is three times the handshake's: the
+	 * queue, not the window, sets the rate. Sized to headroom x BDP (30 KB),
+	 * never probed up from there. */
+	conn_start(&c, 64 * KiB, 16 * KiB);
+	c.s.min_rtt_us = 10000;
+	for (int i = 0; i < 10; i++) {
+		recv_tick(&c, 250000, 30000);
+		assert_false(c.d.rcv_limited);
+		assert_int_not_equal(c.d.rcv_reason, EST_PROBE);
+		assert_int_equal(c.d.rcv_target, 30000);
+		assert_int_equal(c.d.learn_rcvbuf, 30000);
+		apply(&c);
+	}
+	assert_int_equal(c.s.rcvbuf, 30000);
+	/* the same window-full rate with no queue (RTT at its minimum): the
+	 * window is the limit */
+	conn_start(&c, 64 * KiB, 16 * KiB);
+	c.s.min_rtt_us = 30000;
+	recv_tick(&c, 250000, 30000);
+	recv_tick(&c, 250000, 30000);
+	assert_true(c.d.rcv_limited);
+	assert_int_equal(c.d.rcv_reason, EST_PROBE);
+	/* and a min RTT never measured (the kernel's ~0U) is no evidence */
+	conn_start(&c, 64 * KiB, 16 * KiB);
+	c.s.min_rtt_us = UINT32_MAX;
+	recv_tick(&c, 250000, 30000);
+	recv_tick(&c, 250000, 30000);
+	assert_true(c.d.rcv_limited);
 }
 
 static void receiver_app_limited_does_not_probe(void **unused)
@@ -1076,10 +1120,10 @@ static void lowat_follows_bdp(void **unused)
 	assert_true(changes >= 1 && changes <= 4);
 	assert_near(c.s.notsent_lowat, 12500, 0.4 * 12500);
 
-	/* never below two segments: a 1 Mbit/s flow at 1 ms */
+	/* never below a segment: a 1 Mbit/s flow at 1 ms */
 	conn_start(&c, 64 * KiB, 64 * KiB);
 	send_tick(&c, 125e3, 1000, 0);
-	assert_int_equal(c.d.notsent_lowat, 2 * MSS);
+	assert_int_equal(c.d.notsent_lowat, MSS);
 
 	/* a receiver has no unsent data */
 	conn_start(&c, 64 * KiB, 64 * KiB);
@@ -1248,7 +1292,7 @@ static void dest_learn_and_lookup(void **unused)
 	struct conn c;
 	conn_start(&c, 4 * MiB, 64 * KiB);
 	send_tick(&c, 25e6, 100000, 0);
-	assert_int_equal(dest_learn(&t, &other, c.d.snd_target, c.d.rcv_target, 60), 0);
+	assert_int_equal(dest_learn(&t, &other, c.d.learn_sndbuf, c.d.learn_rcvbuf, 60), 0);
 	assert_true(dest_lookup(&t, &other, &snd, &rcv));
 	assert_int_equal(snd, c.d.snd_target);
 	assert_int_equal(rcv, 0);
@@ -1348,6 +1392,7 @@ int main(void)
 		cmocka_unit_test(probe_when_send_queue_pinned),
 		cmocka_unit_test(probe_stops_at_max_buf),
 		cmocka_unit_test(receiver_window_limited_probes),
+		cmocka_unit_test(receiver_behind_a_queue_does_not_probe),
 		cmocka_unit_test(receiver_app_limited_does_not_probe),
 		cmocka_unit_test(shrink_is_gradual),
 		cmocka_unit_test(hysteresis_band),
