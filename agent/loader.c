@@ -9,6 +9,7 @@
 #include <bpf/libbpf.h>
 #include "iter.skel.h"
 #include "loader.h"
+#include "metrics.h"
 #include "log.h"
 #include "sockops.skel.h"
 #include "track.skel.h"
@@ -211,4 +212,48 @@ void loader_stop(struct loader *ld)
 	}
 	bpffs_release(ld->bpffs_mounted);
 	ld->bpffs_mounted = false;
+}
+
+#define MAX_PROGRAMS 8
+
+static size_t add_programs(struct bpf_object *obj, struct bpf_program **progs, size_t n)
+{
+	struct bpf_program *p;
+
+	bpf_object__for_each_program(p, obj) {
+		if (n < MAX_PROGRAMS)
+			progs[n++] = p;
+	}
+	return n;
+}
+
+size_t loader_program_stats(struct loader *ld, struct metrics_program *out, size_t max)
+{
+	struct bpf_program *progs[MAX_PROGRAMS];
+	size_t n = 0, filled = 0;
+
+	if (ld->track)
+		n = add_programs(ld->track->obj, progs, n);
+	if (ld->sockops)
+		n = add_programs(ld->sockops->obj, progs, n);
+	if (ld->iter)
+		n = add_programs(ld->iter->obj, progs, n);
+	for (size_t i = 0; i < n && filled < max; i++) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(progs[i]);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		out[filled++] = (struct metrics_program){ .name = bpf_program__name(progs[i]),
+							  .runs = info.run_cnt, .run_ns = info.run_time_ns };
+	}
+	return filled;
+}
+
+int loader_enable_stats(void)
+{
+	int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+
+	return fd < 0 ? -errno : fd;
 }

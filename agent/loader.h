@@ -46,6 +46,16 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 /* sockops' flag that some destination size was learned (in its .bss). */
 __u32 *loader_dests_learned(struct loader *ld);
 
+/* Run counts and run time of each program (kernel BPF statistics: they
+ * count only while enabled, see loader_enable_stats). Returns how many of
+ * at most max were filled. */
+struct metrics_program;
+size_t loader_program_stats(struct loader *ld, struct metrics_program *out, size_t max);
+/* Keeps the kernel's BPF run-time statistics on while the returned fd is
+ * open (the kernel turns them off again when the last such fd closes, also
+ * when the agent is killed). Returns the fd or -errno. */
+int loader_enable_stats(void);
+
 /* Detach, unpin and free. Safe on a partly started loader. */
 void loader_stop(struct loader *ld);
 

@@ -12,12 +12,16 @@
 #include "collect.h"
 #include "commands.h"
 #include "log.h"
+#include "metrics_server.h"
 #include "parse.h"
 #include "sysctl.h"
 #include "tune.h"
 
 /* 1 TiB: far above any host's TCP memory, and no overflow in the sums */
 #define BUDGET_MAX (1ull << 40)
+
+#define METRICS_DEFAULT "127.0.0.1:9977"
+#define OPT_PER_CONNECTION 0x100
 
 struct run_args {
 	const char *cgroups[TCPTUNE_MAX_SCOPES];
@@ -27,6 +31,10 @@ struct run_args {
 	bool observe;
 	struct est_config est;
 	__u64 budget;
+	const char *metrics;          /* ADDR:PORT, NULL = off */
+	struct sockaddr_storage metrics_addr;
+	unsigned int metrics_addrlen;
+	bool per_connection;
 };
 
 
@@ -40,6 +48,8 @@ static const struct argp_option run_options[] = {
 	{ "headroom", 'H', "X", 0, "Target = X times the bandwidth-delay product (default 2)", 0 },
 	{ "alpha", 'a', "A", 0, "Smoothing weight of the newest sample, 0 < A <= 1 (default 0.25)", 0 },
 	{ "budget", 'u', "BYTES", 0, "Total buffer bytes tcptune may assign across all connections; grows beyond it are cut or refused (default 0: unlimited; K, M, G suffixes)", 0 },
+	{ "metrics", 'M', "ADDR:PORT", 0, "Serve Prometheus metrics at http://ADDR:PORT/metrics (default " METRICS_DEFAULT "; [IPV6]:PORT; off: none)", 0 },
+	{ "metrics-per-connection", OPT_PER_CONNECTION, NULL, 0, "Also one metrics series per connection (many series on a busy host)", 0 },
 	{ "verbose", 'v', NULL, 0, "Debug output, including libbpf's", 0 },
 	{},
 };
@@ -91,6 +101,18 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 		if (parse_size(arg, &args->budget) || args->budget > BUDGET_MAX)
 			usage_error(state, "--budget '%s' must be 0 (unlimited) or a size up to 1024G (K, M, G suffixes)", arg);
 		break;
+	case 'M':
+		if (!strcmp(arg, "off")) {
+			args->metrics = NULL;
+			break;
+		}
+		if (parse_listen(arg, &args->metrics_addr, &args->metrics_addrlen))
+			usage_error(state, "--metrics '%s' must be ADDR:PORT or off (e.g. 127.0.0.1:9977, [::1]:9977)", arg);
+		args->metrics = arg;
+		break;
+	case OPT_PER_CONNECTION:
+		args->per_connection = true;
+		break;
 	case 'v':
 		log_verbose = 1;
 		break;
@@ -99,6 +121,8 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 
 		if (why)
 			usage_error(state, "bad tuning settings: %s", why);
+		if (args->per_connection && !args->metrics)
+			usage_error(state, "--metrics-per-connection needs --metrics (it is off)");
 		if (args->budget && args->budget < args->est.min_buf)
 			usage_error(state, "--budget %llu is below --min-buf %u: no buffer could ever be set (raise it, or 0 for unlimited)",
 				    (unsigned long long)args->budget, args->est.min_buf);
@@ -163,10 +187,60 @@ static int wait_signal(int sigfd, double seconds)
 	return (int)info.ssi_signo;
 }
 
+/* What the metrics page needs beyond the tick's flows. */
+struct metrics_state {
+	struct metrics_server server;
+	bool serving;
+	struct cgroup_names cgroups;
+	int stats_fd;                 /* keeps BPF run-time statistics on, -1 if refused */
+	bool per_connection;
+	bool observe;
+	__u64 ticks;
+};
+
+static const char *cgroup_name(void *ctx, uint64_t id)
+{
+	return cgroup_names_get(ctx, id);
+}
+
+/* Renders this tick for the metrics endpoint. A failed rendering (out of
+ * memory) keeps the previous page. */
+static void metrics_publish(struct metrics_state *ms, struct loader *ld, const struct tuner *t,
+			    const struct flow *flows, size_t n, double tick_s)
+{
+	struct metrics_program programs[8];
+	struct metrics_snapshot m = {
+		.flows = flows, .nflows = n, .cgroup_name = cgroup_name, .cgroup_ctx = &ms->cgroups,
+		.per_connection = ms->per_connection, .observe = ms->observe,
+		.assigned_bytes = t->assigned, .programs = programs, .ticks = ++ms->ticks,
+		.tick_seconds = tick_s,
+	};
+	struct prom_buf page = {};
+
+	if (!ms->serving)
+		return;
+	for (int i = 0; i < CNT_MAX; i++)
+		m.events[i] = counter_read(ld->counters_fd, i);
+	memcpy(m.changes, t->changes, sizeof(m.changes));
+	m.nprograms = loader_program_stats(ld, programs, 8);
+	__u64 rss = 0;
+
+	if (process_usage(&m.cpu_seconds, &rss))
+		m.cpu_seconds = 0;
+	m.rss_bytes = rss;
+	if (metrics_render(&m, &page)) {
+		log_debug("metrics: out of memory rendering the page; the previous one stays");
+		prom_buf_free(&page);
+		return;
+	}
+	metrics_server_publish(&ms->server, &page);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_args args = { .interval_s = 1.0, .max_flows = TCPTUNE_DEFAULT_MAX_FLOWS,
-				 .est = est_config_default() };
+				 .est = est_config_default(), .metrics = METRICS_DEFAULT };
+	struct metrics_state ms = { .stats_fd = -1 };
 	struct tuner tuner = {};
 	bool tuner_ready = false;
 	struct argp argp = { run_options, run_parse, NULL,
@@ -182,6 +256,8 @@ int cmd_run(int argc, char **argv)
 	pid_t holder = 0;
 	bool whole_host;
 
+	if (parse_listen(METRICS_DEFAULT, &args.metrics_addr, &args.metrics_addrlen))
+		return EXIT_RUNTIME;
 	ret = argp_parse(&argp, argc, argv, TCPTUNE_ARGP_FLAGS, NULL, &args);
 	if (ret)
 		return EXIT_USAGE;
@@ -219,6 +295,20 @@ int cmd_run(int argc, char **argv)
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
+	/* before anything is loaded: a taken port leaves nothing attached */
+	if (args.metrics) {
+		if (metrics_server_start(&ms.server, (struct sockaddr *)&args.metrics_addr, args.metrics_addrlen,
+					 args.metrics, why, sizeof(why))) {
+			log_error("%s", why);
+			ret = EXIT_RUNTIME;
+			goto cleanup;
+		}
+		ms.serving = true;
+		ms.per_connection = args.per_connection;
+		ms.observe = args.observe;
+		if (cgroup_names_init(&ms.cgroups))
+			log_info("metrics: no cgroup2 mount to name cgroups from; they are labelled by id");
+	}
 	err = loader_remove_stale_pins();
 	if (err > 0)
 		log_info("removed %d objects pinned by an agent that did not stop cleanly", err);
@@ -253,6 +343,14 @@ int cmd_run(int argc, char **argv)
 		goto cleanup;
 	}
 	tuner_ready = true;
+	if (ms.serving) {
+		ms.stats_fd = loader_enable_stats();
+		if (ms.stats_fd < 0)
+			log_info("metrics: kernel BPF statistics could not be enabled (%s): program run counts stay 0",
+				 strerror(-ms.stats_fd));
+		log_info("metrics: serving http://%s/metrics%s", args.metrics,
+			 args.per_connection ? " (with per-connection series)" : "");
+	}
 
 	log_info("%s: buffers from %u to %u bytes, headroom %.2g x BDP, alpha %.2g",
 		 args.observe ? "observe mode (nothing is changed)" : "tuning",
@@ -282,6 +380,7 @@ int cmd_run(int argc, char **argv)
 		}
 		/* the entries the pass just refreshed, read once for both */
 		changes = tuner_tick(&tuner, res.flows, res.tracked);
+		metrics_publish(&ms, &ld, &tuner, res.flows, res.tracked, monotonic_s() - start);
 		free(res.flows);
 		/* apply the changes now rather than one interval later: a probe's
 		 * effect then shows in the next tick's figures, which is what
@@ -317,6 +416,11 @@ int cmd_run(int argc, char **argv)
 	ret = 0;
 
 cleanup:
+	if (ms.serving)
+		metrics_server_stop(&ms.server);
+	cgroup_names_free(&ms.cgroups);
+	if (ms.stats_fd >= 0)
+		close(ms.stats_fd);
 	if (started)
 		loader_stop(&ld);
 	if (tuner_ready)

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <linux/capability.h>
 #include <linux/magic.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -271,4 +273,114 @@ __u64 monotonic_ns(void)
 double monotonic_s(void)
 {
 	return (double)monotonic_ns() / 1e9;
+}
+
+int process_usage(double *cpu_s, __u64 *rss_bytes)
+{
+	struct rusage ru;
+	unsigned long size, resident;
+	FILE *f;
+	int n;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return -errno;
+	*cpu_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	f = fopen("/proc/self/statm", "re");
+	if (!f)
+		return -errno;
+	n = fscanf(f, "%lu %lu", &size, &resident);
+	fclose(f);
+	if (n != 2)
+		return -EINVAL;
+	*rss_bytes = (__u64)resident * (__u64)sysconf(_SC_PAGESIZE);
+	return 0;
+}
+
+struct cgroup_name {
+	__u64 id;
+	char *path;
+};
+
+/* nftw has no context argument: the walk in progress */
+static struct cgroup_names *walking;
+static size_t walk_cap;
+
+static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	struct cgroup_names *c = walking;
+	size_t rootlen = strlen(c->root);
+
+	(void)ftw;
+	if (type != FTW_D)
+		return 0;
+	if (c->n == walk_cap) {
+		size_t cap = walk_cap ? 2 * walk_cap : 64;
+		struct cgroup_name *e = realloc(c->entries, cap * sizeof(*e));
+
+		if (!e)
+			return 1;
+		c->entries = e;
+		walk_cap = cap;
+	}
+	c->entries[c->n].id = st->st_ino;
+	c->entries[c->n].path = strdup(path[rootlen] ? path + rootlen : "/");
+	if (!c->entries[c->n].path)
+		return 1;
+	c->n++;
+	return 0;
+}
+
+static int by_cgroup_id(const void *a, const void *b)
+{
+	const struct cgroup_name *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void cgroup_names_clear(struct cgroup_names *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->entries[i].path);
+	free(c->entries);
+	c->entries = NULL;
+	c->n = 0;
+}
+
+static void cgroup_names_walk(struct cgroup_names *c)
+{
+	cgroup_names_clear(c);
+	walking = c;
+	walk_cap = 0;
+	/* FTW_PHYS: no symlinks; FTW_MOUNT: stay in the cgroup2 mount */
+	nftw(c->root, walk_one, 16, FTW_PHYS | FTW_MOUNT);
+	walking = NULL;
+	qsort(c->entries, c->n, sizeof(*c->entries), by_cgroup_id);
+	c->walked_s = monotonic_s();
+}
+
+int cgroup_names_init(struct cgroup_names *c)
+{
+	*c = (struct cgroup_names){};
+	return cgroup2_mount(c->root, sizeof(c->root));
+}
+
+const char *cgroup_names_get(struct cgroup_names *c, __u64 id)
+{
+	struct cgroup_name key = { .id = id }, *e;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		e = c->n ? bsearch(&key, c->entries, c->n, sizeof(key), by_cgroup_id) : NULL;
+		if (e)
+			return e->path;
+		if (attempt || !c->root[0] ||
+		    (c->walked_s && monotonic_s() - c->walked_s < CGROUP_NAMES_REWALK_S))
+			break;
+		cgroup_names_walk(c);
+	}
+	return NULL;
+}
+
+void cgroup_names_free(struct cgroup_names *c)
+{
+	cgroup_names_clear(c);
 }

@@ -58,6 +58,25 @@ int netns_list(struct netns **list);
 int netns_cookie_current(__u64 *cookie);
 
 double monotonic_s(void);
+
+/* The calling process's CPU time (user + system, s) and resident set (bytes). */
+int process_usage(double *cpu_s, __u64 *rss_bytes);
+
+/* Paths of cgroup ids below the cgroup2 mount ("/" for its root, "/a/b"),
+ * from a walk of the mount redone when an id is not found (at most once per
+ * CGROUP_NAMES_REWALK_S). */
+struct cgroup_names {
+	char root[PATH_MAX];
+	struct cgroup_name *entries; /* sorted by id */
+	size_t n;
+	double walked_s;             /* monotonic time of the last walk, 0 = never */
+};
+#define CGROUP_NAMES_REWALK_S 5.0
+
+int cgroup_names_init(struct cgroup_names *c);
+/* The path of id, or NULL when no cgroup has it (removed, or not yet seen). */
+const char *cgroup_names_get(struct cgroup_names *c, __u64 id);
+void cgroup_names_free(struct cgroup_names *c);
 __u64 monotonic_ns(void);
 
 #endif

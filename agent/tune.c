@@ -107,6 +107,8 @@ static void record_change(struct tuner *t, struct conn_target *target, const str
 	target->change_old = old;
 	target->change_new = new;
 	target->change_ns = monotonic_ns();
+	if (buffer > 0 && buffer < 4 && reason < 6)
+		t->changes[buffer][reason]++;
 	log_change(f, format_change_buffer((__u16)buffer), old, new, reason, t->observe);
 }
 

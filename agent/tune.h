@@ -34,6 +34,8 @@ struct tuner {
 	bool budget_full;          /* less than min_buf of the budget left (logged on change) */
 	__u32 dests_learned_saved; /* the flag, while pressure holds it at 0 */
 	__u64 assigned;            /* bytes assigned after the last tick */
+	__u64 changes[4][6];       /* changes decided since start, by buffer (1 sndbuf,
+				    * 2 rcvbuf, 3 notsent_lowat) and reason (1-5) */
 };
 
 #define TUNE_DEST_SLOTS 4096

@@ -5,7 +5,8 @@ set -eu
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 for p in clang-14 llvm-14 libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
-	iperf3 iproute2 iputils-ping libcmocka-dev jq procps util-linux python3; do
+	iperf3 iproute2 iputils-ping libcmocka-dev jq procps util-linux python3 \
+	libmicrohttpd-dev prometheus; do
 	have_pkg "$p" || need+=("$p")
 done
 [ ${#need[@]} = 0 ] && exit 0
@@ -15,5 +16,13 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "tcptune: installing ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# prometheus's postinst starts the system daemon (init script or systemd unit,
+# both asked through policy-rc.d); the tests run their own Prometheus, so deny
+# service starts during the install unless a policy (Docker's) is in place.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -10,6 +10,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include "parse.h"
 
 /* ---- parse_interval ---------------------------------------------------- */
@@ -519,6 +522,43 @@ static void sockstat_rejects_missing_or_bad(void **state)
 	assert_int_equal(pages, 5);
 }
 
+/* ---- parse_listen ------------------------------------------------------ */
+
+static void listen_addresses(void **unused)
+{
+	(void)unused;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	unsigned int len = 0;
+	char buf[INET6_ADDRSTRLEN];
+
+	assert_int_equal(parse_listen("127.0.0.1:9977", &ss, &len), 0);
+	assert_int_equal(a4->sin_family, AF_INET);
+	assert_int_equal(ntohs(a4->sin_port), 9977);
+	assert_int_equal(a4->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	assert_int_equal(len, sizeof(*a4));
+	assert_int_equal(parse_listen("0.0.0.0:1", &ss, &len), 0);
+	assert_int_equal(ntohs(a4->sin_port), 1);
+
+	assert_int_equal(parse_listen("[::1]:65535", &ss, &len), 0);
+	assert_int_equal(a6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(a6->sin6_port), 65535);
+	assert_string_equal(inet_ntop(AF_INET6, &a6->sin6_addr, buf, sizeof(buf)), "::1");
+	assert_int_equal(len, sizeof(*a6));
+
+	static const char *const bad[] = {
+		"", "off", "9977", ":9977", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0",
+		"127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:99x", "127.0.0.1: 80",
+		"localhost:9977", "256.0.0.1:80", "::1:9977", "[::1]", "[::1:80", "[]:80",
+		"[127.0.0.1]:80", "1.2.3.4:5:6",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (parse_listen(bad[i], &ss, &len) == 0)
+			fail_msg("parse_listen(\"%s\") accepted", bad[i]);
+	assert_int_equal(parse_listen(NULL, &ss, &len), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -556,6 +596,7 @@ int main(void)
 		cmocka_unit_test(tcp_mem_rejects_junk),
 		cmocka_unit_test(sockstat_tcp_mem),
 		cmocka_unit_test(sockstat_rejects_missing_or_bad),
+		cmocka_unit_test(listen_addresses),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);

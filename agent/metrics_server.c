@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <string.h>
+#include "metrics_server.h"
+
+#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define SCRAPE_TIMEOUT_S 10
+#define MAX_CONNECTIONS 16
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status, const char *body,
+			       size_t len, const char *type)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+			      const char *version, const char *upload, size_t *upload_size, void **state)
+{
+	struct metrics_server *s = cls;
+	enum MHD_Result ret;
+	static const char not_found[] = "tcptune serves /metrics only\n";
+	static const char bad_method[] = "GET or HEAD only\n";
+
+	(void)version, (void)upload, (void)state;
+	if (*upload_size)
+		return MHD_NO; /* no bodies taken */
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+		return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED, bad_method, sizeof(bad_method) - 1, "text/plain");
+	if (strcmp(url, "/metrics"))
+		return respond(conn, MHD_HTTP_NOT_FOUND, not_found, sizeof(not_found) - 1, "text/plain");
+	pthread_mutex_lock(&s->lock);
+	ret = respond(conn, MHD_HTTP_OK, s->page.data ? s->page.data : "", s->page.len, CONTENT_TYPE);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int metrics_server_start(struct metrics_server *s, const struct sockaddr *addr, socklen_t addrlen,
+			 const char *text, char *why, size_t len)
+{
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+	int err;
+
+	(void)addrlen;
+	*s = (struct metrics_server){};
+	if (pthread_mutex_init(&s->lock, NULL)) {
+		snprintf(why, len, "cannot serve metrics on %s: no mutex", text);
+		return -1;
+	}
+	s->lock_ready = true;
+	if (addr->sa_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	errno = 0;
+	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, addr,
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SCRAPE_TIMEOUT_S,
+				     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS, MHD_OPTION_END);
+	if (!s->daemon) {
+		err = errno;
+		if (err == EADDRINUSE)
+			snprintf(why, len, "cannot serve metrics on %s: the address is in use by another process (choose another with --metrics ADDR:PORT, or --metrics off)", text);
+		else if (err == EADDRNOTAVAIL)
+			snprintf(why, len, "cannot serve metrics on %s: no local interface has that address (use --metrics 127.0.0.1:PORT, or --metrics off)", text);
+		else
+			snprintf(why, len, "cannot serve metrics on %s: %s (choose another with --metrics ADDR:PORT, or --metrics off)",
+				 text, err ? strerror(err) : "libmicrohttpd could not start");
+		metrics_server_stop(s);
+		return -1;
+	}
+	return 0;
+}
+
+void metrics_server_publish(struct metrics_server *s, struct prom_buf *page)
+{
+	struct prom_buf old;
+
+	pthread_mutex_lock(&s->lock);
+	old = s->page;
+	s->page = *page;
+	pthread_mutex_unlock(&s->lock);
+	prom_buf_free(&old);
+	*page = (struct prom_buf){};
+}
+
+void metrics_server_stop(struct metrics_server *s)
+{
+	if (s->daemon)
+		MHD_stop_daemon(s->daemon);
+	s->daemon = NULL;
+	if (s->lock_ready)
+		pthread_mutex_destroy(&s->lock);
+	s->lock_ready = false;
+	prom_buf_free(&s->page);
+}
