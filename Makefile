@@ -9,6 +9,7 @@ BUILD := build
 LIBBPF_CFLAGS := $(shell pkg-config --cflags libbpf 2>/dev/null)
 LIBBPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
 MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+INIH_LIBS := $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
 
 WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
@@ -19,9 +20,9 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-fun
 BPF_OBJS := track sockops iter
 SKELS := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_OBJS))
 # modules with no libbpf or syscalls in them: unit-tested on their own
-PURE_SRCS := agent/format.c agent/parse.c agent/estimate.c agent/budget.c agent/metrics.c
+PURE_SRCS := agent/format.c agent/parse.c agent/estimate.c agent/budget.c agent/metrics.c agent/config.c
 AGENT_SRCS := agent/main.c agent/run.c agent/loader.c agent/collect.c agent/flows.c agent/tune.c agent/sysctl.c \
-	agent/top.c agent/system.c agent/metrics_server.c $(PURE_SRCS)
+	agent/top.c agent/system.c agent/metrics_server.c agent/settings.c agent/check_config.c $(PURE_SRCS)
 AGENT_OBJS := $(patsubst agent/%.c,$(BUILD)/%.o,$(AGENT_SRCS))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 # helpers the end-to-end tests run
@@ -57,10 +58,10 @@ $(BUILD)/%.o: agent/%.c $(wildcard agent/*.h) include/tcptune.h $(SKELS) | $(BUI
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/tcptune: $(AGENT_OBJS)
-	$(CC) $(CFLAGS) $^ -o $@ $(LIBBPF_LIBS) $(MHD_LIBS) -lm
+	$(CC) $(CFLAGS) $^ -o $@ $(LIBBPF_LIBS) $(MHD_LIBS) $(INIH_LIBS) -lm
 
 $(BUILD)/test_%: tests/unit/test_%.c $(PURE_SRCS) $(wildcard agent/*.h) | $(BUILD)
-	$(CC) $(CFLAGS) $< $(PURE_SRCS) -o $@ -lcmocka -lm
+	$(CC) $(CFLAGS) $< $(PURE_SRCS) -o $@ -lcmocka $(INIH_LIBS) -lm
 
 $(BUILD)/churn: bench/churn.c | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@

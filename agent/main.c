@@ -19,6 +19,7 @@ static const struct {
 	{ "run", cmd_run, "run the agent: load, attach and collect until SIGINT/SIGTERM" },
 	{ "flows", cmd_flows, "print the tracked connections once, from the running agent" },
 	{ "top", cmd_top, "live table of the tracked connections" },
+	{ "check-config", cmd_check_config, "validate a configuration file without running" },
 };
 
 void usage_error(const struct argp_state *state, const char *fmt, ...)
@@ -113,7 +114,7 @@ static void print_usage(FILE *out)
 	fprintf(out, "Usage: tcptune COMMAND [OPTION...]\n"
 		     "Right-size TCP socket buffers per connection with eBPF.\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(out, "  %-7s %s\n", commands[i].name, commands[i].summary);
+		fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\n'tcptune COMMAND --help' lists a command's options.\n"
 		     "  -V, --version  print the version\n");
 }

@@ -14,27 +14,17 @@
 #include "log.h"
 #include "metrics_server.h"
 #include "parse.h"
+#include "settings.h"
 #include "sysctl.h"
 #include "tune.h"
 
-/* 1 TiB: far above any host's TCP memory, and no overflow in the sums */
-#define BUDGET_MAX (1ull << 40)
-
-#define METRICS_DEFAULT "127.0.0.1:9977"
 #define OPT_PER_CONNECTION 0x100
 
 struct run_args {
 	const char *cgroups[TCPTUNE_MAX_SCOPES];
 	int nr_cgroups;
-	double interval_s;
 	long max_flows;
-	bool observe;
-	struct est_config est;
-	__u64 budget;
-	const char *metrics;          /* ADDR:PORT, NULL = off */
-	struct sockaddr_storage metrics_addr;
-	unsigned int metrics_addrlen;
-	bool per_connection;
+	struct cli_settings cli;      /* the settings also in the configuration file */
 };
 
 
@@ -50,6 +40,7 @@ static const struct argp_option run_options[] = {
 	{ "budget", 'u', "BYTES", 0, "Total buffer bytes tcptune may assign across all connections; grows beyond it are cut or refused (default 0: unlimited; K, M, G suffixes)", 0 },
 	{ "metrics", 'M', "ADDR:PORT", 0, "Serve Prometheus metrics at http://ADDR:PORT/metrics (default " METRICS_DEFAULT "; [IPV6]:PORT; off: none)", 0 },
 	{ "metrics-per-connection", OPT_PER_CONNECTION, NULL, 0, "Also one metrics series per connection (many series on a busy host)", 0 },
+	{ "config", 'f', "PATH", 0, "Configuration file (default " CONFIG_DEFAULT_PATH " if it exists); options given here win over its [global]; SIGHUP reloads it", 0 },
 	{ "verbose", 'v', NULL, 0, "Debug output, including libbpf's", 0 },
 	{},
 };
@@ -66,15 +57,19 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 		args->cgroups[args->nr_cgroups++] = arg;
 		break;
 	case 'i':
-		if (parse_interval(arg, &args->interval_s, &why))
+		if (parse_interval(arg, &args->cli.interval_s, &why))
 			usage_error(state, "--interval '%s' %s", arg, why);
+		args->cli.set |= CFG_INTERVAL;
 		break;
 	case 'm':
 		if (parse_count(arg, &args->max_flows) || args->max_flows > 16777216)
 			usage_error(state, "--max-flows '%s' must be a whole number from 1 to 16777216", arg);
 		break;
 	case 'o':
-		args->observe = true;
+		args->cli.observe = true;
+		break;
+	case 'f':
+		args->cli.config_path = arg;
 		break;
 	case 'b':
 	case 'B': {
@@ -83,51 +78,44 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 		if (parse_size(arg, &size) || size < EST_BUF_FLOOR || size > EST_BUF_CEILING)
 			usage_error(state, "--%s '%s' must be a size from 8K to 1G", key == 'b' ? "min-buf" : "max-buf", arg);
 		if (key == 'b')
-			args->est.min_buf = (__u32)size;
+			args->cli.est.min_buf = (__u32)size;
 		else
-			args->est.max_buf = (__u32)size;
+			args->cli.est.max_buf = (__u32)size;
+		args->cli.set |= key == 'b' ? CFG_MIN_BUF : CFG_MAX_BUF;
 		break;
 	}
 	case 'H':
-		if (parse_fraction(arg, 1.0, 16.0, &args->est.headroom))
+		if (parse_fraction(arg, 1.0, 16.0, &args->cli.est.headroom))
 			usage_error(state, "--headroom '%s' must be a number from 1 to 16", arg);
+		args->cli.set |= CFG_HEADROOM;
 		break;
 	case 'a':
-		if (parse_fraction(arg, 0.0, 1.0, &args->est.alpha) || args->est.alpha == 0)
+		if (parse_fraction(arg, 0.0, 1.0, &args->cli.est.alpha) || args->cli.est.alpha == 0)
 			usage_error(state, "--alpha '%s' must be a number above 0 and at most 1", arg);
+		args->cli.set |= CFG_ALPHA;
 		break;
 	case 'u':
 		/* 0 is "unlimited"; anything else must hold one min_buf at least */
-		if (parse_size(arg, &args->budget) || args->budget > BUDGET_MAX)
+		if (parse_size(arg, &args->cli.budget) || args->cli.budget > BUDGET_MAX)
 			usage_error(state, "--budget '%s' must be 0 (unlimited) or a size up to 1024G (K, M, G suffixes)", arg);
+		args->cli.set |= CFG_BUDGET;
 		break;
-	case 'M':
-		if (!strcmp(arg, "off")) {
-			args->metrics = NULL;
-			break;
-		}
-		if (parse_listen(arg, &args->metrics_addr, &args->metrics_addrlen))
+	case 'M': {
+		struct sockaddr_storage addr;
+		unsigned int addrlen;
+
+		if (strcmp(arg, "off") && parse_listen(arg, &addr, &addrlen))
 			usage_error(state, "--metrics '%s' must be ADDR:PORT or off (e.g. 127.0.0.1:9977, [::1]:9977)", arg);
-		args->metrics = arg;
+		args->cli.metrics = arg;
+		args->cli.set |= CFG_METRICS;
 		break;
+	}
 	case OPT_PER_CONNECTION:
-		args->per_connection = true;
+		args->cli.per_connection = true;
 		break;
 	case 'v':
 		log_verbose = 1;
 		break;
-	case ARGP_KEY_END: {
-		const char *why = est_config_check(&args->est);
-
-		if (why)
-			usage_error(state, "bad tuning settings: %s", why);
-		if (args->per_connection && !args->metrics)
-			usage_error(state, "--metrics-per-connection needs --metrics (it is off)");
-		if (args->budget && args->budget < args->est.min_buf)
-			usage_error(state, "--budget %llu is below --min-buf %u: no buffer could ever be set (raise it, or 0 for unlimited)",
-				    (unsigned long long)args->budget, args->est.min_buf);
-		break;
-	}
 	default:
 		return common_parse(key, arg, state);
 	}
@@ -191,7 +179,7 @@ static int wait_signal(int sigfd, double seconds)
 struct metrics_state {
 	struct metrics_server server;
 	bool serving;
-	struct cgroup_names cgroups;
+	struct cgroup_names *cgroups;
 	int stats_fd;                 /* keeps BPF run-time statistics on, -1 if refused */
 	bool per_connection;
 	bool observe;
@@ -210,7 +198,7 @@ static void metrics_publish(struct metrics_state *ms, struct loader *ld, const s
 {
 	struct metrics_program programs[8];
 	struct metrics_snapshot m = {
-		.flows = flows, .nflows = n, .cgroup_name = cgroup_name, .cgroup_ctx = &ms->cgroups,
+		.flows = flows, .nflows = n, .cgroup_name = cgroup_name, .cgroup_ctx = ms->cgroups,
 		.per_connection = ms->per_connection, .observe = ms->observe,
 		.assigned_bytes = t->assigned, .programs = programs, .ticks = ++ms->ticks,
 		.tick_seconds = tick_s,
@@ -236,11 +224,58 @@ static void metrics_publish(struct metrics_state *ms, struct loader *ld, const s
 	metrics_server_publish(&ms->server, &page);
 }
 
+static void log_settings(const struct settings *s)
+{
+	log_info("%s: buffers from %u to %u bytes, headroom %.2g x BDP, alpha %.2g, hysteresis %.2g",
+		 s->mode == MODE_OBSERVE ? "observe mode (nothing is changed)" : "tuning", s->est.min_buf,
+		 s->est.max_buf, s->est.headroom, s->est.alpha, s->est.hysteresis);
+	if (s->path[0])
+		log_info("configuration %s: %zu policies (per cgroup and remote CIDR)", s->path, s->file.npolicies);
+	for (size_t i = 0; i < s->file.npolicies; i++) {
+		const struct config_policy *p = &s->file.policies[i];
+		struct est_config est = s->est;
+		enum config_mode mode = s->mode;
+
+		config_apply(&est, &mode, &p->s);
+		log_info("policy [%s] (line %d): %s, buffers %u..%u, headroom %.2g", p->section, p->line,
+			 config_mode_name(mode), est.min_buf, est.max_buf, est.headroom);
+	}
+	if (s->budget)
+		log_info("budget: at most %llu buffer bytes assigned in total (sizes learned per destination are not handed out)",
+			 (unsigned long long)s->budget);
+}
+
+/* SIGHUP: the file read again; the new settings replace the old only whole,
+ * and only if the running agent can honour them. Returns 0 when replaced. */
+static int reload(const struct run_args *args, struct settings **cur, struct settings **next, struct tuner *t,
+		  bool can_tune, __u32 loaded_min, __u32 loaded_max)
+{
+	struct settings *swap;
+	char why[1024];
+
+	if (settings_load(&args->cli, *next, why, sizeof(why)) ||
+	    settings_reloadable(*cur, *next, can_tune, loaded_min, loaded_max, why, sizeof(why))) {
+		log_error("reload refused, the running configuration stays: %s", why);
+		return -1;
+	}
+	swap = *cur;
+	*cur = *next;
+	*next = swap;
+	tuner_reconfigure(t, &(*cur)->est, (*cur)->budget, (*cur)->mode == MODE_OBSERVE);
+	t->policy_ctx = *cur;
+	log_info("reloaded %s", (*cur)->path[0] ? (*cur)->path : "the settings (no configuration file)");
+	log_settings(*cur);
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
-	struct run_args args = { .interval_s = 1.0, .max_flows = TCPTUNE_DEFAULT_MAX_FLOWS,
-				 .est = est_config_default(), .metrics = METRICS_DEFAULT };
-	struct metrics_state ms = { .stats_fd = -1 };
+	struct run_args args = { .max_flows = TCPTUNE_DEFAULT_MAX_FLOWS };
+	struct settings *cur = NULL, *next = NULL; /* in force; a reload's candidate */
+	struct cgroup_names cgroups = {};
+	struct metrics_state ms = { .stats_fd = -1, .cgroups = &cgroups };
+	__u32 loaded_min = 0, loaded_max = 0;
+	bool can_tune = false;
 	struct tuner tuner = {};
 	bool tuner_ready = false;
 	struct argp argp = { run_options, run_parse, NULL,
@@ -256,12 +291,25 @@ int cmd_run(int argc, char **argv)
 	pid_t holder = 0;
 	bool whole_host;
 
-	if (parse_listen(METRICS_DEFAULT, &args.metrics_addr, &args.metrics_addrlen))
-		return EXIT_RUNTIME;
 	ret = argp_parse(&argp, argc, argv, TCPTUNE_ARGP_FLAGS, NULL, &args);
 	if (ret)
 		return EXIT_USAGE;
 	libbpf_print_setup();
+	cur = calloc(1, sizeof(*cur));
+	next = calloc(1, sizeof(*next));
+	if (!cur || !next) {
+		log_error("out of memory");
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	if (cgroup_names_init(&cgroups))
+		log_info("no cgroup2 mount to name cgroups from: cgroup policies match nothing, metrics label cgroups by id");
+	cur->cgroups = next->cgroups = &cgroups;
+	if (settings_load(&args.cli, cur, why, sizeof(why))) {
+		log_error("%s", why);
+		ret = EXIT_USAGE;
+		goto cleanup;
+	}
 
 	/* from here on a stop request waits for the one cleanup path, even mid-load;
 	 * SIGUSR1 asks for a pass now (flows and top, for current figures) */
@@ -269,16 +317,19 @@ int cmd_run(int argc, char **argv)
 	sigaddset(&signals, SIGINT);
 	sigaddset(&signals, SIGTERM);
 	sigaddset(&signals, SIGUSR1);
+	sigaddset(&signals, SIGHUP);
 	sigprocmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sigfd = signalfd(-1, &signals, SFD_CLOEXEC);
 	if (sigfd < 0) {
 		log_error("cannot create a signalfd: %s", strerror(errno));
-		return EXIT_RUNTIME;
+		ret = EXIT_RUNTIME;
+		goto cleanup;
 	}
 	if (!has_privilege()) {
 		log_error("run needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN): run it with sudo");
-		return EXIT_RUNTIME;
+		ret = EXIT_RUNTIME;
+		goto cleanup;
 	}
 	ret = open_scopes(&args, scopes, &nr_scopes, &whole_host);
 	if (ret)
@@ -296,18 +347,19 @@ int cmd_run(int argc, char **argv)
 		goto cleanup;
 	}
 	/* before anything is loaded: a taken port leaves nothing attached */
-	if (args.metrics) {
-		if (metrics_server_start(&ms.server, (struct sockaddr *)&args.metrics_addr, args.metrics_addrlen,
-					 args.metrics, why, sizeof(why))) {
+	if (strcmp(cur->metrics, "off")) {
+		struct sockaddr_storage addr;
+		unsigned int addrlen;
+
+		if (parse_listen(cur->metrics, &addr, &addrlen) ||
+		    metrics_server_start(&ms.server, (struct sockaddr *)&addr, addrlen, cur->metrics, why, sizeof(why))) {
 			log_error("%s", why);
 			ret = EXIT_RUNTIME;
 			goto cleanup;
 		}
 		ms.serving = true;
-		ms.per_connection = args.per_connection;
-		ms.observe = args.observe;
-		if (cgroup_names_init(&ms.cgroups))
-			log_info("metrics: no cgroup2 mount to name cgroups from; they are labelled by id");
+		ms.per_connection = args.cli.per_connection;
+		ms.observe = cur->mode == MODE_OBSERVE;
 	}
 	err = loader_remove_stale_pins();
 	if (err > 0)
@@ -321,9 +373,13 @@ int cmd_run(int argc, char **argv)
 		goto cleanup;
 	}
 
+	/* fixed for the agent's life: a reload stays within them */
+	can_tune = config_any_tune(&cur->file, cur->mode);
+	loaded_min = config_buf_bound(&cur->file, &cur->est, false);
+	loaded_max = config_buf_bound(&cur->file, &cur->est, true);
 	opts = (struct loader_opts){ .scopes = scopes, .nr_scopes = nr_scopes,
 				     .whole_host = whole_host, .max_flows = (__u32)args.max_flows,
-				     .tune = !args.observe, .min_buf = args.est.min_buf, .max_buf = args.est.max_buf };
+				     .tune = can_tune, .min_buf = loaded_min, .max_buf = loaded_max };
 	if (loader_start(&ld, &opts, why, sizeof(why))) {
 		log_error("%s", why);
 		ret = EXIT_RUNTIME;
@@ -331,40 +387,37 @@ int cmd_run(int argc, char **argv)
 	}
 	started = true;
 	/* after the kernel checks and the load: bad input changes no sysctl */
-	if (!args.observe && sysctl_raise_for(args.est.max_buf, why, sizeof(why))) {
+	if (can_tune && sysctl_raise_for(loaded_max, why, sizeof(why))) {
 		log_error("%s", why);
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
-	if (tuner_init(&tuner, &args.est, args.budget, args.observe, ld.targets_fd, ld.dests_fd, ld.status_fd,
-		       loader_dests_learned(&ld))) {
+	if (tuner_init(&tuner, &cur->est, cur->budget, cur->mode == MODE_OBSERVE, ld.targets_fd, ld.dests_fd,
+		       ld.status_fd, loader_dests_learned(&ld))) {
 		log_error("cannot set up the tuner: out of memory");
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
 	tuner_ready = true;
+	tuner.policy = settings_policy;
+	tuner.policy_ctx = cur;
 	if (ms.serving) {
 		ms.stats_fd = loader_enable_stats();
 		if (ms.stats_fd < 0)
 			log_info("metrics: kernel BPF statistics could not be enabled (%s): program run counts stay 0",
 				 strerror(-ms.stats_fd));
-		log_info("metrics: serving http://%s/metrics%s", args.metrics,
-			 args.per_connection ? " (with per-connection series)" : "");
+		log_info("metrics: serving http://%s/metrics%s", cur->metrics,
+			 args.cli.per_connection ? " (with per-connection series)" : "");
 	}
 
-	log_info("%s: buffers from %u to %u bytes, headroom %.2g x BDP, alpha %.2g",
-		 args.observe ? "observe mode (nothing is changed)" : "tuning",
-		 args.est.min_buf, args.est.max_buf, args.est.headroom, args.est.alpha);
-	if (args.budget)
-		log_info("budget: at most %llu buffer bytes assigned in total (sizes learned per destination are not handed out)",
-			 (unsigned long long)args.budget);
+	log_settings(cur);
 	if (whole_host)
 		log_info("running on the whole host (cgroup %s), interval %gs, maps pinned under %s",
-			 scopes[0].path, args.interval_s, TCPTUNE_PIN_DIR);
+			 scopes[0].path, cur->interval_s, TCPTUNE_PIN_DIR);
 	else
 		for (int i = 0; i < nr_scopes; i++)
 			log_info("running on cgroup %s, interval %gs, maps pinned under %s", scopes[i].path,
-				 args.interval_s, TCPTUNE_PIN_DIR);
+				 cur->interval_s, TCPTUNE_PIN_DIR);
 
 	for (__u64 pass = 1; !stop_signal; pass++) {
 		struct pass_result res;
@@ -402,12 +455,14 @@ int cmd_run(int argc, char **argv)
 		log_debug("pass %llu: %d namespaces (%d skipped), %zu connections tracked, %d stale dropped, %.1f ms",
 			  (unsigned long long)pass, res.namespaces, res.skipped, res.tracked, res.stale, took * 1e3);
 		/* the next pass comes at the interval, or at once on SIGUSR1 */
-		for (double left = args.interval_s - took;;) {
+		for (double left = cur->interval_s - took;;) {
 			int sig = wait_signal(sigfd, left);
 
 			if (sig == SIGINT || sig == SIGTERM)
 				stop_signal = sig;
-			left = args.interval_s - (monotonic_s() - start);
+			if (sig == SIGHUP && reload(&args, &cur, &next, &tuner, can_tune, loaded_min, loaded_max) == 0)
+				ms.observe = cur->mode == MODE_OBSERVE;
+			left = cur->interval_s - (monotonic_s() - start);
 			if (sig == SIGINT || sig == SIGTERM || sig == SIGUSR1 || left <= 0)
 				break;
 		}
@@ -418,7 +473,9 @@ int cmd_run(int argc, char **argv)
 cleanup:
 	if (ms.serving)
 		metrics_server_stop(&ms.server);
-	cgroup_names_free(&ms.cgroups);
+	cgroup_names_free(&cgroups);
+	free(cur);
+	free(next);
 	if (ms.stats_fd >= 0)
 		close(ms.stats_fd);
 	if (started)

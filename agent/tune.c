@@ -33,6 +33,27 @@ int tuner_init(struct tuner *t, const struct est_config *est, __u64 budget, bool
 	return 0;
 }
 
+void tuner_reconfigure(struct tuner *t, const struct est_config *est, __u64 budget, bool observe)
+{
+	struct dest_map_key key, next;
+	bool more;
+
+	t->est = *est;
+	t->observe = observe;
+	t->limits.budget = budget;
+	t->limits.min_buf = est->min_buf;
+	t->limits.hysteresis = est->hysteresis;
+	/* learned under other settings or policies: not to be handed out */
+	dest_table_init(&t->dests, t->dest_slots, TUNE_DEST_SLOTS, est->alpha);
+	if (t->dests_learned)
+		*t->dests_learned = 0;
+	t->dests_learned_saved = 0;
+	for (more = bpf_map_get_next_key(t->dests_fd, NULL, &key) == 0; more; key = next) {
+		more = bpf_map_get_next_key(t->dests_fd, &key, &next) == 0;
+		bpf_map_delete_elem(t->dests_fd, &key);
+	}
+}
+
 void tuner_free(struct tuner *t)
 {
 	free(t->conns);
@@ -99,8 +120,8 @@ static void log_change(const struct flow *f, const char *buffer, __u32 old, __u3
 		 format_si(new, "B", to, sizeof(to)), tune_reason_name(reason));
 }
 
-static void record_change(struct tuner *t, struct conn_target *target, const struct flow *f, int buffer,
-			  __u32 old, __u32 new, unsigned int reason)
+static void record_change(struct tuner *t, struct conn_target *target, const struct flow *f, bool observe,
+			  int buffer, __u32 old, __u32 new, unsigned int reason)
 {
 	target->change_buffer = (__u16)buffer;
 	target->change_reason = (__u16)reason;
@@ -109,7 +130,7 @@ static void record_change(struct tuner *t, struct conn_target *target, const str
 	target->change_ns = monotonic_ns();
 	if (buffer > 0 && buffer < 4 && reason < 6)
 		t->changes[buffer][reason]++;
-	log_change(f, format_change_buffer((__u16)buffer), old, new, reason, t->observe);
+	log_change(f, format_change_buffer((__u16)buffer), old, new, reason, observe);
 }
 
 /* Folds one size into the table's entry for KEY and copies it to dest_sizes. */
@@ -256,6 +277,8 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		struct conn_track *c = &next[i];
 		struct est_sample sample = sample_of(&f->s);
 		struct est_decision *d = &dec[i];
+		struct est_config est;
+		enum config_mode mode;
 		bool seen;
 
 		/* carry the state of connections seen before (both lists are sorted) */
@@ -270,8 +293,15 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		bc[i].buf[BUDGET_RCV].assigned = c->target.rcvbuf;
 		if (!f->s.updated_ns || is_loopback(&f->s))
 			continue; /* not refreshed by a pass yet, or left to the kernel */
+		est = t->est;
+		mode = t->observe ? MODE_OBSERVE : MODE_TUNE;
+		if (t->policy)
+			t->policy(t->policy_ctx, f, &est, &mode);
+		if (mode == MODE_OFF)
+			continue; /* its policy: left alone */
+		c->observe = mode == MODE_OBSERVE;
 		seen = c->st.tick > 0;
-		est_update(&t->est, &c->st, &sample, d);
+		est_update(&est, &c->st, &sample, d);
 		c->idle_ticks = d->sender || d->receiver || !seen ? 0 : c->idle_ticks + 1;
 		bc[i].tunable = true;
 		bc[i].idle_ticks = c->idle_ticks;
@@ -299,16 +329,17 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		before = c->target;
 		c->target.flags = (d->snd_limited ? TARGET_SND_LIMITED : 0) |
 				  (d->rcv_limited ? TARGET_RCV_LIMITED : 0) |
-				  (d->rcv_app_limited ? TARGET_RCV_APP_LIMITED : 0);
+				  (d->rcv_app_limited ? TARGET_RCV_APP_LIMITED : 0) |
+				  (c->observe ? TARGET_OBSERVE : 0);
 		if (snd->next) {
-			record_change(t, &c->target, f, 1, f->s.sndbuf, snd->next, snd->reason);
+			record_change(t, &c->target, f, c->observe, 1, f->s.sndbuf, snd->next, snd->reason);
 			c->target.sndbuf = snd->next;
-			changes++;
+			changes += !c->observe;
 		}
 		if (rcv->next) {
-			record_change(t, &c->target, f, 2, f->s.rcvbuf, rcv->next, rcv->reason);
+			record_change(t, &c->target, f, c->observe, 2, f->s.rcvbuf, rcv->next, rcv->reason);
 			c->target.rcvbuf = rcv->next;
-			changes++;
+			changes += !c->observe;
 			/* the window the buffer backs, in the estimator's proportion; a
 			 * pressure shrink leaves the clamp: the smaller buffer bounds the
 			 * window by itself */
@@ -319,9 +350,9 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		 * mark (less unsent data queued; 0 in force is unlimited) */
 		if (d->notsent_lowat &&
 		    !(t->pressure && f->s.notsent_lowat && d->notsent_lowat > f->s.notsent_lowat)) {
-			record_change(t, &c->target, f, 3, f->s.notsent_lowat, d->notsent_lowat, d->lowat_reason);
+			record_change(t, &c->target, f, c->observe, 3, f->s.notsent_lowat, d->notsent_lowat, d->lowat_reason);
 			c->target.notsent_lowat = d->notsent_lowat;
-			changes++;
+			changes += !c->observe;
 		}
 		/* written in observe mode too, so flows and top show what would be
 		 * done; only when it changed (a syscall per connection per tick
@@ -330,7 +361,7 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 			bpf_map_update_elem(t->targets_fd, &f->cookie, &c->target, BPF_ANY);
 		/* learned sizes are set by sockops, outside the budget's account, and
 		 * would grow new connections under pressure */
-		if (!t->observe && !t->limits.budget && !t->pressure)
+		if (!c->observe && !t->limits.budget && !t->pressure)
 			learn(t, f, d);
 	}
 	publish(t, &mem);
@@ -349,5 +380,5 @@ cleanup:
 	free(next);
 	free(dec);
 	free(bc);
-	return t->observe ? 0 : changes;
+	return changes;
 }

@@ -7,6 +7,7 @@
 #define TCPTUNE_TUNE_H
 #include <stdbool.h>
 #include "budget.h"
+#include "config.h"
 #include "estimate.h"
 #include "format.h"
 
@@ -15,7 +16,13 @@ struct conn_track {
 	struct est_state st;
 	struct conn_target target; /* as last written to the map */
 	__u32 idle_ticks;          /* ticks in a row with no byte acked or received */
+	bool observe;              /* its policy this tick: decide, log, apply nothing */
 };
+
+/* The settings in force for one connection (policies of the configuration
+ * file): its estimator configuration and mode, filled in from the tuner's. */
+typedef void (*tune_policy_fn)(void *ctx, const struct flow *f, struct est_config *est,
+			       enum config_mode *mode);
 
 struct tuner {
 	struct est_config est;
@@ -34,6 +41,8 @@ struct tuner {
 	bool budget_full;          /* less than min_buf of the budget left (logged on change) */
 	__u32 dests_learned_saved; /* the flag, while pressure holds it at 0 */
 	__u64 assigned;            /* bytes assigned after the last tick */
+	tune_policy_fn policy;     /* NULL: est and observe for every connection */
+	void *policy_ctx;
 	__u64 changes[4][6];       /* changes decided since start, by buffer (1 sndbuf,
 				    * 2 rcvbuf, 3 notsent_lowat) and reason (1-5) */
 };
@@ -49,6 +58,9 @@ int tuner_init(struct tuner *t, const struct est_config *est, __u64 budget, bool
  * Returns the number of changes written for iter/tcp to apply (0 in
  * observe mode). */
 size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n);
+/* New settings (a configuration reload): also forgets what was learned per
+ * destination, which the old settings or policies shaped. */
+void tuner_reconfigure(struct tuner *t, const struct est_config *est, __u64 budget, bool observe);
 void tuner_free(struct tuner *t);
 
 #endif

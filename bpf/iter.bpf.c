@@ -76,7 +76,7 @@ static __always_inline void apply_targets(struct sock *sk, __u64 cookie, const s
 	if (!tune_enabled)
 		return;
 	t = bpf_map_lookup_elem(&targets, &cookie);
-	if (!t)
+	if (!t || (t->flags & TARGET_OBSERVE))
 		return;
 	apply(sk, f, t->sndbuf, sk->sk_sndbuf, SOCK_SNDBUF_LOCK, SO_SNDBUF);
 	apply(sk, f, t->rcvbuf, sk->sk_rcvbuf, SOCK_RCVBUF_LOCK, SO_RCVBUF);

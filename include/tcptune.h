@@ -84,6 +84,7 @@ struct conn_target {
 #define TARGET_SND_LIMITED 1      /* held back by its send buffer */
 #define TARGET_RCV_LIMITED 2      /* held back by its receive window */
 #define TARGET_RCV_APP_LIMITED 4  /* the application is not reading */
+#define TARGET_OBSERVE 8          /* its policy is observe: shown, never applied */
 
 /* A destination, for sizes learned per (cgroup, remote /24 or /64): the
  * "dest_sizes" map, read by sockops when a connection is established. */

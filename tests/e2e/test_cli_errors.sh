@@ -75,7 +75,7 @@ expect_error 2 "--interval '0' must be greater than zero" "top --interval 0" -- 
 expect_error 2 "--max-flows '0' must be a whole number" "--max-flows 0" -- "$TCPTUNE" run --max-flows 0
 expect_error 2 "--max-buf '1' must be a size from 8K to 1G" "--max-buf 1" -- "$TCPTUNE" run --max-buf 1
 expect_error 2 "--min-buf '12KB' must be a size" "--min-buf 12KB" -- "$TCPTUNE" run --min-buf 12KB
-expect_error 2 "bad tuning settings: .*min_buf" "--min-buf above --max-buf" -- "$TCPTUNE" run --min-buf 1M --max-buf 512K
+expect_error 2 "bad tuning settings \(command line\): max_buf must not be below min_buf" "--min-buf above --max-buf" -- "$TCPTUNE" run --min-buf 1M --max-buf 512K
 expect_error 2 "--headroom '0.5' must be a number from 1 to 16" "--headroom 0.5" -- "$TCPTUNE" run --headroom 0.5
 expect_error 2 "--alpha '0' must be a number above 0" "--alpha 0" -- "$TCPTUNE" run --alpha 0
 expect_error 2 "--budget 'abc' must be 0 \(unlimited\) or a size" "--budget abc" -- "$TCPTUNE" run --budget abc
