@@ -9,6 +9,7 @@ int cmd_run(int argc, char **argv);
 int cmd_flows(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 /* One line on stderr naming the problem, then exit 2. */
 void usage_error(const struct argp_state *state, const char *fmt, ...)

@@ -19,6 +19,7 @@ static const struct {
 	{ "run", cmd_run, "run the agent: load, attach and collect until SIGINT/SIGTERM" },
 	{ "flows", cmd_flows, "print the tracked connections once, from the running agent" },
 	{ "top", cmd_top, "live table of the tracked connections" },
+	{ "status", cmd_status, "what the running agent attached, changed and counts, and its configuration" },
 	{ "check-config", cmd_check_config, "validate a configuration file without running" },
 };
 

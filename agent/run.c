@@ -15,6 +15,7 @@
 #include "metrics_server.h"
 #include "parse.h"
 #include "settings.h"
+#include "status.h"
 #include "sysctl.h"
 #include "tune.h"
 
@@ -245,10 +246,46 @@ static void log_settings(const struct settings *s)
 			 (unsigned long long)s->budget);
 }
 
+/* What `tcptune status` shows of the agent: written at start and each reload. */
+struct status_state {
+	struct status_attachment att[TCPTUNE_MAX_SCOPES + 3];
+	struct status_info info;
+	bool written;
+};
+
+static void status_setup(struct status_state *ss, const struct cgroup_scope *scopes, int nr_scopes)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < nr_scopes; i++) {
+		ss->att[n++] = (struct status_attachment){ .program = "tcptune_sockops", .type = "cgroup sock_ops",
+							   .target = scopes[i].path };
+	}
+	ss->att[n++] = (struct status_attachment){ .program = "inet_sock_set_state", .type = "tp_btf",
+						   .target = "tracepoint sock/inet_sock_set_state" };
+	ss->att[n++] = (struct status_attachment){ .program = "tcptune_iter", .type = "iter/tcp",
+						   .target = "run by the agent in every network namespace, each pass" };
+	ss->att[n++] = (struct status_attachment){ .program = "tcptune_owners", .type = "iter/task_file",
+						   .target = "run by the agent to find new connections' processes" };
+	ss->info = (struct status_info){ .pid = (int)getpid(), .started_unix = (long long)time(NULL),
+					 .attachments = ss->att, .nattachments = n };
+}
+
+static void status_publish(struct status_state *ss, const struct settings *cur)
+{
+	int err;
+
+	ss->info.settings = cur;
+	err = status_write(&ss->info);
+	if (err)
+		log_error("cannot write %s for 'tcptune status': %s", TCPTUNE_STATUS_JSON, strerror(-err));
+	ss->written = true;
+}
+
 /* SIGHUP: the file read again; the new settings replace the old only whole,
  * and only if the running agent can honour them. Returns 0 when replaced. */
 static int reload(const struct run_args *args, struct settings **cur, struct settings **next, struct tuner *t,
-		  bool can_tune, __u32 loaded_min, __u32 loaded_max)
+		  struct status_state *ss, bool can_tune, __u32 loaded_min, __u32 loaded_max)
 {
 	struct settings *swap;
 	char why[1024];
@@ -265,6 +302,7 @@ static int reload(const struct run_args *args, struct settings **cur, struct set
 	t->policy_ctx = *cur;
 	log_info("reloaded %s", (*cur)->path[0] ? (*cur)->path : "the settings (no configuration file)");
 	log_settings(*cur);
+	status_publish(ss, *cur);
 	return 0;
 }
 
@@ -276,6 +314,7 @@ int cmd_run(int argc, char **argv)
 	struct metrics_state ms = { .stats_fd = -1, .cgroups = &cgroups };
 	__u32 loaded_min = 0, loaded_max = 0;
 	bool can_tune = false;
+	struct status_state status = {};
 	struct tuner tuner = {};
 	bool tuner_ready = false;
 	struct argp argp = { run_options, run_parse, NULL,
@@ -411,6 +450,8 @@ int cmd_run(int argc, char **argv)
 	}
 
 	log_settings(cur);
+	status_setup(&status, scopes, nr_scopes);
+	status_publish(&status, cur);
 	if (whole_host)
 		log_info("running on the whole host (cgroup %s), interval %gs, maps pinned under %s",
 			 scopes[0].path, cur->interval_s, TCPTUNE_PIN_DIR);
@@ -460,7 +501,7 @@ int cmd_run(int argc, char **argv)
 
 			if (sig == SIGINT || sig == SIGTERM)
 				stop_signal = sig;
-			if (sig == SIGHUP && reload(&args, &cur, &next, &tuner, can_tune, loaded_min, loaded_max) == 0)
+			if (sig == SIGHUP && reload(&args, &cur, &next, &tuner, &status, can_tune, loaded_min, loaded_max) == 0)
 				ms.observe = cur->mode == MODE_OBSERVE;
 			left = cur->interval_s - (monotonic_s() - start);
 			if (sig == SIGINT || sig == SIGTERM || sig == SIGUSR1 || left <= 0)
@@ -471,6 +512,8 @@ int cmd_run(int argc, char **argv)
 	ret = 0;
 
 cleanup:
+	if (status.written)
+		status_remove();
 	if (ms.serving)
 		metrics_server_stop(&ms.server);
 	cgroup_names_free(&cgroups);

@@ -71,6 +71,28 @@ static int restore_from_file(char *why, size_t len)
 	return restored;
 }
 
+int sysctl_changes(struct sysctl_change *out, int max)
+{
+	FILE *f = fopen(TCPTUNE_SYSCTL_SAVED, "re");
+	char name[64];
+	unsigned long long v;
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (n < max && fscanf(f, "%63s %llu", name, &v) == 2) {
+		for (size_t i = 0; i < 2; i++) {
+			if (strcmp(name, names[i]))
+				continue;
+			out[n] = (struct sysctl_change){ .name = names[i], .was = v };
+			if (read_value(paths[i], &out[n].now) == 0)
+				n++;
+		}
+	}
+	fclose(f);
+	return n;
+}
+
 int sysctl_restore(char *why, size_t len)
 {
 	return restore_from_file(why, len);

@@ -17,6 +17,14 @@ int sysctl_raise_for(__u32 max_buf, char *why, size_t len);
  * agent. Returns how many values were restored, or -errno. */
 int sysctl_restore(char *why, size_t len);
 
+/* What the state file records as changed: name, the value before, now. */
+struct sysctl_change {
+	const char *name;
+	unsigned long long was, now;
+};
+/* Up to max entries; returns the count (0 when nothing was changed). */
+int sysctl_changes(struct sysctl_change *out, int max);
+
 struct tcp_mem_state;
 /* net.ipv4.tcp_mem and /proc/net/sockstat's TCP mem, both global (the
  * agent's namespace does not matter). Returns 0 or -errno with *why set. */
