@@ -6,10 +6,21 @@
 
 extern int log_verbose;
 
-#define log_error(fmt, ...) fprintf(stderr, "tcptune: " fmt "\n", ##__VA_ARGS__)
-#define log_info(fmt, ...) fprintf(stderr, "tcptune: " fmt "\n", ##__VA_ARGS__)
+/* syslog priorities */
+#define LOG_PRIO_ERR 3
+#define LOG_PRIO_INFO 6
+#define LOG_PRIO_DEBUG 7
+
+/* "<3>", "<6>", "<7>" when stderr is the journal (systemd's JOURNAL_STREAM
+ * names it), which journald takes as the line's priority and strips; ""
+ * anywhere else. */
+const char *log_level_prefix(int priority);
+
+#define log_error(fmt, ...) fprintf(stderr, "%stcptune: " fmt "\n", log_level_prefix(LOG_PRIO_ERR), ##__VA_ARGS__)
+#define log_info(fmt, ...) fprintf(stderr, "%stcptune: " fmt "\n", log_level_prefix(LOG_PRIO_INFO), ##__VA_ARGS__)
 #define log_debug(fmt, ...) \
-	do { if (log_verbose) fprintf(stderr, "tcptune: debug: " fmt "\n", ##__VA_ARGS__); } while (0)
+	do { if (log_verbose) fprintf(stderr, "%stcptune: debug: " fmt "\n", log_level_prefix(LOG_PRIO_DEBUG), \
+				       ##__VA_ARGS__); } while (0)
 
 /* Exit codes: 2 for a usage error, 1 for a runtime error. */
 #define EXIT_USAGE 2

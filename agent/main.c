@@ -4,12 +4,30 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <bpf/libbpf.h>
 #include "commands.h"
 #include "log.h"
 
 const char *argp_program_version = "tcptune " TCPTUNE_VERSION;
 int log_verbose;
+
+const char *log_level_prefix(int priority)
+{
+	static const char *const prefixes[] = { [LOG_PRIO_ERR] = "<3>", [LOG_PRIO_INFO] = "<6>", [LOG_PRIO_DEBUG] = "<7>" };
+	static int journal = -1;
+
+	if (journal < 0) {
+		const char *stream = getenv("JOURNAL_STREAM");
+		unsigned long long dev, ino;
+		struct stat st;
+
+		journal = stream && sscanf(stream, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+			  (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+	}
+	return journal && priority >= 0 && priority <= LOG_PRIO_DEBUG && prefixes[priority] ? prefixes[priority] : "";
+}
 
 static const struct {
 	const char *name;
@@ -27,7 +45,7 @@ void usage_error(const struct argp_state *state, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", state ? state->name : "tcptune");
+	fprintf(stderr, "%s%s: ", log_level_prefix(LOG_PRIO_ERR), state ? state->name : "tcptune");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -93,7 +111,8 @@ const struct argp_child common_children[] = { { &help_argp, 0, NULL, 0 }, {} };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
-	(void)level;
+	fputs(log_level_prefix(level == LIBBPF_WARN ? LOG_PRIO_ERR : level == LIBBPF_INFO ? LOG_PRIO_INFO : LOG_PRIO_DEBUG),
+	      stderr);
 	return vfprintf(stderr, fmt, args);
 }
 

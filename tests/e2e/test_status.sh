@@ -44,6 +44,9 @@ agent_stop
 rc=$?
 check "without an agent: status exits 1 with one line saying so (rc $rc)" \
 	bash -c '[ "$1" = 1 ] && [ "$(wc -l <"$2")" = 1 ] && grep -q "no tcptune agent is running" "$2"' _ "$rc" "$TMP/err"
+# under systemd with stderr to the journal, each line carries its priority
+JOURNAL_STREAM=$(stat -c '%d:%i' "$TMP/err") "$TCPTUNE" status 2>"$TMP/err"
+check "with stderr to the journal (JOURNAL_STREAM), an error line starts with <3>" grep -q '^<3>tcptune: no tcptune agent is running' "$TMP/err"
 check "the agent's status files are gone after it stopped" [ ! -e /run/tcptune/status.json -a ! -e /run/tcptune/status.txt ]
 check "wmem_max restored ($wmem_was)" [ "$(sysctl -n net.core.wmem_max)" = "$wmem_was" ]
 finish
