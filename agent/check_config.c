@@ -61,9 +61,12 @@ int cmd_check_config(int argc, char **argv)
 		enum config_mode mode = s->mode;
 
 		config_apply(&est, &mode, &p->s);
-		printf("[%s] (line %d): %s, buffers %u..%u bytes, headroom %g, alpha %g, hysteresis %g\n", p->section,
+		printf("[%s] (line %d): %s, buffers %u..%u bytes, headroom %g, alpha %g, hysteresis %g", p->section,
 		       p->line, config_mode_name(mode), est.min_buf, est.max_buf, est.headroom, est.alpha,
 		       est.hysteresis);
+		if (p->s.set & CFG_BUDGET)
+			printf(", budget %llu", (unsigned long long)p->s.budget);
+		printf("\n");
 	}
 	free(s);
 	return fflush(stdout) ? EXIT_RUNTIME : 0;

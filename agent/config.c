@@ -150,7 +150,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		if (parse_fraction(value, 0.0, 0.99, &s->hysteresis))
 			return KEY_ERROR("hysteresis: '%s' must be a number from 0 to 0.99", value);
 		s->set |= CFG_HYSTERESIS;
-	} else if (!st->global && (!strcmp(name, "interval") || !strcmp(name, "budget") || !strcmp(name, "metrics"))) {
+	} else if (!st->global && (!strcmp(name, "interval") || !strcmp(name, "metrics"))) {
 		return KEY_ERROR("%s: only in [global]", name);
 	} else if (!strcmp(name, "interval")) {
 		if (parse_interval(value, &st->cfg->interval_s, &why))
@@ -161,7 +161,9 @@ static int on_key(void *user, const char *section, const char *name, const char 
 
 		if (parse_size(value, &budget) || budget > (1ull << 40))
 			return KEY_ERROR("budget: '%s' must be 0 (unlimited) or a size up to 1024G", value);
-		st->cfg->budget = budget;
+		s->budget = budget;
+		if (st->global)
+			st->cfg->budget = budget;
 		s->set |= CFG_BUDGET;
 	} else if (!strcmp(name, "metrics")) {
 		struct sockaddr_storage addr;
@@ -172,8 +174,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		snprintf(st->cfg->metrics, sizeof(st->cfg->metrics), "%s", value);
 		s->set |= CFG_METRICS;
 	} else {
-		return KEY_ERROR("unknown key '%s' (keys: mode, min_buf, max_buf, headroom, alpha, hysteresis%s)", name,
-				 st->global ? ", interval, budget, metrics" : "");
+		return KEY_ERROR("unknown key '%s' (keys: mode, min_buf, max_buf, headroom, alpha, hysteresis, budget%s)", name,
+				 st->global ? ", interval, metrics" : "");
 	}
 	return 1;
 }
@@ -224,6 +226,12 @@ const char *config_check(const struct config *cfg, const struct est_config *base
 				continue; /* a: the cgroup policy, b: the CIDR one */
 			lay_policies(&est, &mode, a, b);
 			why = est_config_check(&est);
+			for (int k = 0; !why && k < 2; k++) {
+				const struct config_policy *p = k ? b : a;
+
+				if (p && (p->s.set & CFG_BUDGET) && p->s.budget && p->s.budget < est.min_buf)
+					why = "budget must be 0 (unlimited) or at least min_buf";
+			}
 			if (why) {
 				*line = b ? b->line : a->line;
 				return why;
@@ -232,18 +240,24 @@ const char *config_check(const struct config *cfg, const struct est_config *base
 	return NULL;
 }
 
-void config_settings_for(const struct config *cfg, const struct est_config *base, enum config_mode base_mode,
-			 const char *cgroup_path, uint16_t family, const uint8_t addr[16], struct est_config *est,
-			 enum config_mode *mode)
+const struct config_policy *config_settings_for(const struct config *cfg, const struct est_config *base,
+						enum config_mode base_mode, const char *cgroup_path, uint16_t family,
+						const uint8_t addr[16], struct est_config *est, enum config_mode *mode)
 {
 	const struct config_policy *cgroup, *cidr;
 
 	*est = *base;
 	*mode = base_mode;
 	if (!cfg->npolicies)
-		return;
+		return NULL;
 	config_match(cfg, cgroup_path, family, addr, &cgroup, &cidr);
 	lay_policies(est, mode, cgroup, cidr);
+	/* the budget is laid like the rest: the CIDR policy's over the cgroup's */
+	if (cidr && (cidr->s.set & CFG_BUDGET))
+		return cidr;
+	if (cgroup && (cgroup->s.set & CFG_BUDGET))
+		return cgroup;
+	return NULL;
 }
 
 uint32_t config_buf_bound(const struct config *cfg, const struct est_config *base, bool largest)

@@ -29,7 +29,7 @@ enum {
 	CFG_ALPHA = 1u << 4,
 	CFG_HYSTERESIS = 1u << 5,
 	CFG_INTERVAL = 1u << 6,    /* [global] only */
-	CFG_BUDGET = 1u << 7,      /* [global] only */
+	CFG_BUDGET = 1u << 7,
 	CFG_METRICS = 1u << 8,     /* [global] only */
 };
 
@@ -38,6 +38,7 @@ struct config_settings {
 	enum config_mode mode;
 	uint32_t min_buf, max_buf; /* bytes, as ss shows them */
 	double headroom, alpha, hysteresis;
+	uint64_t budget;           /* bytes; a policy's: for its connections together */
 };
 
 struct config_policy {
@@ -89,10 +90,12 @@ static inline const char *config_policy_cgroup(const struct config_policy *p)
  * what is wrong with *line the policy's header line (0: base itself). */
 const char *config_check(const struct config *cfg, const struct est_config *base, int *line);
 
-/* A connection's settings: base and base_mode with its policies laid over. */
-void config_settings_for(const struct config *cfg, const struct est_config *base, enum config_mode base_mode,
-			 const char *cgroup_path, uint16_t family, const uint8_t addr[16], struct est_config *est,
-			 enum config_mode *mode);
+/* A connection's settings: base and base_mode with its policies laid over.
+ * Returns the policy whose budget it counts against (besides [global]'s), or
+ * NULL. */
+const struct config_policy *config_settings_for(const struct config *cfg, const struct est_config *base,
+						enum config_mode base_mode, const char *cgroup_path, uint16_t family,
+						const uint8_t addr[16], struct est_config *est, enum config_mode *mode);
 
 /* The largest max_buf (largest) or smallest min_buf any connection can get. */
 uint32_t config_buf_bound(const struct config *cfg, const struct est_config *base, bool largest);

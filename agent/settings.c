@@ -5,6 +5,7 @@
 #include <string.h>
 #include "parse.h"
 #include "settings.h"
+#include "tune.h"
 
 #define CONFIG_FILE_MAX (1u << 20)
 
@@ -150,12 +151,15 @@ int settings_reloadable(const struct settings *cur, const struct settings *next,
 	return -1;
 }
 
-void settings_policy(void *ctx, const struct flow *f, struct est_config *est, enum config_mode *mode)
+void settings_policy(void *ctx, const struct flow *f, struct tune_policy *p)
 {
 	const struct settings *s = ctx;
+	const struct config_policy *budget;
 	const char *path = NULL;
 
 	if (s->file.npolicies && s->cgroups)
 		path = cgroup_names_get(s->cgroups, f->s.cgroup_id);
-	config_settings_for(&s->file, &s->est, s->mode, path, f->s.family, f->s.daddr, est, mode);
+	budget = config_settings_for(&s->file, &s->est, s->mode, path, f->s.family, f->s.daddr, &p->est, &p->mode);
+	p->budget_group = budget ? (int)(budget - s->file.policies) + 1 : 0;
+	p->budget = budget ? budget->s.budget : 0;
 }

@@ -48,7 +48,8 @@ int settings_load(const struct cli_settings *cli, struct settings *out, char *wh
 int settings_reloadable(const struct settings *cur, const struct settings *next, bool can_tune,
 			__u32 loaded_min, __u32 loaded_max, char *why, size_t len);
 
-/* A connection's estimator configuration and mode (tune_policy_fn). */
-void settings_policy(void *ctx, const struct flow *f, struct est_config *est, enum config_mode *mode);
+/* A connection's estimator configuration, mode and budget (tune_policy_fn). */
+struct tune_policy;
+void settings_policy(void *ctx, const struct flow *f, struct tune_policy *p);
 
 #endif

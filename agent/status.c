@@ -47,9 +47,12 @@ void status_render(FILE *out, const struct status_info *info, bool json)
 			enum config_mode mode = s->mode;
 
 			config_apply(&e, &mode, &p->s);
-			fprintf(out, "policy [%s] (line %d): %s, buffers %u..%u bytes, headroom %g, alpha %g, hysteresis %g\n",
+			fprintf(out, "policy [%s] (line %d): %s, buffers %u..%u bytes, headroom %g, alpha %g, hysteresis %g",
 				p->section, p->line, config_mode_name(mode), e.min_buf, e.max_buf, e.headroom, e.alpha,
 				e.hysteresis);
+			if (p->s.set & CFG_BUDGET)
+				fprintf(out, ", budget %llu", (unsigned long long)p->s.budget);
+			fputc('\n', out);
 		}
 		for (size_t i = 0; i < info->nattachments; i++)
 			fprintf(out, "program: %s (%s): %s\n", info->attachments[i].program, info->attachments[i].type,
@@ -79,6 +82,8 @@ void status_render(FILE *out, const struct status_info *info, bool json)
 		json_str(out, p->section);
 		fprintf(out, ", \"line\": %d, ", p->line);
 		settings_json(out, &e, mode);
+		if (p->s.set & CFG_BUDGET)
+			fprintf(out, ", \"budget\": %llu", (unsigned long long)p->s.budget);
 		fputs("}", out);
 	}
 	fputs("], \"attachments\": [", out);

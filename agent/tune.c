@@ -248,6 +248,53 @@ static void budget_buf_of(struct budget_buf *b, __u32 cur, __u32 assigned, __u32
 				  .next = next, .reason = reason };
 }
 
+/* Policies with a budget of their own: after the global pass, the grows of
+ * each such policy's connections are cut again to what its budget has left
+ * (pressure is the global pass's business). */
+static void policy_budgets(struct tuner *t, const struct conn_track *conns, struct budget_conn *bc, size_t n)
+{
+	bool done[CONFIG_MAX_POLICIES + 1] = {};
+	struct budget_conn *sub;
+	size_t *where;
+
+	for (size_t k = 0; k < n; k++) {
+		const struct conn_track *first = &conns[bc[k].id];
+		int group = first->budget_group;
+		struct budget_config limits = t->limits;
+		struct budget_result r;
+		size_t m = 0;
+
+		if (group <= 0 || group > CONFIG_MAX_POLICIES || done[group] || !first->group_budget ||
+		    !bc[k].tunable)
+			continue;
+		done[group] = true; /* its first connection: the group is gathered now */
+		sub = calloc(n, sizeof(*sub));
+		where = calloc(n, sizeof(*where));
+		if (!sub || !where) {
+			free(sub), free(where);
+			return;
+		}
+		for (size_t j = k; j < n; j++) {
+			if (!bc[j].tunable || conns[bc[j].id].budget_group != group)
+				continue;
+			where[m] = j;
+			sub[m] = bc[j];
+			sub[m].id = m;
+			m++;
+		}
+		limits.budget = first->group_budget;
+		budget_apply(&limits, false, sub, m, &r);
+		for (size_t j = 0; j < m; j++) {
+			struct budget_conn *out = &bc[where[sub[j].id]];
+
+			memcpy(out->buf, sub[j].buf, sizeof(out->buf));
+		}
+		log_debug("tuner: policy budget %llu: %llu assigned, %u capped, %u refused",
+			  (unsigned long long)limits.budget, (unsigned long long)r.assigned, r.capped, r.refused);
+		free(sub), free(where);
+	}
+}
+
 /*
  * Three phases: the estimator decides for every connection; the safety limits
  * adjust all decisions together (budget_apply); the targets are written.
@@ -277,8 +324,7 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		struct conn_track *c = &next[i];
 		struct est_sample sample = sample_of(&f->s);
 		struct est_decision *d = &dec[i];
-		struct est_config est;
-		enum config_mode mode;
+		struct tune_policy pol;
 		bool seen;
 
 		/* carry the state of connections seen before (both lists are sorted) */
@@ -293,15 +339,16 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		bc[i].buf[BUDGET_RCV].assigned = c->target.rcvbuf;
 		if (!f->s.updated_ns || is_loopback(&f->s))
 			continue; /* not refreshed by a pass yet, or left to the kernel */
-		est = t->est;
-		mode = t->observe ? MODE_OBSERVE : MODE_TUNE;
+		pol = (struct tune_policy){ .est = t->est, .mode = t->observe ? MODE_OBSERVE : MODE_TUNE };
 		if (t->policy)
-			t->policy(t->policy_ctx, f, &est, &mode);
-		if (mode == MODE_OFF)
+			t->policy(t->policy_ctx, f, &pol);
+		if (pol.mode == MODE_OFF)
 			continue; /* its policy: left alone */
-		c->observe = mode == MODE_OBSERVE;
+		c->observe = pol.mode == MODE_OBSERVE;
+		c->budget_group = pol.budget_group;
+		c->group_budget = pol.budget;
 		seen = c->st.tick > 0;
-		est_update(&est, &c->st, &sample, d);
+		est_update(&pol.est, &c->st, &sample, d);
 		c->idle_ticks = d->sender || d->receiver || !seen ? 0 : c->idle_ticks + 1;
 		bc[i].tunable = true;
 		bc[i].idle_ticks = c->idle_ticks;
@@ -315,6 +362,7 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 	budget_apply(&t->limits, t->pressure, bc, n, &res);
 	t->assigned = res.assigned;
 	log_budget(t, &res);
+	policy_budgets(t, next, bc, n);
 
 	for (size_t k = 0; k < n; k++) {
 		size_t i = bc[k].id;

@@ -17,12 +17,19 @@ struct conn_track {
 	struct conn_target target; /* as last written to the map */
 	__u32 idle_ticks;          /* ticks in a row with no byte acked or received */
 	bool observe;              /* its policy this tick: decide, log, apply nothing */
+	int budget_group;          /* its policy's budget this tick (struct tune_policy) */
+	__u64 group_budget;
 };
 
 /* The settings in force for one connection (policies of the configuration
- * file): its estimator configuration and mode, filled in from the tuner's. */
-typedef void (*tune_policy_fn)(void *ctx, const struct flow *f, struct est_config *est,
-			       enum config_mode *mode);
+ * file), filled in from the tuner's. */
+struct tune_policy {
+	struct est_config est;
+	enum config_mode mode;
+	int budget_group;          /* 0: only the global budget; else a policy's (1..) */
+	__u64 budget;              /* that policy's budget, 0 = unlimited */
+};
+typedef void (*tune_policy_fn)(void *ctx, const struct flow *f, struct tune_policy *p);
 
 struct tuner {
 	struct est_config est;

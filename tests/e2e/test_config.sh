@@ -88,6 +88,38 @@ applied_after=$(applied)
 log "no policy: change lines for $NET $before -> $after, BPF counter applied $applied_before -> $applied_after"
 check "with the policy gone, $NET's connections are tuned (changes logged and applied)" \
 	[ "$after" -gt "$before" -a "$applied_after" -gt "$applied_before" ]
+# --- a budget of the policy's own ---------------------------------------------
+BUDGET=131072
+# targets_peak: 4 flows for 5 s; the largest sum of the targets of $NET's connections
+targets_peak() {
+	local client max=0 sum
+	iperf_server "$NS_S" 5401 || return 1
+	in_ns "$NS_C" iperf3 -c "$S4" -p 5401 -P 4 -t 5 >/dev/null 2>&1 &
+	client=$!
+	for _ in $(seq 12); do
+		sleep 0.4
+		sum=$("$TCPTUNE" flows --json 2>/dev/null | jq --arg p "${S4%.*}." \
+			'[.[] | select(.daddr | startswith($p)) | .target_sndbuf + .target_rcvbuf] | add // 0')
+		[ "${sum:-0}" -gt "$max" ] && max=$sum
+	done
+	wait "$client"
+	echo "$max"
+}
+reloads() { grep -c "reloaded $CONF" "$AGENT_LOG"; }
+n=$(reloads)
+printf '[global]\nmin_buf = 8K\n' >"$CONF"
+kill -HUP "$AGENT_PID"
+wait_for 5 bash -c '[ "$(grep -c "reloaded $1" "$2")" -gt "$3" ]' _ "$CONF" "$AGENT_LOG" "$n" || fail "SIGHUP reloads"
+free_sum=$(targets_peak)
+n=$(reloads)
+printf '[global]\nmin_buf = 8K\n\n[cidr %s]\nbudget = 128K\n' "$NET" >"$CONF"
+kill -HUP "$AGENT_PID"
+wait_for 5 bash -c '[ "$(grep -c "reloaded $1" "$2")" -gt "$3" ]' _ "$CONF" "$AGENT_LOG" "$n" || fail "SIGHUP reloads"
+capped_sum=$(targets_peak)
+log "4 flows in $NET: largest sum of their targets $free_sum without a budget, $capped_sum with the policy's $BUDGET"
+check "without a budget the flows' targets exceed $BUDGET ($free_sum): the check below can fail" [ "$free_sum" -gt "$BUDGET" ]
+check "a policy's budget bounds its connections' targets ($capped_sum <= $BUDGET)" [ "$capped_sum" -le "$BUDGET" ]
+
 agent_stop
 rc=$?
 check "the agent exits 0 (rc $rc)" [ "$rc" = 0 ]

@@ -103,7 +103,7 @@ static void errors_name_file_line_and_key(void **unused)
 {
 	(void)unused;
 	expect_error("[global]\nheadroom = 2\nhedroom = 3\n",
-		     "t.conf:3: unknown key 'hedroom' (keys: mode, min_buf, max_buf, headroom, alpha, hysteresis, interval, budget, metrics)");
+		     "t.conf:3: unknown key 'hedroom' (keys: mode, min_buf, max_buf, headroom, alpha, hysteresis, budget, interval, metrics)");
 	expect_error("[global]\n\nheadroom = 0.5\n", "t.conf:3: headroom: '0.5' must be a number from 1 to 16");
 	expect_error("[global]\nmin_buf = 4K\n", "t.conf:2: min_buf: '4K' must be a size from 8K to 1G");
 	expect_error("[global]\nmode = off\n", "t.conf:2: mode: 'off' must be tune, observe");
@@ -113,6 +113,7 @@ static void errors_name_file_line_and_key(void **unused)
 	expect_error("[global]\nmetrics = localhost\n", "t.conf:2: metrics: 'localhost' must be ADDR:PORT or off");
 	expect_error("[global]\nbudget = lots\n", "t.conf:2: budget: 'lots' must be 0 (unlimited) or a size up to 1024G");
 	expect_error("[cgroup /a]\ninterval = 2\n", "t.conf:2: interval: only in [global]");
+	expect_error("[cgroup /a]\nmin_buf = 64K\nbudget = 32K\n", "t.conf:1: budget must be 0 (unlimited) or at least min_buf");
 	expect_error("[cgroups /a]\nmode = off\n",
 		     "t.conf:2: [cgroups /a]: unknown section (sections: [global], [cgroup /PATH], [cidr ADDR/LEN])");
 	expect_error("[cgroup a]\nmode = off\n",
@@ -167,6 +168,22 @@ static void policies_match_most_specific(void **unused)
 	inet_pton(AF_INET, "10.1.1.1", a);
 	config_match(&cfg, "/", AF_INET, a, &cg, &cidr);
 	assert_null(cidr);
+
+	/* the budget a connection counts against: laid like the rest, CIDR over cgroup */
+	struct est_config base = est_config_default(), est;
+	enum config_mode mode;
+
+	assert_int_equal(config_parse("[cgroup /a]\nbudget = 1M\n[cidr 10.0.0.0/8]\nbudget = 2M\nheadroom = 3\n"
+				      "[cidr 192.168.0.0/16]\nmode = observe\n",
+				      "t.conf", &cfg, why, sizeof(why)), 0);
+	inet_pton(AF_INET, "10.1.1.1", a);
+	assert_ptr_equal(config_settings_for(&cfg, &base, MODE_TUNE, "/a/b", AF_INET, a, &est, &mode), &cfg.policies[1]);
+	assert_int_equal(cfg.policies[1].s.budget, 2 << 20);
+	assert_float_equal(est.headroom, 3, 0);
+	inet_pton(AF_INET, "192.168.1.1", a);
+	assert_ptr_equal(config_settings_for(&cfg, &base, MODE_TUNE, "/a/b", AF_INET, a, &est, &mode), &cfg.policies[0]);
+	assert_int_equal(mode, MODE_OBSERVE);
+	assert_null(config_settings_for(&cfg, &base, MODE_TUNE, "/c", AF_INET, a, &est, &mode));
 }
 
 int main(void)
