@@ -40,6 +40,7 @@ help:
 	@echo "make bench-wan tcptune vs stock autotuning on emulated WAN paths (bench/wan.sh, ~20 min)"
 	@echo "make demo     one emulated long fat path, stock vs tcptune side by side (~1 min)"
 	@echo "make vmlinux  regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
+	@echo "make install  binary, systemd unit, man page, example config (PREFIX=/usr/local, DESTDIR=)"
 
 # Installs the Debian packages the build, tests and benchmarks use (root, Debian 12).
 deps:
@@ -106,3 +107,32 @@ demo: deps all $(BUILD)/delayline
 clean:
 	rm -rf $(BUILD)
 .SECONDARY:
+
+# Install: `make install` (PREFIX=/usr/local), or PREFIX=/usr for a package;
+# DESTDIR stages the whole tree under a directory. The unit goes where systemd
+# looks for that prefix's units (/usr/local/lib/systemd/system and
+# /usr/lib/systemd/system are both on its search path); with another PREFIX
+# set SYSTEMD_UNITDIR=/etc/systemd/system. The agent reads
+# /etc/tcptune/tcptune.conf (compiled in): SYSCONFDIR only moves where the
+# example goes, and an existing tcptune.conf is never touched.
+PREFIX ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+.PHONY: install uninstall
+install: all
+	install -D -m 0755 $(BUILD)/tcptune "$(DESTDIR)$(SBINDIR)/tcptune"
+	install -D -m 0644 deploy/systemd/tcptune.service "$(DESTDIR)$(SYSTEMD_UNITDIR)/tcptune.service"
+	sed -i 's|@SBINDIR@|$(SBINDIR)|g' "$(DESTDIR)$(SYSTEMD_UNITDIR)/tcptune.service"
+	install -D -m 0644 man/tcptune.8 "$(DESTDIR)$(MANDIR)/man8/tcptune.8"
+	install -D -m 0644 tcptune.conf.example "$(DESTDIR)$(SYSCONFDIR)/tcptune/tcptune.conf.example"
+	@if [ -z "$(DESTDIR)" ]; then echo "tcptune: installed; 'systemctl daemon-reload', then 'systemctl enable --now tcptune'"; fi
+
+# Removes what install put; $(SYSCONFDIR)/tcptune stays if a tcptune.conf is in it.
+uninstall:
+	rm -f "$(DESTDIR)$(SBINDIR)/tcptune" "$(DESTDIR)$(SYSTEMD_UNITDIR)/tcptune.service" \
+		"$(DESTDIR)$(MANDIR)/man8/tcptune.8" "$(DESTDIR)$(SYSCONFDIR)/tcptune/tcptune.conf.example"
+	rmdir "$(DESTDIR)$(SYSCONFDIR)/tcptune" 2>/dev/null || true

@@ -6,7 +6,7 @@ need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 for p in clang-14 llvm-14 libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
 	iperf3 iproute2 iputils-ping libcmocka-dev jq procps util-linux python3 \
-	libmicrohttpd-dev libinih-dev prometheus; do
+	libmicrohttpd-dev libinih-dev prometheus mandoc man-db groff-base systemd; do
 	have_pkg "$p" || need+=("$p")
 done
 [ ${#need[@]} = 0 ] && exit 0
