@@ -51,7 +51,13 @@ static int restore_from_file(char *why, size_t len)
 		return errno == ENOENT ? 0 : -errno;
 	while (fscanf(f, "%63s %llu", name, &v) == 2) {
 		for (size_t i = 0; i < 2; i++) {
+			unsigned long long now;
+
 			if (strcmp(name, names[i]))
+				continue;
+			/* never raised (the raise failed, e.g. a read-only /proc/sys):
+			 * nothing to write back, and the record must not outlive it */
+			if (read_value(paths[i], &now) == 0 && now == v)
 				continue;
 			err = write_value(paths[i], v);
 			if (err) {
