@@ -6,9 +6,12 @@ need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 for p in clang-14 llvm-14 libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
 	iperf3 iproute2 iputils-ping libcmocka-dev jq procps util-linux python3 \
-	libmicrohttpd-dev libinih-dev prometheus mandoc man-db groff-base systemd; do
+	libmicrohttpd-dev libinih-dev prometheus mandoc man-db groff-base systemd yamllint python3-kubernetes; do
 	have_pkg "$p" || need+=("$p")
 done
+# test_deploy installs npm packages (schema checks): Debian's node and npm
+# only where none is installed (an image's own node would conflict)
+command -v npm >/dev/null || need+=(nodejs npm)
 [ ${#need[@]} = 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "tcptune: missing packages: ${need[*]}; run as root (or apt-get install them)" >&2
