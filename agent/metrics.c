@@ -329,27 +329,36 @@ static const double srtt_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.
 /* 4 KiB to 64 MiB, x4 */
 static const double buffer_bounds[] = { 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864 };
 
-static void histogram_families(struct prom_buf *b, const struct metrics_snapshot *m)
+void metrics_histograms_init(struct metrics_histograms *h)
 {
-	struct prom_histogram srtt = { .bounds = srtt_bounds, .nbounds = sizeof(srtt_bounds) / sizeof(srtt_bounds[0]) };
-	struct prom_histogram snd = { .bounds = buffer_bounds, .nbounds = sizeof(buffer_bounds) / sizeof(buffer_bounds[0]) };
-	struct prom_histogram rcv = snd;
+	*h = (struct metrics_histograms){
+		.srtt = { .bounds = srtt_bounds, .nbounds = sizeof(srtt_bounds) / sizeof(srtt_bounds[0]) },
+		.sndbuf = { .bounds = buffer_bounds, .nbounds = sizeof(buffer_bounds) / sizeof(buffer_bounds[0]) },
+	};
+	h->rcvbuf = h->sndbuf;
+}
 
-	for (size_t i = 0; i < m->nflows; i++) {
-		const struct conn_stats *s = &m->flows[i].s;
+void metrics_observe(struct metrics_histograms *h, const struct flow *flows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct conn_stats *s = &flows[i].s;
 
 		if (s->srtt_us)
-			prom_observe(&srtt, s->srtt_us / 1e6);
-		prom_observe(&snd, s->sndbuf);
-		prom_observe(&rcv, s->rcvbuf);
+			prom_observe(&h->srtt, s->srtt_us / 1e6);
+		prom_observe(&h->sndbuf, s->sndbuf);
+		prom_observe(&h->rcvbuf, s->rcvbuf);
 	}
+}
+
+static void histogram_families(struct prom_buf *b, const struct metrics_histograms *h)
+{
 	prom_family(b, "tcptune_srtt_seconds", "histogram",
-		    "Smoothed RTT of the tracked connections that have one, this tick.");
-	prom_histogram_samples(b, "tcptune_srtt_seconds", NULL, 0, &srtt);
+		    "Smoothed RTT of the tracked connections that have one: one observation per connection per tick.");
+	prom_histogram_samples(b, "tcptune_srtt_seconds", NULL, 0, &h->srtt);
 	prom_family(b, "tcptune_buffer_size_bytes", "histogram",
-		    "Socket buffer sizes (sk_sndbuf, sk_rcvbuf) of the tracked connections, this tick.");
-	prom_histogram_samples(b, "tcptune_buffer_size_bytes", &(struct prom_label){ "buffer", "sndbuf" }, 1, &snd);
-	prom_histogram_samples(b, "tcptune_buffer_size_bytes", &(struct prom_label){ "buffer", "rcvbuf" }, 1, &rcv);
+		    "Socket buffer sizes (sk_sndbuf, sk_rcvbuf) of the tracked connections: one observation per connection per tick.");
+	prom_histogram_samples(b, "tcptune_buffer_size_bytes", &(struct prom_label){ "buffer", "sndbuf" }, 1, &h->sndbuf);
+	prom_histogram_samples(b, "tcptune_buffer_size_bytes", &(struct prom_label){ "buffer", "rcvbuf" }, 1, &h->rcvbuf);
 }
 
 /* ---- per connection (opt-in) --------------------------------------------- */
@@ -414,7 +423,8 @@ int metrics_render(const struct metrics_snapshot *m, struct prom_buf *b)
 
 	if (grouped_families(b, m, false) || grouped_families(b, m, true))
 		b->failed = true;
-	histogram_families(b, m);
+	if (m->hist)
+		histogram_families(b, m->hist);
 	if (m->per_connection)
 		connection_families(b, m);
 

@@ -51,6 +51,17 @@ void prom_histogram_samples(struct prom_buf *b, const char *name, const struct p
 
 enum { METRICS_BUFFERS = 4, METRICS_REASONS = 6 }; /* change_buffer 0..3, reasons 0..5 */
 
+/* srtt and buffer sizes, one observation per connection per tick, cumulative
+ * since the agent started like any Prometheus histogram (rate() over them
+ * gives the distribution over a window). */
+struct metrics_histograms {
+	struct prom_histogram srtt, sndbuf, rcvbuf;
+};
+
+void metrics_histograms_init(struct metrics_histograms *h);
+/* This tick's connections: srtt (those that have one), sndbuf, rcvbuf. */
+void metrics_observe(struct metrics_histograms *h, const struct flow *flows, size_t n);
+
 struct metrics_program {
 	const char *name;
 	uint64_t runs;
@@ -63,6 +74,7 @@ struct metrics_snapshot {
 	/* name of a cgroup id (its path below the cgroup2 mount), or NULL */
 	const char *(*cgroup_name)(void *ctx, uint64_t cgroup_id);
 	void *cgroup_ctx;
+	const struct metrics_histograms *hist; /* NULL: no histogram families */
 	bool per_connection;         /* also one series per connection */
 	bool observe;
 	uint64_t assigned_bytes;     /* buffer bytes the agent assigned */

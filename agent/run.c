@@ -182,6 +182,7 @@ struct metrics_state {
 	bool serving;
 	struct cgroup_names *cgroups;
 	int stats_fd;                 /* keeps BPF run-time statistics on, -1 if refused */
+	struct metrics_histograms hist;
 	bool per_connection;
 	bool observe;
 	__u64 ticks;
@@ -208,6 +209,8 @@ static void metrics_publish(struct metrics_state *ms, struct loader *ld, const s
 
 	if (!ms->serving)
 		return;
+	metrics_observe(&ms->hist, flows, n);
+	m.hist = &ms->hist;
 	for (int i = 0; i < CNT_MAX; i++)
 		m.events[i] = counter_read(ld->counters_fd, i);
 	memcpy(m.changes, t->changes, sizeof(m.changes));
@@ -397,6 +400,7 @@ int cmd_run(int argc, char **argv)
 			goto cleanup;
 		}
 		ms.serving = true;
+		metrics_histograms_init(&ms.hist);
 		ms.per_connection = args.cli.per_connection;
 		ms.observe = cur->mode == MODE_OBSERVE;
 	}

@@ -114,9 +114,13 @@ static void histograms_are_cumulative(void **unused)
 		v4_flow(2, 198, 18, 2, 1, 100000, 4194304, 65536),
 		v4_flow(3, 198, 18, 2, 9, 0, 8192, 100u << 20), /* above the last bound */
 	};
-	struct metrics_snapshot m = { .flows = f, .nflows = 4 };
-	char *t = render(&m);
+	struct metrics_histograms h;
+	struct metrics_snapshot m = { .flows = f, .nflows = 4, .hist = &h };
+	char *t;
 
+	metrics_histograms_init(&h);
+	metrics_observe(&h, f, 4);
+	t = render(&m);
 	assert_true(has_line(t, "# TYPE tcptune_srtt_seconds histogram"));
 	/* only connections with an RTT: 10 and 20 ms, 100 ms */
 	assert_int_equal(value_of(t, "tcptune_srtt_seconds_bucket{le=\"0.005\"}"), 0);
@@ -130,6 +134,21 @@ static void histograms_are_cumulative(void **unused)
 	assert_int_equal(value_of(t, "tcptune_buffer_size_bytes_bucket{buffer=\"rcvbuf\",le=\"67108864\"}"), 3);
 	assert_int_equal(value_of(t, "tcptune_buffer_size_bytes_bucket{buffer=\"rcvbuf\",le=\"+Inf\"}"), 4);
 	assert_int_equal(value_of(t, "tcptune_buffer_size_bytes_count{buffer=\"rcvbuf\"}"), 4);
+	free(t);
+
+	/* the next tick adds to the counts, as counters do: rate() works */
+	metrics_observe(&h, f, 2);
+	t = render(&m);
+	assert_int_equal(value_of(t, "tcptune_srtt_seconds_bucket{le=\"0.01\"}"), 2);
+	assert_int_equal(value_of(t, "tcptune_srtt_seconds_count"), 5);
+	assert_float_equal(value_of(t, "tcptune_srtt_seconds_sum"), 0.16, 1e-9);
+	assert_int_equal(value_of(t, "tcptune_buffer_size_bytes_count{buffer=\"sndbuf\"}"), 6);
+	free(t);
+
+	/* no histograms given: no histogram families */
+	m.hist = NULL;
+	t = render(&m);
+	assert_null(strstr(t, "tcptune_srtt_seconds"));
 	free(t);
 }
 
