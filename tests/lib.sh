@@ -148,6 +148,25 @@ netpath() {
 	ip netns exec "$NS_C" tc qdisc add dev veth0 root tbf rate "$rate" burst 32kb limit "$limit"
 }
 
+# free_port FROM: the first TCP port from FROM up that nothing holds on
+# 127.0.0.1 (pick FROM below the ephemeral range: no outgoing connection
+# takes it meanwhile)
+free_port() {
+	python3 - "$1" <<'EOF'
+import socket, sys
+for port in range(int(sys.argv[1]), int(sys.argv[1]) + 500):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+EOF
+}
+
 # in_ns NS CMD...: run a command inside a namespace.
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 

@@ -66,22 +66,6 @@ check_out() {
 	fi
 }
 
-# free_port FROM: the first port from FROM up that nothing holds on 127.0.0.1
-free_port() {
-	"$PY" - "$1" <<'EOF'
-import socket, sys
-for port in range(int(sys.argv[1]), int(sys.argv[1]) + 500):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(port)
-    break
-EOF
-}
 
 # http_status URL [FILE]: the HTTP status of GET URL (body to FILE), or "error"
 http_status() {

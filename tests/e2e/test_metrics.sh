@@ -15,23 +15,6 @@ fi
 TMP=$(mktemp -d /tmp/tcptune-metrics.XXXXXX)
 cleanup_add "rm -rf $TMP"
 
-# free_port FROM: the first port from FROM up that nothing holds on 127.0.0.1
-# (below the ephemeral range: no outgoing connection takes it meanwhile)
-free_port() {
-	python3 - "$1" <<'EOF'
-import socket, sys
-for port in range(int(sys.argv[1]), int(sys.argv[1]) + 500):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(port)
-    break
-EOF
-}
 
 # http_get URL [FILE]: GET URL, the body to FILE; prints "STATUS CONTENT-TYPE",
 # or "refused" when nothing listens, "error REASON" on any other failure.
