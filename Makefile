@@ -14,6 +14,9 @@ INIH_LIBS := $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
 WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
 CFLAGS += $(WARN) -std=gnu11 -Iinclude -Iagent -I$(BUILD) $(LIBBPF_CFLAGS) -DTCPTUNE_VERSION=\"$(VERSION)\"
+# `make sanitize` sets it: AddressSanitizer, UndefinedBehaviorSanitizer (and LeakSanitizer)
+SAN_FLAGS ?=
+CFLAGS += $(SAN_FLAGS)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-function -Wno-unused-parameter \
 	-Ivmlinux/$(ARCH) -Iinclude -Ibpf
 
@@ -29,7 +32,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.
 TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline
 BENCH_TOOLS := $(BUILD)/churn
 
-.PHONY: all deps run test unit e2e bench bench-wan demo vmlinux clean help
+.PHONY: all deps run test unit e2e bench bench-wan demo vmlinux clean help sanitize
 all: $(BUILD)/tcptune
 
 help:
@@ -41,6 +44,7 @@ help:
 	@echo "make demo     one emulated long fat path, stock vs tcptune side by side (~1 min)"
 	@echo "make vmlinux  regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
 	@echo "make install  binary, systemd unit, man page, example config (PREFIX=/usr/local, DESTDIR=)"
+	@echo "make sanitize unit and end-to-end tests with ASan + UBSan + LSan builds (build-asan/)"
 
 # Installs the Debian packages the build, tests and benchmarks use (root, Debian 12).
 deps:
@@ -74,6 +78,14 @@ $(BUILD)/btf_rename: tests/tools/btf_rename.c | $(BUILD)
 $(BUILD)/delayline: tests/tools/delayline.c | $(BUILD)
 	$(CC) $(CFLAGS) -pthread $< -o $@
 
+# The tests again with ASan + UBSan + LSan builds of the agent and unit tests
+# (build-asan/); a sanitizer report fails it.
+SANITIZE_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+sanitize: deps all $(TEST_TOOLS)
+	@$(MAKE) -s BUILD=build-asan SAN_FLAGS="$(SANITIZE_FLAGS)" build-asan/tcptune \
+		$(patsubst $(BUILD)/%,build-asan/%,$(UNIT_TESTS))
+	@bash tests/run-sanitized.sh $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_TESTS))
+
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
 
@@ -105,7 +117,7 @@ demo: deps all $(BUILD)/delayline
 	@LOCK="$(BENCH_LOCK)" bash bench/demo.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan
 .SECONDARY:
 
 # Install: `make install` (PREFIX=/usr/local), or PREFIX=/usr for a package;

@@ -203,7 +203,8 @@ static int compare_flows(const void *a, const void *b)
 void sort_flows(struct flow *flows, size_t n, enum flow_sort key)
 {
 	current_sort = key;
-	qsort(flows, n, sizeof(*flows), compare_flows);
+	if (n)
+		qsort(flows, n, sizeof(*flows), compare_flows);
 }
 
 static const char *const sort_names[] = { [SORT_RATE] = "rate", [SORT_RTT] = "rtt", [SORT_QUEUE] = "queue" };

@@ -354,7 +354,8 @@ static void cgroup_names_walk(struct cgroup_names *c)
 	/* FTW_PHYS: no symlinks; FTW_MOUNT: stay in the cgroup2 mount */
 	nftw(c->root, walk_one, 16, FTW_PHYS | FTW_MOUNT);
 	walking = NULL;
-	qsort(c->entries, c->n, sizeof(*c->entries), by_cgroup_id);
+	if (c->n)
+		qsort(c->entries, c->n, sizeof(*c->entries), by_cgroup_id);
 	c->walked_s = monotonic_s();
 }
 

@@ -318,7 +318,8 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		log_error("tuning skipped this tick: out of memory");
 		goto cleanup;
 	}
-	qsort(flows, n, sizeof(*flows), by_cookie);
+	if (n) /* flows may be NULL then, which qsort must not get */
+		qsort(flows, n, sizeof(*flows), by_cookie);
 	for (size_t i = 0; i < n; i++) {
 		const struct flow *f = &flows[i];
 		struct conn_track *c = &next[i];
@@ -417,7 +418,7 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 	for (size_t k = 0; k < t->nconns; k++) {
 		struct flow key = { .cookie = t->conns[k].cookie };
 
-		if (!bsearch(&key, flows, n, sizeof(*flows), by_cookie))
+		if (!n || !bsearch(&key, flows, n, sizeof(*flows), by_cookie))
 			bpf_map_delete_elem(t->targets_fd, &t->conns[k].cookie);
 	}
 	free(t->conns);
