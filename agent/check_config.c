@@ -56,17 +56,10 @@ int cmd_check_config(int argc, char **argv)
 	       config_mode_name(s->mode), s->est.min_buf, s->est.max_buf, s->est.headroom, s->est.alpha,
 	       s->est.hysteresis, s->interval_s, (unsigned long long)s->budget, s->metrics);
 	for (size_t i = 0; i < s->file.npolicies; i++) {
-		const struct config_policy *p = &s->file.policies[i];
-		struct est_config est = s->est;
-		enum config_mode mode = s->mode;
+		char line[CONFIG_SECTION_MAX + 200];
 
-		config_apply(&est, &mode, &p->s);
-		printf("[%s] (line %d): %s, buffers %u..%u bytes, headroom %g, alpha %g, hysteresis %g", p->section,
-		       p->line, config_mode_name(mode), est.min_buf, est.max_buf, est.headroom, est.alpha,
-		       est.hysteresis);
-		if (p->s.set & CFG_BUDGET)
-			printf(", budget %llu", (unsigned long long)p->s.budget);
-		printf("\n");
+		settings_describe_policy(s, &s->file.policies[i], line, sizeof(line));
+		printf("%s\n", line);
 	}
 	free(s);
 	return fflush(stdout) ? EXIT_RUNTIME : 0;

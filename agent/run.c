@@ -236,13 +236,10 @@ static void log_settings(const struct settings *s)
 	if (s->path[0])
 		log_info("configuration %s: %zu policies (per cgroup and remote CIDR)", s->path, s->file.npolicies);
 	for (size_t i = 0; i < s->file.npolicies; i++) {
-		const struct config_policy *p = &s->file.policies[i];
-		struct est_config est = s->est;
-		enum config_mode mode = s->mode;
+		char line[CONFIG_SECTION_MAX + 200];
 
-		config_apply(&est, &mode, &p->s);
-		log_info("policy [%s] (line %d): %s, buffers %u..%u, headroom %.2g", p->section, p->line,
-			 config_mode_name(mode), est.min_buf, est.max_buf, est.headroom);
+		settings_describe_policy(s, &s->file.policies[i], line, sizeof(line));
+		log_info("policy %s", line);
 	}
 	if (s->budget)
 		log_info("budget: at most %llu buffer bytes assigned in total (sizes learned per destination are not handed out)",

@@ -151,6 +151,20 @@ int settings_reloadable(const struct settings *cur, const struct settings *next,
 	return -1;
 }
 
+void settings_describe_policy(const struct settings *s, const struct config_policy *p, char *buf, size_t len)
+{
+	struct est_config e = s->est;
+	enum config_mode mode = s->mode;
+	int n;
+
+	config_apply(&e, &mode, &p->s);
+	n = snprintf(buf, len, "[%s] (line %d): %s, buffers %u..%u bytes, headroom %g, alpha %g, hysteresis %g",
+		     p->section, p->line, config_mode_name(mode), e.min_buf, e.max_buf, e.headroom, e.alpha,
+		     e.hysteresis);
+	if ((p->s.set & CFG_BUDGET) && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ", budget %llu", (unsigned long long)p->s.budget);
+}
+
 void settings_policy(void *ctx, const struct flow *f, struct tune_policy *p)
 {
 	const struct settings *s = ctx;

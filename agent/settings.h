@@ -48,6 +48,11 @@ int settings_load(const struct cli_settings *cli, struct settings *out, char *wh
 int settings_reloadable(const struct settings *cur, const struct settings *next, bool can_tune,
 			__u32 loaded_min, __u32 loaded_max, char *why, size_t len);
 
+/* One line on a policy as laid over s: "[cidr 10.0.0.0/8] (line 4): tune,
+ * buffers 8192..67108864 bytes, headroom 3, alpha 0.25, hysteresis 0.25[,
+ * budget N]" (for the log, check-config and status). */
+void settings_describe_policy(const struct settings *s, const struct config_policy *p, char *buf, size_t len);
+
 /* A connection's estimator configuration, mode and budget (tune_policy_fn). */
 struct tune_policy;
 void settings_policy(void *ctx, const struct flow *f, struct tune_policy *p);

@@ -42,17 +42,10 @@ void status_render(FILE *out, const struct status_info *info, bool json)
 			s->est.hysteresis, s->interval_s, (unsigned long long)s->budget, s->budget ? "" : " (unlimited)",
 			s->metrics);
 		for (size_t i = 0; i < s->file.npolicies; i++) {
-			const struct config_policy *p = &s->file.policies[i];
-			struct est_config e = s->est;
-			enum config_mode mode = s->mode;
+			char line[CONFIG_SECTION_MAX + 200];
 
-			config_apply(&e, &mode, &p->s);
-			fprintf(out, "policy [%s] (line %d): %s, buffers %u..%u bytes, headroom %g, alpha %g, hysteresis %g",
-				p->section, p->line, config_mode_name(mode), e.min_buf, e.max_buf, e.headroom, e.alpha,
-				e.hysteresis);
-			if (p->s.set & CFG_BUDGET)
-				fprintf(out, ", budget %llu", (unsigned long long)p->s.budget);
-			fputc('\n', out);
+			settings_describe_policy(s, &s->file.policies[i], line, sizeof(line));
+			fprintf(out, "policy %s\n", line);
 		}
 		for (size_t i = 0; i < info->nattachments; i++)
 			fprintf(out, "program: %s (%s): %s\n", info->attachments[i].program, info->attachments[i].type,
