@@ -18,6 +18,7 @@ run_flow() {
 	iperf_server "$NS_S" "$port"
 	in_ns "$NS_C" iperf3 -c "$S4" -p "$port" -t 12 --json >"$out" 2>&1 &
 	local client=$!
+	echo "$EPOCHREALTIME" >"$out.start"
 	sleep 6
 	# the sender's sndbuf changes so far, to tell whether any came later
 	[ -n "${AGENT_PID:-}" ] && grep -c ":$port cookie [0-9]* sndbuf" "$AGENT_LOG" >"$out.changes6"
@@ -47,7 +48,8 @@ check "--observe: sender buffer like stock's ($obs_tb vs $stock_tb, within 30%)"
 	awk -v a="$obs_tb" -v b="$stock_tb" 'BEGIN { exit !(a >= b * 0.7 && a <= b * 1.3) }'
 agent_stop
 
-agent_start --interval 0.5 --max-buf 64M || { fail "agent starts tuning"; finish; }
+# its log lines carry the time, to tell when each change came
+AGENT_LOG_AT=$OUT/tuned.log agent_start --interval 0.5 --max-buf 64M || { fail "agent starts tuning"; finish; }
 check "tuning raises net.core.wmem_max to 32 MiB for --max-buf 64M" [ "$(sysctl -n net.core.wmem_max)" = 33554432 ]
 read -r tuned_tb tuned_bps < <(run_flow 5603 "$OUT/tuned.json")
 log "tuned: sender buffer $tuned_tb, goodput $tuned_bps"
@@ -70,10 +72,15 @@ cookie=$(jq -r '.cookie' <<<"$sender")
 changes=$(grep -c "cookie $cookie sndbuf" "$AGENT_LOG")
 log "sender's sndbuf changes over 12 s: $changes"
 check "the sender's buffer settles: at most 6 changes in 12 s ($changes)" [ "$changes" -le 6 ]
-# TCP_NOTSENT_LOWAT may still move between 1 and 2 x its floor (starved or not)
+# TCP_NOTSENT_LOWAT may still move between 1 and 2 x its floor (starved or not);
+# the changes with their time since the flow started:
 changes_end=$(grep -c ":5603 cookie [0-9]* sndbuf" "$AGENT_LOG")
-check "no sndbuf change in the last 6 s of the flow ($(cat "$OUT/tuned.json.changes6") changes by 6 s, $changes_end at the end)" \
-	[ "$(cat "$OUT/tuned.json.changes6")" = "$changes_end" ]
+awk -v t0="$(cat "$OUT/tuned.json.start")" '/:5603 cookie [0-9]* sndbuf/ { $1 = sprintf("%.1f s:", $1 - t0); print }' "$AGENT_LOG" |
+	while read -r l; do log "$l"; done
+# a cycle (3 ticks to shrink, 1 to probe back) changes it every ~2 s; one late
+# correction is not (a sanitized CI run once had 5 by 6 s and a 6th after)
+late=$((changes_end - $(cat "$OUT/tuned.json.changes6")))
+check "no probe/shrink cycle: at most 1 sndbuf change in the last 6 s of the flow ($late)" [ "$late" -le 1 ]
 agent_stop
 check "sysctls restored on exit" [ "$(sysctl -n net.core.wmem_max) $(sysctl -n net.core.rmem_max)" = "$WMEM0 $RMEM0" ]
 
