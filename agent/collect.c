@@ -47,6 +47,7 @@ static int sweep(int flows_fd, __u64 pass, __u64 start_ns, const __u64 *walked, 
 {
 	struct flow *flows;
 	int n = flows_read(flows_fd, &flows);
+	__u64 now_ns = monotonic_ns();
 	size_t kept = 0;
 
 	if (n < 0)
@@ -54,7 +55,10 @@ static int sweep(int flows_fd, __u64 pass, __u64 start_ns, const __u64 *walked, 
 	for (int i = 0; i < n; i++) {
 		const struct conn_stats *s = &flows[i].s;
 
-		if (s->seen_pass != pass && s->created_ns < start_ns &&
+		/* created in the future: written by something else, not a socket */
+		bool created_before = s->created_ns < start_ns || s->created_ns > now_ns;
+
+		if (s->seen_pass != pass && created_before &&
 		    cookie_in(walked, nwalked, s->netns_cookie) &&
 		    bpf_map_delete_elem(flows_fd, &flows[i].cookie) == 0) {
 			res->stale++;

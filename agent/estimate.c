@@ -291,11 +291,12 @@ static void decide_lowat(const struct est_config *c, struct est_state *st,
 		st->lowat_app = true; /* not ours: the application set it */
 	if (st->lowat_app || !(bdp > 0))
 		return;
-	want = (uint32_t)(max2(bdp, (double)EST_LOWAT_MIN_SEGS * mss) + 0.5);
+	double bytes = max2(bdp, (double)EST_LOWAT_MIN_SEGS * mss) + 0.5;
+
 	if (out->snd_limited && cur)
-		want = (uint32_t)max2(want, (double)cur * c->probe_factor);
-	if (want > c->max_buf)
-		want = c->max_buf;
+		bytes = max2(bytes, (double)cur * c->probe_factor);
+	/* bounded before the conversion: figures from the map may be absurd */
+	want = bytes < c->max_buf ? (uint32_t)bytes : c->max_buf;
 	out->lowat_target = want;
 
 	double gap = cur > want ? (double)cur - want : (double)want - cur;

@@ -80,20 +80,25 @@ static __always_inline void apply_targets(struct sock *sk, __u64 cookie, const s
 		return;
 	apply(sk, f, t->sndbuf, sk->sk_sndbuf, SOCK_SNDBUF_LOCK, SO_SNDBUF);
 	apply(sk, f, t->rcvbuf, sk->sk_rcvbuf, SOCK_RCVBUF_LOCK, SO_RCVBUF);
-	/* unsent data a writer may queue: at most max_buf, like the buffers */
-	lowat = (int)t->notsent_lowat;
-	if (lowat > 0 && (__u32)lowat != ((struct tcp_sock *)sk)->notsent_lowat) {
-		if ((__u32)lowat <= max_buf &&
+	/* unsent data a writer may queue: at most max_buf, like the buffers
+	 * (which also keeps it a positive int) */
+	if (t->notsent_lowat && t->notsent_lowat != ((struct tcp_sock *)sk)->notsent_lowat) {
+		lowat = (int)t->notsent_lowat;
+		if (t->notsent_lowat <= max_buf &&
 		    bpf_setsockopt(sk, SOL_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat)) == 0)
 			count(CNT_APPLIED);
 		else
 			count(CNT_REFUSED);
 	}
 	/* a raised rcvbuf does not move window_clamp by itself */
-	clamp = (int)t->window_clamp;
-	if (clamp > 0 && (__u32)clamp <= max_buf && !(f->app_locks & SOCK_RCVBUF_LOCK) &&
-	    (__u32)clamp != ((struct tcp_sock *)sk)->window_clamp)
-		bpf_setsockopt(sk, SOL_TCP, TCP_WINDOW_CLAMP, &clamp, sizeof(clamp));
+	if (t->window_clamp && !(f->app_locks & SOCK_RCVBUF_LOCK) &&
+	    t->window_clamp != ((struct tcp_sock *)sk)->window_clamp) {
+		clamp = (int)t->window_clamp;
+		if (t->window_clamp <= max_buf)
+			bpf_setsockopt(sk, SOL_TCP, TCP_WINDOW_CLAMP, &clamp, sizeof(clamp));
+		else
+			count(CNT_REFUSED);
+	}
 }
 
 SEC("iter/tcp")

@@ -102,7 +102,8 @@ enum tcptune_counter {
 	CNT_MAP_FULL,            /* connections not tracked because "flows" was full */
 	CNT_APPLIED,             /* buffer changes made by iter/tcp from "targets" */
 	CNT_APPLIED_AT_START,    /* learned sizes set by sockops at establishment */
-	CNT_REFUSED,             /* targets outside [min, max] or on application-owned buffers */
+	CNT_REFUSED,             /* targets (sizes, window clamp, notsent_lowat) outside [min, max]
+				  * or on application-owned buffers */
 	CNT_WINDOW_AT_START,     /* first receive windows (RWND_INIT) sized from learned rcvbufs */
 	CNT_MAX,
 };

@@ -1373,6 +1373,88 @@ static void dest_table_init_checks(void **unused)
 	assert_int_equal(t.nsets, 2);
 }
 
+/* ==== hostile figures ===================================================== */
+
+/* The flows map is pinned: any root process can write a connection's figures.
+ * Whatever they are, a decision stays within [min_buf, max_buf] (or 0 =
+ * leave), and so do its window clamp and TCP_NOTSENT_LOWAT. */
+static uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* mostly extremes: 0, 1, the type's maximum, its sign bit, or anything */
+static uint64_t hostile(uint64_t *x, uint64_t max)
+{
+	switch (xorshift(x) % 6) {
+	case 0: return 0;
+	case 1: return 1;
+	case 2: return max;
+	case 3: return max / 2 + 1;
+	case 4: return xorshift(x) % 100000;
+	default: return xorshift(x) & max;
+	}
+}
+
+static void assert_size_in_bounds(const struct est_config *c, uint32_t size)
+{
+	if (size)
+		assert_true(size >= c->min_buf && size <= c->max_buf);
+}
+
+static void hostile_figures_stay_in_bounds(void **unused)
+{
+	(void)unused;
+	struct est_config cfg = est_config_default();
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	int changes = 0;
+
+	cfg.max_buf = 4u << 20;
+	for (int conn = 0; conn < 200; conn++) {
+		struct est_state st = {};
+		struct est_sample s = {};
+
+		for (int tick = 0; tick < 500; tick++) {
+			struct est_decision d;
+
+			/* time and counters move on as they should most of the
+			 * time, so that decisions are made at all */
+			s.now_us += xorshift(&x) % 4 ? 500000 : hostile(&x, UINT64_MAX);
+			s.bytes_acked += xorshift(&x) % 4 ? hostile(&x, UINT32_MAX) : 0;
+			s.bytes_received += xorshift(&x) % 4 ? hostile(&x, UINT32_MAX) : 0;
+			s.sndbuf_limited_us += hostile(&x, 1000000);
+			s.rwnd_limited_us += hostile(&x, 1000000);
+			s.srtt_us = (uint32_t)hostile(&x, UINT32_MAX);
+			s.min_rtt_us = (uint32_t)hostile(&x, UINT32_MAX);
+			s.rcv_rtt_us = (uint32_t)hostile(&x, UINT32_MAX);
+			s.mss = (uint32_t)hostile(&x, UINT32_MAX);
+			s.snd_cwnd = (uint32_t)hostile(&x, UINT32_MAX);
+			s.delivery_rate_Bps = hostile(&x, UINT64_MAX);
+			s.snd_queue_bytes = (uint32_t)hostile(&x, UINT32_MAX);
+			s.rcv_queue_bytes = (uint32_t)hostile(&x, UINT32_MAX);
+			s.sndbuf = (uint32_t)hostile(&x, UINT32_MAX);
+			s.rcvbuf = (uint32_t)hostile(&x, UINT32_MAX);
+			s.app_locks = (uint32_t)hostile(&x, 3);
+			s.notsent_lowat = (uint32_t)hostile(&x, UINT32_MAX);
+			est_update(&cfg, &st, &s, &d);
+			assert_size_in_bounds(&cfg, d.sndbuf);
+			assert_size_in_bounds(&cfg, d.rcvbuf);
+			assert_size_in_bounds(&cfg, d.learn_sndbuf);
+			assert_size_in_bounds(&cfg, d.learn_rcvbuf);
+			assert_true(d.window_clamp <= cfg.max_buf);
+			assert_true(d.notsent_lowat <= cfg.max_buf);
+			assert_true(d.lowat_target <= cfg.max_buf);
+			assert_false(d.window_clamp && !d.rcvbuf);
+			changes += d.sndbuf || d.rcvbuf || d.notsent_lowat;
+		}
+	}
+	/* the figures did drive decisions: the bounds were put to the test */
+	assert_true(changes > 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1407,6 +1489,7 @@ int main(void)
 		cmocka_unit_test(dest_learn_and_lookup),
 		cmocka_unit_test(dest_eviction),
 		cmocka_unit_test(dest_table_init_checks),
+		cmocka_unit_test(hostile_figures_stay_in_bounds),
 	};
 
 	return cmocka_run_group_tests_name("estimate", tests, NULL, NULL);
