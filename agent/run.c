@@ -2,6 +2,7 @@
 /* `tcptune run`: the agent. */
 #include <argp.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -306,6 +307,9 @@ static int reload(const struct run_args *args, struct settings **cur, struct set
 	return 0;
 }
 
+/* What the agent keeps once loaded and attached (caps_keep_only) */
+static const int runtime_caps[] = { CAP_SYS_ADMIN, CAP_SYS_PTRACE };
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_args args = { .max_flows = TCPTUNE_DEFAULT_MAX_FLOWS };
@@ -449,6 +453,18 @@ int cmd_run(int argc, char **argv)
 		log_info("metrics: serving http://%s/metrics%s", cur->metrics,
 			 args.cli.per_connection ? " (with per-connection series)" : "");
 	}
+
+	/* loaded, attached, pinned, sysctls raised: from here on only setns()
+	 * into each network namespace (CAP_SYS_ADMIN; also unmounting a bpffs
+	 * the agent mounted) and opening /proc/PID/ns/net of other users'
+	 * processes (CAP_SYS_PTRACE) need privilege. Maps and links are used
+	 * through the fds the agent holds; its files are root's own. */
+	if (caps_keep_only(runtime_caps, sizeof(runtime_caps) / sizeof(runtime_caps[0]), why, sizeof(why))) {
+		log_error("%s", why);
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	log_info("capabilities dropped to CAP_SYS_ADMIN and CAP_SYS_PTRACE");
 
 	log_settings(cur);
 	status_setup(&status, scopes, nr_scopes);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -134,6 +135,62 @@ bool has_privilege(void)
 			return false;
 	}
 	return true;
+}
+
+static bool cap_listed(int cap, const int *caps, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (caps[i] == cap)
+			return true;
+	return false;
+}
+
+int caps_keep_only(const int *keep, size_t n, char *why, size_t len)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {}, kept[2] = {};
+	int last = CAP_LAST_CAP, err;
+	FILE *f;
+
+	/* the running kernel may know more capabilities than these headers */
+	f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+	if (f) {
+		if (fscanf(f, "%d", &last) != 1 || last < 0 || last >= 64)
+			last = CAP_LAST_CAP;
+		fclose(f);
+	}
+	if (syscall(SYS_capget, &hdr, data)) {
+		err = -errno;
+		snprintf(why, len, "cannot read the capabilities (capget): %s", strerror(errno));
+		return err;
+	}
+	if (data[0].effective & (1u << CAP_SETPCAP)) {
+		for (int cap = 0; cap <= last; cap++) {
+			if (cap_listed(cap, keep, n) || prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0 || errno == EINVAL)
+				continue;
+			err = -errno;
+			snprintf(why, len, "cannot drop capability %d from the bounding set: %s", cap, strerror(errno));
+			return err;
+		}
+	}
+	/* none expected; EINVAL on kernels without ambient capabilities */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL) {
+		err = -errno;
+		snprintf(why, len, "cannot clear the ambient capabilities: %s", strerror(errno));
+		return err;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned int word = (unsigned int)keep[i] / 32, bit = 1u << (keep[i] % 32);
+
+		kept[word].permitted |= data[word].permitted & bit;
+		kept[word].effective |= data[word].effective & bit;
+	}
+	if (syscall(SYS_capset, &hdr, kept)) {
+		err = -errno;
+		snprintf(why, len, "cannot drop capabilities (capset): %s", strerror(errno));
+		return err;
+	}
+	return 0;
 }
 
 static pid_t read_pid(int fd)

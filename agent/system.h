@@ -36,6 +36,11 @@ void bpffs_release(bool mounted);
 
 /* Whether the process has what loading, attaching and setns need. */
 bool has_privilege(void);
+/* Keep only the capabilities keep[] (those of them the process has) in its
+ * effective and permitted sets, for the rest of its life; also in the
+ * bounding set when CAP_SETPCAP allows (systemd's bounding set may not).
+ * 0, or -errno with why filled. */
+int caps_keep_only(const int *keep, size_t n, char *why, size_t len);
 
 /* Take the single-instance lock. Returns an fd, -EBUSY with *holder set when
  * another agent holds it, or another -errno. */
