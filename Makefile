@@ -32,7 +32,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.
 TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline
 BENCH_TOOLS := $(BUILD)/churn
 
-.PHONY: all deps run test unit e2e bench bench-wan demo vmlinux clean help sanitize
+.PHONY: all deps run test unit e2e bench bench-wan demo vmlinux clean help sanitize fuzz fuzz-build
 all: $(BUILD)/tcptune
 
 help:
@@ -45,6 +45,7 @@ help:
 	@echo "make vmlinux  regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
 	@echo "make install  binary, systemd unit, man page, example config (PREFIX=/usr/local, DESTDIR=)"
 	@echo "make sanitize unit and end-to-end tests with ASan + UBSan + LSan builds (build-asan/)"
+	@echo "make fuzz     libFuzzer on the config parser, CLI parsing and metrics endpoint, FUZZ_SECONDS (60) each (build-fuzz/)"
 
 # Installs the Debian packages the build, tests and benchmarks use (root, Debian 12).
 deps:
@@ -87,6 +88,31 @@ sanitize: deps all $(TEST_TOOLS)
 		$(patsubst $(BUILD)/%,build-asan/%,$(UNIT_TESTS))
 	@bash tests/run-sanitized.sh $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_TESTS))
 
+# libFuzzer targets (tests/fuzz/): clang-14, ASan + UBSan, in build-fuzz/.
+# They link the agent's objects from an archive, main.c's with its main()
+# renamed (libFuzzer has the main); fuzz_cli wraps argp_parse and exit to
+# stop each command right after its options are parsed (tests/fuzz/fuzz_cli.c).
+FUZZ_TARGETS := fuzz_config fuzz_cli fuzz_http
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_SECONDS ?= 60
+fuzz-build:
+	@$(MAKE) -s BUILD=build-fuzz CC=$(CLANG) SAN_FLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SANITIZE)" \
+		$(patsubst %,build-fuzz/%,$(FUZZ_TARGETS))
+
+fuzz: deps fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+$(BUILD)/main_nomain.o: agent/main.c $(wildcard agent/*.h) | $(BUILD)
+	$(CC) $(CFLAGS) -Dmain=tcptune_main -c $< -o $@
+
+$(BUILD)/libtcptune.a: $(filter-out $(BUILD)/main.o,$(AGENT_OBJS)) $(BUILD)/main_nomain.o
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/fuzz_cli: FUZZ_LDFLAGS := -Wl,--wrap=argp_parse,--wrap=exit
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/libtcptune.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(BUILD)/libtcptune.a -o $@ $(FUZZ_LDFLAGS) \
+		$(LIBBPF_LIBS) $(MHD_LIBS) $(INIH_LIBS) -lm
+
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
 
@@ -118,7 +144,7 @@ demo: deps all $(BUILD)/delayline
 	@LOCK="$(BENCH_LOCK)" bash bench/demo.sh
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz
 .SECONDARY:
 
 # Install: `make install` (PREFIX=/usr/local), or PREFIX=/usr for a package;

@@ -307,6 +307,27 @@ static void find_header_lines(const char *text, struct config *cfg)
 	}
 }
 
+/* inih reads a line whole only up to this many characters: it takes the rest
+ * for another line, so a long comment could hide a section or a key. */
+#define CONFIG_LINE_MAX (INI_MAX_LINE - 2)
+
+/* The first line longer than CONFIG_LINE_MAX, or 0. */
+static int long_line(const char *text)
+{
+	int line = 1;
+
+	for (const char *p = text; *p; line++) {
+		size_t n = strcspn(p, "\n");
+
+		if (n > CONFIG_LINE_MAX)
+			return line;
+		p += n;
+		if (*p)
+			p++;
+	}
+	return 0;
+}
+
 int config_parse(const char *text, const char *origin, struct config *cfg, char *why, size_t len)
 {
 	struct parse_state st = { .cfg = cfg };
@@ -315,6 +336,12 @@ int config_parse(const char *text, const char *origin, struct config *cfg, char 
 	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
+	line = long_line(text);
+	if (line) {
+		snprintf(why, len, "%s:%d: line longer than %d characters (shorten it, or split a comment in two)", origin,
+			 line, CONFIG_LINE_MAX);
+		return -1;
+	}
 	ret = ini_parse_string(text, on_key, &st);
 	if (ret == -2) {
 		snprintf(why, len, "%s: out of memory", origin);

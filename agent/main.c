@@ -43,13 +43,18 @@ static const struct {
 
 void usage_error(const struct argp_state *state, const char *fmt, ...)
 {
+	char msg[4096];
 	va_list ap;
 
-	fprintf(stderr, "%s%s: ", log_level_prefix(LOG_PRIO_ERR), state ? state->name : "tcptune");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see '%s --help')\n", state ? state->name : "tcptune");
+	/* one line, whatever the argument it quotes holds */
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	fprintf(stderr, "%s%s: %s (see '%s --help')\n", log_level_prefix(LOG_PRIO_ERR), state ? state->name : "tcptune",
+		msg, state ? state->name : "tcptune");
 	exit(EXIT_USAGE);
 }
 
@@ -143,10 +148,8 @@ int main(int argc, char **argv)
 {
 	char name[64];
 
-	if (argc < 2) {
-		fprintf(stderr, "tcptune: no command given: use one of run, flows, top (see 'tcptune --help')\n");
-		return EXIT_USAGE;
-	}
+	if (argc < 2)
+		usage_error(NULL, "no command given: use one of run, flows, top");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "-?")) {
 		print_usage(stdout);
 		return 0;
@@ -163,6 +166,5 @@ int main(int argc, char **argv)
 		argv[1] = name;
 		return commands[i].run(argc - 1, argv + 1);
 	}
-	fprintf(stderr, "tcptune: unknown command '%s': use one of run, flows, top (see 'tcptune --help')\n", argv[1]);
-	return EXIT_USAGE;
+	usage_error(NULL, "unknown command '%s': use one of run, flows, top", argv[1]);
 }

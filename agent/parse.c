@@ -52,14 +52,18 @@ int parse_count(const char *text, long *count)
 	return 0;
 }
 
+static bool is_octal(char c)
+{
+	return c >= '0' && c <= '7';
+}
+
 /* mountinfo escapes space, tab, newline and backslash as \ooo */
 static void unescape_octal(const char *src, size_t n, char *dst, size_t len)
 {
 	size_t o = 0;
 
 	for (size_t i = 0; i < n && o + 1 < len; i++) {
-		if (src[i] == '\\' && i + 3 < n &&
-		    src[i + 1] >= '0' && src[i + 1] <= '7') {
+		if (src[i] == '\\' && i + 3 < n && is_octal(src[i + 1]) && is_octal(src[i + 2]) && is_octal(src[i + 3])) {
 			dst[o++] = (char)(((src[i + 1] - '0') << 6) | ((src[i + 2] - '0') << 3) |
 					  (src[i + 3] - '0'));
 			i += 3;

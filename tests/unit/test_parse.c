@@ -283,6 +283,9 @@ static void mountinfo_decodes_escapes(void **state)
 	expect_mount("60 35 0:30 / /mnt/a\\040\\040b rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a  b");
 	/* " - " inside the mount point (escaped) does not confuse the separator search */
 	expect_mount("60 35 0:30 / /mnt/a\\040-\\040b rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a - b");
+	/* a backslash not followed by three octal digits is kept as it is (fuzz_cli found this) */
+	expect_mount("60 35 0:30 / /mnt/a\\1\xcd\xc4" "c rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a\\1\xcd\xc4" "c");
+	expect_mount("60 35 0:30 / /mnt/a\\08b rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a\\08b");
 }
 
 static void mountinfo_escape_at_end_of_mount_point(void **state)
