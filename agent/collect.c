@@ -213,6 +213,9 @@ __u64 counter_read(int counters_fd, enum tcptune_counter counter)
 	{
 		__u64 values[ncpu];
 
+		/* the kernel fills every CPU's slot; zeroed anyway because
+		 * valgrind takes a lookup to write value_size bytes only */
+		memset(values, 0, sizeof(values));
 		if (bpf_map_lookup_elem(counters_fd, &key, values))
 			return 0;
 		for (int i = 0; i < ncpu; i++)

@@ -61,19 +61,23 @@ cg_remove() {
 # first pass ran (connections open before it are then listed). Sets AGENT_PID,
 # AGENT_LOG. With AGENT_LOG_AT set, the log goes to that file instead, each
 # line prefixed with the time ($EPOCHREALTIME), for benchmarks that time changes.
+# AGENT_WRAPPER (an array) is a command the agent runs under (it must exec the
+# agent in the same process, as valgrind does); AGENT_START_TIMEOUT (seconds,
+# default 15) how long the first pass may take.
+AGENT_WRAPPER=()
 agent_start() {
 	if [ -n "${AGENT_LOG_AT:-}" ]; then
 		AGENT_LOG=$AGENT_LOG_AT
-		"$TCPTUNE" run "$@" > >(_time_stamp >"$AGENT_LOG") 2>&1 &
+		"${AGENT_WRAPPER[@]}" "$TCPTUNE" run "$@" > >(_time_stamp >"$AGENT_LOG") 2>&1 &
 	else
 		AGENT_LOG=$(mktemp /tmp/tcptune-agent.XXXXXX)
 		cleanup_add "rm -f $AGENT_LOG"
-		"$TCPTUNE" run "$@" >"$AGENT_LOG" 2>&1 &
+		"${AGENT_WRAPPER[@]}" "$TCPTUNE" run "$@" >"$AGENT_LOG" 2>&1 &
 	fi
 	AGENT_PID=$!
 	cleanup_add "agent_stop"
 	local i
-	for ((i = 0; i < 150; i++)); do
+	for ((i = 0; i < ${AGENT_START_TIMEOUT:-15} * 10; i++)); do
 		grep -q "tcptune: first pass" "$AGENT_LOG" 2>/dev/null && return 0
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.1
