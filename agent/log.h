@@ -16,11 +16,16 @@ extern int log_verbose;
  * anywhere else. */
 const char *log_level_prefix(int priority);
 
-#define log_error(fmt, ...) fprintf(stderr, "%stcptune: " fmt "\n", log_level_prefix(LOG_PRIO_ERR), ##__VA_ARGS__)
-#define log_info(fmt, ...) fprintf(stderr, "%stcptune: " fmt "\n", log_level_prefix(LOG_PRIO_INFO), ##__VA_ARGS__)
+/* The message with control characters as '?': one line, whatever a path
+ * or argument it quotes holds. */
+void log_line(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for a message already formatted, in place. */
+void log_one_line(char *msg);
+
+#define log_error(fmt, ...) log_line(LOG_PRIO_ERR, "tcptune: " fmt, ##__VA_ARGS__)
+#define log_info(fmt, ...) log_line(LOG_PRIO_INFO, "tcptune: " fmt, ##__VA_ARGS__)
 #define log_debug(fmt, ...) \
-	do { if (log_verbose) fprintf(stderr, "%stcptune: debug: " fmt "\n", log_level_prefix(LOG_PRIO_DEBUG), \
-				       ##__VA_ARGS__); } while (0)
+	do { if (log_verbose) log_line(LOG_PRIO_DEBUG, "tcptune: debug: " fmt, ##__VA_ARGS__); } while (0)
 
 /* Exit codes: 2 for a usage error, 1 for a runtime error. */
 #define EXIT_USAGE 2

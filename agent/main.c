@@ -29,6 +29,25 @@ const char *log_level_prefix(int priority)
 	return journal && priority >= 0 && priority <= LOG_PRIO_DEBUG && prefixes[priority] ? prefixes[priority] : "";
 }
 
+void log_one_line(char *msg)
+{
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+}
+
+void log_line(int priority, const char *fmt, ...)
+{
+	char msg[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_one_line(msg);
+	fprintf(stderr, "%s%s\n", log_level_prefix(priority), msg);
+}
+
 static const struct {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -49,10 +68,7 @@ void usage_error(const struct argp_state *state, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	/* one line, whatever the argument it quotes holds */
-	for (char *c = msg; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?';
+	log_one_line(msg);
 	fprintf(stderr, "%s%s: %s (see '%s --help')\n", log_level_prefix(LOG_PRIO_ERR), state ? state->name : "tcptune",
 		msg, state ? state->name : "tcptune");
 	exit(EXIT_USAGE);

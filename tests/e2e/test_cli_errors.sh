@@ -90,6 +90,11 @@ expect_error 2 "--sort 'size' must be rate, rtt or queue" "flows --sort size" --
 # --cgroup: each kind of wrong path
 expect_error 2 "--cgroup /nonexistent: No such file or directory" "--cgroup /nonexistent" -- \
 	"$TCPTUNE" run --cgroup /nonexistent
+# a path holding a newline still makes one line (control characters print as ?)
+expect_error 2 "--cgroup /nonexistent\?x: No such file or directory" "--cgroup of a path with a newline" -- \
+	"$TCPTUNE" run --cgroup "$(printf '/nonexistent\nx')"
+expect_error 2 "cannot read the configuration file $OUT/missing\?x" "--config of a path with a newline" -- \
+	"$TCPTUNE" run --config "$(printf '%s\nx' "$OUT/missing")"
 touch "$OUT/file"
 expect_error 2 "--cgroup $OUT/file: not a directory" "--cgroup of a regular file" -- \
 	"$TCPTUNE" run --cgroup "$OUT/file"
