@@ -36,16 +36,23 @@ void log_one_line(char *msg)
 			*c = '?';
 }
 
-void log_line(int priority, const char *fmt, ...)
+/* head, the message made one line, tail */
+static void print_line(int priority, const char *head, const char *tail, const char *fmt, va_list ap)
 {
 	char msg[4096];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_one_line(msg);
+	fprintf(stderr, "%s%s%s%s\n", log_level_prefix(priority), head, msg, tail);
+}
+
+void log_line(int priority, const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	print_line(priority, "", "", fmt, ap);
 	va_end(ap);
-	log_one_line(msg);
-	fprintf(stderr, "%s%s\n", log_level_prefix(priority), msg);
 }
 
 static const struct {
@@ -62,15 +69,15 @@ static const struct {
 
 void usage_error(const struct argp_state *state, const char *fmt, ...)
 {
-	char msg[4096];
+	const char *name = state ? state->name : "tcptune";
+	char head[256], tail[256];
 	va_list ap;
 
+	snprintf(head, sizeof(head), "%s: ", name);
+	snprintf(tail, sizeof(tail), " (see '%s --help')", name);
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	print_line(LOG_PRIO_ERR, head, tail, fmt, ap);
 	va_end(ap);
-	log_one_line(msg);
-	fprintf(stderr, "%s%s: %s (see '%s --help')\n", log_level_prefix(LOG_PRIO_ERR), state ? state->name : "tcptune",
-		msg, state ? state->name : "tcptune");
 	exit(EXIT_USAGE);
 }
 
