@@ -30,7 +30,7 @@ AGENT_OBJS := $(patsubst agent/%.c,$(BUILD)/%.o,$(AGENT_SRCS))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 # helpers the end-to-end tests run
 TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline
-BENCH_TOOLS := $(BUILD)/churn
+BENCH_TOOLS := $(BUILD)/load
 
 .PHONY: all deps run test unit e2e bench bench-wan demo vmlinux clean help sanitize
 all: $(BUILD)/tcptune
@@ -68,7 +68,7 @@ $(BUILD)/tcptune: $(AGENT_OBJS)
 $(BUILD)/test_%: tests/unit/test_%.c $(PURE_SRCS) $(wildcard agent/*.h) | $(BUILD)
 	$(CC) $(CFLAGS) $< $(PURE_SRCS) -o $@ -lcmocka $(INIH_LIBS) -lm
 
-$(BUILD)/churn: bench/churn.c | $(BUILD)
+$(BUILD)/load: bench/load.c | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@
 
 $(BUILD)/btf_rename: tests/tools/btf_rename.c | $(BUILD)
