@@ -29,7 +29,7 @@ AGENT_SRCS := agent/main.c agent/run.c agent/loader.c agent/collect.c agent/flow
 AGENT_OBJS := $(patsubst agent/%.c,$(BUILD)/%.o,$(AGENT_SRCS))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 # helpers the end-to-end tests run
-TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline
+TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline $(BUILD)/load
 BENCH_TOOLS := $(BUILD)/load
 
 .PHONY: all deps run test unit e2e bench bench-wan demo vmlinux clean help sanitize
