@@ -548,23 +548,32 @@ static uint32_t learn_size(uint32_t avg, uint32_t size, double alpha)
 }
 
 int dest_learn(struct dest_table *t, const struct dest_key *key,
-	       uint32_t sndbuf, uint32_t rcvbuf, uint64_t now_us)
+	       uint32_t sndbuf, uint32_t rcvbuf, uint64_t now_us, struct dest_key *evicted)
 {
+	if (evicted)
+		evicted->family = 0;
 	if (key->family == 0 || (sndbuf == 0 && rcvbuf == 0))
 		return -1;
 
 	struct dest_entry *set = set_of(t, key);
 	struct dest_entry *e = find(set, key);
+	uint32_t was_snd, was_rcv;
 
 	if (!e) {
 		e = victim(set);
+		if (e->used && evicted)
+			*evicted = e->key;
 		memset(e, 0, sizeof(*e));
 		e->key = *key;
 		e->used = true;
 	}
+	was_snd = e->sndbuf;
+	was_rcv = e->rcvbuf;
 	e->sndbuf = learn_size(e->sndbuf, sndbuf, t->alpha);
 	e->rcvbuf = learn_size(e->rcvbuf, rcvbuf, t->alpha);
 	e->updated_us = now_us;
+	if (e->sndbuf != was_snd || e->rcvbuf != was_rcv)
+		e->dirty = true;
 	return 0;
 }
 

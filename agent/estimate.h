@@ -168,6 +168,7 @@ struct dest_entry {
 	uint32_t sndbuf, rcvbuf;     /* smoothed learned sizes, 0 = none learned */
 	uint64_t updated_us;         /* last dest_learn */
 	bool used;
+	bool dirty;                  /* sizes changed since the caller last copied them out (it clears it) */
 };
 
 /* Set-associative: a key hashes to one set of DEST_WAYS slots; a new key
@@ -189,9 +190,12 @@ int dest_table_init(struct dest_table *t, struct dest_entry *slots, size_t nslot
 struct dest_key dest_key_make(uint64_t cgroup_id, uint16_t family, const uint8_t addr[16]);
 
 /* Folds one connection's targets into its destination (0 = nothing for that
- * buffer). Returns 0, or -1 when nothing was learned (bad key, both 0). */
+ * buffer), marking the entry dirty when its sizes change. When a new
+ * destination replaces another, *evicted (if not NULL) is set to the key
+ * that went, else its family to 0: a copy of the table kept elsewhere must
+ * drop it too. Returns 0, or -1 when nothing was learned (bad key, both 0). */
 int dest_learn(struct dest_table *t, const struct dest_key *key,
-	       uint32_t sndbuf, uint32_t rcvbuf, uint64_t now_us);
+	       uint32_t sndbuf, uint32_t rcvbuf, uint64_t now_us, struct dest_key *evicted);
 
 /* What was learned for key (0 for a buffer never learned). */
 bool dest_lookup(const struct dest_table *t, const struct dest_key *key,

@@ -188,16 +188,17 @@ int parse_tcp_mem(const char *text, __u64 pages[3])
 	return 0;
 }
 
-int parse_sockstat_tcp_mem(const char *text, __u64 *pages)
+int parse_sockstat(const char *text, const char *proto, const char *field, __u64 *value)
 {
+	size_t plen = strlen(proto);
 	const char *line = text;
 
 	if (!text)
 		return -1;
 	for (; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line)) {
-		const char *p = line + 4, *eol = strchr(line, '\n');
+		const char *p = line + plen + 1, *eol = strchr(line, '\n');
 
-		if (strncmp(line, "TCP:", 4))
+		if (strncmp(line, proto, plen) || line[plen] != ':')
 			continue;
 		/* "TCP: inuse 5 orphan 0 tw 0 alloc 7 mem 1": name value pairs */
 		while (*p == ' ' && (!eol || p < eol)) {
@@ -208,8 +209,8 @@ int parse_sockstat_tcp_mem(const char *text, __u64 *pages)
 			p = name + len;
 			if (take_u64(&p, &v) || (*p && *p != ' ' && *p != '\n'))
 				return -1;
-			if (len == 3 && !strncmp(name, "mem", 3)) {
-				*pages = v;
+			if (len == strlen(field) && !strncmp(name, field, len)) {
+				*value = v;
 				return 0;
 			}
 		}

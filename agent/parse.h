@@ -32,9 +32,10 @@ bool path_within(const char *outer, const char *inner);
  * separated by blanks, in increasing order. Returns 0 or -1. */
 int parse_tcp_mem(const char *text, __u64 pages[3]);
 
-/* /proc/net/sockstat: the "mem" field (pages) of its "TCP:" line.
- * Returns 0, or -1 when there is no such line or field. */
-int parse_sockstat_tcp_mem(const char *text, __u64 *pages);
+/* /proc/net/sockstat or sockstat6: a field of the line of a protocol, e.g.
+ * "TCP" "mem" (pages, global) or "TCP6" "inuse" (sockets of the reader's
+ * network namespace). Returns 0, or -1 when there is no such line or field. */
+int parse_sockstat(const char *text, const char *proto, const char *field, __u64 *value);
 
 /* A listen address for --metrics: "IPV4:PORT" or "[IPV6]:PORT", port 1-65535.
  * Fills the address (sockaddr_in or sockaddr_in6) and *addrlen. Returns 0, or

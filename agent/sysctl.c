@@ -179,10 +179,30 @@ int tcp_mem_read(struct tcp_mem_state *m, char *why, size_t len)
 		return err ? err : -EINVAL;
 	}
 	err = read_text(sockstat, buf, sizeof(buf));
-	if (err || parse_sockstat_tcp_mem(buf, &used)) {
+	if (err || parse_sockstat(buf, "TCP", "mem", &used)) {
 		snprintf(why, len, "cannot read %s: %s", sockstat, err ? strerror(-err) : "no TCP mem field");
 		return err ? err : -EINVAL;
 	}
 	*m = (struct tcp_mem_state){ .low = pages[0], .pressure = pages[1], .high = pages[2], .used = used };
+	return 0;
+}
+
+int tcp_sockets_in_use(__u64 *n)
+{
+	char buf[4096];
+	__u64 v6 = 0;
+	int err = read_text("/proc/thread-self/net/sockstat", buf, sizeof(buf));
+
+	if (err)
+		return err;
+	if (parse_sockstat(buf, "TCP", "inuse", n))
+		return -EINVAL;
+	/* IPv6 sockets are counted apart; no file without IPv6 */
+	err = read_text("/proc/thread-self/net/sockstat6", buf, sizeof(buf));
+	if (err && err != -ENOENT)
+		return err;
+	if (!err && parse_sockstat(buf, "TCP6", "inuse", &v6))
+		return -EINVAL;
+	*n += v6;
 	return 0;
 }

@@ -30,4 +30,8 @@ struct tcp_mem_state;
  * agent's namespace does not matter). Returns 0 or -errno with *why set. */
 int tcp_mem_read(struct tcp_mem_state *m, char *why, size_t len);
 
+/* TCP sockets in use (hashed: listening or connected, not time-wait), IPv4
+ * and IPv6, in the calling thread's network namespace. Returns 0 or -errno. */
+int tcp_sockets_in_use(__u64 *n);
+
 #endif

@@ -133,20 +133,51 @@ static void record_change(struct tuner *t, struct conn_target *target, const str
 	log_change(f, format_change_buffer((__u16)buffer), old, new, reason, observe);
 }
 
-/* Folds one size into the table's entry for KEY and copies it to dest_sizes. */
+static struct dest_map_key map_key_of(const struct dest_key *key)
+{
+	struct dest_map_key map_key = { .cgroup_id = key->cgroup_id, .family = key->family };
+
+	memcpy(map_key.prefix, key->addr, sizeof(map_key.prefix));
+	return map_key;
+}
+
+/* Folds one size into the table's entry for KEY; dests_publish() copies it to
+ * dest_sizes. A destination the table replaced leaves dest_sizes now: the
+ * map has as many entries as the table, and one that kept replaced keys
+ * would fill up and refuse every destination learned after. */
 static void learn_key(struct tuner *t, const struct dest_key *key, __u32 sndbuf, __u32 rcvbuf,
 		      __u64 now_us)
 {
-	struct dest_map_key map_key = { .cgroup_id = key->cgroup_id, .family = key->family };
-	struct conn_target learned = {};
+	struct dest_map_key map_key;
+	struct dest_key evicted;
 
-	if (dest_learn(&t->dests, key, sndbuf, rcvbuf, now_us) ||
-	    !dest_lookup(&t->dests, key, &learned.sndbuf, &learned.rcvbuf))
+	if (dest_learn(&t->dests, key, sndbuf, rcvbuf, now_us, &evicted) || !evicted.family)
 		return;
-	memcpy(map_key.prefix, key->addr, sizeof(map_key.prefix));
-	if (bpf_map_update_elem(t->dests_fd, &map_key, &learned, BPF_ANY) == 0 && t->dests_learned &&
-	    !*t->dests_learned)
-		*t->dests_learned = 1; /* sockops starts looking destinations up */
+	map_key = map_key_of(&evicted);
+	bpf_map_delete_elem(t->dests_fd, &map_key);
+}
+
+/* The destinations whose sizes changed this tick, written once each (every
+ * connection to a destination folds into it: one write per connection would
+ * be a system call per connection per tick). */
+static void dests_publish(struct tuner *t)
+{
+	for (size_t i = 0; i < TUNE_DEST_SLOTS; i++) {
+		struct dest_entry *e = &t->dest_slots[i];
+		struct conn_target learned = {};
+		struct dest_map_key map_key;
+
+		if (!e->used || !e->dirty)
+			continue;
+		map_key = map_key_of(&e->key);
+		learned.sndbuf = e->sndbuf;
+		learned.rcvbuf = e->rcvbuf;
+		if (bpf_map_update_elem(t->dests_fd, &map_key, &learned, BPF_ANY))
+			continue; /* dirty still: tried again next tick */
+		e->dirty = false;
+		if (t->dests_learned && !*t->dests_learned)
+			*t->dests_learned = 1; /* sockops starts looking destinations up */
+	}
 }
 
 /* Per (cgroup, remote prefix), and the receive side also per remote prefix
@@ -413,6 +444,8 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		if (!c->observe && !t->limits.budget && !t->pressure)
 			learn(t, f, d);
 	}
+	if (!t->pressure) /* sockops hands out nothing meanwhile (update_pressure) */
+		dests_publish(t);
 	publish(t, &mem);
 	/* targets of connections that are gone */
 	for (size_t k = 0; k < t->nconns; k++) {

@@ -7,7 +7,7 @@
 #     the busy CPU time per GiB moved (/proc/stat), which is steadier.
 #  2. Cost per BPF program run: kernel.bpf_stats_enabled=1 (old value restored),
 #     one more iperf3 run with the agent plus CHURN_RATE short connections per
-#     second (build/churn), then run_time_ns / run_cnt of each tcptune program
+#     second (build/load), then run_time_ns / run_cnt of each tcptune program
 #     from `bpftool prog show --json` over that run (target < 150 ns per TCP
 #     event, the mean over the state-change and sockops programs). The kernel times
 #     each run with two sched_clock() reads, and that is in the figure: on the
@@ -55,9 +55,9 @@ PROG_NAMES='inet_sock_set_state|tcptune_sockops|tcptune_iter|tcptune_owners'
 # The iterators run per socket (or per open file) per agent pass: reported, not rated.
 EVENT_PROGS='inet_sock_set_state|tcptune_sockops'
 # connections per second opened and closed during the statistics run, so the
-# per-event programs run often enough to be measured (bench/churn.c)
+# per-event programs run often enough to be measured (bench/load.c)
 CHURN_RATE=${CHURN_RATE:-2000}
-CHURN=$ROOT/build/churn
+LOAD=$ROOT/build/load
 TARGET_RATIO=0.98
 TARGET_NS=150
 PORT=5201
@@ -90,6 +90,7 @@ fi
 
 [ "$(id -u)" = 0 ] || die "must run as root (loads BPF programs, creates a network namespace)"
 [ -x "$TCPTUNE" ] || die "$TCPTUNE not built (run make)"
+[ -x "$LOAD" ] || die "$LOAD not built (make $LOAD)"
 for tool in iperf3 jq bpftool ip ss awk; do
 	command -v "$tool" >/dev/null || die "$tool is missing (make deps installs it)"
 done
@@ -308,7 +309,7 @@ agent_start
 before=$(tcptune_progs)
 t0=$(date +%s.%N)
 iperf_start "$STATS_SECS" "$WORK/stats.json"
-ip netns exec "$NS" "$CHURN" 127.0.0.1 6000 "$STATS_SECS" "$CHURN_RATE" >"$WORK/churn.log" 2>&1 &
+ip netns exec "$NS" "$LOAD" --listen 127.0.0.1:6000 --connect 127.0.0.1:6000 --rate "$CHURN_RATE" --seconds "$STATS_SECS" >"$WORK/churn.log" 2>&1 &
 CHURN_PID=$!
 # halfway: the connection must be in the agent's map, or the figures mean nothing
 sleep "$(awk -v s="$STATS_SECS" 'BEGIN { print s / 2 }')"
@@ -317,7 +318,7 @@ tracked=$("$TCPTUNE" flows --json 2>/dev/null |
 iperf_wait "$WORK/stats.json" || die "iperf3 failed during the statistics run"
 wait "$CHURN_PID" || die "churn failed during the statistics run: $(cat "$WORK/churn.log")"
 CHURN_PID=
-CHURN_RESULT=$(cat "$WORK/churn.log")
+CHURN_RESULT=$(grep "^load: churn:" "$WORK/churn.log")
 t1=$(date +%s.%N)
 after=$(tcptune_progs)
 agent_stop_checked

@@ -127,7 +127,7 @@ wait_no_progs() {
 
 # netpath NAME RATE LIMIT: two namespaces ${NAME}c (198.18.N.1, fd00:198:18:N::1)
 # and ${NAME}s (.2/::2) joined by veth, with a TBF bottleneck of RATE on the
-# client's egress. Sets NS_C, NS_S and addresses C4 S4 C6 S6.
+# client's egress (RATE none: no bottleneck). Sets NS_C, NS_S and addresses C4 S4 C6 S6.
 _NET_INDEX=0
 netpath() {
 	local name=$1 rate=$2 limit=$3 n
@@ -149,6 +149,7 @@ netpath() {
 		ip -n "$ns" link set veth0 up
 		ip netns exec "$ns" sysctl -qw net.ipv4.tcp_congestion_control=reno 2>/dev/null || true
 	done
+	[ "$rate" = none ] && return 0
 	ip netns exec "$NS_C" tc qdisc add dev veth0 root tbf rate "$rate" burst 32kb limit "$limit"
 }
 
@@ -169,6 +170,12 @@ for port in range(int(sys.argv[1]), int(sys.argv[1]) + 500):
     print(port)
     break
 EOF
+}
+
+# bpf_counter KEY: a counter of the agent's "counters" map (enum
+# tcptune_counter: 0 created, 1 deleted, 2 map_full, ...), summed over CPUs
+bpf_counter() {
+	bpftool -j map lookup pinned "$PIN_DIR/counters" key "$1" 0 0 0 | jq '[.formatted.values[].value] | add'
 }
 
 # in_ns NS CMD...: run a command inside a namespace.

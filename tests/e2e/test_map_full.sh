@@ -7,12 +7,9 @@ MAX=4
 agent_start --interval 0.3 --max-flows "$MAX" || { fail "agent starts"; finish; }
 private_netns m || { fail "namespace set up"; finish; }
 
-counter() { # sum over CPUs of counter KEY
-	bpftool -j map lookup pinned "$PIN_DIR/counters" key "$1" 0 0 0 | jq '[.formatted.values[].value] | add'
-}
 tracked() { "$TCPTUNE" flows --json | jq length; }
 
-base_full=$(counter 2)
+base_full=$(bpf_counter 2)
 iperf_server "$NS" 5401
 # 10 data connections + the control connection, both ends: 22 sockets
 in_ns "$NS" iperf3 -c 127.0.0.1 -p 5401 -P 10 -t 3 -b 10M >/dev/null 2>&1 &
@@ -20,7 +17,7 @@ client=$!
 cleanup_add "kill $client 2>/dev/null"
 sleep 1.5
 n=$(tracked)
-full=$(( $(counter 2) - base_full ))
+full=$(( $(bpf_counter 2) - base_full ))
 log "tracked $n of 22 sockets, map_full +$full"
 check "no more than --max-flows ($MAX) connections tracked ($n)" [ "$n" -le "$MAX" ]
 check "the map did fill ($n = $MAX)" [ "$n" = "$MAX" ]

@@ -1258,15 +1258,15 @@ static void dest_learn_and_lookup(void **unused)
 	assert_int_equal(rcv, 0);
 
 	/* the first value seeds; later ones are smoothed (alpha 0.25) */
-	assert_int_equal(dest_learn(&t, &k, 1000000, 4000000, 10), 0);
+	assert_int_equal(dest_learn(&t, &k, 1000000, 4000000, 10, NULL), 0);
 	assert_true(dest_lookup(&t, &same_net, &snd, &rcv));
 	assert_int_equal(snd, 1000000);
 	assert_int_equal(rcv, 4000000);
-	assert_int_equal(dest_learn(&t, &same_net, 2000000, 0, 20), 0);
+	assert_int_equal(dest_learn(&t, &same_net, 2000000, 0, 20, NULL), 0);
 	assert_true(dest_lookup(&t, &k, &snd, &rcv));
 	assert_int_equal(snd, 1250000);
 	assert_int_equal(rcv, 4000000); /* 0: nothing learned for rcvbuf */
-	assert_int_equal(dest_learn(&t, &k, 0, 2000000, 30), 0);
+	assert_int_equal(dest_learn(&t, &k, 0, 2000000, 30, NULL), 0);
 	assert_true(dest_lookup(&t, &k, &snd, &rcv));
 	assert_int_equal(snd, 1250000);
 	assert_int_equal(rcv, 3500000);
@@ -1274,7 +1274,7 @@ static void dest_learn_and_lookup(void **unused)
 	/* a side never learned stays 0 */
 	v6(a, "fd00:198:18::1");
 	struct dest_key k6 = dest_key_make(1, AF_INET6, a);
-	assert_int_equal(dest_learn(&t, &k6, 0, 300000, 40), 0);
+	assert_int_equal(dest_learn(&t, &k6, 0, 300000, 40, NULL), 0);
 	assert_true(dest_lookup(&t, &k6, &snd, &rcv));
 	assert_int_equal(snd, 0);
 	assert_int_equal(rcv, 300000);
@@ -1282,20 +1282,49 @@ static void dest_learn_and_lookup(void **unused)
 	/* nothing to learn, or no destination */
 	v4(a, "198.18.9.1");
 	struct dest_key other = dest_key_make(1, AF_INET, a);
-	assert_int_equal(dest_learn(&t, &other, 0, 0, 50), -1);
+	assert_int_equal(dest_learn(&t, &other, 0, 0, 50, NULL), -1);
 	assert_false(dest_lookup(&t, &other, &snd, &rcv));
 	struct dest_key none = dest_key_make(1, 1, a);
-	assert_int_equal(dest_learn(&t, &none, 1000, 1000, 50), -1);
+	assert_int_equal(dest_learn(&t, &none, 1000, 1000, 50, NULL), -1);
 	assert_false(dest_lookup(&t, &none, &snd, &rcv));
 
 	/* fed from a connection's decision */
 	struct conn c;
 	conn_start(&c, 4 * MiB, 64 * KiB);
 	send_tick(&c, 25e6, 100000, 0);
-	assert_int_equal(dest_learn(&t, &other, c.d.learn_sndbuf, c.d.learn_rcvbuf, 60), 0);
+	assert_int_equal(dest_learn(&t, &other, c.d.learn_sndbuf, c.d.learn_rcvbuf, 60, NULL), 0);
 	assert_true(dest_lookup(&t, &other, &snd, &rcv));
 	assert_int_equal(snd, c.d.snd_target);
 	assert_int_equal(rcv, 0);
+}
+
+/* an entry is dirty from the change of its sizes until the caller clears it */
+static void dest_dirty(void **unused)
+{
+	(void)unused;
+	struct dest_entry slots[DEST_WAYS];
+	struct dest_table t;
+	struct dest_key evicted;
+	uint8_t a[16];
+
+	assert_int_equal(dest_table_init(&t, slots, DEST_WAYS, 0.25), 0);
+	v4(a, "198.18.0.10");
+	struct dest_key k = dest_key_make(1, AF_INET, a);
+	assert_int_equal(dest_learn(&t, &k, 8192, 16384, 10, &evicted), 0);
+	assert_int_equal(evicted.family, 0); /* a free slot: nothing replaced */
+	struct dest_entry *e = NULL;
+	for (unsigned i = 0; i < DEST_WAYS; i++)
+		if (slots[i].used)
+			e = &slots[i];
+	assert_non_null(e);
+	assert_true(e->dirty);
+	e->dirty = false;
+	/* the same sizes again: the average stays, nothing to copy out */
+	assert_int_equal(dest_learn(&t, &k, 8192, 16384, 20, NULL), 0);
+	assert_false(e->dirty);
+	assert_int_equal(dest_learn(&t, &k, 0, 32768, 30, NULL), 0);
+	assert_true(e->dirty);
+	assert_int_equal(e->rcvbuf, 20480);
 }
 
 static struct dest_key numbered_key(unsigned i)
@@ -1317,7 +1346,7 @@ static void dest_eviction(void **unused)
 	assert_int_equal(dest_table_init(&t, slots, DEST_WAYS, 0.25), 0);
 	for (unsigned i = 0; i < DEST_WAYS; i++) {
 		struct dest_key k = numbered_key(i);
-		assert_int_equal(dest_learn(&t, &k, 100000 + i, 0, 100 + i), 0);
+		assert_int_equal(dest_learn(&t, &k, 100000 + i, 0, 100 + i, NULL), 0);
 	}
 	for (unsigned i = 0; i < DEST_WAYS; i++) {
 		struct dest_key k = numbered_key(i);
@@ -1326,25 +1355,34 @@ static void dest_eviction(void **unused)
 	}
 	struct dest_key k8 = numbered_key(8), k0 = numbered_key(0), k1 = numbered_key(1),
 			k2 = numbered_key(2), k9 = numbered_key(9);
-	assert_int_equal(dest_learn(&t, &k8, 5, 0, 200), 0);
+	assert_int_equal(dest_learn(&t, &k8, 5, 0, 200, NULL), 0);
 	assert_false(dest_lookup(&t, &k0, &snd, &rcv)); /* the oldest went */
 	assert_true(dest_lookup(&t, &k8, &snd, &rcv));
 	assert_true(dest_lookup(&t, &k1, &snd, &rcv));
 	/* learning again refreshes: 1 stays, 2 is now the oldest */
-	assert_int_equal(dest_learn(&t, &k1, 5, 0, 201), 0);
-	assert_int_equal(dest_learn(&t, &k9, 5, 0, 202), 0);
+	assert_int_equal(dest_learn(&t, &k1, 5, 0, 201, NULL), 0);
+	assert_int_equal(dest_learn(&t, &k9, 5, 0, 202, NULL), 0);
 	assert_true(dest_lookup(&t, &k1, &snd, &rcv));
 	assert_false(dest_lookup(&t, &k2, &snd, &rcv));
 	/* a replaced entry starts afresh, not from its predecessor's sizes */
 	assert_true(dest_lookup(&t, &k9, &snd, &rcv));
 	assert_int_equal(snd, 5);
 
+	/* the key that went is reported, so that dest_sizes can drop it too */
+	struct dest_key evicted, k10 = numbered_key(10), k3 = numbered_key(3);
+	assert_int_equal(dest_learn(&t, &k10, 5, 0, 203, &evicted), 0);
+	assert_int_equal(evicted.family, k3.family);
+	assert_int_equal(evicted.cgroup_id, k3.cgroup_id);
+	assert_memory_equal(evicted.addr, k3.addr, sizeof(evicted.addr));
+	assert_int_equal(dest_learn(&t, &k10, 6, 0, 204, &evicted), 0);
+	assert_int_equal(evicted.family, 0); /* known: nothing replaced */
+
 	/* many sets: bounded by capacity, the newest is always there */
 	struct dest_entry big[64];
 	assert_int_equal(dest_table_init(&t, big, 64, 0.5), 0);
 	for (unsigned i = 0; i < 1000; i++) {
 		struct dest_key k = numbered_key(i);
-		assert_int_equal(dest_learn(&t, &k, 1000 + i, 2000 + i, i + 1), 0);
+		assert_int_equal(dest_learn(&t, &k, 1000 + i, 2000 + i, i + 1, NULL), 0);
 		assert_true(dest_lookup(&t, &k, &snd, &rcv));
 		assert_int_equal(snd, 1000 + i);
 		assert_int_equal(rcv, 2000 + i);
@@ -1487,6 +1525,7 @@ int main(void)
 		cmocka_unit_test(lowat_probes_and_respects_application),
 		cmocka_unit_test(dest_key_masking),
 		cmocka_unit_test(dest_learn_and_lookup),
+		cmocka_unit_test(dest_dirty),
 		cmocka_unit_test(dest_eviction),
 		cmocka_unit_test(dest_table_init_checks),
 		cmocka_unit_test(hostile_figures_stay_in_bounds),

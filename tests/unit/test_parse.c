@@ -502,12 +502,24 @@ static void sockstat_tcp_mem(void **state)
 	__u64 pages = 1;
 
 	(void)state;
-	assert_int_equal(parse_sockstat_tcp_mem(sockstat, &pages), 0);
+	assert_int_equal(parse_sockstat(sockstat, "TCP", "mem", &pages), 0);
 	assert_int_equal(pages, 415); /* TCP's, not UDP's 9 */
-	assert_int_equal(parse_sockstat_tcp_mem("TCP: mem 3 inuse 2\n", &pages), 0);
+	assert_int_equal(parse_sockstat("TCP: mem 3 inuse 2\n", "TCP", "mem", &pages), 0);
 	assert_int_equal(pages, 3);
-	assert_int_equal(parse_sockstat_tcp_mem("TCP: inuse 2 mem 12", &pages), 0); /* no newline */
+	assert_int_equal(parse_sockstat("TCP: inuse 2 mem 12", "TCP", "mem", &pages), 0); /* no newline */
 	assert_int_equal(pages, 12);
+	/* any field by name: inuse is per network namespace */
+	assert_int_equal(parse_sockstat(sockstat, "TCP", "inuse", &pages), 0);
+	assert_int_equal(pages, 1);
+	assert_int_equal(parse_sockstat("TCP: inuse 0 orphan 0 tw 13535 alloc 1 mem 0\n", "TCP", "tw", &pages), 0);
+	assert_int_equal(pages, 13535);
+	assert_int_equal(parse_sockstat(sockstat, "TCP", "in", &pages), -1); /* whole names only */
+	/* sockstat6: its own protocol names; "TCP" is not "TCP6" */
+	assert_int_equal(parse_sockstat("TCP6: inuse 3\nUDP6: inuse 0\n", "TCP6", "inuse", &pages), 0);
+	assert_int_equal(pages, 3);
+	assert_int_equal(parse_sockstat("TCP6: inuse 3\n", "TCP", "inuse", &pages), -1);
+	assert_int_equal(parse_sockstat(sockstat, "UDP", "mem", &pages), 0);
+	assert_int_equal(pages, 9);
 }
 
 static void sockstat_rejects_missing_or_bad(void **state)
@@ -515,13 +527,13 @@ static void sockstat_rejects_missing_or_bad(void **state)
 	__u64 pages = 5;
 
 	(void)state;
-	assert_int_equal(parse_sockstat_tcp_mem("", &pages), -1);
-	assert_int_equal(parse_sockstat_tcp_mem(NULL, &pages), -1);
-	assert_int_equal(parse_sockstat_tcp_mem("UDP: inuse 0 mem 9\n", &pages), -1);
-	assert_int_equal(parse_sockstat_tcp_mem("TCP6: inuse 0 mem 9\n", &pages), -1);
-	assert_int_equal(parse_sockstat_tcp_mem("TCP: inuse 1 orphan 0\nUDP: mem 4\n", &pages), -1);
-	assert_int_equal(parse_sockstat_tcp_mem("TCP: inuse 1 mem x\n", &pages), -1);
-	assert_int_equal(parse_sockstat_tcp_mem("TCP: inuse 1 memory 8\n", &pages), -1);
+	assert_int_equal(parse_sockstat("", "TCP", "mem", &pages), -1);
+	assert_int_equal(parse_sockstat(NULL, "TCP", "mem", &pages), -1);
+	assert_int_equal(parse_sockstat("UDP: inuse 0 mem 9\n", "TCP", "mem", &pages), -1);
+	assert_int_equal(parse_sockstat("TCP6: inuse 0 mem 9\n", "TCP", "mem", &pages), -1);
+	assert_int_equal(parse_sockstat("TCP: inuse 1 orphan 0\nUDP: mem 4\n", "TCP", "mem", &pages), -1);
+	assert_int_equal(parse_sockstat("TCP: inuse 1 mem x\n", "TCP", "mem", &pages), -1);
+	assert_int_equal(parse_sockstat("TCP: inuse 1 memory 8\n", "TCP", "mem", &pages), -1);
 	assert_int_equal(pages, 5);
 }
 
