@@ -18,6 +18,8 @@ LOAD_CHURN_SECONDS=${LOAD_CHURN_SECONDS:-60}
 # shellcheck disable=SC2034 # for the caller
 LOAD_CHURN_GOAL=5000
 
+# (the load processes are started with ip netns exec, not in_ns: a function in
+# the background is a subshell, and killing it would leave them running)
 # load_setup NAME: the namespaces (NS_C, NS_S, C4, S4) and the server, all
 # removed at exit. Sets LOAD_DIR (the load generator's output).
 load_setup() {
@@ -26,7 +28,7 @@ load_setup() {
 	LOAD_DIR=$(mktemp -d /tmp/tcptune-load.XXXXXX) || return 1
 	cleanup_add "rm -rf $LOAD_DIR"
 	netpath "$1" none 0 || return 1
-	in_ns "$NS_S" "$LOAD" --listen "$S4:$LOAD_PORT" >"$LOAD_DIR/serve.log" 2>&1 &
+	ip netns exec "$NS_S" "$LOAD" --listen "$S4:$LOAD_PORT" >"$LOAD_DIR/serve.log" 2>&1 &
 	cleanup_add "kill $!; wait $!"
 	for ((i = 0; i < 50; i++)); do
 		[ -n "$(in_ns "$NS_S" ss -Htln "sport = :$LOAD_PORT")" ] && return 0
@@ -42,7 +44,7 @@ load_setup() {
 # background until load_hold_wait.
 load_hold() {
 	local i
-	in_ns "$NS_C" "$LOAD" --connect "$S4:$LOAD_PORT" --hold "$1" --seconds "$2" --trickle "$3" \
+	ip netns exec "$NS_C" "$LOAD" --connect "$S4:$LOAD_PORT" --hold "$1" --seconds "$2" --trickle "$3" \
 		>"$LOAD_DIR/hold.log" 2>&1 &
 	LOAD_HOLD_PID=$!
 	cleanup_add "kill $LOAD_HOLD_PID"
@@ -68,7 +70,7 @@ established() { in_ns "$1" ss -tnH state established | wc -l; }
 # Returns build/load's exit status (0: no connection failed).
 load_churn() {
 	local pid rc
-	in_ns "$NS_C" "$LOAD" --connect "$S4:$LOAD_PORT" --rate "$1" --seconds "$2" >"$LOAD_DIR/churn.log" 2>&1 &
+	ip netns exec "$NS_C" "$LOAD" --connect "$S4:$LOAD_PORT" --rate "$1" --seconds "$2" >"$LOAD_DIR/churn.log" 2>&1 &
 	pid=$!
 	cleanup_add "kill $pid"
 	wait "$pid"
