@@ -306,7 +306,8 @@ static void check_value(int selector, char *text, size_t size)
 			fuzz_die("parse_tcp_mem '%s': not increasing", text);
 		break;
 	case SEL_SOCKSTAT:
-		parse_sockstat_tcp_mem(text, pages);
+		parse_sockstat(text, "TCP", "mem", &pages[0]);
+		parse_sockstat(text, "TCP6", "inuse", &pages[1]);
 		break;
 	}
 }
