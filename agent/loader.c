@@ -7,6 +7,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include "faultpoint.h"
 #include "iter.skel.h"
 #include "loader.h"
 #include "metrics.h"
@@ -137,6 +138,7 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 		load_error("the tracepoint programs (bpf/track.bpf.c)", err, why, len);
 		goto cleanup;
 	}
+	fault_point("pinned");
 	err = sockops_bpf__load(ld->sockops);
 	if (err) {
 		load_error("the sockops program (bpf/sockops.bpf.c)", err, why, len);
@@ -152,12 +154,14 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 	ld->status_fd = bpf_map__fd(ld->iter->maps.status);
 	ld->targets_fd = bpf_map__fd(ld->iter->maps.targets);
 	ld->dests_fd = bpf_map__fd(ld->iter->maps.dest_sizes);
+	fault_point("loaded");
 
 	err = track_bpf__attach(ld->track);
 	if (err) {
 		snprintf(why, len, "cannot attach the tracepoint programs: %s", strerror(-err));
 		goto cleanup;
 	}
+	fault_point("attaching");
 	for (int i = 0; i < opts->nr_scopes; i++) {
 		ld->sockops_links[i] = bpf_program__attach_cgroup(ld->sockops->progs.tcptune_sockops,
 								  opts->scopes[i].fd);
@@ -175,6 +179,7 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 		snprintf(why, len, "cannot attach the iterator programs: %s", strerror(errno));
 		goto cleanup;
 	}
+	fault_point("started");
 	return 0;
 
 cleanup:

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "collect.h"
 #include "commands.h"
+#include "faultpoint.h"
 #include "log.h"
 #include "metrics_server.h"
 #include "parse.h"
@@ -481,6 +482,7 @@ int cmd_run(int argc, char **argv)
 		 * effect then shows in the next tick's figures, which is what
 		 * lets a long fat path ramp up in a few ticks */
 		if (changes) {
+			fault_point("tune-targets");
 			pass++;
 			err = collect_pass(&ld, pass, &res);
 			free(res.flows);
@@ -526,6 +528,7 @@ cleanup:
 		loader_stop(&ld);
 	if (tuner_ready)
 		tuner_free(&tuner);
+	fault_point("stop-unpinned");
 	/* after the programs are gone: nothing sets buffers against the old caps */
 	if (lock_fd >= 0 && sysctl_restore(why, sizeof(why)) < 0)
 		log_error("%s", why);

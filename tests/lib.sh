@@ -93,6 +93,38 @@ agent_stop() {
 	return $rc
 }
 
+# need_no_agent: skip unless no agent runs and no pins of a killed one are
+# left, for a test that kills agents and checks what they leave
+need_no_agent() {
+	if [ -e /run/tcptune/agent.lock ] && ! flock -n -s /run/tcptune/agent.lock true; then
+		skip "an agent is running (pid $(cat /run/tcptune/agent.lock)): this test needs none"
+	fi
+	[ -e "$PIN_DIR" ] && skip "$PIN_DIR exists (pins of a killed agent?): 'tcptune run' once removes them"
+}
+
+bpffs_mounted() { [ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ]; }
+# nothing in it but the maps.debug and progs.debug every bpffs mount has
+bpffs_empty() { [ -z "$(find /sys/fs/bpf -mindepth 1 -maxdepth 1 ! -name '*.debug')" ]; }
+# bpffs_keep_state: at exit, bpffs is mounted (or, when empty, not) as it is
+# now, and no pins of a killed agent are left. Sets BPFFS_BEFORE (yes/no).
+bpffs_keep_state() {
+	bpffs_mounted && BPFFS_BEFORE=yes || BPFFS_BEFORE=no
+	cleanup_add _bpffs_restore
+	cleanup_add _clear_stale_pins
+}
+_bpffs_restore() {
+	if [ "$BPFFS_BEFORE" = yes ]; then
+		bpffs_mounted || mount -t bpf bpf /sys/fs/bpf
+	elif bpffs_mounted && bpffs_empty; then
+		umount /sys/fs/bpf
+	fi
+}
+# only when no agent holds the lock: the pins are then surely a killed agent's
+_clear_stale_pins() {
+	[ -d "$PIN_DIR" ] && flock -n -s /run/tcptune/agent.lock true || return 0
+	rm -f "$PIN_DIR"/* && rmdir "$PIN_DIR"
+}
+
 # Number of BPF programs of tcptune's (by name) still loaded.
 tcptune_progs_loaded() {
 	bpftool prog show 2>/dev/null | grep -cE "name (inet_sock_set_state|tcptune_sockops|tcptune_iter|tcptune_owners) " || true
