@@ -492,6 +492,17 @@ int cmd_run(int argc, char **argv)
 				goto cleanup;
 			}
 		}
+		/* the kernel detaches a program from a removed cgroup: nothing
+		 * is tracked there any more, and a cgroup made again at the
+		 * path (a restarted service) is a new one, reached by a restart */
+		for (int i = 0; i < nr_scopes && !whole_host; i++) {
+			if (!cgroup_scope_removed(&scopes[i]))
+				continue;
+			log_error("cgroup %s was removed while tcptune was attached to it: stopping (start tcptune again to attach to a cgroup made at that path)",
+				  scopes[i].path);
+			ret = EXIT_RUNTIME;
+			goto cleanup;
+		}
 		took = monotonic_s() - start;
 		if (pass == 1)
 			log_info("first pass: tracking %zu connections in %d network namespaces",

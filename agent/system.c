@@ -76,6 +76,15 @@ int cgroup_scope_open(const char *path, struct cgroup_scope *scope, char *why, s
 	return 0;
 }
 
+bool cgroup_scope_removed(const struct cgroup_scope *scope)
+{
+	struct stat st;
+
+	if (stat(scope->path, &st))
+		return errno == ENOENT;
+	return st.st_ino != scope->id;
+}
+
 static bool is_bpffs(const char *path)
 {
 	struct statfs sfs;

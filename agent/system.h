@@ -27,6 +27,9 @@ int cgroup2_mount(char *buf, size_t len);
 /* Check that path is a cgroup v2 directory and open it. On error, returns -1
  * and writes a one-line reason into why. */
 int cgroup_scope_open(const char *path, struct cgroup_scope *scope, char *why, size_t len);
+/* Whether the cgroup was removed since it was opened (also when a new one
+ * was made at its path since: another id). */
+bool cgroup_scope_removed(const struct cgroup_scope *scope);
 
 /* Mount bpffs at /sys/fs/bpf if it is not there. *mounted tells whether it is
  * ours to unmount: we mounted it, or a killed agent did. */
