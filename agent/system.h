@@ -10,9 +10,11 @@
 
 #define TCPTUNE_STATE_DIR "/run/tcptune"
 #define TCPTUNE_LOCK_FILE TCPTUNE_STATE_DIR "/agent.lock"
-/* Present while bpffs at /sys/fs/bpf is a mount an agent made: an agent that
- * was killed could not unmount it, so the next one does. */
+/* Present while bpffs at /sys/fs/bpf is a mount an agent made (it holds that
+ * mount's device number): an agent that was killed could not unmount it, so
+ * the next one does. */
 #define TCPTUNE_BPFFS_MARK TCPTUNE_STATE_DIR "/bpffs-mounted"
+#define BPFFS_PATH "/sys/fs/bpf"
 #define KERNEL_BTF_PATH "/sys/kernel/btf/vmlinux"
 
 struct cgroup_scope {

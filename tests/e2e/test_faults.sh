@@ -4,6 +4,12 @@
 #  cgroup:  the --cgroup directory removed (or removed and made again) under
 #           the agent: it exits 1 with one line naming it, through its one
 #           cleanup path (nothing attached or pinned, sysctls restored).
+#  bpffs:   missing at start (the agent mounts it); lazily unmounted under the
+#           running agent while another mount namespace keeps that bpffs
+#           alive: the agent keeps running its passes, flows says what
+#           happened, the stop removes the pins from that bpffs all the same,
+#           and a bpffs someone else mounts afterwards is not taken for the
+#           agent's (it stays mounted after the next agent stops).
 . "$(dirname "$0")/../lib.sh"
 
 command -v iperf3 >/dev/null || skip "iperf3 not found"
@@ -50,4 +56,55 @@ for how in removed recreated; do
 	cg_remove "$CG"
 done
 
+# --- bpffs missing, then unmounted under the agent ------------------------------
+bpffs_keep_state
+SKIPPED=
+if [ "$BPFFS_BEFORE" = yes ] && ! bpffs_empty; then
+	# unmounting it would take other pins away from the host
+	SKIPPED="bpffs at /sys/fs/bpf holds pins of others: the bpffs faults were not tested"
+	log "$SKIPPED"
+else
+	[ "$BPFFS_BEFORE" = no ] || umount /sys/fs/bpf || fail "unmount the empty bpffs for the test"
+	agent_start --interval 0.5 --metrics off -v || { fail "agent starts without bpffs"; finish; }
+	mounted_and_pinned() { bpffs_mounted && [ -e "$PIN_DIR/flows" ]; }
+	check "bpffs missing at start: the agent mounted it and pinned its maps" mounted_and_pinned
+	MAPS=$(bpftool -j prog show | jq -r '[.[] | select(.name | test("^(inet_sock_set_state|tcptune_sockops|tcptune_iter)$")) | .map_ids[]] | unique | .[]')
+	# another mount namespace (a container, a service) that keeps a copy
+	unshare --mount --propagation private sleep 300 &
+	HOLDER=$!
+	cleanup_add "kill $HOLDER 2>/dev/null"
+	wait_for 3 bash -c '[ "$(readlink /proc/$1/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ]' _ "$HOLDER" ||
+		fail "a mount namespace holds a copy of bpffs"
+	umount -l /sys/fs/bpf || fail "umount -l /sys/fs/bpf"
+	passes=$(grep -c "debug: pass " "$AGENT_LOG")
+	check "bpffs unmounted under the agent: passes go on" \
+		wait_for 5 bash -c '[ "$(grep -c "debug: pass " "$1")" -ge $(($2 + 3)) ]' _ "$AGENT_LOG" "$passes"
+	"$TCPTUNE" flows >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	log "flows with bpffs gone: rc $rc, $(cat "$TMP/err")"
+	check "flows: exit 1, one line saying the agent runs but its maps are not pinned (rc $rc)" \
+		bash -c '[ "$1" = 1 ] && [ "$(wc -l <"$2")" = 1 ] && grep -q "agent (pid $3) has no maps pinned .* bpffs was unmounted under it" "$2"' \
+		_ "$rc" "$TMP/err" "$AGENT_PID"
+	agent_stop
+	rc=$?
+	check "with bpffs unmounted under it, the agent stops with exit 0 (rc $rc)" [ "$rc" = 0 ]
+	check "its pins are gone from the bpffs the other namespace still has" \
+		bash -c '[ -n "$(nsenter -t "$1" -m ls /sys/fs/bpf)" ] && ! nsenter -t "$1" -m test -e /sys/fs/bpf/tcptune' _ "$HOLDER"
+	maps_freed() { local id; for id in $MAPS; do bpftool map show id "$id" >/dev/null 2>&1 && return 1; done; return 0; }
+	check "no map of the agent is left ($(wc -w <<<"$MAPS") map ids)" wait_for 5 maps_freed
+	check "no bpffs mounted after the stop, as the agent found it; no mark" bash -c '! [ "$(stat -f -c %T /sys/fs/bpf)" = bpf_fs ] && [ ! -e /run/tcptune/bpffs-mounted ]'
+	kill "$HOLDER"
+	left_clean "bpffs unmounted under the agent"
+	# someone mounts bpffs again: that mount is theirs, not the agent's
+	mount -t bpf bpf /sys/fs/bpf || fail "mount bpffs again"
+	agent_start --interval 0.5 --metrics off || { fail "agent starts again"; finish; }
+	agent_stop
+	rc=$?
+	check "the next start and stop work (rc $rc); a bpffs mounted by someone else stays mounted" \
+		bash -c '[ "$1" = 0 ] && [ "$(stat -f -c %T /sys/fs/bpf)" = bpf_fs ]' _ "$rc"
+	left_clean "after bpffs was mounted again"
+	[ "$BPFFS_BEFORE" = yes ] || umount /sys/fs/bpf
+fi
+
+[ "$FAILED" = 0 ] && [ -n "$SKIPPED" ] && skip "$SKIPPED"
 finish
