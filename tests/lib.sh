@@ -199,6 +199,26 @@ for port in range(int(sys.argv[1]), int(sys.argv[1]) + 500):
 EOF
 }
 
+# hold_port PORT: a process listening on 127.0.0.1:PORT (SO_REUSEADDR: past
+# the TIME-WAIT of earlier connections) until killed, at exit at the latest;
+# sets PORT_HOLDER. Fails if it does not listen within 5 s.
+hold_port() {
+	local out
+	out=$(mktemp /tmp/tcptune-holder.XXXXXX)
+	python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+print("listening", flush=True)
+time.sleep(300)
+' "$1" >"$out" 2>&1 &
+	PORT_HOLDER=$!
+	cleanup_add "kill $PORT_HOLDER 2>/dev/null; rm -f $out"
+	wait_for 5 grep -q listening "$out"
+}
+
 # in_ns NS CMD...: run a command inside a namespace.
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 

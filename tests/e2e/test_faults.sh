@@ -10,6 +10,13 @@
 #           happened, the stop removes the pins from that bpffs all the same,
 #           and a bpffs someone else mounts afterwards is not taken for the
 #           agent's (it stays mounted after the next agent stops).
+#  netns:   both namespaces of a tracked, tuned connection deleted with their
+#           processes: the entries and targets go, no error, passes go on.
+#  metrics: the agent killed while a scraper holds a keep-alive connection
+#           restarts at once on the same port; a port another process holds
+#           leaves nothing changed (test_metrics checks the message, programs,
+#           pins and wmem_max: here rmem_max, the record, the status files and
+#           the lock as well).
 . "$(dirname "$0")/../lib.sh"
 
 command -v iperf3 >/dev/null || skip "iperf3 not found"
@@ -105,6 +112,72 @@ else
 	left_clean "after bpffs was mounted again"
 	[ "$BPFFS_BEFORE" = yes ] || umount /sys/fs/bpf
 fi
+
+# --- a namespace deleted while its sockets are tracked ----------------------------
+netpath "${UNIQ}d" 50mbit 200kb || { fail "namespaces set up"; finish; }
+agent_start --interval 0.5 --metrics off -v || { fail "agent starts"; finish; }
+iperf_server "$NS_S" 5901 || fail "iperf3 server starts"
+in_ns "$NS_C" iperf3 -c "$S4" -p 5901 -t 60 >/dev/null 2>&1 &
+cleanup_add "kill $! 2>/dev/null"
+entries() { "$TCPTUNE" flows --json | jq '[.[] | select(.sport == 5901 or .dport == 5901)]'; }
+four() { [ "$(entries | jq -c '[length, ([.[].netns_cookie] | unique | length)]')" = "[4,2]" ]; }
+check "the connection's 4 sockets are tracked, in two namespaces" wait_for 5 four
+cookies=$(entries | jq -c '[.[].cookie]')
+has_target() { [ "$(bpftool -j map dump pinned "$PIN_DIR/targets" | jq --argjson c "$cookies" '[.[] | select(.formatted.key as $k | $c | index($k))] | length')" -gt 0 ]; }
+check "the tuner has targets for them" wait_for 5 has_target
+for ns in "$NS_C" "$NS_S"; do ip netns pids "$ns" | xargs -r kill -KILL; done
+ip netns del "$NS_C" && ip netns del "$NS_S" || fail "delete the namespaces"
+lines=$(wc -l <"$AGENT_LOG")
+gone() { [ "$(entries | jq length)" = 0 ]; }
+check "their entries leave flows" wait_for 5 gone
+no_target() { ! has_target; }
+check "and their targets leave the targets map" wait_for 5 no_target
+passes=$(grep -c "debug: pass " "$AGENT_LOG")
+sleep 2
+after=$(tail -n +"$((lines + 1))" "$AGENT_LOG")
+check "the agent runs on, its passes go on" \
+	bash -c 'kill -0 "$1" && [ "$(grep -c "debug: pass " "$2")" -ge $(($3 + 2)) ]' _ "$AGENT_PID" "$AGENT_LOG" "$passes"
+check "no error logged after the deletion ($(wc -l <<<"$after") lines)" \
+	bash -c '! grep -qiE "cannot|failed|error" <<<"$1"' _ "$after"
+agent_stop
+rc=$?
+check "the agent stops with exit 0 (rc $rc)" [ "$rc" = 0 ]
+
+# --- the metrics port --------------------------------------------------------------
+PORT=$(free_port 19990)
+[ -n "$PORT" ] || { fail "a free port for the metrics endpoint"; finish; }
+agent_start --interval 0.5 --metrics "127.0.0.1:$PORT" || { fail "agent starts with --metrics"; finish; }
+# a scraper that never closes its keep-alive connection: the agent's end is
+# the one to close, and lingers on the port (FIN-WAIT-2, TIME-WAIT)
+python3 - "$PORT" >"$TMP/scraper" 2>&1 <<'EOF' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"GET /metrics HTTP/1.1\r\nHost: tcptune\r\n\r\n")
+s.recv(4096)
+print("scraped", flush=True)
+time.sleep(60)
+EOF
+cleanup_add "kill $! 2>/dev/null"
+wait_for 5 grep -q scraped "$TMP/scraper" || fail "a scraper holds a keep-alive connection"
+agent_stop KILL
+lingering=$(ss -tanH "( sport = :$PORT )" | awk '$1 != "LISTEN" { print $1 }' | tr '\n' ' ')
+check "killed, the agent's end of the scrape connection lingers on the port (${lingering:-none})" [ -n "$lingering" ]
+agent_start --interval 0.5 --metrics "127.0.0.1:$PORT" ||
+	fail "killed with a scrape connection open, the agent restarts at once on the same port"
+check "the restarted agent serves the page" bash -c 'python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=5).read()" "$1"' _ "http://127.0.0.1:$PORT/metrics"
+agent_stop
+# taken by another process
+hold_port "$PORT" || fail "a process holds 127.0.0.1:$PORT"
+bpffs_mounted && was=yes || was=no
+timeout 10 "$TCPTUNE" run --metrics "127.0.0.1:$PORT" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+log "metrics port taken: rc $rc, $(cat "$TMP/err")"
+check "metrics port taken: exit 1, one line (rc $rc)" bash -c '[ "$1" = 1 ] && [ "$(wc -l <"$2")" = 1 ]' _ "$rc" "$TMP/err"
+left_clean "metrics port taken"
+bpffs_mounted && now=yes || now=no
+check "metrics port taken: bpffs mounted as before ($was, $now)" [ "$was" = "$now" ]
+kill "$PORT_HOLDER"
+wait "$PORT_HOLDER" 2>/dev/null
 
 [ "$FAILED" = 0 ] && [ -n "$SKIPPED" ] && skip "$SKIPPED"
 finish
