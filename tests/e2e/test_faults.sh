@@ -17,6 +17,11 @@
 #           leaves nothing changed (test_metrics checks the message, programs,
 #           pins and wmem_max: here rmem_max, the record, the status files and
 #           the lock as well).
+#  SIGHUP:  200 in a tight loop: the agent stays up, answers flows and the
+#           metrics page, reloads at most 200 times, no file descriptor more.
+#  config:  the file replaced by random bytes, by zeros, removed: each reload
+#           refused with one printable line, the configuration in force
+#           (status --json) unchanged; a good file then reloads.
 . "$(dirname "$0")/../lib.sh"
 
 command -v iperf3 >/dev/null || skip "iperf3 not found"
@@ -178,6 +183,57 @@ bpffs_mounted && now=yes || now=no
 check "metrics port taken: bpffs mounted as before ($was, $now)" [ "$was" = "$now" ]
 kill "$PORT_HOLDER"
 wait "$PORT_HOLDER" 2>/dev/null
+
+# --- a burst of SIGHUPs, and garbage for a configuration file ---------------------
+CONF=$TMP/tcptune.conf
+printf '[global]\nheadroom = 3\n\n[cidr 198.18.0.0/15]\nmode = observe\n' >"$CONF"
+agent_start --interval 0.5 --metrics "127.0.0.1:$PORT" --config "$CONF" ||
+	{ fail "agent starts with --config"; finish; }
+fds() { ls /proc/"$AGENT_PID"/fd | wc -l; }
+fds_before=$(fds)
+for ((i = 0; i < 200; i++)); do kill -HUP "$AGENT_PID"; done
+reloaded() { grep -c "^tcptune: reloaded $CONF" "$AGENT_LOG"; }
+sleep 2 # the last reloads
+n=$(reloaded)
+log "200 SIGHUPs: $n reloads, file descriptors $fds_before before, $(fds) after"
+check "after 200 SIGHUPs the agent is up" kill -0 "$AGENT_PID"
+check "it reloaded at least once and at most 200 times ($n)" [ "$n" -ge 1 -a "$n" -le 200 ]
+check "no reload refused" bash -c '! grep -q "reload refused" "$1"' _ "$AGENT_LOG"
+check "flows still answers (a fresh pass on SIGUSR1)" "$TCPTUNE" flows --json
+check "the metrics page still answers" bash -c 'python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=5).read()" "$1"' _ "http://127.0.0.1:$PORT/metrics"
+check "no file descriptor more than before ($fds_before, now $(fds))" [ "$(fds)" -le "$fds_before" ]
+in_force() { "$TCPTUNE" status --json | jq -c '[.agent.settings.headroom, [.agent.policies[] | .section + " " + .mode]]'; }
+was=$(in_force)
+check "status --json shows the configuration in force: $was" [ "$was" = '[3,["cidr 198.18.0.0/15 observe"]]' ]
+
+# garbage_reload WHAT PATTERN: the file as it now is, reloaded: refused with
+# one printable line matching PATTERN; the configuration in force stays
+garbage_reload() {
+	local what=$1 pattern=$2 refused
+	refused=$(grep -ac "reload refused" "$AGENT_LOG")
+	kill -HUP "$AGENT_PID"
+	wait_for 5 bash -c '[ "$(grep -ac "reload refused" "$1")" -gt "$2" ]' _ "$AGENT_LOG" "$refused"
+	log "$what: $(grep -a "reload refused" "$AGENT_LOG" | tail -1 | LC_ALL=C tr -c '[:print:]\n' '?')"
+	check "$what: the reload is refused with one printable line" \
+		one_printable_line "$AGENT_LOG" "reload refused, the running configuration stays: $pattern"
+	check "$what: the configuration in force stays ($(in_force))" [ "$(in_force)" = "$was" ]
+	check "$what: the agent runs on" kill -0 "$AGENT_PID"
+}
+head -c 4096 /dev/urandom | tr -d '\0' >"$CONF.new" && mv "$CONF.new" "$CONF"
+garbage_reload "random bytes" "$CONF:[0-9]*: "
+head -c 4096 /dev/zero >"$CONF"
+garbage_reload "zeros" "$CONF:1: a NUL byte: not a text file"
+rm "$CONF"
+garbage_reload "the file removed" "cannot read the configuration file $CONF"
+printf '[global]\nheadroom = 4\n' >"$CONF"
+n=$(reloaded)
+kill -HUP "$AGENT_PID"
+check "a good file then reloads" wait_for 5 bash -c '[ "$(grep -c "^tcptune: reloaded $1" "$2")" -gt "$3" ]' _ "$CONF" "$AGENT_LOG" "$n"
+check "and is in force ($(in_force))" [ "$(in_force)" = '[4,[]]' ]
+agent_stop
+rc=$?
+check "the agent stops with exit 0 (rc $rc)" [ "$rc" = 0 ]
+left_clean "the last stop"
 
 [ "$FAILED" = 0 ] && [ -n "$SKIPPED" ] && skip "$SKIPPED"
 finish
