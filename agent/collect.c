@@ -278,6 +278,7 @@ int pinned_maps_open(struct pinned_maps *maps, char *why, size_t len)
 	static const char *const names[] = { "flows", "counters", "status", "targets" };
 	int *fds[] = { &maps->flows_fd, &maps->counters_fd, &maps->status_fd, &maps->targets_fd };
 	char path[sizeof(TCPTUNE_PIN_DIR) + 16];
+	int err;
 
 	maps->flows_fd = maps->counters_fd = maps->status_fd = maps->targets_fd = -1;
 	for (size_t i = 0; i < 4; i++) {
@@ -285,11 +286,15 @@ int pinned_maps_open(struct pinned_maps *maps, char *why, size_t len)
 		*fds[i] = bpf_obj_get(path);
 		if (*fds[i] >= 0)
 			continue;
-		if (errno == ENOENT)
+		err = errno;
+		if (err == ENOENT && agent_running(&maps->agent))
+			snprintf(why, len, "the tcptune agent (pid %d) has no maps pinned at %s: it is starting, or bpffs was unmounted under it (restart it to pin them again)",
+				 (int)maps->agent, path);
+		else if (err == ENOENT)
 			snprintf(why, len, "no tcptune agent is running (%s is not pinned): start one with 'tcptune run'",
 				 path);
 		else
-			snprintf(why, len, "cannot open %s: %s (run as root)", path, strerror(errno));
+			snprintf(why, len, "cannot open %s: %s (run as root)", path, strerror(err));
 		pinned_maps_close(maps);
 		return -ENOENT;
 	}

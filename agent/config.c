@@ -328,6 +328,16 @@ static int long_line(const char *text)
 	return 0;
 }
 
+/* The file's own text goes into the one-line error: a control character or
+ * a byte of binary garbage is shown as '?', not passed to a terminal or the
+ * journal. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
 int config_parse(const char *text, const char *origin, struct config *cfg, char *why, size_t len)
 {
 	struct parse_state st = { .cfg = cfg };
@@ -348,6 +358,7 @@ int config_parse(const char *text, const char *origin, struct config *cfg, char 
 		return -1;
 	}
 	if (ret > 0) {
+		printable(st.error);
 		snprintf(why, len, "%s:%d: %s", origin, ret, st.error[0] ? st.error : "not INI syntax ([section], key = value)");
 		return -1;
 	}

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include "faultpoint.h"
 #include "iter.skel.h"
 #include "loader.h"
 #include "metrics.h"
@@ -26,25 +28,49 @@ static const struct {
 	{ "bpf_iter__task_file", BTF_KIND_STRUCT, "iter/task_file BPF iterator" },
 };
 
-int loader_remove_stale_pins(void)
+/* The pins and their directory in the bpffs open at bpffs_fd: through the
+ * fd, what an agent pinned is removed even if that bpffs was unmounted
+ * under it (umount -l) while another mount namespace keeps it alive.
+ * Returns how many pins were removed, or -errno. */
+static int remove_pins_at(int bpffs_fd)
 {
-	DIR *d = opendir(TCPTUNE_PIN_DIR);
+	const char *dir_name = strrchr(TCPTUNE_PIN_DIR, '/') + 1;
+	int dir_fd = openat(bpffs_fd, dir_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC), removed = 0;
 	struct dirent *e;
-	char path[sizeof(TCPTUNE_PIN_DIR) + 256];
-	int removed = 0;
+	DIR *d;
 
-	if (!d)
+	if (dir_fd < 0)
 		return errno == ENOENT ? 0 : -errno;
+	d = fdopendir(dir_fd);
+	if (!d) {
+		int err = -errno;
+
+		close(dir_fd);
+		return err;
+	}
 	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", TCPTUNE_PIN_DIR, e->d_name);
-		if (unlink(path) == 0)
+		if (e->d_name[0] != '.' && unlinkat(dirfd(d), e->d_name, 0) == 0)
 			removed++;
 	}
 	closedir(d);
-	if (rmdir(TCPTUNE_PIN_DIR) && errno != ENOENT)
+	if (unlinkat(bpffs_fd, dir_name, AT_REMOVEDIR) && errno != ENOENT)
 		return -errno;
+	return removed;
+}
+
+static int open_bpffs(void)
+{
+	return open(BPFFS_PATH, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+int loader_remove_stale_pins(void)
+{
+	int fd = open_bpffs(), removed;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	removed = remove_pins_at(fd);
+	close(fd);
 	return removed;
 }
 
@@ -96,7 +122,7 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 	int err;
 
 	memset(ld, 0, sizeof(*ld));
-	ld->flows_fd = ld->counters_fd = ld->status_fd = ld->targets_fd = ld->dests_fd = -1;
+	ld->flows_fd = ld->counters_fd = ld->status_fd = ld->targets_fd = ld->dests_fd = ld->bpffs_fd = -1;
 
 	err = check_kernel(why, len);
 	if (err)
@@ -106,6 +132,13 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 		snprintf(why, len, "bpffs is not mounted at /sys/fs/bpf and mounting it failed: %s",
 			 strerror(-err));
 		return err;
+	}
+	/* the instance the maps are pinned in, for loader_stop */
+	ld->bpffs_fd = open_bpffs();
+	if (ld->bpffs_fd < 0) {
+		err = -errno;
+		snprintf(why, len, "cannot open %s: %s", BPFFS_PATH, strerror(errno));
+		goto cleanup;
 	}
 
 	ld->track = track_bpf__open_opts(&open_opts);
@@ -137,6 +170,7 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 		load_error("the tracepoint programs (bpf/track.bpf.c)", err, why, len);
 		goto cleanup;
 	}
+	fault_point("pinned");
 	err = sockops_bpf__load(ld->sockops);
 	if (err) {
 		load_error("the sockops program (bpf/sockops.bpf.c)", err, why, len);
@@ -152,12 +186,14 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 	ld->status_fd = bpf_map__fd(ld->iter->maps.status);
 	ld->targets_fd = bpf_map__fd(ld->iter->maps.targets);
 	ld->dests_fd = bpf_map__fd(ld->iter->maps.dest_sizes);
+	fault_point("loaded");
 
 	err = track_bpf__attach(ld->track);
 	if (err) {
 		snprintf(why, len, "cannot attach the tracepoint programs: %s", strerror(-err));
 		goto cleanup;
 	}
+	fault_point("attaching");
 	for (int i = 0; i < opts->nr_scopes; i++) {
 		ld->sockops_links[i] = bpf_program__attach_cgroup(ld->sockops->progs.tcptune_sockops,
 								  opts->scopes[i].fd);
@@ -175,6 +211,7 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 		snprintf(why, len, "cannot attach the iterator programs: %s", strerror(errno));
 		goto cleanup;
 	}
+	fault_point("started");
 	return 0;
 
 cleanup:
@@ -204,12 +241,15 @@ void loader_stop(struct loader *ld)
 	ld->sockops = NULL;
 	ld->track = NULL;
 	if (ld->pinned) {
-		int err = loader_remove_stale_pins();
+		int err = remove_pins_at(ld->bpffs_fd);
 
 		if (err < 0)
 			log_error("cannot remove %s: %s", TCPTUNE_PIN_DIR, strerror(-err));
 		ld->pinned = false;
 	}
+	if (ld->bpffs_fd >= 0)
+		close(ld->bpffs_fd);
+	ld->bpffs_fd = -1;
 	bpffs_release(ld->bpffs_mounted);
 	ld->bpffs_mounted = false;
 }

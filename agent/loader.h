@@ -32,6 +32,7 @@ struct loader {
 	int status_fd;
 	int targets_fd;
 	int dests_fd;
+	int bpffs_fd;                 /* the bpffs the maps are pinned in */
 	bool pinned;
 	bool bpffs_mounted;
 };

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "collect.h"
 #include "commands.h"
+#include "faultpoint.h"
 #include "log.h"
 #include "metrics_server.h"
 #include "parse.h"
@@ -497,6 +498,7 @@ int cmd_run(int argc, char **argv)
 		 * effect then shows in the next tick's figures, which is what
 		 * lets a long fat path ramp up in a few ticks */
 		if (changes) {
+			fault_point("tune-targets");
 			pass++;
 			err = collect_pass(&ld, pass, &res);
 			free(res.flows);
@@ -505,6 +507,17 @@ int cmd_run(int argc, char **argv)
 				ret = EXIT_RUNTIME;
 				goto cleanup;
 			}
+		}
+		/* the kernel detaches a program from a removed cgroup: nothing
+		 * is tracked there any more, and a cgroup made again at the
+		 * path (a restarted service) is a new one, reached by a restart */
+		for (int i = 0; i < nr_scopes && !whole_host; i++) {
+			if (!cgroup_scope_removed(&scopes[i]))
+				continue;
+			log_error("cgroup %s was removed while tcptune was attached to it: stopping (start tcptune again to attach to a cgroup made at that path)",
+				  scopes[i].path);
+			ret = EXIT_RUNTIME;
+			goto cleanup;
 		}
 		took = monotonic_s() - start;
 		if (pass == 1)
@@ -542,6 +555,7 @@ cleanup:
 		loader_stop(&ld);
 	if (tuner_ready)
 		tuner_free(&tuner);
+	fault_point("stop-unpinned");
 	/* after the programs are gone: nothing sets buffers against the old caps */
 	if (lock_fd >= 0 && sysctl_restore(why, sizeof(why)) < 0)
 		log_error("%s", why);

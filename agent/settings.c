@@ -9,8 +9,9 @@
 
 #define CONFIG_FILE_MAX (1u << 20)
 
-/* The whole file as a string; *text is malloc'ed. Returns 0 or -errno. */
-static int read_text(const char *path, char **text)
+/* The whole file as a string of *size bytes; *text is malloc'ed. Returns 0
+ * or -errno. */
+static int read_text(const char *path, char **text, size_t *size)
 {
 	FILE *f = fopen(path, "re");
 	size_t n;
@@ -33,7 +34,23 @@ static int read_text(const char *path, char **text)
 	}
 	buf[n] = 0;
 	*text = buf;
+	*size = n;
 	return 0;
+}
+
+/* A NUL byte would end the text inih reads early, and a file of zeros (a
+ * crash while it was written) would read as empty: valid, all defaults. */
+static int check_text(const char *text, size_t size, const char *path, char *why, size_t len)
+{
+	const char *nul = memchr(text, '\0', size);
+	int line = 1;
+
+	if (!nul)
+		return 0;
+	for (const char *p = text; p < nul; p++)
+		line += *p == '\n';
+	snprintf(why, len, "%s:%d: a NUL byte: not a text file (damaged, or the wrong file?)", path, line);
+	return -1;
 }
 
 /* [cgroup PATH] may name the directory as mounted (/sys/fs/cgroup/unified/a)
@@ -64,12 +81,13 @@ int settings_load(const struct cli_settings *cli, struct settings *out, char *wh
 	const char *path = cli->config_path ? cli->config_path : CONFIG_DEFAULT_PATH;
 	struct cgroup_names *names = out->cgroups;
 	char *text = NULL;
+	size_t size = 0;
 	const char *bad;
 	int err, line;
 
 	memset(out, 0, sizeof(*out));
 	out->cgroups = names;
-	err = read_text(path, &text);
+	err = read_text(path, &text, &size);
 	if (err == -ENOENT && !cli->config_path) {
 		path = NULL; /* no file at the default path: defaults and flags */
 	} else if (err) {
@@ -79,7 +97,9 @@ int settings_load(const struct cli_settings *cli, struct settings *out, char *wh
 	}
 	if (path) {
 		snprintf(out->path, sizeof(out->path), "%s", path);
-		err = config_parse(text, path, &out->file, why, len);
+		err = check_text(text, size, path, why, len);
+		if (!err)
+			err = config_parse(text, path, &out->file, why, len);
 		free(text);
 		if (err)
 			return -1;

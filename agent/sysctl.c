@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "budget.h"
+#include "faultpoint.h"
 #include "log.h"
 #include "parse.h"
 #include "sysctl.h"
@@ -132,6 +133,7 @@ int sysctl_raise_for(__u32 max_buf, char *why, size_t len)
 		return -EIO;
 	}
 	close(fd);
+	fault_point("sysctl-recorded");
 	for (size_t i = 0; i < 2; i++) {
 		if (old[i] >= want)
 			continue;
@@ -141,6 +143,7 @@ int sysctl_raise_for(__u32 max_buf, char *why, size_t len)
 			return err;
 		}
 		log_info("raised %s from %llu to %llu (for --max-buf), restored on exit", names[i], old[i], want);
+		fault_point("sysctl-raising");
 	}
 	return 0;
 }

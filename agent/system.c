@@ -77,6 +77,15 @@ int cgroup_scope_open(const char *path, struct cgroup_scope *scope, char *why, s
 	return 0;
 }
 
+bool cgroup_scope_removed(const struct cgroup_scope *scope)
+{
+	struct stat st;
+
+	if (stat(scope->path, &st))
+		return errno == ENOENT;
+	return st.st_ino != scope->id;
+}
+
 static bool is_bpffs(const char *path)
 {
 	struct statfs sfs;
@@ -84,22 +93,42 @@ static bool is_bpffs(const char *path)
 	return statfs(path, &sfs) == 0 && sfs.f_type == BPF_FS_MAGIC;
 }
 
+/* The mark holds the device number of the bpffs the agent mounted: each
+ * mount of bpffs is a new instance, so one that someone else mounted after
+ * ours was unmounted is not taken for ours. */
+static bool bpffs_is_ours(void)
+{
+	unsigned long long mark_dev = 0;
+	struct stat st;
+	FILE *f;
+	int ok;
+
+	if (!is_bpffs(BPFFS_PATH) || stat(BPFFS_PATH, &st) || !(f = fopen(TCPTUNE_BPFFS_MARK, "re")))
+		return false;
+	ok = fscanf(f, "%llu", &mark_dev) == 1;
+	fclose(f);
+	return ok && mark_dev == (unsigned long long)st.st_dev;
+}
+
 int bpffs_ensure(bool *mounted)
 {
-	int fd;
+	struct stat st;
+	FILE *f;
 
 	*mounted = false;
-	if (is_bpffs("/sys/fs/bpf")) {
+	if (is_bpffs(BPFFS_PATH)) {
 		/* the mark outlives an agent that was killed: its mount is ours now */
-		*mounted = access(TCPTUNE_BPFFS_MARK, F_OK) == 0;
+		*mounted = bpffs_is_ours();
 		return 0;
 	}
-	if (mount("bpf", "/sys/fs/bpf", "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700"))
+	if (mount("bpf", BPFFS_PATH, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700"))
 		return -errno;
 	*mounted = true;
-	fd = open(TCPTUNE_BPFFS_MARK, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		close(fd);
+	f = fopen(TCPTUNE_BPFFS_MARK, "we");
+	if (f && stat(BPFFS_PATH, &st) == 0)
+		fprintf(f, "%llu\n", (unsigned long long)st.st_dev);
+	if (f)
+		fclose(f);
 	return 0;
 }
 
@@ -109,14 +138,21 @@ void bpffs_release(bool mounted)
 	struct dirent *e;
 	bool empty = true;
 
-	if (!mounted || !(d = opendir("/sys/fs/bpf")))
+	if (!mounted)
+		return;
+	/* unmounted under the agent, maybe mounted again by someone else */
+	if (!bpffs_is_ours()) {
+		unlink(TCPTUNE_BPFFS_MARK);
+		return;
+	}
+	if (!(d = opendir(BPFFS_PATH)))
 		return;
 	/* maps.debug and progs.debug come with every bpffs mount (bpf_preload) */
 	while ((e = readdir(d)))
 		if (e->d_name[0] != '.' && !strstr(e->d_name, ".debug"))
 			empty = false;
 	closedir(d);
-	if (empty && umount2("/sys/fs/bpf", MNT_DETACH) == 0)
+	if (empty && umount2(BPFFS_PATH, MNT_DETACH) == 0)
 		unlink(TCPTUNE_BPFFS_MARK);
 }
 

@@ -10,9 +10,11 @@
 
 #define TCPTUNE_STATE_DIR "/run/tcptune"
 #define TCPTUNE_LOCK_FILE TCPTUNE_STATE_DIR "/agent.lock"
-/* Present while bpffs at /sys/fs/bpf is a mount an agent made: an agent that
- * was killed could not unmount it, so the next one does. */
+/* Present while bpffs at /sys/fs/bpf is a mount an agent made (it holds that
+ * mount's device number): an agent that was killed could not unmount it, so
+ * the next one does. */
 #define TCPTUNE_BPFFS_MARK TCPTUNE_STATE_DIR "/bpffs-mounted"
+#define BPFFS_PATH "/sys/fs/bpf"
 #define KERNEL_BTF_PATH "/sys/kernel/btf/vmlinux"
 
 struct cgroup_scope {
@@ -27,6 +29,9 @@ int cgroup2_mount(char *buf, size_t len);
 /* Check that path is a cgroup v2 directory and open it. On error, returns -1
  * and writes a one-line reason into why. */
 int cgroup_scope_open(const char *path, struct cgroup_scope *scope, char *why, size_t len);
+/* Whether the cgroup was removed since it was opened (also when a new one
+ * was made at its path since: another id). */
+bool cgroup_scope_removed(const struct cgroup_scope *scope);
 
 /* Mount bpffs at /sys/fs/bpf if it is not there. *mounted tells whether it is
  * ours to unmount: we mounted it, or a killed agent did. */

@@ -97,6 +97,38 @@ agent_stop() {
 	return $rc
 }
 
+# need_no_agent: skip unless no agent runs and no pins of a killed one are
+# left, for a test that kills agents and checks what they leave
+need_no_agent() {
+	if [ -e /run/tcptune/agent.lock ] && ! flock -n -s /run/tcptune/agent.lock true; then
+		skip "an agent is running (pid $(cat /run/tcptune/agent.lock)): this test needs none"
+	fi
+	[ -e "$PIN_DIR" ] && skip "$PIN_DIR exists (pins of a killed agent?): 'tcptune run' once removes them"
+}
+
+bpffs_mounted() { [ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ]; }
+# nothing in it but the maps.debug and progs.debug every bpffs mount has
+bpffs_empty() { [ -z "$(find /sys/fs/bpf -mindepth 1 -maxdepth 1 ! -name '*.debug')" ]; }
+# bpffs_keep_state: at exit, bpffs is mounted (or, when empty, not) as it is
+# now, and no pins of a killed agent are left. Sets BPFFS_BEFORE (yes/no).
+bpffs_keep_state() {
+	bpffs_mounted && BPFFS_BEFORE=yes || BPFFS_BEFORE=no
+	cleanup_add _bpffs_restore
+	cleanup_add _clear_stale_pins
+}
+_bpffs_restore() {
+	if [ "$BPFFS_BEFORE" = yes ]; then
+		bpffs_mounted || mount -t bpf bpf /sys/fs/bpf
+	elif bpffs_mounted && bpffs_empty; then
+		umount /sys/fs/bpf
+	fi
+}
+# only when no agent holds the lock: the pins are then surely a killed agent's
+_clear_stale_pins() {
+	[ -d "$PIN_DIR" ] && flock -n -s /run/tcptune/agent.lock true || return 0
+	rm -f "$PIN_DIR"/* && rmdir "$PIN_DIR"
+}
+
 # Number of BPF programs of tcptune's (by name) still loaded.
 tcptune_progs_loaded() {
 	bpftool prog show 2>/dev/null | grep -cE "name (inet_sock_set_state|tcptune_sockops|tcptune_iter|tcptune_owners) " || true
@@ -176,6 +208,26 @@ EOF
 # tcptune_counter: 0 created, 1 deleted, 2 map_full, ...), summed over CPUs
 bpf_counter() {
 	bpftool -j map lookup pinned "$PIN_DIR/counters" key "$1" 0 0 0 | jq '[.formatted.values[].value] | add'
+}
+
+# hold_port PORT: a process listening on 127.0.0.1:PORT (SO_REUSEADDR: past
+# the TIME-WAIT of earlier connections) until killed, at exit at the latest;
+# sets PORT_HOLDER. Fails if it does not listen within 5 s.
+hold_port() {
+	local out
+	out=$(mktemp /tmp/tcptune-holder.XXXXXX)
+	python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+print("listening", flush=True)
+time.sleep(300)
+' "$1" >"$out" 2>&1 &
+	PORT_HOLDER=$!
+	cleanup_add "kill $PORT_HOLDER 2>/dev/null; rm -f $out"
+	wait_for 5 grep -q listening "$out"
 }
 
 # in_ns NS CMD...: run a command inside a namespace.

@@ -7,27 +7,10 @@
 # removes them, says so, works, and stops cleanly.
 . "$(dirname "$0")/../lib.sh"
 
-if [ -e /run/tcptune/agent.lock ] && ! flock -n -s /run/tcptune/agent.lock true; then
-	skip "an agent is running (pid $(cat /run/tcptune/agent.lock)): this test needs none"
-fi
-[ -e "$PIN_DIR" ] && skip "$PIN_DIR exists (pins of a killed agent?): 'tcptune run' once removes them"
-
-bpffs_mounted() { [ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ]; }
-bpffs_mounted && BPFFS_BEFORE=yes || BPFFS_BEFORE=no
-# Put bpffs back as found, when only the empty mount of a killed agent is left.
-restore_bpffs() {
-	[ "$BPFFS_BEFORE" = no ] && bpffs_mounted || return 0
-	# maps.debug and progs.debug come with every bpffs mount
-	[ -z "$(find /sys/fs/bpf -mindepth 1 -maxdepth 1 ! -name '*.debug')" ] && umount /sys/fs/bpf
-}
-cleanup_add restore_bpffs
-# If the test stops between the SIGKILL and the recovery, it leaves no stale
-# pins behind (only when no agent holds the lock: they are then surely ours).
-clear_stale_pins() {
-	[ -d "$PIN_DIR" ] && flock -n -s /run/tcptune/agent.lock true || return 0
-	rm -f "$PIN_DIR"/* && rmdir "$PIN_DIR"
-}
-cleanup_add clear_stale_pins
+need_no_agent
+# bpffs as found (the killed agent's empty mount is left otherwise), and no
+# stale pins should the test stop between the SIGKILL and the recovery
+bpffs_keep_state
 log "bpffs mounted at /sys/fs/bpf before the test: $BPFFS_BEFORE"
 
 private_netns l || { fail "create namespace ${UNIQ}l"; finish; }

@@ -250,18 +250,7 @@ check "--metrics nonsense prints nothing on stdout" [ ! -s "$TMP/out" ]
 
 # --- the port already taken ----------------------------------------------------
 # one line, exit 1, and nothing loaded, attached, pinned or changed
-python3 -c '
-import socket, sys, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the scrapes TIME_WAIT
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen()
-print("listening", flush=True)
-time.sleep(120)
-' "$PORT" >"$TMP/holder" 2>&1 &
-holder=$!
-cleanup_add "kill $holder 2>/dev/null"
-if wait_for 5 grep -q listening "$TMP/holder"; then
+if hold_port "$PORT"; then
 	wmem_before=$(sysctl -n net.core.wmem_max)
 	timeout 10 "$TCPTUNE" run --metrics "127.0.0.1:$PORT" >"$TMP/out" 2>"$TMP/err"
 	rc=$?
@@ -275,5 +264,5 @@ if wait_for 5 grep -q listening "$TMP/holder"; then
 else
 	fail "a process holds 127.0.0.1:$PORT for the taken-port check"
 fi
-kill "$holder" 2>/dev/null
+kill "$PORT_HOLDER" 2>/dev/null
 finish

@@ -140,6 +140,8 @@ static void errors_name_file_line_and_key(void **unused)
 		     "t.conf:2: [cidr 10.0.0.0]: '10.0.0.0' is not an address/length (198.18.0.0/15, fd00::/48)");
 	expect_error("mode = tune\n", "t.conf:1: mode: a key before any section ([global] first)");
 	expect_error("[global]\nthis line has no equals sign\n", "t.conf:2: not INI syntax ([section], key = value)");
+	/* the file's own bytes in the message: control characters and binary shown as '?' */
+	expect_error("[global]\nmin_buf = 3\x1b[31m2\xff\rK\n", "t.conf:2: min_buf: '3?[31m2??K' must be a size from 8K to 1G");
 	/* a combination a connection can meet is checked too: the policy's line */
 	expect_error("[global]\nmin_buf = 64K\n\n[cidr 10.0.0.0/8]\nmax_buf = 32K\n",
 		     "t.conf:4: max_buf must not be below min_buf");
