@@ -17,9 +17,10 @@ netpath "${UNIQ}p" 50mbit 200kb || { fail "namespaces set up"; finish; }
 OUT=$(mktemp -d /tmp/tcptune-priv.XXXXXX); cleanup_add "rm -rf $OUT"
 PORT=$(free_port 9300)
 
-# the agent under strace (-f: libmicrohttpd's thread); the agent is strace's child.
+# the agent under strace (-f: libmicrohttpd's thread; -y: a directory fd's
+# path, for the *at() calls relative to it); the agent is strace's child.
 # LeakSanitizer cannot run under ptrace (make sanitize): the other tests check leaks
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -o "$OUT/trace" -e trace=open,openat,creat,mkdir,mkdirat,unlink,unlinkat,rename,renameat,renameat2,rmdir,truncate,link,linkat,symlink,symlinkat,mount,umount2,bpf \
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -y -o "$OUT/trace" -e trace=open,openat,creat,mkdir,mkdirat,unlink,unlinkat,rename,renameat,renameat2,rmdir,truncate,link,linkat,symlink,symlinkat,mount,umount2,bpf \
 	-e signal=none "$TCPTUNE" run --interval 0.5 --max-buf 64M --metrics "127.0.0.1:$PORT" >"$OUT/agent.log" 2>&1 &
 STRACE_PID=$!
 cleanup_add "kill $STRACE_PID 2>/dev/null; pkill -TERM -P $STRACE_PID 2>/dev/null"
@@ -67,19 +68,23 @@ import re, sys
 exact = {"/run/tcptune", "/sys/fs/bpf", "/proc/sys/net/core/wmem_max", "/proc/sys/net/core/rmem_max"}
 under = ("/run/tcptune/", "/sys/fs/bpf/tcptune")
 writes = set()
+def path(m):
+    """the path a call names: a name relative to a directory fd (shown
+    N</dir> by strace -y) joined to that directory"""
+    return m.group("dir") + "/" + m.group("name") if m.group("dir") else m.group("name")
 for line in open(sys.argv[1]):
-    m = re.search(r'\b(open|openat|creat)\((?:AT_FDCWD, )?"([^"]*)", ([A-Z_|]+)', line)
+    m = re.search(r'\b(?P<call>open|openat|creat)\((?:AT_FDCWD(?:<[^>]*>)?, |\d+<(?P<dir>[^>]*)>, )?"(?P<name>[^"]*)", (?P<flags>[A-Z_|]+)', line)
     if m:
-        if m.group(1) == "creat" or re.search(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC", m.group(3)):
-            writes.add(m.group(2))
+        if m.group("call") == "creat" or re.search(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC", m.group("flags")):
+            writes.add(path(m))
         continue
     m = re.search(r'\bmount\("[^"]*", "([^"]*)"', line)  # the mount point, not the source
     if m:
         writes.add(m.group(1))
         continue
-    m = re.search(r'\b(mkdir|mkdirat|unlink|unlinkat|rmdir|truncate|rename|renameat|renameat2|link|linkat|symlink|symlinkat|umount2)\((?:AT_FDCWD, |\d+, )?"([^"]*)"', line)
+    m = re.search(r'\b(mkdir|mkdirat|unlink|unlinkat|rmdir|truncate|rename|renameat|renameat2|link|linkat|symlink|symlinkat|umount2)\((?:AT_FDCWD(?:<[^>]*>)?, |\d+<(?P<dir>[^>]*)>, )?"(?P<name>[^"]*)"', line)
     if m:
-        writes.add(m.group(2))
+        writes.add(path(m))
         continue
     m = re.search(r'bpf\(BPF_OBJ_PIN, \{pathname="([^"]*)"', line)
     if m:
