@@ -106,11 +106,11 @@ check "learned sizes below min-buf or negative are not applied: tb rb $state (th
 	[ "$state" = "$tb0 $rb0" ]
 
 # --- flows: a garbage entry, in a namespace the agent walks ---
+# (the agent's next pass may sweep it at once: that the write succeeded is
+# the proof it was there)
 fake=0x7ffffffffff0001
-bpftool map update pinned "$PIN_DIR/flows" key hex $(le 8 $fake) \
-	value hex $(le 8 "$netns") $(python3 -c 'print(" ".join(["ff"] * '"$(bpftool -j map show pinned "$PIN_DIR/flows" | jq '.bytes_value - 8')"'))') ||
-	fail "a garbage entry written into flows"
-check "the garbage entry is in flows" bpftool map lookup pinned "$PIN_DIR/flows" key hex $(le 8 $fake)
+check "a garbage entry is written into flows" bpftool map update pinned "$PIN_DIR/flows" key hex $(le 8 $fake) \
+	value hex $(le 8 "$netns") $(python3 -c 'print(" ".join(["ff"] * '"$(bpftool -j map show pinned "$PIN_DIR/flows" | jq '.bytes_value - 8')"'))')
 pass_now
 check "flows --json with a garbage entry is still valid JSON" jq -e 'length > 0' "$OUT/flows.json"
 check "flows (table) with a garbage entry" "$TCPTUNE" flows
