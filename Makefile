@@ -23,7 +23,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-fun
 BPF_OBJS := track sockops iter
 SKELS := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_OBJS))
 # modules with no libbpf or syscalls in them: unit-tested on their own
-PURE_SRCS := agent/format.c agent/parse.c agent/estimate.c agent/budget.c agent/metrics.c agent/config.c
+PURE_SRCS := agent/format.c agent/parse.c agent/estimate.c agent/budget.c agent/metrics.c agent/config.c \
+	agent/flowtable.c
 AGENT_SRCS := agent/main.c agent/run.c agent/loader.c agent/collect.c agent/flows.c agent/tune.c agent/sysctl.c \
 	agent/top.c agent/system.c agent/metrics_server.c agent/settings.c agent/check_config.c agent/status.c agent/faultpoint.c $(PURE_SRCS)
 AGENT_OBJS := $(patsubst agent/%.c,$(BUILD)/%.o,$(AGENT_SRCS))

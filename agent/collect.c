@@ -10,9 +10,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "collect.h"
+#include "flowtable.h"
 #include "iter.skel.h"
 #include "log.h"
 #include "sysctl.h"
+
+static int flows_read_expecting(int flows_fd, struct flow **flows, size_t expect);
 
 static int run_iterator(struct bpf_link *link)
 {
@@ -54,39 +57,33 @@ static bool cookie_in(const __u64 *cookies, int n, __u64 cookie)
 	return false;
 }
 
-/* One read of the map after the namespaces were walked: entries of walked
- * namespaces that the pass did not stamp, and that existed before it started,
- * belong to sockets that are gone; entries without an owner are counted. What
- * is left is handed to the caller in res->flows (the tuner's input). */
-static int sweep(int flows_fd, __u64 pass, __u64 start_ns, const __u64 *walked, int nwalked,
-		 struct pass_result *res)
+/* One read of the whole map, after a full or a walk pass. An entry created
+ * in the future was written by something else, not for a socket: dropped.
+ * After a full pass (walked != NULL), entries of walked namespaces that the
+ * pass did not stamp, and that existed before it started, belong to sockets
+ * that are gone: dropped too. What is left is returned in *flows. */
+static int read_all(int flows_fd, __u64 pass, __u64 start_ns, const __u64 *walked, int nwalked,
+		    size_t expect, struct flow **flows, struct pass_result *res)
 {
-	struct flow *flows;
-	int n = flows_read(flows_fd, &flows);
+	int n = flows_read_expecting(flows_fd, flows, expect);
 	__u64 now_ns = monotonic_ns();
 	size_t kept = 0;
 
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++) {
-		const struct conn_stats *s = &flows[i].s;
+		const struct conn_stats *s = &(*flows)[i].s;
+		bool garbage = s->created_ns > now_ns;
+		bool stale = walked && s->seen_pass != pass && s->created_ns < start_ns &&
+			     cookie_in(walked, nwalked, s->netns_cookie);
 
-		/* created in the future: written by something else, not a socket */
-		bool created_before = s->created_ns < start_ns || s->created_ns > now_ns;
-
-		if (s->seen_pass != pass && created_before &&
-		    cookie_in(walked, nwalked, s->netns_cookie) &&
-		    bpf_map_delete_elem(flows_fd, &flows[i].cookie) == 0) {
+		if ((garbage || stale) && bpf_map_delete_elem(flows_fd, &(*flows)[i].cookie) == 0) {
 			res->stale++;
 			continue;
 		}
-		if (!s->pid)
-			res->unowned++;
-		flows[kept++] = flows[i];
+		(*flows)[kept++] = (*flows)[i];
 	}
-	res->flows = flows;
-	res->tracked = kept;
-	return 0;
+	return (int)kept;
 }
 
 static void publish_status(int status_fd, __u64 pass, __u64 start_ns, const struct pass_result *res)
@@ -105,32 +102,25 @@ static void publish_status(int status_fd, __u64 pass, __u64 start_ns, const stru
 	bpf_map_update_elem(status_fd, &key, &st, BPF_ANY);
 }
 
-int collect_pass(struct loader *ld, __u64 pass, struct pass_result *res)
+/* Enter namespaces of the list in turn, walk them, and come back to the
+ * agent's own. A full pass (only NULL) walks each and writes its cookie to
+ * cookies[i] (0: could not be entered). A targets pass walks only those whose
+ * cookie, as cookies[] remembers it, is in only[0..nonly), and checks that
+ * the path still leads to that namespace. */
+static int walk_namespaces(struct loader *ld, const struct netns *list, int n, __u64 *cookies,
+			   const __u64 *only, int nonly, __u64 *walked, struct pass_result *res)
 {
-	struct netns *list = NULL;
-	__u64 *walked = NULL, start_ns = monotonic_ns();
-	int self, n, err = 0;
+	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), err = 0;
 
-	memset(res, 0, sizeof(*res));
-	ld->iter->bss->pass = pass;
-	/* res->flows is the caller's from here, also on error (free(NULL) is fine) */
-	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (self < 0)
 		return -errno;
-	n = netns_list(&list);
-	if (n < 0) {
-		close(self);
-		return n;
-	}
-	walked = calloc((size_t)n + 1, sizeof(*walked));
-	if (!walked) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
 	for (int i = 0; i < n; i++) {
-		int fd = open(list[i].path, O_RDONLY | O_CLOEXEC);
-		__u64 cookie;
+		__u64 cookie = 0;
+		int fd;
 
+		if (only && (!cookies[i] || (nonly >= 0 && !cookie_in(only, nonly, cookies[i]))))
+			continue;
+		fd = open(list[i].path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || setns(fd, CLONE_NEWNET)) {
 			if (fd >= 0)
 				close(fd);
@@ -138,7 +128,13 @@ int collect_pass(struct loader *ld, __u64 pass, struct pass_result *res)
 			continue;
 		}
 		close(fd);
-		if (netns_cookie_current(&cookie) == 0 && walk_namespace(ld) == 0)
+		if (netns_cookie_current(&cookie) || (only && cookie != cookies[i])) {
+			res->skipped++; /* gone, or the path names another namespace now */
+			continue;
+		}
+		if (!only)
+			cookies[i] = cookie;
+		if (walk_namespace(ld) == 0)
 			walked[res->namespaces++] = cookie;
 		else
 			res->skipped++;
@@ -147,22 +143,210 @@ int collect_pass(struct loader *ld, __u64 pass, struct pass_result *res)
 		/* every later socket call would run in the wrong namespace */
 		err = -errno;
 		log_error("cannot return to the agent's own network namespace: %s", strerror(errno));
-		goto cleanup;
 	}
-	err = sweep(ld->flows_fd, pass, start_ns, walked, res->namespaces, res);
-	if (err)
-		goto cleanup;
-	/* tasks are not per namespace: one walk finds every owner */
-	if (res->unowned)
-		err = run_iterator(ld->owners_link);
-	if (err)
-		goto cleanup;
-	publish_status(ld->status_fd, pass, start_ns, res);
-cleanup:
-	free(walked);
-	free(list);
 	close(self);
 	return err;
+}
+
+/* Every namespace: what the collector remembers is replaced by what was found. */
+static int full_walk(struct loader *ld, struct collector *col, __u64 **walked, struct pass_result *res)
+{
+	struct netns *list = NULL;
+	__u64 *cookies;
+	int n = netns_list(&list), err;
+
+	if (n < 0)
+		return n;
+	cookies = calloc((size_t)n + 1, sizeof(*cookies));
+	*walked = calloc((size_t)n + 1, sizeof(**walked));
+	if (!cookies || !*walked) {
+		free(list);
+		free(cookies);
+		return -ENOMEM;
+	}
+	err = walk_namespaces(ld, list, n, cookies, NULL, 0, *walked, res);
+	free(col->ns);
+	free(col->cookies);
+	col->ns = list;
+	col->cookies = cookies;
+	col->nns = n;
+	col->walked = res->namespaces;
+	return err;
+}
+
+static int event_add(void *ctx, void *data, size_t size)
+{
+	struct collector *col = ctx;
+
+	if (size < sizeof(struct moved_event))
+		return 0;
+	if (col->nevents == col->events_cap) {
+		size_t cap = col->events_cap ? col->events_cap * 2 : 1024;
+		struct moved_event *grown = realloc(col->events, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		col->events = grown;
+		col->events_cap = cap;
+	}
+	memcpy(&col->events[col->nevents++], data, sizeof(struct moved_event));
+	return 0;
+}
+
+/* What the ring buffer listed since the last pass. */
+static int events_drain(struct collector *col)
+{
+	int n;
+
+	col->nevents = 0;
+	n = ring_buffer__consume(col->ring);
+	return n < 0 ? n : 0;
+}
+
+static int flows_lookup(void *ctx, __u64 cookie, struct conn_stats *out)
+{
+	return bpf_map_lookup_elem(*(int *)ctx, &cookie, out);
+}
+
+/* The owners the task walk just wrote into the map, copied into the table
+ * (an entry that does not move again would keep asking for the walk). */
+static void table_owners(struct collector *col, int flows_fd)
+{
+	for (size_t i = 0; i < col->table.n; i++) {
+		struct flow *f = &col->table.v[i];
+		struct conn_stats s;
+
+		if (f->s.pid)
+			continue;
+		memset(&s, 0, sizeof(s)); /* valgrind does not know the lookup writes it */
+		if (bpf_map_lookup_elem(flows_fd, &f->cookie, &s) == 0 && s.pid) {
+			f->s.pid = s.pid;
+			memcpy(f->s.comm, s.comm, sizeof(f->s.comm));
+		}
+	}
+}
+
+const char *const pass_kind_name[] = { "events", "walk", "full" };
+
+enum pass_kind collect_next_kind(struct loader *ld, struct collector *col, double now, bool exact)
+{
+	__u64 map_full = counter_read(ld->counters_fd, CNT_MAP_FULL);
+	__u64 lost = counter_read(ld->counters_fd, CNT_EVENTS_LOST);
+	enum pass_kind kind = PASS_EVENTS;
+
+	/* turned away by a full map: picked up once there is room */
+	if (!col->started || col->full_due || now - col->last_full >= FULL_PASS_INTERVAL_S ||
+	    (map_full != col->map_full && now - col->last_full >= PICKUP_INTERVAL_S))
+		kind = PASS_FULL;
+	else if (exact || lost != col->events_lost || now - col->last_walk >= WALK_PASS_INTERVAL_S)
+		kind = PASS_WALK;
+	if (kind == PASS_FULL) {
+		col->last_full = now;
+		col->map_full = map_full;
+		col->started = true;
+		col->full_due = false;
+	}
+	if (kind != PASS_EVENTS) {
+		col->last_walk = now;
+		col->events_lost = lost;
+	}
+	return kind;
+}
+
+int collector_init(struct collector *col, struct loader *ld)
+{
+	memset(col, 0, sizeof(*col));
+	col->ring = ring_buffer__new(ld->moved_fd, event_add, col, NULL);
+	return col->ring ? 0 : -errno;
+}
+
+int collect_pass(struct loader *ld, struct collector *col, __u64 pass, enum pass_kind kind,
+		 struct pass_result *res)
+{
+	__u64 *walked = NULL, start_ns = monotonic_ns();
+	struct flow *flows = NULL;
+	int err, n;
+
+	memset(res, 0, sizeof(*res));
+	/* after start_ns: what the tick lists from here on is newer */
+	loader_set_tick(ld, pass);
+	/* also before a read of the whole map, which covers what it listed */
+	err = events_drain(col);
+	if (err)
+		return err;
+	switch (kind) {
+	case PASS_FULL:
+		err = full_walk(ld, col, &walked, res);
+		break;
+	case PASS_WALK:
+		err = run_iterator(ld->refresh_link);
+		res->namespaces = col->walked;
+		break;
+	default:
+		err = flow_table_apply(&col->table, col->events, col->nevents, flows_lookup, &ld->flows_fd);
+		res->namespaces = col->walked;
+		break;
+	}
+	if (!err && kind != PASS_EVENTS) {
+		/* the read replaces the table: not both in memory at once */
+		size_t expect = col->table.n;
+
+		flow_table_free(&col->table);
+		n = read_all(ld->flows_fd, pass, start_ns, walked, res->namespaces, expect, &flows, res);
+		if (n < 0)
+			err = n;
+		else if ((err = flow_table_replace(&col->table, flows, (size_t)n)))
+			flow_table_free(&col->table);
+	}
+	free(walked);
+	if (err)
+		return err;
+	/* entries no event listed did not move: their figures stand as of this
+	 * pass, and the tuner sees the time go by */
+	for (size_t i = 0; i < col->table.n; i++) {
+		struct conn_stats *s = &col->table.v[i].s;
+
+		if (s->updated_ns && s->updated_ns < start_ns)
+			s->updated_ns = start_ns;
+		if (!s->pid)
+			res->unowned++;
+	}
+	res->flows = col->table.v;
+	res->tracked = col->table.n;
+	/* tasks are not per namespace: one walk finds every owner */
+	if (res->unowned) {
+		err = run_iterator(ld->owners_link);
+		if (err)
+			return err;
+		table_owners(col, ld->flows_fd);
+	}
+	publish_status(ld->status_fd, pass, start_ns, res);
+	return 0;
+}
+
+int collect_apply(struct loader *ld, struct collector *col, __u64 pass, const __u64 *netns, int n)
+{
+	struct pass_result res = {};
+	__u64 *walked = calloc((size_t)col->nns + 1, sizeof(*walked));
+	int err;
+
+	if (!walked)
+		return -ENOMEM;
+	loader_set_tick(ld, pass);
+	err = walk_namespaces(ld, col->ns, col->nns, col->cookies, netns ? netns : walked, netns ? n : -1,
+			      walked, &res);
+	free(walked);
+	return err;
+}
+
+void collector_free(struct collector *col)
+{
+	ring_buffer__free(col->ring);
+	free(col->ns);
+	free(col->cookies);
+	flow_table_free(&col->table);
+	free(col->events);
+	memset(col, 0, sizeof(*col));
 }
 
 /* Entries per bpf_map_lookup_batch() call: one system call per chunk rather
@@ -172,7 +356,10 @@ cleanup:
  * is a bucket index, which deletions leave in place. */
 #define FLOWS_BATCH 1024
 
-int flows_read(int flows_fd, struct flow **flows)
+/* expect: about how many entries there are (0: unknown), so the array is
+ * allocated once rather than doubled (each doubling a copy, and the peak
+ * memory of both). */
+static int flows_read_expecting(int flows_fd, struct flow **flows, size_t expect)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	__u64 keys[FLOWS_BATCH], cursor = 0;
@@ -200,7 +387,7 @@ int flows_read(int flows_fd, struct flow **flows)
 			goto cleanup;
 		first = false;
 		if (n + count > cap) {
-			size_t ncap = cap ? cap * 2 : 256;
+			size_t ncap = cap ? cap * 2 : expect + expect / 8 + FLOWS_BATCH;
 			struct flow *grown;
 
 			while (ncap < n + count)
@@ -225,8 +412,20 @@ cleanup:
 		free(out);
 		return err;
 	}
+	/* the doubling may have left up to half of it unused: the agent keeps it */
+	if (n && n < cap) {
+		struct flow *fit = realloc(out, n * sizeof(*out));
+
+		if (fit)
+			out = fit;
+	}
 	*flows = out;
 	return (int)n;
+}
+
+int flows_read(int flows_fd, struct flow **flows)
+{
+	return flows_read_expecting(flows_fd, flows, 0);
 }
 
 void targets_merge(int targets_fd, struct flow *flows, size_t n)

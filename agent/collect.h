@@ -7,6 +7,8 @@
 #include <sys/types.h>
 #include "format.h"
 #include "loader.h"
+#include "flowtable.h"
+#include "system.h"
 
 struct pass_result {
 	int namespaces;   /* visited */
@@ -14,12 +16,71 @@ struct pass_result {
 	int stale;        /* entries whose socket vanished without a close event */
 	int unowned;      /* entries whose owning process is not known yet */
 	size_t tracked;   /* entries after the pass */
-	struct flow *flows; /* those entries as read after the pass; the caller frees */
+	struct flow *flows; /* those entries (the collector's: not the caller's to free) */
 };
 
-/* Run iter/tcp in each network namespace, drop stale entries, find owners of
- * new ones, and publish the pass in the status map. */
-int collect_pass(struct loader *ld, __u64 pass, struct pass_result *res);
+/* Three kinds of pass, by what each costs at 20,000 tracked sockets here:
+ *  - events (each tick, a few milliseconds): the connections an application
+ *    wrote to or read from since the last tick (the "moved" ring buffer),
+ *    whose entries BPF keeps fresh, are read again (one lookup each);
+ *  - walk (every WALK_PASS_INTERVAL_S; when the ring buffer overflowed;
+ *    each tick under TCP memory pressure, which shrinks the largest first):
+ *    iter/bpf_sk_storage_map over the marks of the tracked sockets refreshes
+ *    every socket that moved, also without a system call, and the whole map
+ *    is read (about 25 ms);
+ *  - full (the first tick; on request: SIGUSR1 from flows and top; every
+ *    FULL_PASS_INTERVAL_S; when connections were turned away by a full map,
+ *    at most every PICKUP_INTERVAL_S): iter/tcp in every network namespace
+ *    refreshes every socket, applies every target, picks up the untracked,
+ *    and lets entries of vanished sockets go (stale); it visits every bucket
+ *    of the established hash and locks every socket of the host, once per
+ *    namespace (about 60 ms).
+ * A targets pass (collect_apply) runs iter/tcp in the namespaces of the
+ * connections whose targets changed. */
+enum pass_kind { PASS_EVENTS, PASS_WALK, PASS_FULL };
+#define WALK_PASS_INTERVAL_S 30.0
+#define FULL_PASS_INTERVAL_S 60.0
+#define PICKUP_INTERVAL_S 5.0
+
+struct moved_event;
+
+/* What passes keep between ticks. */
+struct collector {
+	struct netns *ns;           /* the namespaces the last full pass found */
+	__u64 *cookies;             /* ns[i]'s netns cookie, 0 if it could not be entered */
+	int nns;
+	int walked;                 /* namespaces the last full pass walked */
+	struct flow_table table;    /* every tracked connection */
+	struct ring_buffer *ring;   /* on "moved" */
+	struct moved_event *events; /* drained this pass */
+	size_t nevents, events_cap;
+	/* when each kind of pass is due */
+	bool started;
+	bool full_due;              /* asked for (SIGUSR1) */
+	double last_full, last_walk;
+	__u64 map_full, events_lost; /* the counters at the last full / walk pass */
+};
+
+extern const char *const pass_kind_name[];
+
+int collector_init(struct collector *col, struct loader *ld);
+/* The kind of the pass to run now (monotonic seconds). exact: the tick needs
+ * every connection's current figures, also of those that moved without a
+ * system call (a buffer the kernel grew on ACKs after the last write): at
+ * least a walk. */
+enum pass_kind collect_next_kind(struct loader *ld, struct collector *col, double now, bool exact);
+
+/* One pass of the given kind: refresh, (full) drop stale entries, find owners
+ * of new ones, and publish the pass in the status map. res->flows is the
+ * collector's table, valid until the next pass: every tracked connection,
+ * those the pass did not refresh with their figures standing as of its start
+ * (updated_ns). */
+int collect_pass(struct loader *ld, struct collector *col, __u64 pass, enum pass_kind kind,
+		 struct pass_result *res);
+/* Apply the targets just written: iter/tcp in the namespaces whose cookies
+ * are given (n < 0: every namespace the last full pass found). */
+int collect_apply(struct loader *ld, struct collector *col, __u64 pass, const __u64 *netns, int n);
+void collector_free(struct collector *col);
 
 /* Read every entry of the flows map. *flows is malloc'ed. Returns count or -errno. */
 int flows_read(int flows_fd, struct flow **flows);

@@ -408,6 +408,12 @@ void est_update(const struct est_config *c, struct est_state *st,
 	uint64_t d_sndbuf_limited = s->sndbuf_limited_us - st->sndbuf_limited_us;
 	uint64_t d_rwnd_limited = s->rwnd_limited_us - st->rwnd_limited_us;
 
+	/* Counters that moved before the previous sample was taken were read
+	 * late (a connection whose last bytes were acked with no system call
+	 * since is refreshed by the next walk): old news, not this tick's
+	 * activity. The connection was idle. */
+	if (s->active_us && s->active_us < st->last_us)
+		d_acked = d_received = d_sndbuf_limited = d_rwnd_limited = 0;
 	remember_counters(st, s);
 	out->sender = d_acked > 0;
 	out->receiver = d_received > 0;

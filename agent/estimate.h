@@ -76,6 +76,7 @@ struct est_sample {
 	uint64_t rwnd_limited_us;    /* cumulative (tcpi_rwnd_limited) */
 	uint32_t app_locks;          /* EST_LOCK_* */
 	uint32_t notsent_lowat;      /* TCP_NOTSENT_LOWAT in force, 0 = none (unlimited) */
+	uint64_t active_us;          /* monotonic: the last segment in or data out, 0 if unknown */
 };
 
 /* Per connection. All zero = a connection not seen before. */

@@ -24,8 +24,11 @@ static const struct {
 	const char *missing;
 } required_btf[] = {
 	{ "btf_trace_inet_sock_set_state", BTF_KIND_TYPEDEF, "tracepoint inet_sock_set_state usable by tp_btf programs" },
+	{ "btf_trace_sock_send_length", BTF_KIND_TYPEDEF, "tracepoint sock_send_length usable by tp_btf programs (Linux 6.2+)" },
+	{ "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF, "tracepoint sock_recv_length usable by tp_btf programs (Linux 6.2+)" },
 	{ "bpf_iter__tcp", BTF_KIND_STRUCT, "iter/tcp BPF iterator" },
 	{ "bpf_iter__task_file", BTF_KIND_STRUCT, "iter/task_file BPF iterator" },
+	{ "bpf_iter__bpf_sk_storage_map", BTF_KIND_STRUCT, "iter/bpf_sk_storage_map BPF iterator" },
 };
 
 /* The pins and their directory in the bpffs open at bpffs_fd: through the
@@ -123,6 +126,7 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 
 	memset(ld, 0, sizeof(*ld));
 	ld->flows_fd = ld->counters_fd = ld->status_fd = ld->targets_fd = ld->dests_fd = ld->bpffs_fd = -1;
+	ld->moved_fd = -1;
 
 	err = check_kernel(why, len);
 	if (err)
@@ -183,6 +187,7 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 	}
 	ld->flows_fd = bpf_map__fd(ld->track->maps.flows);
 	ld->counters_fd = bpf_map__fd(ld->track->maps.counters);
+	ld->moved_fd = bpf_map__fd(ld->track->maps.moved);
 	ld->status_fd = bpf_map__fd(ld->iter->maps.status);
 	ld->targets_fd = bpf_map__fd(ld->iter->maps.targets);
 	ld->dests_fd = bpf_map__fd(ld->iter->maps.dest_sizes);
@@ -206,7 +211,13 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 	}
 	ld->iter_link = bpf_program__attach_iter(ld->iter->progs.tcptune_iter, NULL);
 	ld->owners_link = bpf_program__attach_iter(ld->iter->progs.tcptune_owners, NULL);
-	if (!ld->iter_link || !ld->owners_link) {
+	{
+		union bpf_iter_link_info marks = { .map.map_fd = bpf_map__fd(ld->iter->maps.marks) };
+		LIBBPF_OPTS(bpf_iter_attach_opts, on_marks, .link_info = &marks, .link_info_len = sizeof(marks));
+
+		ld->refresh_link = bpf_program__attach_iter(ld->iter->progs.tcptune_refresh, &on_marks);
+	}
+	if (!ld->iter_link || !ld->owners_link || !ld->refresh_link) {
 		err = -errno;
 		snprintf(why, len, "cannot attach the iterator programs: %s", strerror(errno));
 		goto cleanup;
@@ -219,6 +230,17 @@ cleanup:
 	return err;
 }
 
+void loader_set_refresh(struct loader *ld, double seconds)
+{
+	ld->track->data->refresh_ns = (__u64)(seconds * 1e9);
+}
+
+void loader_set_tick(struct loader *ld, __u64 pass)
+{
+	ld->iter->bss->pass = pass;
+	ld->iter->bss->tick = ld->track->bss->tick = ld->sockops->bss->tick = (__u32)pass;
+}
+
 __u32 *loader_dests_learned(struct loader *ld)
 {
 	return &ld->sockops->bss->dests_learned;
@@ -229,7 +251,8 @@ void loader_stop(struct loader *ld)
 	/* links first: nothing runs against maps that are going away */
 	bpf_link__destroy(ld->iter_link);
 	bpf_link__destroy(ld->owners_link);
-	ld->iter_link = ld->owners_link = NULL;
+	bpf_link__destroy(ld->refresh_link);
+	ld->iter_link = ld->owners_link = ld->refresh_link = NULL;
 	for (int i = 0; i < TCPTUNE_MAX_SCOPES; i++) {
 		bpf_link__destroy(ld->sockops_links[i]);
 		ld->sockops_links[i] = NULL;

@@ -27,8 +27,10 @@ struct loader {
 	struct bpf_link *sockops_links[TCPTUNE_MAX_SCOPES];
 	struct bpf_link *iter_link;   /* iter/tcp: the per-namespace pass */
 	struct bpf_link *owners_link; /* iter/task_file: pids of sockets' owners */
+	struct bpf_link *refresh_link; /* iter/bpf_sk_storage_map on marks: the light pass */
 	int flows_fd;
 	int counters_fd;
+	int moved_fd;                 /* the "moved" ring buffer */
 	int status_fd;
 	int targets_fd;
 	int dests_fd;
@@ -45,6 +47,10 @@ int loader_remove_stale_pins(void);
 int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, size_t len);
 
 /* sockops' flag that some destination size was learned (in its .bss). */
+/* How stale a moving connection's entry may get (BPF refreshes it at most
+ * that often), and the pass now starting (a socket is listed once per tick). */
+void loader_set_refresh(struct loader *ld, double seconds);
+void loader_set_tick(struct loader *ld, __u64 pass);
 __u32 *loader_dests_learned(struct loader *ld);
 
 /* Run counts and run time of each program (kernel BPF statistics: they

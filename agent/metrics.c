@@ -407,6 +407,7 @@ static const char *const event_names[CNT_MAX] = {
 	[CNT_APPLIED_AT_START] = "learned_at_start",
 	[CNT_REFUSED] = "refused",
 	[CNT_WINDOW_AT_START] = "window_at_start",
+	[CNT_EVENTS_LOST] = "events_lost",
 };
 
 int metrics_render(const struct metrics_snapshot *m, struct prom_buf *b)

@@ -166,14 +166,19 @@ static int open_scopes(const struct run_args *args, struct cgroup_scope *scopes,
 	return 0;
 }
 
-/* Wait up to `seconds` for a signal on sigfd. Returns the signal, or 0. */
-static int wait_signal(int sigfd, double seconds)
+/* Wait up to `seconds` for a signal on sigfd, or for wake_fd (-1: none) to be
+ * readable (*woken). Returns the signal, or 0. */
+static int wait_signal(int sigfd, int wake_fd, double seconds, bool *woken)
 {
-	struct pollfd pfd = { .fd = sigfd, .events = POLLIN };
+	struct pollfd pfd[2] = { { .fd = sigfd, .events = POLLIN }, { .fd = wake_fd, .events = POLLIN } };
 	struct signalfd_siginfo info;
 	int ms = seconds > 0 ? (int)(seconds * 1000 + 0.5) : 0;
 
-	if (poll(&pfd, 1, ms) <= 0 || read(sigfd, &info, sizeof(info)) != sizeof(info))
+	*woken = false;
+	if (poll(pfd, wake_fd >= 0 ? 2 : 1, ms) <= 0)
+		return 0;
+	*woken = wake_fd >= 0 && (pfd[1].revents & POLLIN);
+	if (!(pfd[0].revents & POLLIN) || read(sigfd, &info, sizeof(info)) != sizeof(info))
 		return 0;
 	return (int)info.ssi_signo;
 }
@@ -188,6 +193,9 @@ struct metrics_state {
 	bool per_connection;
 	bool observe;
 	__u64 ticks;
+	double tick_seconds;          /* the last tick's */
+	const struct flow *flows;     /* the last tick's connections */
+	size_t nflows;
 };
 
 static const char *cgroup_name(void *ctx, uint64_t id)
@@ -195,23 +203,35 @@ static const char *cgroup_name(void *ctx, uint64_t id)
 	return cgroup_names_get(ctx, id);
 }
 
-/* Renders this tick for the metrics endpoint. A failed rendering (out of
- * memory) keeps the previous page. */
-static void metrics_publish(struct metrics_state *ms, struct loader *ld, const struct tuner *t,
-			    const struct flow *flows, size_t n, double tick_s)
+/* Each tick: the histograms observe its connections, and the page, when
+ * asked for, is rendered from them (metrics_render_page). */
+static void metrics_tick(struct metrics_state *ms, const struct flow *flows, size_t n, double tick_s)
+{
+	if (!ms->serving)
+		return;
+	metrics_observe(&ms->hist, flows, n);
+	ms->flows = flows;
+	ms->nflows = n;
+	ms->ticks++;
+	ms->tick_seconds = tick_s;
+}
+
+/* The page from the last tick (its connections are the collector's table,
+ * unchanged until the next pass). A failed rendering (out of memory) keeps
+ * the previous page. */
+static void metrics_render_page(struct metrics_state *ms, struct loader *ld, const struct tuner *t)
 {
 	struct metrics_program programs[8];
 	struct metrics_snapshot m = {
-		.flows = flows, .nflows = n, .cgroup_name = cgroup_name, .cgroup_ctx = ms->cgroups,
+		.flows = ms->flows, .nflows = ms->nflows, .cgroup_name = cgroup_name, .cgroup_ctx = ms->cgroups,
 		.per_connection = ms->per_connection, .observe = ms->observe,
-		.assigned_bytes = t->assigned, .programs = programs, .ticks = ++ms->ticks,
-		.tick_seconds = tick_s,
+		.assigned_bytes = t->assigned, .programs = programs, .ticks = ms->ticks,
+		.tick_seconds = ms->tick_seconds,
 	};
 	struct prom_buf page = {};
 
 	if (!ms->serving)
 		return;
-	metrics_observe(&ms->hist, flows, n);
 	m.hist = &ms->hist;
 	for (int i = 0; i < CNT_MAX; i++)
 		m.events[i] = counter_read(ld->counters_fd, i);
@@ -328,6 +348,8 @@ int cmd_run(int argc, char **argv)
 	sigset_t signals;
 	int sigfd = -1, stop_signal = 0;
 	struct loader ld = { .flows_fd = -1 };
+	struct collector col = {};
+	unsigned int deferred = 0; /* ticks whose changes wait for a targets pass */
 	struct loader_opts opts;
 	bool started = false;
 	char why[512];
@@ -431,6 +453,11 @@ int cmd_run(int argc, char **argv)
 		goto cleanup;
 	}
 	started = true;
+	if (collector_init(&col, &ld)) {
+		log_error("cannot read the \"moved\" ring buffer: %s", strerror(errno));
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
 	/* after the kernel checks and the load: bad input changes no sysctl */
 	if (can_tune && sysctl_raise_for(loaded_max, why, sizeof(why))) {
 		log_error("%s", why);
@@ -480,28 +507,37 @@ int cmd_run(int argc, char **argv)
 
 	for (__u64 pass = 1; !stop_signal; pass++) {
 		struct pass_result res;
-		double start = monotonic_s(), took;
+		double start = monotonic_s(), collected, tuned, took;
+		enum pass_kind kind = collect_next_kind(&ld, &col, start, tuner_pressure_ahead(&tuner));
 		size_t changes;
 
-		err = collect_pass(&ld, pass, &res);
+		/* how stale a moving connection's entry may be when a tick reads it */
+		loader_set_refresh(&ld, cur->interval_s / 10);
+		err = collect_pass(&ld, &col, pass, kind, &res);
 		if (err) {
-			free(res.flows);
 			log_error("collection pass failed: %s", strerror(-err));
 			ret = EXIT_RUNTIME;
 			goto cleanup;
 		}
 		/* the entries the pass just refreshed, read once for both */
+		collected = monotonic_s();
 		changes = tuner_tick(&tuner, res.flows, res.tracked);
-		metrics_publish(&ms, &ld, &tuner, res.flows, res.tracked, monotonic_s() - start);
-		free(res.flows);
+		tuned = monotonic_s();
+		metrics_tick(&ms, res.flows, res.tracked, monotonic_s() - start);
 		/* apply the changes now rather than one interval later: a probe's
 		 * effect then shows in the next tick's figures, which is what
-		 * lets a long fat path ramp up in a few ticks */
-		if (changes) {
+		 * lets a long fat path ramp up in a few ticks. Shrinks alone may
+		 * wait a tick (a targets pass walks whole namespaces, and 10,000
+		 * new idle connections shrink over a minute): the estimator sees
+		 * the new size before it may change that buffer again. */
+		if (changes || deferred)
+			deferred++; /* ticks since the oldest change not applied */
+		if (deferred && (tuner.urgent || deferred > 1 || cur->est.min_change_interval < 3)) {
 			fault_point("tune-targets");
 			pass++;
-			err = collect_pass(&ld, pass, &res);
-			free(res.flows);
+			err = collect_apply(&ld, &col, pass, tuner.changed_netns, tuner.nchanged_netns);
+			tuner_targets_applied(&tuner);
+			deferred = 0;
 			if (err) {
 				log_error("collection pass failed: %s", strerror(-err));
 				ret = EXIT_RUNTIME;
@@ -523,14 +559,21 @@ int cmd_run(int argc, char **argv)
 		if (pass == 1)
 			log_info("first pass: tracking %zu connections in %d network namespaces",
 				 res.tracked, res.namespaces);
-		log_debug("pass %llu: %d namespaces (%d skipped), %zu connections tracked, %d stale dropped, %.1f ms",
-			  (unsigned long long)pass, res.namespaces, res.skipped, res.tracked, res.stale, took * 1e3);
+		log_debug("pass %llu (%s): %d namespaces (%d skipped), %zu connections tracked, %d stale dropped, %zu changes; collect %.1f ms, tune %.1f ms, in all %.1f ms",
+			  (unsigned long long)pass, pass_kind_name[kind], res.namespaces, res.skipped,
+			  res.tracked, res.stale, changes, (collected - start) * 1e3, (tuned - collected) * 1e3,
+			  took * 1e3);
 		/* the next pass comes at the interval, or at once on SIGUSR1 */
 		for (double left = cur->interval_s - took;;) {
-			int sig = wait_signal(sigfd, left);
+			bool page_wanted;
+			int sig = wait_signal(sigfd, ms.serving ? ms.server.wake_fd : -1, left, &page_wanted);
 
+			if (page_wanted && metrics_server_wanted(&ms.server))
+				metrics_render_page(&ms, &ld, &tuner);
 			if (sig == SIGINT || sig == SIGTERM)
 				stop_signal = sig;
+			if (sig == SIGUSR1) /* flows, top: every connection, every figure current */
+				col.full_due = true;
 			if (sig == SIGHUP && reload(&args, &cur, &next, &tuner, &status, can_tune, loaded_min, loaded_max) == 0)
 				ms.observe = cur->mode == MODE_OBSERVE;
 			left = cur->interval_s - (monotonic_s() - start);
@@ -553,6 +596,7 @@ cleanup:
 		close(ms.stats_fd);
 	if (started)
 		loader_stop(&ld);
+	collector_free(&col);
 	if (tuner_ready)
 		tuner_free(&tuner);
 	fault_point("stop-unpinned");

@@ -57,9 +57,15 @@ void tuner_reconfigure(struct tuner *t, const struct est_config *est, __u64 budg
 void tuner_free(struct tuner *t)
 {
 	free(t->conns);
+	free(t->next_conns);
+	free(t->decisions);
+	free(t->budget_conns);
 	free(t->dest_slots);
-	t->conns = NULL;
+	t->conns = t->next_conns = NULL;
+	t->decisions = NULL;
+	t->budget_conns = NULL;
 	t->dest_slots = NULL;
+	t->work_cap = 0;
 }
 
 static struct est_sample sample_of(const struct conn_stats *s)
@@ -82,6 +88,7 @@ static struct est_sample sample_of(const struct conn_stats *s)
 		.rwnd_limited_us = s->rwnd_limited_us,
 		.app_locks = s->app_locks,
 		.notsent_lowat = s->notsent_lowat,
+		.active_us = s->active_us,
 	};
 }
 
@@ -106,6 +113,14 @@ static int by_cookie(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static bool sorted_by_cookie(const struct flow *flows, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (flows[i - 1].cookie > flows[i].cookie)
+			return false;
+	return true;
+}
+
 /* One line per change: connection, buffer, old -> new, reason. */
 static void log_change(const struct flow *f, const char *buffer, __u32 old, __u32 new,
 		       unsigned int reason, bool observe)
@@ -128,9 +143,66 @@ static void record_change(struct tuner *t, struct conn_target *target, const str
 	target->change_old = old;
 	target->change_new = new;
 	target->change_ns = monotonic_ns();
-	if (buffer > 0 && buffer < 4 && reason < 6)
+	if (buffer > 0 && buffer < 4 && reason < 6) {
 		t->changes[buffer][reason]++;
-	log_change(f, format_change_buffer((__u16)buffer), old, new, reason, observe);
+		if (t->logged_this_tick >= TUNE_LOG_CHANGES_PER_TICK)
+			t->unlogged[buffer][reason]++;
+	}
+	if (t->logged_this_tick++ < TUNE_LOG_CHANGES_PER_TICK)
+		log_change(f, format_change_buffer((__u16)buffer), old, new, reason, observe);
+}
+
+/* One line for the changes of this tick past TUNE_LOG_CHANGES_PER_TICK. */
+static void log_unlogged(struct tuner *t)
+{
+	char counts[512];
+	size_t len = 0, total = 0;
+
+	for (int b = 1; b < 4; b++)
+		for (int r = 0; r < 6; r++) {
+			if (!t->unlogged[b][r])
+				continue;
+			total += t->unlogged[b][r];
+			if (len < sizeof(counts))
+				len += (size_t)snprintf(counts + len, sizeof(counts) - len, "%s%s %s %llu", len ? ", " : "",
+							format_change_buffer((__u16)b), tune_reason_name((unsigned int)r),
+							(unsigned long long)t->unlogged[b][r]);
+		}
+	memset(t->unlogged, 0, sizeof(t->unlogged));
+	t->logged_this_tick = 0;
+	if (total)
+		log_info("%zu more %schanges this tick, not logged one by one: %s (flows shows each connection's last change; the metrics count them all)",
+			 total, t->observe ? "would-" : "", counts);
+}
+
+bool tuner_pressure_ahead(const struct tuner *t)
+{
+	struct tcp_mem_state mem;
+	char why[256];
+
+	if (t->pressure)
+		return true;
+	return tcp_mem_read(&mem, why, sizeof(why)) == 0 && tcp_mem_pressure(&mem, false);
+}
+
+void tuner_targets_applied(struct tuner *t)
+{
+	t->nchanged_netns = 0;
+	t->urgent = false;
+}
+
+/* The targets pass enters the namespace of each change. */
+static void note_netns(struct tuner *t, __u64 netns_cookie)
+{
+	if (t->nchanged_netns < 0)
+		return;
+	for (int i = 0; i < t->nchanged_netns; i++)
+		if (t->changed_netns[i] == netns_cookie)
+			return;
+	if (t->nchanged_netns == TUNE_CHANGED_NETNS)
+		t->nchanged_netns = -1;
+	else
+		t->changed_netns[t->nchanged_netns++] = netns_cookie;
 }
 
 static struct dest_map_key map_key_of(const struct dest_key *key)
@@ -336,20 +408,58 @@ static void policy_budgets(struct tuner *t, const struct conn_track *conns, stru
  * A pressure shrink is not the estimator's: it sees the smaller buffer in the
  * next sample and, pressure over, grows it back to its target in one step.
  */
+/* *array grown to cap elements (left as it was when that fails). */
+static bool grow_array(void **array, size_t cap, size_t size)
+{
+	void *grown = realloc(*array, cap * size);
+
+	if (!grown)
+		return false;
+	*array = grown;
+	return true;
+}
+
+/* The working arrays for n connections, zeroed. */
+static int work_reserve(struct tuner *t, size_t n)
+{
+	if (n > t->work_cap) {
+		size_t cap = t->work_cap ? t->work_cap : 256;
+		bool ok;
+
+		while (cap < n)
+			cap *= 2;
+		/* the table too: it is the next tick's working array (kept as is) */
+		ok = grow_array((void **)&t->conns, cap, sizeof(*t->conns));
+		ok &= grow_array((void **)&t->next_conns, cap, sizeof(*t->next_conns));
+		ok &= grow_array((void **)&t->decisions, cap, sizeof(*t->decisions));
+		ok &= grow_array((void **)&t->budget_conns, cap, sizeof(*t->budget_conns));
+		if (!ok)
+			return -ENOMEM;
+		t->work_cap = cap;
+	}
+	memset(t->next_conns, 0, n * sizeof(*t->next_conns));
+	memset(t->decisions, 0, n * sizeof(*t->decisions));
+	memset(t->budget_conns, 0, n * sizeof(*t->budget_conns));
+	return 0;
+}
+
 size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 {
-	struct conn_track *next = calloc(n ? n : 1, sizeof(*next));
-	struct est_decision *dec = calloc(n ? n : 1, sizeof(*dec));
-	struct budget_conn *bc = calloc(n ? n : 1, sizeof(*bc));
+	struct conn_track *next;
+	struct est_decision *dec;
+	struct budget_conn *bc;
 	struct tcp_mem_state mem;
 	struct budget_result res;
 	size_t j = 0, changes = 0;
 
-	if (!next || !dec || !bc) {
+	if (work_reserve(t, n ? n : 1)) {
 		log_error("tuning skipped this tick: out of memory");
-		goto cleanup;
+		return 0;
 	}
-	if (n) /* flows may be NULL then, which qsort must not get */
+	next = t->next_conns, dec = t->decisions, bc = t->budget_conns;
+	/* the collector's table is sorted already; flows may be NULL when n is 0,
+	 * which qsort must not get */
+	if (n && !sorted_by_cookie(flows, n))
 		qsort(flows, n, sizeof(*flows), by_cookie);
 	for (size_t i = 0; i < n; i++) {
 		const struct flow *f = &flows[i];
@@ -403,6 +513,7 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		const struct budget_buf *snd = &bc[k].buf[BUDGET_SND], *rcv = &bc[k].buf[BUDGET_RCV];
 		struct conn_track *c = &next[i];
 		struct conn_target before;
+		size_t changes_before = changes;
 
 		if (!bc[k].tunable)
 			continue;
@@ -415,11 +526,13 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 			record_change(t, &c->target, f, c->observe, 1, f->s.sndbuf, snd->next, snd->reason);
 			c->target.sndbuf = snd->next;
 			changes += !c->observe;
+			t->urgent |= !c->observe && snd->reason != EST_SHRINK;
 		}
 		if (rcv->next) {
 			record_change(t, &c->target, f, c->observe, 2, f->s.rcvbuf, rcv->next, rcv->reason);
 			c->target.rcvbuf = rcv->next;
 			changes += !c->observe;
+			t->urgent |= !c->observe && rcv->reason != EST_SHRINK;
 			/* the window the buffer backs, in the estimator's proportion; a
 			 * pressure shrink leaves the clamp: the smaller buffer bounds the
 			 * window by itself */
@@ -439,11 +552,14 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		 * otherwise: an entry's absence reads as all zero, like a new one) */
 		if (memcmp(&before, &c->target, sizeof(before)))
 			bpf_map_update_elem(t->targets_fd, &f->cookie, &c->target, BPF_ANY);
+		if (changes > changes_before)
+			note_netns(t, f->s.netns_cookie);
 		/* learned sizes are set by sockops, outside the budget's account, and
 		 * would grow new connections under pressure */
 		if (!c->observe && !t->limits.budget && !t->pressure)
 			learn(t, f, d);
 	}
+	log_unlogged(t);
 	if (!t->pressure) /* sockops hands out nothing meanwhile (update_pressure) */
 		dests_publish(t);
 	publish(t, &mem);
@@ -454,13 +570,9 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		if (!n || !bsearch(&key, flows, n, sizeof(*flows), by_cookie))
 			bpf_map_delete_elem(t->targets_fd, &t->conns[k].cookie);
 	}
-	free(t->conns);
+	/* the tick's array becomes the table; the old one is the next tick's */
+	t->next_conns = t->conns;
 	t->conns = next;
 	t->nconns = n;
-	next = NULL;
-cleanup:
-	free(next);
-	free(dec);
-	free(bc);
 	return changes;
 }

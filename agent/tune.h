@@ -31,11 +31,22 @@ struct tune_policy {
 };
 typedef void (*tune_policy_fn)(void *ctx, const struct flow *f, struct tune_policy *p);
 
+#define TUNE_CHANGED_NETNS 64
+/* One line per change up to this many a tick, then one line for the rest:
+ * at 10,000 new connections a line each made 160,000 lines a minute. */
+#define TUNE_LOG_CHANGES_PER_TICK 100
+
 struct tuner {
 	struct est_config est;
 	bool observe;
 	struct conn_track *conns;  /* sorted by cookie */
 	size_t nconns;
+	/* a tick's working arrays, kept from tick to tick (per connection: a
+	 * fresh allocation each tick was page faults on megabytes) */
+	struct conn_track *next_conns;
+	struct est_decision *decisions;
+	struct budget_conn *budget_conns;
+	size_t work_cap;
 	struct dest_table dests;
 	struct dest_entry *dest_slots;
 	int targets_fd;
@@ -50,7 +61,15 @@ struct tuner {
 	__u64 assigned;            /* bytes assigned after the last tick */
 	tune_policy_fn policy;     /* NULL: est and observe for every connection */
 	void *policy_ctx;
-	__u64 changes[4][6];       /* changes decided since start, by buffer (1 sndbuf,
+	/* the network namespaces of the changes not applied yet, for the
+	 * targets pass; nchanged_netns -1: more than fit, every namespace */
+	__u64 changed_netns[TUNE_CHANGED_NETNS];
+	int nchanged_netns;
+	bool urgent;               /* one of them is not a shrink: apply it now */
+	__u64 changes[4][6];
+	/* change lines logged this tick, and the changes past the limit */
+	size_t logged_this_tick;
+	__u64 unlogged[4][6];       /* changes decided since start, by buffer (1 sndbuf,
 				    * 2 rcvbuf, 3 notsent_lowat) and reason (1-5) */
 };
 
@@ -68,6 +87,11 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n);
 /* New settings (a configuration reload): also forgets what was learned per
  * destination, which the old settings or policies shaped. */
 void tuner_reconfigure(struct tuner *t, const struct est_config *est, __u64 budget, bool observe);
+/* Under TCP memory pressure, or about to be: the tick shrinks idle
+ * buffers largest first, and needs every connection's current size. */
+bool tuner_pressure_ahead(const struct tuner *t);
+/* The targets pass ran: nothing is waiting to be applied. */
+void tuner_targets_applied(struct tuner *t);
 void tuner_free(struct tuner *t);
 
 #endif

@@ -50,10 +50,11 @@ TCPTUNE=${TCPTUNE:-$ROOT/build/tcptune}
 PIN_DIR=/sys/fs/bpf/tcptune
 STATS_SYSCTL=/proc/sys/kernel/bpf_stats_enabled
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
-PROG_NAMES='inet_sock_set_state|tcptune_sockops|tcptune_iter|tcptune_owners'
-# run per TCP event (state change, connection established): the 150 ns target.
-# The iterators run per socket (or per open file) per agent pass: reported, not rated.
-EVENT_PROGS='inet_sock_set_state|tcptune_sockops'
+PROG_NAMES='inet_sock_set_state|tcptune_sendmsg|tcptune_recvmsg|tcptune_sockops|tcptune_iter|tcptune_refresh|tcptune_owners'
+# run per TCP event (state change, connection established, an application's
+# write or read on a tracked socket): the 150 ns target. The iterators run per
+# socket (or per open file) per agent pass: reported, not rated.
+EVENT_PROGS='inet_sock_set_state|tcptune_sendmsg|tcptune_recvmsg|tcptune_sockops'
 # connections per second opened and closed during the statistics run, so the
 # per-event programs run often enough to be measured (bench/load.c)
 CHURN_RATE=${CHURN_RATE:-2000}
@@ -334,7 +335,7 @@ per_prog=$(jq -nr --argjson a "$before" --argjson b "$after" --arg t0 "$t0" --ar
 	| [$b[] as $p | ($a[] | select(.id == $p.id)) as $q
 	   | {name: $p.name, runs: ($p.run_cnt - $q.run_cnt), ns: ($p.run_time_ns - $q.run_time_ns)}]
 	| group_by(.name) | map({name: .[0].name, runs: (map(.runs) | add), ns: (map(.ns) | add)})
-	| sort_by(.name as $n | ["inet_sock_set_state", "tcptune_sockops", "tcptune_iter", "tcptune_owners"] | index($n))[]
+	| sort_by(.name as $n | ["inet_sock_set_state", "tcptune_sendmsg", "tcptune_recvmsg", "tcptune_sockops", "tcptune_iter", "tcptune_refresh", "tcptune_owners"] | index($n))[]
 	| [.name, .runs, .ns, $dt] | @tsv')
 [ -n "$per_prog" ] || die "no run-time statistics read from bpftool"
 
@@ -360,11 +361,14 @@ while IFS=$'\t' read -r name runs ns dt; do
 		ev_runs=$((ev_runs + runs)) ev_ns=$((ev_ns + ns))
 		case $name in
 		inet_sock_set_state) verdict="(per TCP state change)" ;;
+		tcptune_sendmsg) verdict="(per write to any socket; a tracked one's entry refreshed at most every interval/10)" ;;
+		tcptune_recvmsg) verdict="(per read from any socket; a tracked one's entry refreshed at most every interval/10)" ;;
 		tcptune_sockops) verdict="(per sockops callback; the two ESTABLISHED ones per connection insert the entry, the others return at once)" ;;
 		esac
 	else
 		case $name in
-		tcptune_iter) verdict="(per socket per agent pass: not rated)" ;;
+		tcptune_iter) verdict="(per socket per full or targets pass: not rated)" ;;
+		tcptune_refresh) verdict="(per tracked socket per walk pass: not rated)" ;;
 		tcptune_owners) verdict="(per open file, in passes that find a new connection: not rated)" ;;
 		*) verdict="" ;;
 		esac
@@ -375,7 +379,7 @@ dt=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 say "connection churn during the statistics run: $CHURN_RESULT"
 ev_per=$(awk -v n="$ev_ns" -v r="$ev_runs" 'BEGIN { printf "%.0f", r ? n / r : 0 }')
 if [ "$ev_runs" -gt 0 ] && [ "$ev_per" -lt "$TARGET_NS" ]; then ev_ok=ok; else ev_ok=MISSED; missed+=("$ev_per ns per event"); fi
-say "per-event programs (inet_sock_set_state, tcptune_sockops) together: $ev_per ns/event (target < $TARGET_NS) $ev_ok, $(awk -v r="$ev_runs" -v t="$dt" 'BEGIN { printf "%.0f", r / t }') events/s at $(gbit "$stats_bps") Gbit/s ($(awk -v r="$ev_runs" -v b="$stats_bps" -v t="$dt" 'BEGIN { printf "%.1f", b ? r / (b * t / 8 / 1048576) : 0 }') events per MiB)"
+say "per-event programs (${EVENT_PROGS//|/, }) together: $ev_per ns/event (target < $TARGET_NS) $ev_ok, $(awk -v r="$ev_runs" -v t="$dt" 'BEGIN { printf "%.0f", r / t }') events/s at $(gbit "$stats_bps") Gbit/s ($(awk -v r="$ev_runs" -v b="$stats_bps" -v t="$dt" 'BEGIN { printf "%.1f", b ? r / (b * t / 8 / 1048576) : 0 }') events per MiB)"
 say "all tcptune programs: $(awk -v n="$all_ns" -v t="$dt" 'BEGIN { printf "%.2f", n / t / 1e7 }')% of one CPU over ${dt} s (kernel.bpf_stats_enabled, $STATS_SECS s run)"
 say "cleanup: ok (namespace removed, no tcptune programs loaded, $PIN_DIR absent, kernel.bpf_stats_enabled back to $STATS_OLD)"
 if [ ${#missed[@]} = 0 ]; then

@@ -39,6 +39,25 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flows SEC(".maps");
 
+/* One per tracked socket, freed with it: what the light pass walks */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct conn_mark);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} marks SEC(".maps");
+
+/* Cookies of the sockets that moved, and of those that closed, since the
+ * agent last read it (once per tick; it is not woken per record). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	/* 16k records (16 bytes each): more connections moving in one tick
+	 * overflow it, and the next pass is a walk, which misses nothing */
+	__uint(max_entries, 1 << 18);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} moved SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, CNT_MAX);
@@ -100,7 +119,44 @@ static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_
 	f->notsent_lowat = tp->notsent_lowat;
 	f->sndbuf_limited_us = chrono_us(tp, TCP_CHRONO_SNDBUF_LIMITED, now_jiffies);
 	f->rwnd_limited_us = chrono_us(tp, TCP_CHRONO_RWND_LIMITED, now_jiffies);
+	f->active_us = tp->tcp_mstamp;
 	f->updated_ns = bpf_ktime_get_ns();
+}
+
+/* Written by the agent at the start of each tick (and, in iter.bpf.c, of
+ * each pass): a socket is listed in "moved" once per tick. */
+__u32 tick = 0;
+
+/* Did the socket move since the mark was taken? */
+static __always_inline bool mark_moved(const struct conn_mark *m, const struct tcp_sock *tp)
+{
+	return m->tcp_mstamp != tp->tcp_mstamp ||
+	       m->state != tp->inet_conn.icsk_inet.sk.__sk_common.skc_state;
+}
+
+static __always_inline void mark_take(struct conn_mark *m, const struct tcp_sock *tp, __u64 now_ns)
+{
+	m->tcp_mstamp = tp->tcp_mstamp;
+	m->state = tp->inet_conn.icsk_inet.sk.__sk_common.skc_state;
+	m->refreshed_ns = now_ns;
+}
+
+/* One record in "moved"; false when it had no room (counted). */
+static __always_inline bool moved_output(__u64 cookie, __u32 closed)
+{
+	struct moved_event e = { .cookie = cookie, .closed = closed };
+
+	if (bpf_ringbuf_output(&moved, &e, sizeof(e), BPF_RB_NO_WAKEUP) == 0)
+		return true;
+	count(CNT_EVENTS_LOST);
+	return false;
+}
+
+/* List the socket for this tick, once. */
+static __always_inline void mark_list(struct conn_mark *m)
+{
+	if (m->listed_tick != tick && moved_output(m->cookie, 0))
+		m->listed_tick = tick;
 }
 
 /* An existing entry: new figures, and the pass that saw it (0 outside a pass). */
@@ -109,6 +165,16 @@ static __always_inline void flow_stamp(struct conn_stats *f, const struct tcp_so
 	flow_refresh(f, tp);
 	if (pass)
 		f->seen_pass = pass;
+}
+
+/* The socket's entry refreshed from it, and its mark taken. */
+static __always_inline void mark_refresh(struct conn_mark *m, const struct tcp_sock *tp, __u64 now_ns)
+{
+	struct conn_stats *f = bpf_map_lookup_elem(&flows, &m->cookie);
+
+	if (f)
+		flow_stamp(f, tp, 0);
+	mark_take(m, tp, now_ns);
 }
 
 /* Insert a new entry with the connection's identity, or refresh an existing
@@ -122,6 +188,7 @@ static __always_inline void flow_record(__u64 cookie, const struct tcp_sock *tp,
 	const struct sock *sk = &tp->inet_conn.icsk_inet.sk;
 	const struct sock_common *skc = &sk->__sk_common;
 	struct conn_stats *f, init = {};
+	struct conn_mark *m;
 
 	f = bpf_map_lookup_elem(&flows, &cookie);
 	if (f) {
@@ -152,10 +219,16 @@ static __always_inline void flow_record(__u64 cookie, const struct tcp_sock *tp,
 		flow_refresh(&init, tp);
 	init.created_ns = bpf_ktime_get_ns();
 
-	if (bpf_map_update_elem(&flows, &cookie, &init, BPF_NOEXIST) == -E2BIG)
+	if (bpf_map_update_elem(&flows, &cookie, &init, BPF_NOEXIST) == -E2BIG) {
 		count(CNT_MAP_FULL);
-	else
-		count(CNT_FLOWS_CREATED);
+		return;
+	}
+	count(CNT_FLOWS_CREATED);
+	/* the first write or read refreshes and lists it (its tcp_mstamp
+	 * differs from the zero taken here, for the walk pass) */
+	m = bpf_sk_storage_get(&marks, (void *)tp, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	if (m)
+		m->cookie = cookie;
 }
 
 #endif /* FLOW_BPF_H */

@@ -51,44 +51,50 @@ static __always_inline bool in_scope(const struct sock *sk)
 
 /* One buffer toward its target; the lock bits the application set before
  * tcptune first saw the socket keep the buffer the application's. */
-static __always_inline void apply(struct sock *sk, const struct conn_stats *f, __u32 target,
+static __always_inline bool apply(struct sock *sk, const struct conn_stats *f, __u32 target,
 				  __u32 current, __u32 app_lock, int optname)
 {
 	int val;
 
 	if (!target || target == current)
-		return;
+		return false;
 	if (!size_valid(target) || (f->app_locks & app_lock)) {
 		count(CNT_REFUSED);
-		return;
+		return false;
 	}
 	val = setsockopt_value(target);
-	if (bpf_setsockopt(sk, SOL_SOCKET, optname, &val, sizeof(val)) == 0)
-		count(CNT_APPLIED);
+	if (bpf_setsockopt(sk, SOL_SOCKET, optname, &val, sizeof(val)))
+		return false;
+	count(CNT_APPLIED);
+	return true;
 }
 
-/* The agent's targets for this tracked connection, if any (lock_sock is held). */
-static __always_inline void apply_targets(struct sock *sk, __u64 cookie, const struct conn_stats *f)
+/* The agent's targets for this tracked connection, if any (lock_sock is held).
+ * True when a buffer size changed. */
+static __always_inline bool apply_targets(struct sock *sk, __u64 cookie, const struct conn_stats *f)
 {
 	struct conn_target *t;
 	int clamp, lowat;
+	bool changed;
 
 	if (!tune_enabled)
-		return;
+		return false;
 	t = bpf_map_lookup_elem(&targets, &cookie);
 	if (!t || (t->flags & TARGET_OBSERVE))
-		return;
-	apply(sk, f, t->sndbuf, sk->sk_sndbuf, SOCK_SNDBUF_LOCK, SO_SNDBUF);
-	apply(sk, f, t->rcvbuf, sk->sk_rcvbuf, SOCK_RCVBUF_LOCK, SO_RCVBUF);
+		return false;
+	changed = apply(sk, f, t->sndbuf, sk->sk_sndbuf, SOCK_SNDBUF_LOCK, SO_SNDBUF);
+	changed |= apply(sk, f, t->rcvbuf, sk->sk_rcvbuf, SOCK_RCVBUF_LOCK, SO_RCVBUF);
 	/* unsent data a writer may queue: at most max_buf, like the buffers
 	 * (which also keeps it a positive int) */
 	if (t->notsent_lowat && t->notsent_lowat != ((struct tcp_sock *)sk)->notsent_lowat) {
 		lowat = (int)t->notsent_lowat;
 		if (t->notsent_lowat <= max_buf &&
-		    bpf_setsockopt(sk, SOL_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat)) == 0)
+		    bpf_setsockopt(sk, SOL_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat)) == 0) {
 			count(CNT_APPLIED);
-		else
+			changed = true;
+		} else {
 			count(CNT_REFUSED);
+		}
 	}
 	/* a raised rcvbuf does not move window_clamp by itself */
 	if (t->window_clamp && !(f->app_locks & SOCK_RCVBUF_LOCK) &&
@@ -99,6 +105,7 @@ static __always_inline void apply_targets(struct sock *sk, __u64 cookie, const s
 		else
 			count(CNT_REFUSED);
 	}
+	return changed;
 }
 
 SEC("iter/tcp")
@@ -106,7 +113,9 @@ int tcptune_iter(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
 	struct conn_stats *f;
+	struct conn_mark *m;
 	struct tcp_sock *tp;
+	bool applied;
 	__u64 cookie;
 
 	if (!skc)
@@ -122,10 +131,40 @@ int tcptune_iter(struct bpf_iter__tcp *ctx)
 		/* open before the agent started, or turned away by a full map:
 		 * no target can exist for it yet */
 		flow_record(cookie, tp, pass, true);
+		m = bpf_sk_storage_get(&marks, tp, NULL, 0);
+		if (m)
+			mark_take(m, tp, bpf_ktime_get_ns());
 		return 0;
 	}
-	apply_targets((struct sock *)tp, cookie, f);
+	applied = apply_targets((struct sock *)tp, cookie, f);
 	flow_stamp(f, tp, pass);
+	m = bpf_sk_storage_get(&marks, tp, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!m)
+		return 0;
+	m->cookie = cookie;
+	mark_take(m, tp, f->updated_ns);
+	/* the agent sees the new sizes next tick, even on an idle connection */
+	if (applied)
+		mark_list(m);
+	return 0;
+}
+
+/* The walk pass: one walk over the tracked sockets of every namespace (those
+ * with a mark), refreshing the entry of each that moved since its mark was
+ * taken, with or without a system call. No bucket of the established hash,
+ * no socket lock, no untracked socket is visited. */
+SEC("iter/bpf_sk_storage_map")
+int tcptune_refresh(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct conn_mark *m = ctx->value;
+	struct sock *sk = ctx->sk;
+	struct tcp_sock *tp;
+
+	if (!sk || !m)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (tp && mark_moved(m, tp))
+		mark_refresh(m, tp, bpf_ktime_get_ns());
 	return 0;
 }
 

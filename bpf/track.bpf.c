@@ -2,9 +2,11 @@
 /* Lifecycle from the inet_sock_set_state tracepoint: the entry goes the moment
  * the connection reaches TCP_CLOSE, so churn cannot grow the map.
  *
- * The figures themselves are refreshed by iter.bpf.c once per agent pass, not
- * per packet: a per-ACK tracepoint (tcp_probe) cost 14% of loopback iperf3
- * throughput here (bench/overhead.sh), while the agent only acts per tick. */
+ * Activity from the application's writes and reads (sock_send_length,
+ * sock_recv_length, after the system call): per system call, not per packet (a per-ACK
+ * tracepoint, tcp_probe, cost 14% of loopback iperf3 throughput here), and
+ * per event a socket-storage lookup and a clock read unless the entry is due
+ * a refresh (include/tcptune.h, struct conn_mark). */
 #include "flow.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -22,7 +24,59 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 	/* read, not bpf_get_socket_cookie(): that would give every untracked
 	 * socket a cookie; a tracked one got its cookie when its entry was made */
 	cookie = sk->__sk_common.skc_cookie.counter;
-	if (cookie && bpf_map_delete_elem(&flows, &cookie) == 0)
+	if (cookie && bpf_map_delete_elem(&flows, &cookie) == 0) {
 		count(CNT_FLOWS_DELETED);
+		moved_output(cookie, 1);
+	}
+	return 0;
+}
+
+/* Set by the agent: how stale a moving socket's entry may get (a tenth of
+ * its interval), so what a tick reads is that recent. */
+__u64 refresh_ns = 100000000;
+
+/* An application wrote to or read from the socket (its lock is held). A
+ * tracked one (it has a mark) gets its entry refreshed, at most once per
+ * refresh_ns, and is listed for the agent once per tick: the first event of
+ * a tick refreshes too, so what the agent reads is newer than its last tick. */
+static __always_inline void moved_by_app(struct sock *sk)
+{
+	struct conn_mark *m = bpf_sk_storage_get(&marks, sk, NULL, 0);
+	struct tcp_sock *tp;
+	__u64 now;
+
+	if (!m)
+		return;
+	now = bpf_ktime_get_ns();
+	if (m->listed_tick == tick && now - m->refreshed_ns < refresh_ns)
+		return;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return;
+	mark_refresh(m, tp, now);
+	mark_list(m);
+}
+
+/* After the write, not at tcp_sendmsg_locked (where the writer has just
+ * been woken by freed space): a writer held back by its buffer leaves it
+ * full, which is what the estimator looks for. Every socket's writes come
+ * here; one without a mark returns after the storage lookup. */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(tcptune_sendmsg, struct sock *sk, int ret)
+{
+	if (ret > 0)
+		moved_by_app(sk);
+	return 0;
+}
+
+/* After the read too: tcp_rcv_space_adjust, at the start of the function
+ * that grows an autotuned receive buffer, saw it before it grew, and a
+ * connection idle after its burst kept the smaller size (test_safety's
+ * largest-first check caught it). */
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(tcptune_recvmsg, struct sock *sk, int ret)
+{
+	if (ret > 0)
+		moved_by_app(sk);
 	return 0;
 }

@@ -44,6 +44,31 @@ struct conn_stats {
 	__u64 created_ns;        /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u64 updated_ns;
 	__u64 seen_pass;         /* last agent pass (iter/tcp) that saw the socket */
+	__u64 active_us;         /* tcp_mstamp: the last segment received or data sent,
+				  * CLOCK_MONOTONIC microseconds */
+};
+
+/* Per tracked socket, in the "marks" socket-storage map (freed with the
+ * socket). Between the agent's full passes nothing walks every socket:
+ * sock_send_length and sock_recv_length (an application writing or
+ * reading) refresh the socket's flows entry, at most once per refresh_ns,
+ * and list its cookie in the "moved" ring buffer once per agent tick; the
+ * tick reads only the listed entries. The walk pass (iter/bpf_sk_storage_map)
+ * visits the marks and refreshes what moved without a system call
+ * (tcp_mstamp: the last segment received or data sent). */
+struct conn_mark {
+	__u64 cookie;            /* the socket's flows key */
+	__u64 tcp_mstamp;        /* at the last refresh */
+	__u64 refreshed_ns;      /* bpf_ktime_get_ns() of the last refresh */
+	__u32 listed_tick;       /* the agent's tick it was last listed in */
+	__u32 state;             /* at the last refresh */
+};
+
+/* A record of the "moved" ring buffer. */
+struct moved_event {
+	__u64 cookie;
+	__u32 closed;            /* 1: the connection closed, its entry is gone */
+	__u32 pad;
 };
 
 /* The agent's progress, one entry in the "status" array map, written at the
@@ -105,6 +130,8 @@ enum tcptune_counter {
 	CNT_REFUSED,             /* targets (sizes, window clamp, notsent_lowat) outside [min, max]
 				  * or on application-owned buffers */
 	CNT_WINDOW_AT_START,     /* first receive windows (RWND_INIT) sized from learned rcvbufs */
+	CNT_EVENTS_LOST,         /* "moved" records the ring buffer had no room for: the
+				  * agent's next pass is a walk, which misses nothing */
 	CNT_MAX,
 };
 

@@ -131,7 +131,7 @@ _clear_stale_pins() {
 
 # Number of BPF programs of tcptune's (by name) still loaded.
 tcptune_progs_loaded() {
-	bpftool prog show 2>/dev/null | grep -cE "name (inet_sock_set_state|tcptune_sockops|tcptune_iter|tcptune_owners) " || true
+	bpftool prog show 2>/dev/null | grep -cE "name (inet_sock_set_state|tcptune_sendmsg|tcptune_recvmsg|tcptune_sockops|tcptune_iter|tcptune_owners|tcptune_refresh) " || true
 }
 
 # wait_for SECONDS CMD...: poll until CMD succeeds

@@ -99,9 +99,14 @@ seconds_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b 
 # map_entries NAME: entries in one of the agent's pinned maps
 map_entries() { bpftool -j map dump pinned "$PIN_DIR/$1" 2>/dev/null | jq length; }
 # maps_entries: "name=entries ..." for every map the agent pinned
+# (but marks, socket storage freed with each socket, and moved, a ring buffer:
+# neither has entries bpftool can dump)
 maps_entries() {
 	local m out=()
-	for m in "$PIN_DIR"/*; do out+=("${m##*/}=$(map_entries "${m##*/}")"); done
+	for m in "$PIN_DIR"/*; do
+		case ${m##*/} in marks | moved) continue ;; esac
+		out+=("${m##*/}=$(map_entries "${m##*/}")")
+	done
 	echo "${out[*]}"
 }
 # load_flows: entries of "flows" for the load's sockets (either address is C4 or S4)
@@ -126,7 +131,7 @@ load_dests() {
 # log_lines: lines in the agent's log so far (pass_ms reads after them)
 log_lines() { wc -l <"$AGENT_LOG"; }
 # pass_ms FROM: the duration in ms of each tick the agent logged (-v) after line FROM
-pass_ms() { tail -n +"$(($1 + 1))" "$AGENT_LOG" | sed -nE 's/.*debug: pass [0-9]+: .*, ([0-9.]+) ms$/\1/p'; }
+pass_ms() { tail -n +"$(($1 + 1))" "$AGENT_LOG" | sed -nE 's/.*debug: pass [0-9]+ .*, in all ([0-9.]+) ms$/\1/p'; }
 # count_p50_max: "count p50 max" of the numbers on stdin ("0 - -" for none)
 count_p50_max() {
 	sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%d %s %s\n", NR, v[int((NR + 1) / 2)], v[NR]; else print "0 - -" }'

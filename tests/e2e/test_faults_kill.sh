@@ -39,7 +39,7 @@ cleanup_add "flock -n -s /run/tcptune/agent.lock true && rm -f $SAVED"
 
 # tcptune's programs loaded, by id (a JSON array)
 prog_ids() {
-	bpftool -j prog show | jq -c '[.[] | select(.name | test("^(inet_sock_set_state|tcptune_sockops|tcptune_iter|tcptune_owners)$")) | .id]'
+	bpftool -j prog show | jq -c '[.[] | select(.name | test("^(inet_sock_set_state|tcptune_sendmsg|tcptune_recvmsg|tcptune_sockops|tcptune_iter|tcptune_owners|tcptune_refresh)$")) | .id]'
 }
 # links of tcptune's programs, and its sockops attachments on the cgroup tree
 links() { bpftool -j link list | jq --argjson ids "$(prog_ids)" '[.[] | select(.prog_id as $p | $ids | index($p))] | length'; }
@@ -123,7 +123,7 @@ kill_at() {
 	[ "$want" != "$ORIG" ] && check "$point: the restart restored the raised sysctls first" \
 		grep -q "^tcptune: restored net.core.wmem_max to 4194304" "$AGENT_LOG"
 	check "$point: after the restart each program is loaded and attached once (programs $(tcptune_progs_loaded), links $(links), cgroup attachments $(cgroup_attachments))" \
-		[ "$(tcptune_progs_loaded)" = 4 -a "$(links)" = 4 -a "$(cgroup_attachments)" = 1 ]
+		[ "$(tcptune_progs_loaded)" = 7 -a "$(links)" = 7 -a "$(cgroup_attachments)" = 1 ]
 	check "$point: the restart raised the sysctls ($(sysctls)) and recorded the original values" \
 		bash -c '[ "$1" = "$2 $2" ] && [ "$(cat "$3")" = "$(printf "net.core.wmem_max 4194304\nnet.core.rmem_max 6291456")" ]' \
 		_ "$(sysctls)" "$RAISED" "$SAVED"

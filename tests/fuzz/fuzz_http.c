@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -29,6 +31,7 @@
 #define HEALTH_DEADLINE_S 15
 
 static struct metrics_server server;
+static pthread_t renderer;
 static struct sockaddr_in server_addr;
 static char *page;        /* what GET /metrics must return */
 static size_t page_len;
@@ -86,6 +89,28 @@ static void publish_page(void)
 	metrics_server_publish(&server, &b);
 }
 
+/* The agent's loop, as far as the server sees it: a request wakes it
+ * (wake_fd) and it publishes a page; here always the same one. */
+static void *render_on_request(void *arg)
+{
+	struct pollfd pfd = { .fd = server.wake_fd, .events = POLLIN };
+
+	(void)arg;
+	for (;;) {
+		struct prom_buf b = {};
+
+		if (poll(&pfd, 1, -1) < 0 || !metrics_server_wanted(&server))
+			continue;
+		b.data = malloc(page_len);
+		if (!b.data)
+			fuzz_die("out of memory");
+		memcpy(b.data, page, page_len);
+		b.len = b.cap = page_len;
+		metrics_server_publish(&server, &b);
+	}
+	return NULL;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const union MHD_DaemonInfo *info;
@@ -101,6 +126,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	server_addr = addr;
 	server_addr.sin_port = htons(info->port);
 	publish_page();
+	if (pthread_create(&renderer, NULL, render_on_request, NULL))
+		fuzz_die("cannot start the page renderer thread");
 	return 0;
 }
 

@@ -312,6 +312,38 @@ static void idle_connection_no_change(void **unused)
 	assert_float_equal(c.st.snd_rate_Bps, 0.25 * 20e6 + 0.75 * 10e6, 1);
 }
 
+/* Counters read late (the walk refreshes a connection whose last bytes were
+ * acked with no system call since): when its last segment came before the
+ * previous sample, those bytes are old news, and the connection is idle this
+ * tick; counted as this tick's, they made it look active and kept it out of
+ * the idle buffers shrunk under memory pressure. Activity within the tick
+ * still counts. */
+static void late_counters_are_not_activity(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	conn_start(&c, 4 * MiB, 4 * MiB);
+	send_tick(&c, 10e6, 100000, 0);
+	assert_true(c.d.sender);
+	for (int i = 0; i < 3; i++)
+		tick(&c);
+	/* 2 MB more acked, the last of it two ticks ago */
+	c.s.bytes_acked += 2000000;
+	c.s.bytes_received += 1000;
+	c.s.active_us = c.s.now_us - TICK_US;
+	tick(&c);
+	assert_false(c.d.sender);
+	assert_false(c.d.receiver);
+	assert_int_equal(c.st.bytes_acked, c.s.bytes_acked); /* taken in, not measured */
+	assert_float_equal(c.st.snd_rate_Bps, 10e6, 1);
+	/* acked within the tick: active */
+	c.s.bytes_acked += 1000000;
+	c.s.active_us = c.s.now_us + TICK_US / 2;
+	tick(&c);
+	assert_true(c.d.sender);
+}
+
 static void roles_decide_their_own_buffer(void **unused)
 {
 	(void)unused;
@@ -1501,6 +1533,7 @@ int main(void)
 		cmocka_unit_test(names_and_setsockopt_value),
 		cmocka_unit_test(first_sample_only_primes),
 		cmocka_unit_test(idle_connection_no_change),
+		cmocka_unit_test(late_counters_are_not_activity),
 		cmocka_unit_test(roles_decide_their_own_buffer),
 		cmocka_unit_test(smoothing_and_fallbacks),
 		cmocka_unit_test(counters_going_backwards_reprime),

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* The agent's table of every tracked connection, sorted by cookie. A full or
+ * walk pass replaces it with a read of the whole flows map; between those,
+ * each tick updates it from the "moved" records alone: the connections that
+ * moved are read again, the closed ones leave, the new ones join. Pure: the
+ * map lookup is the caller's. */
+#ifndef TCPTUNE_FLOWTABLE_H
+#define TCPTUNE_FLOWTABLE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include "format.h"
+
+struct flow_table {
+	struct flow *v;
+	size_t n, cap;
+};
+
+/* Fills *out with the connection's current entry: 0, or non-zero when it
+ * has none (closed, or dropped since it was listed). */
+typedef int (*flow_lookup_fn)(void *ctx, __u64 cookie, struct conn_stats *out);
+
+/* The table becomes v[0..n) (malloc'ed; the table owns it from here),
+ * sorted. Returns 0, or -ENOMEM (the table holds v unsorted: empty it). */
+int flow_table_replace(struct flow_table *t, struct flow *v, size_t n);
+struct flow *flow_table_find(const struct flow_table *t, __u64 cookie);
+/* Applies the records ev[0..nev) (sorted here by cookie; a cookie may come
+ * more than once). An entry keeps its target and change fields. Returns 0,
+ * or -ENOMEM with the table as it was or with some records applied. */
+int flow_table_apply(struct flow_table *t, struct moved_event *ev, size_t nev, flow_lookup_fn lookup,
+		     void *ctx);
+void flow_table_free(struct flow_table *t);
+
+#endif
