@@ -134,11 +134,11 @@ static __always_inline bool mark_moved(const struct conn_mark *m, const struct t
 	       m->state != tp->inet_conn.icsk_inet.sk.__sk_common.skc_state;
 }
 
-static __always_inline void mark_take(struct conn_mark *m, const struct tcp_sock *tp, __u64 now_ns)
+static __always_inline void mark_take(struct conn_mark *m, const struct tcp_sock *tp)
 {
 	m->tcp_mstamp = tp->tcp_mstamp;
 	m->state = tp->inet_conn.icsk_inet.sk.__sk_common.skc_state;
-	m->refreshed_ns = now_ns;
+	m->refreshed_jiffies = bpf_jiffies64();
 }
 
 /* One record in "moved"; false when it had no room (counted). */
@@ -168,13 +168,13 @@ static __always_inline void flow_stamp(struct conn_stats *f, const struct tcp_so
 }
 
 /* The socket's entry refreshed from it, and its mark taken. */
-static __always_inline void mark_refresh(struct conn_mark *m, const struct tcp_sock *tp, __u64 now_ns)
+static __always_inline void mark_refresh(struct conn_mark *m, const struct tcp_sock *tp)
 {
 	struct conn_stats *f = bpf_map_lookup_elem(&flows, &m->cookie);
 
 	if (f)
 		flow_stamp(f, tp, 0);
-	mark_take(m, tp, now_ns);
+	mark_take(m, tp);
 }
 
 /* Insert a new entry with the connection's identity, or refresh an existing

@@ -133,7 +133,7 @@ int tcptune_iter(struct bpf_iter__tcp *ctx)
 		flow_record(cookie, tp, pass, true);
 		m = bpf_sk_storage_get(&marks, tp, NULL, 0);
 		if (m)
-			mark_take(m, tp, bpf_ktime_get_ns());
+			mark_take(m, tp);
 		return 0;
 	}
 	applied = apply_targets((struct sock *)tp, cookie, f);
@@ -142,7 +142,7 @@ int tcptune_iter(struct bpf_iter__tcp *ctx)
 	if (!m)
 		return 0;
 	m->cookie = cookie;
-	mark_take(m, tp, f->updated_ns);
+	mark_take(m, tp);
 	/* the agent sees the new sizes next tick, even on an idle connection */
 	if (applied)
 		mark_list(m);
@@ -164,7 +164,7 @@ int tcptune_refresh(struct bpf_iter__bpf_sk_storage_map *ctx)
 		return 0;
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (tp && mark_moved(m, tp))
-		mark_refresh(m, tp, bpf_ktime_get_ns());
+		mark_refresh(m, tp);
 	return 0;
 }
 

@@ -43,17 +43,18 @@ static __always_inline void moved_by_app(struct sock *sk)
 {
 	struct conn_mark *m = bpf_sk_storage_get(&marks, sk, NULL, 0);
 	struct tcp_sock *tp;
-	__u64 now;
 
 	if (!m)
 		return;
-	now = bpf_ktime_get_ns();
-	if (m->listed_tick == tick && now - m->refreshed_ns < refresh_ns)
+	/* jiffies: a load, where bpf_ktime_get_ns() reads a clock source
+	 * (slow on a VM) on every write and read */
+	if (m->listed_tick == tick &&
+	    bpf_jiffies64() - m->refreshed_jiffies < refresh_ns / (USEC_PER_SEC * 1000 / CONFIG_HZ))
 		return;
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return;
-	mark_refresh(m, tp, now);
+	mark_refresh(m, tp);
 	mark_list(m);
 }
 

@@ -59,7 +59,8 @@ struct conn_stats {
 struct conn_mark {
 	__u64 cookie;            /* the socket's flows key */
 	__u64 tcp_mstamp;        /* at the last refresh */
-	__u64 refreshed_ns;      /* bpf_ktime_get_ns() of the last refresh */
+	__u64 refreshed_jiffies; /* bpf_jiffies64() of the last refresh (a cheaper
+				  * clock than bpf_ktime_get_ns on the write/read path) */
 	__u32 listed_tick;       /* the agent's tick it was last listed in */
 	__u32 state;             /* at the last refresh */
 };
