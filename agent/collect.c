@@ -333,8 +333,10 @@ int collect_apply(struct loader *ld, struct collector *col, __u64 pass, const __
 	if (!walked)
 		return -ENOMEM;
 	loader_set_tick(ld, pass);
+	loader_set_targets_only(ld, true);
 	err = walk_namespaces(ld, col->ns, col->nns, col->cookies, netns ? netns : walked, netns ? n : -1,
 			      walked, &res);
+	loader_set_targets_only(ld, false);
 	free(walked);
 	return err;
 }

@@ -131,13 +131,10 @@ int flow_table_apply(struct flow_table *t, struct moved_event *ev, size_t nev, f
 		     void *ctx)
 {
 	size_t *gone = NULL, ngone = 0, added = 0;
-	int err;
+	int err = 0;
 
 	if (!nev)
 		return 0;
-	err = reserve(t, t->n + nev);
-	if (err)
-		return err;
 	qsort(ev, nev, sizeof(*ev), by_cookie);
 	for (size_t i = 0; i < nev; i++) {
 		__u64 cookie = ev[i].cookie;
@@ -163,6 +160,12 @@ int flow_table_apply(struct flow_table *t, struct moved_event *ev, size_t nev, f
 			gone[ngone++] = (size_t)(f - t->v);
 		} else if (!closed) {
 			if (!f) { /* past the end for now, merged below */
+				/* room as needed: most records are of known
+				 * connections, or closes */
+				if (reserve(t, t->n + added + 1)) {
+					err = -ENOMEM;
+					break;
+				}
 				f = &t->v[t->n + added++];
 				memset(f, 0, sizeof(*f));
 				f->cookie = cookie;

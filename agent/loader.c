@@ -241,6 +241,11 @@ void loader_set_tick(struct loader *ld, __u64 pass)
 	ld->iter->bss->tick = ld->track->bss->tick = ld->sockops->bss->tick = (__u32)pass;
 }
 
+void loader_set_targets_only(struct loader *ld, bool on)
+{
+	ld->iter->bss->targets_only = on;
+}
+
 __u32 *loader_dests_learned(struct loader *ld)
 {
 	return &ld->sockops->bss->dests_learned;

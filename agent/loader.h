@@ -51,6 +51,9 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
  * that often), and the pass now starting (a socket is listed once per tick). */
 void loader_set_refresh(struct loader *ld, double seconds);
 void loader_set_tick(struct loader *ld, __u64 pass);
+/* The iter/tcp passes from now on only apply targets (a targets pass), or
+ * do all their work (a full pass). */
+void loader_set_targets_only(struct loader *ld, bool on);
 __u32 *loader_dests_learned(struct loader *ld);
 
 /* Run counts and run time of each program (kernel BPF statistics: they

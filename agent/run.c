@@ -3,6 +3,7 @@
 #include <argp.h>
 #include <errno.h>
 #include <linux/capability.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -361,6 +362,13 @@ int cmd_run(int argc, char **argv)
 	if (ret)
 		return EXIT_USAGE;
 	libbpf_print_setup();
+	/* The per-connection arrays (megabytes at 10,000 connections) are
+	 * mapped and unmapped whole: freed memory goes back to the system at
+	 * once and growing one is a remap, not a copy. glibc's default raises
+	 * that threshold past the first array freed, after which freed arrays
+	 * stayed in the heap and in RSS. */
+	if (!mallopt(M_MMAP_THRESHOLD, 128 * 1024))
+		log_debug("mallopt(M_MMAP_THRESHOLD) refused: freed arrays may stay in RSS");
 	cur = calloc(1, sizeof(*cur));
 	next = calloc(1, sizeof(*next));
 	if (!cur || !next) {
@@ -526,13 +534,14 @@ int cmd_run(int argc, char **argv)
 		metrics_tick(&ms, res.flows, res.tracked, monotonic_s() - start);
 		/* apply the changes now rather than one interval later: a probe's
 		 * effect then shows in the next tick's figures, which is what
-		 * lets a long fat path ramp up in a few ticks. Shrinks alone may
-		 * wait a tick (a targets pass walks whole namespaces, and 10,000
-		 * new idle connections shrink over a minute): the estimator sees
-		 * the new size before it may change that buffer again. */
+		 * lets a long fat path ramp up in a few ticks. Shrinks alone
+		 * wait up to min_change_interval - 1 ticks, so one targets pass
+		 * (a walk of whole namespaces) makes several ticks' worth: 10,000
+		 * new idle connections shrink over a minute. The estimator still
+		 * sees the new size before it may change that buffer again. */
 		if (changes || deferred)
-			deferred++; /* ticks since the oldest change not applied */
-		if (deferred && (tuner.urgent || deferred > 1 || cur->est.min_change_interval < 3)) {
+			deferred++; /* ticks since the oldest change not applied, this one included */
+		if (deferred && (tuner.urgent || deferred >= cur->est.min_change_interval)) {
 			fault_point("tune-targets");
 			pass++;
 			err = collect_apply(&ld, &col, pass, tuner.changed_netns, tuner.nchanged_netns);

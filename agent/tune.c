@@ -419,6 +419,12 @@ static bool grow_array(void **array, size_t cap, size_t size)
 	return true;
 }
 
+/* A connection that is gone: its target too. */
+static void target_forget(struct tuner *t, __u64 cookie)
+{
+	bpf_map_delete_elem(t->targets_fd, &cookie);
+}
+
 /* The working arrays for n connections, zeroed. */
 static int work_reserve(struct tuner *t, size_t n)
 {
@@ -469,11 +475,12 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		struct tune_policy pol;
 		bool seen;
 
-		/* carry the state of connections seen before (both lists are sorted) */
+		/* carry the state of connections seen before (both lists are
+		 * sorted); those passed over are gone */
 		while (j < t->nconns && t->conns[j].cookie < f->cookie)
-			j++;
+			target_forget(t, t->conns[j++].cookie);
 		if (j < t->nconns && t->conns[j].cookie == f->cookie)
-			*c = t->conns[j];
+			*c = t->conns[j++];
 		c->cookie = f->cookie;
 		bc[i].id = i;
 		/* sizes the agent set count against the budget until the connection closes */
@@ -563,13 +570,8 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 	if (!t->pressure) /* sockops hands out nothing meanwhile (update_pressure) */
 		dests_publish(t);
 	publish(t, &mem);
-	/* targets of connections that are gone */
-	for (size_t k = 0; k < t->nconns; k++) {
-		struct flow key = { .cookie = t->conns[k].cookie };
-
-		if (!n || !bsearch(&key, flows, n, sizeof(*flows), by_cookie))
-			bpf_map_delete_elem(t->targets_fd, &t->conns[k].cookie);
-	}
+	while (j < t->nconns)
+		target_forget(t, t->conns[j++].cookie);
 	/* the tick's array becomes the table; the old one is the next tick's */
 	t->next_conns = t->conns;
 	t->conns = next;

@@ -61,7 +61,9 @@ done
 # log (a line each up to 100 a tick, then one line with the count of the rest)
 changes_since() {
 	tail -n +"$(($1 + 1))" "$AGENT_LOG" |
-		awk '/tcptune: change / { n++ } /tcptune: [0-9]+ more changes this tick/ { n += $2 } END { print n + 0 }'
+		awk '/tcptune: change / { n++ }
+			match($0, /tcptune: [0-9]+ more changes this tick/) { split(substr($0, RSTART), w, " "); n += w[2] }
+			END { print n + 0 }'
 }
 
 # phase_start / phase_end NAME: the agent's CPU, RSS, ticks ("count p50 max")

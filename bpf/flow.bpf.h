@@ -52,9 +52,11 @@ struct {
  * agent last read it (once per tick; it is not woken per record). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	/* 16k records (16 bytes each): more connections moving in one tick
-	 * overflow it, and the next pass is a walk, which misses nothing */
-	__uint(max_entries, 1 << 18);
+	/* 43,690 records (16 bytes and an 8-byte header each): room for a
+	 * targets pass that applied 20,000 connections' new sizes and lists
+	 * them all. More connections moving in one tick overflow it, and the
+	 * next pass is a walk, which misses nothing. */
+	__uint(max_entries, 1 << 20);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } moved SEC(".maps");
 

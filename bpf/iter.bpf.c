@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* The agent's pass, run once per tick:
- *  - iter/tcp, in every network namespace that holds sockets, refreshes each
- *    tracked connection's figures, picks up connections that were open before
- *    the agent started (or that a full map once turned away) and stamps every
- *    tracked socket with the pass number, so the agent can drop entries whose
- *    socket vanished without a close event;
+/* The agent's passes over sockets:
+ *  - iter/tcp, a full pass in every network namespace that holds sockets,
+ *    refreshes each tracked connection's figures, applies its target, picks
+ *    up connections that were open before the agent started (or that a full
+ *    map once turned away) and stamps every tracked socket with the pass
+ *    number, so the agent can drop entries whose socket vanished without a
+ *    close event; a targets pass (targets_only), in the namespaces of the
+ *    agent's new targets, applies them and touches nothing else;
+ *  - iter/bpf_sk_storage_map, the walk pass, refreshes the tracked sockets
+ *    that moved with no system call;
  *  - iter/task_file, run when some entry has no owner yet, records the pid and
  *    comm of the process holding each tracked socket. */
 #include "tune.bpf.h"
@@ -21,6 +25,9 @@ const volatile __u64 scope_cgroup_ids[TCPTUNE_MAX_SCOPES] = {};
 
 /* Written by the agent before each pass. */
 __u64 pass = 0;
+/* A targets pass: only the sockets whose target is not in force yet are
+ * touched (reading every socket's figures cost more than the walk itself). */
+bool targets_only = false;
 
 /* Read by the agent, flows and top; written by the agent only. */
 struct {
@@ -108,6 +115,33 @@ static __always_inline bool apply_targets(struct sock *sk, __u64 cookie, const s
 	return changed;
 }
 
+/* The agent sees the new sizes next tick, even on an idle connection. */
+static __always_inline void list_applied(struct tcp_sock *tp)
+{
+	struct conn_mark *m = bpf_sk_storage_get(&marks, tp, NULL, 0);
+
+	if (m) {
+		mark_take(m, tp);
+		mark_list(m);
+	}
+}
+
+/* A targets pass, on one socket of the namespace: most have no target, or
+ * one in force already, and are left after two lookups. */
+static __always_inline void apply_pending(struct tcp_sock *tp, __u64 cookie)
+{
+	struct conn_stats *f;
+
+	if (!bpf_map_lookup_elem(&targets, &cookie))
+		return;
+	f = bpf_map_lookup_elem(&flows, &cookie);
+	if (!f || !in_scope(&tp->inet_conn.icsk_inet.sk) ||
+	    !apply_targets((struct sock *)tp, cookie, f))
+		return;
+	flow_stamp(f, tp, pass);
+	list_applied(tp);
+}
+
 SEC("iter/tcp")
 int tcptune_iter(struct bpf_iter__tcp *ctx)
 {
@@ -123,9 +157,15 @@ int tcptune_iter(struct bpf_iter__tcp *ctx)
 	tp = bpf_skc_to_tcp_sock(skc);
 	if (!tp)
 		return 0; /* request and time-wait sockets */
-	if (!state_tracked(skc->skc_state) || !in_scope(&tp->inet_conn.icsk_inet.sk))
+	if (!state_tracked(skc->skc_state))
 		return 0;
 	cookie = bpf_get_socket_cookie(skc);
+	if (targets_only) {
+		apply_pending(tp, cookie);
+		return 0;
+	}
+	if (!in_scope(&tp->inet_conn.icsk_inet.sk))
+		return 0;
 	f = bpf_map_lookup_elem(&flows, &cookie);
 	if (!f) {
 		/* open before the agent started, or turned away by a full map:
@@ -143,7 +183,6 @@ int tcptune_iter(struct bpf_iter__tcp *ctx)
 		return 0;
 	m->cookie = cookie;
 	mark_take(m, tp);
-	/* the agent sees the new sizes next tick, even on an idle connection */
 	if (applied)
 		mark_list(m);
 	return 0;
