@@ -134,9 +134,12 @@ for ns in "$NS_C" "$NS_S"; do ip netns pids "$ns" | xargs -r kill -KILL; done
 ip netns del "$NS_C" && ip netns del "$NS_S" || fail "delete the namespaces"
 lines=$(wc -l <"$AGENT_LOG")
 gone() { [ "$(entries | jq length)" = 0 ]; }
-check "their entries leave flows" wait_for 5 gone
+# 15 s, not 5: this check failed once at 5 s (one run of many; which socket
+# lingered, and in which state, was not logged then: now it is)
+check "their entries leave flows" wait_for 15 gone
+gone || log "left: $(entries | jq -c '[.[] | {cookie, state, sport, dport}]')"
 no_target() { ! has_target; }
-check "and their targets leave the targets map" wait_for 5 no_target
+check "and their targets leave the targets map" wait_for 15 no_target
 passes=$(grep -c "debug: pass " "$AGENT_LOG")
 sleep 2
 after=$(tail -n +"$((lines + 1))" "$AGENT_LOG")
