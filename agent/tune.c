@@ -257,15 +257,17 @@ static void dests_publish(struct tuner *t)
  * connection has a cgroup sockops can read (bpf/sockops.bpf.c). */
 static void learn(struct tuner *t, const struct flow *f, const struct est_decision *d)
 {
-	struct dest_key key = dest_key_make(f->s.cgroup_id, f->s.family, f->s.daddr);
-	struct dest_key any_cgroup = dest_key_make(0, f->s.family, f->s.daddr);
+	struct dest_key key, any_cgroup;
 	__u64 now_us = f->s.updated_ns / 1000;
 
 	if (!d->learn_sndbuf && !d->learn_rcvbuf)
-		return;
+		return; /* most connections, most ticks: before the keys are made */
+	key = dest_key_make(f->s.cgroup_id, f->s.family, f->s.daddr);
 	learn_key(t, &key, d->learn_sndbuf, d->learn_rcvbuf, now_us);
-	if (d->learn_rcvbuf)
+	if (d->learn_rcvbuf) {
+		any_cgroup = dest_key_make(0, f->s.family, f->s.daddr);
 		learn_key(t, &any_cgroup, 0, d->learn_rcvbuf, now_us);
+	}
 }
 
 /* The pressure state from tcp_mem, its changes logged. While it holds, sockops
