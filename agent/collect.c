@@ -118,7 +118,7 @@ static int walk_namespaces(struct loader *ld, const struct netns *list, int n, _
 		__u64 cookie = 0;
 		int fd;
 
-		if (only && (!cookies[i] || (nonly >= 0 && !cookie_in(only, nonly, cookies[i]))))
+		if (only && (!cookies[i] || !cookie_in(only, nonly, cookies[i])))
 			continue;
 		fd = open(list[i].path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || setns(fd, CLONE_NEWNET)) {
@@ -333,9 +333,12 @@ int collect_apply(struct loader *ld, struct collector *col, __u64 pass, const __
 	if (!walked)
 		return -ENOMEM;
 	loader_set_tick(ld, pass);
+	if (n < 0) { /* more namespaces changed than the tuner noted: every known one */
+		netns = col->cookies;
+		n = col->nns;
+	}
 	loader_set_targets_only(ld, true);
-	err = walk_namespaces(ld, col->ns, col->nns, col->cookies, netns ? netns : walked, netns ? n : -1,
-			      walked, &res);
+	err = walk_namespaces(ld, col->ns, col->nns, col->cookies, netns, n, walked, &res);
 	loader_set_targets_only(ld, false);
 	free(walked);
 	return err;

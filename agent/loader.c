@@ -232,7 +232,8 @@ cleanup:
 
 void loader_set_refresh(struct loader *ld, double seconds)
 {
-	ld->track->data->refresh_ns = (__u64)(seconds * 1e9);
+	/* CONFIG_HZ as libbpf resolved it for the program */
+	ld->track->data->refresh_jiffies = (__u64)(seconds * ld->track->kconfig->CONFIG_HZ);
 }
 
 void loader_set_tick(struct loader *ld, __u64 pass)

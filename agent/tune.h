@@ -66,11 +66,11 @@ struct tuner {
 	__u64 changed_netns[TUNE_CHANGED_NETNS];
 	int nchanged_netns;
 	bool urgent;               /* one of them is not a shrink: apply it now */
-	__u64 changes[4][6];
-	/* change lines logged this tick, and the changes past the limit */
-	size_t logged_this_tick;
-	__u64 unlogged[4][6];       /* changes decided since start, by buffer (1 sndbuf,
+	__u64 changes[4][6];       /* changes decided since start, by buffer (1 sndbuf,
 				    * 2 rcvbuf, 3 notsent_lowat) and reason (1-5) */
+	/* change lines logged this tick, and the changes past the limit (as changes) */
+	size_t logged_this_tick;
+	__u64 unlogged[4][6];
 };
 
 #define TUNE_DEST_SLOTS 4096

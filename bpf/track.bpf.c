@@ -32,12 +32,13 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 }
 
 /* Set by the agent: how stale a moving socket's entry may get (a tenth of
- * its interval), so what a tick reads is that recent. */
-__u64 refresh_ns = 100000000;
+ * its interval), so what a tick reads is that recent. In jiffies, as the
+ * agent converts it: no division on every write and read. */
+__u64 refresh_jiffies = 1;
 
 /* An application wrote to or read from the socket (its lock is held). A
  * tracked one (it has a mark) gets its entry refreshed, at most once per
- * refresh_ns, and is listed for the agent once per tick: the first event of
+ * refresh_jiffies, and is listed for the agent once per tick: the first event of
  * a tick refreshes too, so what the agent reads is newer than its last tick. */
 static __always_inline void moved_by_app(struct sock *sk)
 {
@@ -49,7 +50,7 @@ static __always_inline void moved_by_app(struct sock *sk)
 	/* jiffies: a load, where bpf_ktime_get_ns() reads a clock source
 	 * (slow on a VM) on every write and read */
 	if (m->listed_tick == tick &&
-	    bpf_jiffies64() - m->refreshed_jiffies < refresh_ns / (USEC_PER_SEC * 1000 / CONFIG_HZ))
+	    bpf_jiffies64() - m->refreshed_jiffies < refresh_jiffies)
 		return;
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)

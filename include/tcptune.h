@@ -51,7 +51,7 @@ struct conn_stats {
 /* Per tracked socket, in the "marks" socket-storage map (freed with the
  * socket). Between the agent's full passes nothing walks every socket:
  * sock_send_length and sock_recv_length (an application writing or
- * reading) refresh the socket's flows entry, at most once per refresh_ns,
+ * reading) refresh the socket's flows entry, at most once per refresh_jiffies,
  * and list its cookie in the "moved" ring buffer once per agent tick; the
  * tick reads only the listed entries. The walk pass (iter/bpf_sk_storage_map)
  * visits the marks and refreshes what moved without a system call
