@@ -174,22 +174,29 @@ static int full_walk(struct loader *ld, struct collector *col, __u64 **walked, s
 	return err;
 }
 
+/* A record of "moved": figures of a known connection go into the table
+ * now; a head, or the figures of a connection new to the table, is kept for
+ * the pass, which looks the entry up. */
 static int event_add(void *ctx, void *data, size_t size)
 {
 	struct collector *col = ctx;
+	const struct moved_head *head = data;
 
-	if (size < sizeof(struct moved_event))
+	if (size < sizeof(*head))
+		return 0;
+	if (head->with_figures && size >= sizeof(struct moved_figures) &&
+	    flow_table_take_figures(&col->table, data))
 		return 0;
 	if (col->nevents == col->events_cap) {
 		size_t cap = col->events_cap ? col->events_cap * 2 : 1024;
-		struct moved_event *grown = realloc(col->events, cap * sizeof(*grown));
+		struct moved_head *grown = realloc(col->events, cap * sizeof(*grown));
 
 		if (!grown)
 			return -ENOMEM;
 		col->events = grown;
 		col->events_cap = cap;
 	}
-	memcpy(&col->events[col->nevents++], data, sizeof(struct moved_event));
+	col->events[col->nevents++] = *head;
 	return 0;
 }
 

@@ -22,7 +22,8 @@ struct pass_result {
 /* Three kinds of pass, by what each costs at 20,000 tracked sockets here:
  *  - events (each tick, a few milliseconds): the connections an application
  *    wrote to or read from since the last tick (the "moved" ring buffer),
- *    whose entries BPF keeps fresh, are read again (one lookup each);
+ *    whose entries BPF keeps fresh, take the figures their records carry
+ *    (a lookup each only for those listed by cookie alone);
  *  - walk (every WALK_PASS_INTERVAL_S; when the ring buffer overflowed;
  *    each tick under TCP memory pressure, which shrinks the largest first):
  *    iter/bpf_sk_storage_map over the marks of the tracked sockets refreshes
@@ -42,7 +43,7 @@ enum pass_kind { PASS_EVENTS, PASS_WALK, PASS_FULL };
 #define FULL_PASS_INTERVAL_S 60.0
 #define PICKUP_INTERVAL_S 5.0
 
-struct moved_event;
+struct moved_head;
 
 /* What passes keep between ticks. */
 struct collector {
@@ -52,7 +53,7 @@ struct collector {
 	int walked;                 /* namespaces the last full pass walked */
 	struct flow_table table;    /* every tracked connection */
 	struct ring_buffer *ring;   /* on "moved" */
-	struct moved_event *events; /* drained this pass */
+	struct moved_head *events; /* drained this pass: the heads to look up */
 	size_t nevents, events_cap;
 	/* when each kind of pass is due */
 	bool started;

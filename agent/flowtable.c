@@ -5,7 +5,7 @@
 #include <string.h>
 #include "flowtable.h"
 
-/* struct flow and struct moved_event both start with the cookie */
+/* struct flow and struct moved_head both start with the cookie */
 static int by_cookie(const void *a, const void *b)
 {
 	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
@@ -127,7 +127,16 @@ static int merge_added(struct flow_table *t, size_t added)
 	return 0;
 }
 
-int flow_table_apply(struct flow_table *t, struct moved_event *ev, size_t nev, flow_lookup_fn lookup,
+bool flow_table_take_figures(struct flow_table *t, const struct moved_figures *e)
+{
+	struct flow *f = flow_table_find(t, e->head.cookie);
+
+	if (f)
+		memcpy((__u8 *)&f->s + CONN_FIGURES_START, e->figures, CONN_FIGURES_SIZE);
+	return f != NULL;
+}
+
+int flow_table_apply(struct flow_table *t, struct moved_head *ev, size_t nev, flow_lookup_fn lookup,
 		     void *ctx)
 {
 	size_t *gone = NULL, ngone = 0, added = 0;

@@ -48,14 +48,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } marks SEC(".maps");
 
-/* Cookies of the sockets that moved, and of those that closed, since the
- * agent last read it (once per tick; it is not woken per record). */
+/* The sockets that moved, with their figures, and those that closed, since
+ * the agent last read it (once per tick; it is not woken per record). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	/* 43,690 records (16 bytes and an 8-byte header each): room for a
-	 * targets pass that applied 20,000 connections' new sizes and lists
-	 * them all. More connections moving in one tick overflow it, and the
-	 * next pass is a walk, which misses nothing. */
+	/* 8,192 records with figures (120 bytes and an 8-byte header each),
+	 * or 43,690 heads alone (16 and 8): room for what 20,000 connections
+	 * writing a byte every 5 s list in a tick (4,000 with figures, 0.5
+	 * MB), beside the heads a targets pass that changed all 20,000 lists
+	 * (0.5 MB). More in one tick overflow it, and the next pass is a walk,
+	 * which misses nothing. */
 	__uint(max_entries, 1 << 20);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } moved SEC(".maps");
@@ -143,10 +145,10 @@ static __always_inline void mark_take(struct conn_mark *m, const struct tcp_sock
 	m->refreshed_jiffies = bpf_jiffies64();
 }
 
-/* One record in "moved"; false when it had no room (counted). */
+/* A head alone in "moved"; false when it had no room (counted). */
 static __always_inline bool moved_output(__u64 cookie, __u32 closed)
 {
-	struct moved_event e = { .cookie = cookie, .closed = closed };
+	struct moved_head e = { .cookie = cookie, .closed = closed };
 
 	if (bpf_ringbuf_output(&moved, &e, sizeof(e), BPF_RB_NO_WAKEUP) == 0)
 		return true;
@@ -154,7 +156,24 @@ static __always_inline bool moved_output(__u64 cookie, __u32 closed)
 	return false;
 }
 
-/* List the socket for this tick, once. */
+/* A record with the figures of f, just refreshed: the agent reads nothing. */
+static __always_inline bool moved_output_figures(__u64 cookie, const struct conn_stats *f)
+{
+	struct moved_figures *e = bpf_ringbuf_reserve(&moved, sizeof(*e), 0);
+
+	if (!e) {
+		count(CNT_EVENTS_LOST);
+		return false;
+	}
+	e->head.cookie = cookie;
+	e->head.closed = 0;
+	e->head.with_figures = 1;
+	__builtin_memcpy(e->figures, (const __u8 *)f + CONN_FIGURES_START, CONN_FIGURES_SIZE);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return true;
+}
+
+/* List the socket for this tick, once, by cookie. */
 static __always_inline void mark_list(struct conn_mark *m)
 {
 	if (m->listed_tick != tick && moved_output(m->cookie, 0))
@@ -169,14 +188,16 @@ static __always_inline void flow_stamp(struct conn_stats *f, const struct tcp_so
 		f->seen_pass = pass;
 }
 
-/* The socket's entry refreshed from it, and its mark taken. */
-static __always_inline void mark_refresh(struct conn_mark *m, const struct tcp_sock *tp)
+/* The socket's entry refreshed from it, and its mark taken; the entry, or
+ * NULL when the socket has none. */
+static __always_inline struct conn_stats *mark_refresh(struct conn_mark *m, const struct tcp_sock *tp)
 {
 	struct conn_stats *f = bpf_map_lookup_elem(&flows, &m->cookie);
 
 	if (f)
 		flow_stamp(f, tp, 0);
 	mark_take(m, tp);
+	return f;
 }
 
 /* Insert a new entry with the connection's identity, or refresh an existing

@@ -38,11 +38,15 @@ __u64 refresh_jiffies = 1;
 
 /* An application wrote to or read from the socket (its lock is held). A
  * tracked one (it has a mark) gets its entry refreshed, at most once per
- * refresh_jiffies, and is listed for the agent once per tick: the first event of
- * a tick refreshes too, so what the agent reads is newer than its last tick. */
+ * refresh_jiffies, and is listed for the agent with those figures once per
+ * tick: the first event of a tick refreshes too, so what the agent reads is
+ * newer than its last tick. Refreshed again in the same tick (a busy
+ * socket), it is listed once more by cookie, and the agent reads its entry
+ * at the tick, as fresh as refresh_jiffies. */
 static __always_inline void moved_by_app(struct sock *sk)
 {
 	struct conn_mark *m = bpf_sk_storage_get(&marks, sk, NULL, 0);
+	struct conn_stats *f;
 	struct tcp_sock *tp;
 
 	if (!m)
@@ -55,8 +59,13 @@ static __always_inline void moved_by_app(struct sock *sk)
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return;
-	mark_refresh(m, tp);
-	mark_list(m);
+	f = mark_refresh(m, tp);
+	if (m->listed_tick != tick) {
+		if (f ? moved_output_figures(m->cookie, f) : moved_output(m->cookie, 0))
+			m->listed_tick = tick;
+	} else if (m->relisted_tick != tick && moved_output(m->cookie, 0)) {
+		m->relisted_tick = tick;
+	}
 }
 
 /* After the write, not at tcp_sendmsg_locked (where the writer has just

@@ -11,7 +11,10 @@
 #define TCPTUNE_MAX_DESTS 4096
 
 /* One tracked TCP connection, keyed by socket cookie in the "flows" map.
- * Values are what tcp_get_info() would report, so they compare with ss. */
+ * Values are what tcp_get_info() would report, so they compare with ss.
+ * The identity comes first; the figures each refresh writes (flow_refresh in
+ * bpf/flow.bpf.h), from state to updated_ns, stay together at the end, so a
+ * "moved" record carries them as one copy (CONN_FIGURES_*). */
 struct conn_stats {
 	__u64 netns_cookie;
 	__u64 cgroup_id;
@@ -20,40 +23,47 @@ struct conn_stats {
 	__u16 family;            /* AF_INET or AF_INET6 */
 	__u16 sport;             /* host byte order */
 	__u16 dport;             /* host byte order */
-	__u16 state;             /* TCP_ESTABLISHED ... as in include/net/tcp_states.h */
+	__u16 app_locks;         /* SOCK_SNDBUF_LOCK 1 / SOCK_RCVBUF_LOCK 2: set by the
+				  * application before tcptune first saw the socket */
 	__u32 pid;               /* tgid of the last process seen doing I/O, 0 if not yet known */
 	__u8 comm[TCPTUNE_COMM_LEN];
+	__u32 pad;
+	__u64 created_ns;        /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 seen_pass;         /* last agent pass (iter/tcp) that saw the socket */
+	/* the figures */
+	__u32 state;             /* TCP_ESTABLISHED ... as in include/net/tcp_states.h */
 	__u32 srtt_us;
 	__u32 min_rtt_us;
 	__u32 snd_cwnd;          /* packets */
 	__u32 mss;
-	__u64 delivery_rate_Bps; /* bytes per second, as tcpi_delivery_rate */
-	__u64 bytes_acked;
-	__u64 bytes_received;
+	__u32 retrans;           /* total retransmitted segments */
 	__u32 snd_queue_bytes;   /* written but not yet acked: unsent + in flight */
 	__u32 rcv_queue_bytes;   /* received but not yet read by the application */
 	__u32 sndbuf;            /* sk_sndbuf, the figure ss shows as tb */
 	__u32 rcvbuf;            /* sk_rcvbuf, the figure ss shows as rb */
-	__u32 retrans;           /* total retransmitted segments */
 	__u32 rcv_rtt_us;        /* the receiver's RTT estimate (a receiver has no srtt) */
-	__u32 app_locks;         /* SOCK_SNDBUF_LOCK 1 / SOCK_RCVBUF_LOCK 2: set by the
-				  * application before tcptune first saw the socket */
 	__u32 notsent_lowat;     /* TCP_NOTSENT_LOWAT in force, 0 = the sysctl's (unlimited) */
+	__u64 delivery_rate_Bps; /* bytes per second, as tcpi_delivery_rate */
+	__u64 bytes_acked;
+	__u64 bytes_received;
 	__u64 sndbuf_limited_us; /* time spent limited by the send buffer */
 	__u64 rwnd_limited_us;   /* time spent limited by the peer's receive window */
-	__u64 created_ns;        /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
-	__u64 updated_ns;
-	__u64 seen_pass;         /* last agent pass (iter/tcp) that saw the socket */
 	__u64 active_us;         /* tcp_mstamp: the last segment received or data sent,
 				  * CLOCK_MONOTONIC microseconds */
+	__u64 updated_ns;        /* CLOCK_MONOTONIC, of the last refresh */
 };
+
+/* The figures of struct conn_stats: its bytes from state to the end. */
+#define CONN_FIGURES_START __builtin_offsetof(struct conn_stats, state)
+#define CONN_FIGURES_SIZE (sizeof(struct conn_stats) - CONN_FIGURES_START)
 
 /* Per tracked socket, in the "marks" socket-storage map (freed with the
  * socket). Between the agent's full passes nothing walks every socket:
  * sock_send_length and sock_recv_length (an application writing or
  * reading) refresh the socket's flows entry, at most once per refresh_jiffies,
- * and list its cookie in the "moved" ring buffer once per agent tick; the
- * tick reads only the listed entries. The walk pass (iter/bpf_sk_storage_map)
+ * and list it in the "moved" ring buffer once per agent tick with the figures
+ * just refreshed; refreshed again in that tick, it is listed once more, by
+ * cookie alone, and the tick reads that entry from the map. The walk pass (iter/bpf_sk_storage_map)
  * visits the marks and refreshes what moved without a system call
  * (tcp_mstamp: the last segment received or data sent). */
 struct conn_mark {
@@ -61,15 +71,25 @@ struct conn_mark {
 	__u64 tcp_mstamp;        /* at the last refresh */
 	__u64 refreshed_jiffies; /* bpf_jiffies64() of the last refresh (a cheaper
 				  * clock than bpf_ktime_get_ns on the write/read path) */
-	__u32 listed_tick;       /* the agent's tick it was last listed in */
+	__u32 listed_tick;       /* the agent's tick it was last listed in, with its figures */
+	__u32 relisted_tick;     /* ... and listed again, refreshed after that record */
 	__u32 state;             /* at the last refresh */
+	__u32 pad;
 };
 
-/* A record of the "moved" ring buffer. */
-struct moved_event {
+/* A record of the "moved" ring buffer: a connection listed for the tick, by
+ * its head alone (the agent looks the entry up), or with its figures when
+ * the program that listed it had just refreshed them (the agent then reads
+ * nothing of the map). */
+struct moved_head {
 	__u64 cookie;
 	__u32 closed;            /* 1: the connection closed, its entry is gone */
-	__u32 pad;
+	__u32 with_figures;      /* 1: a struct moved_figures */
+};
+
+struct moved_figures {
+	struct moved_head head;
+	__u8 figures[CONN_FIGURES_SIZE]; /* the entry's, as of this record */
 };
 
 /* The agent's progress, one entry in the "status" array map, written at the

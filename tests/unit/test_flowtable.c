@@ -32,9 +32,20 @@ static int model_lookup(void *ctx, __u64 cookie, struct conn_stats *out)
 	return 0;
 }
 
-static struct moved_event ev(__u64 cookie, __u32 closed)
+/* A head alone: the agent looks the entry up */
+static struct moved_head ev(__u64 cookie, __u32 closed)
 {
-	return (struct moved_event){ .cookie = cookie, .closed = closed };
+	return (struct moved_head){ .cookie = cookie, .closed = closed };
+}
+
+/* A record with figures, as track.bpf.c writes it on a write or read */
+static struct moved_figures ev_figures(__u64 cookie, __u64 acked)
+{
+	struct moved_figures e = { .head = { .cookie = cookie, .with_figures = 1 } };
+	struct conn_stats s = { .bytes_acked = acked, .sndbuf = 4096, .state = 1, .updated_ns = 1000 };
+
+	memcpy(e.figures, (__u8 *)&s + CONN_FIGURES_START, CONN_FIGURES_SIZE);
+	return e;
 }
 
 static void assert_sorted(const struct flow_table *t)
@@ -47,7 +58,7 @@ static void new_moved_closed(void **state)
 {
 	struct flow_table t = {};
 	struct model m = {};
-	struct moved_event e[4];
+	struct moved_head e[4];
 	struct flow *f;
 
 	(void)state;
@@ -82,7 +93,7 @@ static void duplicates_and_zero(void **state)
 {
 	struct flow_table t = {};
 	struct model m = {};
-	struct moved_event e[5];
+	struct moved_head e[5];
 
 	(void)state;
 	m.present[7] = true;
@@ -95,17 +106,61 @@ static void duplicates_and_zero(void **state)
 	flow_table_free(&t);
 }
 
-/* Random rounds of map changes and records against the model: the table
- * holds every listed connection still in the map, sorted, each with the
- * figures of its last lookup. Cookies are never reused, as in the kernel. */
-static void random_rounds(void **state)
+/* A known connection takes the figures its record carries, with no lookup,
+ * and keeps what a record does not carry: its identity, owner and target. A
+ * connection new to the table does not: its identity is in the entry. */
+static void figures_without_lookup(void **state)
 {
-	static bool listed[COOKIES];
-	static __u64 seen[COOKIES];
 	struct flow_table t = {};
 	struct model m = {};
-	struct moved_event e[64];
+	struct moved_head e[1];
+	struct moved_figures fig;
+	struct flow *f;
+
+	(void)state;
+	m.present[5] = true;
+	m.acked[5] = 50;
+	fig = ev_figures(5, 45);
+	assert_false(flow_table_take_figures(&t, &fig));
+	e[0] = fig.head;
+	assert_int_equal(flow_table_apply(&t, e, 1, model_lookup, &m), 0);
+	f = flow_table_find(&t, 5);
+	assert_int_equal(f->s.bytes_acked, 50); /* the lookup's */
+	f->s.netns_cookie = 77, f->s.pid = 1234, f->s.dport = 443;
+	f->target.rcvbuf = 8192;
+	m.lookups = 0;
+	fig = ev_figures(5, 60);
+	assert_true(flow_table_take_figures(&t, &fig));
+	assert_int_equal(m.lookups, 0);
+	f = flow_table_find(&t, 5);
+	assert_int_equal(f->s.bytes_acked, 60);
+	assert_int_equal(f->s.sndbuf, 4096);
+	assert_int_equal(f->s.state, 1);
+	assert_int_equal(f->s.updated_ns, 1000);
+	assert_int_equal(f->s.netns_cookie, 77);
+	assert_int_equal(f->s.pid, 1234);
+	assert_int_equal(f->s.dport, 443);
+	assert_int_equal(f->target.rcvbuf, 8192);
+	assert_int_equal(t.n, 1);
+	flow_table_free(&t);
+}
+
+/* Random rounds of map changes and records against the model, the records
+ * taken as the collector reads the ring buffer: figures of a known
+ * connection at once, every other record kept for flow_table_apply(). The
+ * table holds every listed connection still in the map, sorted, with the
+ * figures of its last record or lookup. A connection that closed without a
+ * record stays (until a full read). Cookies are never reused, as in the
+ * kernel. */
+static void random_rounds(void **state)
+{
+	static bool expect_in[COOKIES];
+	static __u64 expect_acked[COOKIES];
+	struct flow_table t = {};
+	struct model m = {};
+	struct moved_head e[64];
 	__u64 next = 1;
+	size_t taken = 0;
 
 	(void)state;
 	srand(7);
@@ -121,42 +176,60 @@ static void random_rounds(void **state)
 				m.present[c] = true;
 				if (rand() % 2)
 					e[n++] = ev(c, 0);
+				expect_in[c] = false;
 			} else if (what == 1 && c < next && m.present[c]) { /* closes */
 				m.present[c] = false;
 				if (rand() % 2) /* the close record, or a late move record, or none */
 					e[n++] = ev(c, 1);
 				else if (rand() % 2)
 					e[n++] = ev(c, 0);
-			} else if (c < next && m.present[c]) { /* moves, maybe listed twice */
+			} else if (c < next && m.present[c]) { /* moves: listed with its figures, or by cookie */
 				m.acked[c] += (__u64)rand() % 1000 + 1;
-				e[n++] = ev(c, 0);
-				if (rand() % 8 == 0)
+				if (rand() % 4) {
+					struct moved_figures fig = ev_figures(c, m.acked[c]);
+
+					if (flow_table_take_figures(&t, &fig)) {
+						assert_true(expect_in[c]);
+						expect_acked[c] = m.acked[c];
+						taken++;
+					} else {
+						e[n++] = fig.head;
+					}
+				} else {
 					e[n++] = ev(c, 0);
+				}
 			}
 		}
+		/* each head: a close record removes it; else a lookup, which
+		 * finds it, or not (closed meanwhile) */
 		for (size_t i = 0; i < n; i++) {
-			listed[e[i].cookie] = m.present[e[i].cookie];
-			seen[e[i].cookie] = m.acked[e[i].cookie];
+			__u64 c = e[i].cookie;
+			bool closed = false;
+
+			for (size_t j = 0; j < n; j++)
+				closed |= e[j].cookie == c && e[j].closed;
+			expect_in[c] = !closed && m.present[c];
+			expect_acked[c] = m.acked[c];
 		}
+		m.lookups = 0;
 		assert_int_equal(flow_table_apply(&t, e, n, model_lookup, &m), 0);
+		assert_true(m.lookups <= (int)n);
 		assert_sorted(&t);
 		for (__u64 c = 1; c < next; c++) {
 			struct flow *f = flow_table_find(&t, c);
 
-			/* never listed, or listed after it closed: not in the table. A
-			 * connection that closed without a record stays (until a
-			 * full read) with the figures of its last lookup. */
-			if (!listed[c]) {
+			if (!expect_in[c]) {
 				assert_null(f);
 				continue;
 			}
 			want++;
 			assert_non_null(f);
-			assert_int_equal(f->s.bytes_acked, seen[c]);
+			assert_int_equal(f->s.bytes_acked, expect_acked[c]);
 		}
 		assert_int_equal(t.n, want);
 	}
 	assert_true(t.n > 10); /* the rounds did build a table */
+	assert_true(taken > 1000); /* and took figures without a lookup */
 	flow_table_free(&t);
 }
 
@@ -213,6 +286,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(new_moved_closed),
 		cmocka_unit_test(duplicates_and_zero),
+		cmocka_unit_test(figures_without_lookup),
 		cmocka_unit_test(random_rounds),
 		cmocka_unit_test(replace_sorts),
 		cmocka_unit_test(replace_keeps_entries_whole),
