@@ -124,14 +124,25 @@ static __always_inline void list_applied(struct tcp_sock *tp)
 	}
 }
 
+/* Is every part of the target the socket's already? */
+static __always_inline bool target_in_force(const struct tcp_sock *tp, const struct conn_target *t)
+{
+	const struct sock *sk = &tp->inet_conn.icsk_inet.sk;
+
+	return (!t->sndbuf || t->sndbuf == (__u32)sk->sk_sndbuf) &&
+	       (!t->rcvbuf || t->rcvbuf == (__u32)sk->sk_rcvbuf) &&
+	       (!t->notsent_lowat || t->notsent_lowat == tp->notsent_lowat) &&
+	       (!t->window_clamp || t->window_clamp == tp->window_clamp);
+}
+
 /* A targets pass, on one socket of the namespace: most have no target, or
- * one in force already, and are left after at most two lookups. */
+ * one in force already, and are left after one lookup. */
 static __always_inline void apply_pending(struct tcp_sock *tp, __u64 cookie)
 {
 	struct conn_target *t = bpf_map_lookup_elem(&targets, &cookie);
 	struct conn_stats *f;
 
-	if (!t)
+	if (!t || target_in_force(tp, t))
 		return;
 	f = bpf_map_lookup_elem(&flows, &cookie);
 	if (!f || !in_scope(&tp->inet_conn.icsk_inet.sk) || !apply_targets((struct sock *)tp, t, f))
