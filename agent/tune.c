@@ -24,10 +24,14 @@ int tuner_init(struct tuner *t, const struct est_config *est, __u64 budget, bool
 					    .pressure_shrinks = BUDGET_PRESSURE_SHRINKS,
 					    .idle_ticks = BUDGET_IDLE_TICKS };
 	t->dest_slots = calloc(TUNE_DEST_SLOTS, sizeof(*t->dest_slots));
-	if (!t->dest_slots)
+	t->write_keys = calloc(TUNE_WRITE_BATCH, sizeof(*t->write_keys));
+	t->write_targets = calloc(TUNE_WRITE_BATCH, sizeof(*t->write_targets));
+	if (!t->dest_slots || !t->write_keys || !t->write_targets) {
+		tuner_free(t);
 		return -ENOMEM;
+	}
 	if (dest_table_init(&t->dests, t->dest_slots, TUNE_DEST_SLOTS, est->alpha)) {
-		free(t->dest_slots);
+		tuner_free(t);
 		return -EINVAL;
 	}
 	return 0;
@@ -61,6 +65,11 @@ void tuner_free(struct tuner *t)
 	free(t->decisions);
 	free(t->budget_conns);
 	free(t->dest_slots);
+	free(t->write_keys);
+	free(t->write_targets);
+	t->write_keys = NULL;
+	t->write_targets = NULL;
+	t->nwrites = 0;
 	t->conns = t->next_conns = NULL;
 	t->decisions = NULL;
 	t->budget_conns = NULL;
@@ -117,6 +126,17 @@ static bool sorted_by_cookie(const struct flow *flows, size_t n)
 {
 	for (size_t i = 1; i < n; i++)
 		if (flows[i - 1].cookie > flows[i].cookie)
+			return false;
+	return true;
+}
+
+/* Are these the connections of the last tick, in the same order? */
+static bool same_connections(const struct tuner *t, const struct flow *flows, size_t n)
+{
+	if (n != t->nconns)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (t->conns[i].cookie != flows[i].cookie)
 			return false;
 	return true;
 }
@@ -421,13 +441,41 @@ static bool grow_array(void **array, size_t cap, size_t size)
 	return true;
 }
 
+/* The targets queued by target_write(), written. A failure leaves those
+ * buffers as they are until the connection's next change. */
+static void targets_flush(struct tuner *t)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+	__u32 count = (__u32)t->nwrites;
+	int err;
+
+	if (!t->nwrites)
+		return;
+	err = bpf_map_update_batch(t->targets_fd, t->write_keys, t->write_targets, &count, &opts);
+	if (err)
+		log_error("writing %zu buffer targets to the targets map failed after %u: %s",
+			  t->nwrites, count, strerror(-err));
+	t->nwrites = 0;
+}
+
+/* A connection's new target, written with others at the end of the tick:
+ * a system call per TUNE_WRITE_BATCH targets, not per target. */
+static void target_write(struct tuner *t, __u64 cookie, const struct conn_target *target)
+{
+	t->write_keys[t->nwrites] = cookie;
+	t->write_targets[t->nwrites++] = *target;
+	if (t->nwrites == TUNE_WRITE_BATCH)
+		targets_flush(t);
+}
+
 /* A connection that is gone: its target too. */
 static void target_forget(struct tuner *t, __u64 cookie)
 {
 	bpf_map_delete_elem(t->targets_fd, &cookie);
 }
 
-/* The working arrays for n connections, zeroed. */
+/* The working arrays for n connections: decisions and budget_conns zeroed;
+ * next_conns is filled in by tuner_tick. */
 static int work_reserve(struct tuner *t, size_t n)
 {
 	if (n > t->work_cap) {
@@ -445,7 +493,6 @@ static int work_reserve(struct tuner *t, size_t n)
 			return -ENOMEM;
 		t->work_cap = cap;
 	}
-	memset(t->next_conns, 0, n * sizeof(*t->next_conns));
 	memset(t->decisions, 0, n * sizeof(*t->decisions));
 	memset(t->budget_conns, 0, n * sizeof(*t->budget_conns));
 	return 0;
@@ -459,16 +506,21 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 	struct tcp_mem_state mem;
 	struct budget_result res;
 	size_t j = 0, changes = 0;
+	bool in_place;
 
 	if (work_reserve(t, n ? n : 1)) {
 		log_error("tuning skipped this tick: out of memory");
 		return 0;
 	}
-	next = t->next_conns, dec = t->decisions, bc = t->budget_conns;
+	dec = t->decisions, bc = t->budget_conns;
 	/* the collector's table is sorted already; flows may be NULL when n is 0,
 	 * which qsort must not get */
 	if (n && !sorted_by_cookie(flows, n))
 		qsort(flows, n, sizeof(*flows), by_cookie);
+	/* no connection came or went (most ticks): the state is updated where
+	 * it is, not copied to the other array (megabytes a tick) */
+	in_place = same_connections(t, flows, n);
+	next = in_place ? t->conns : t->next_conns;
 	for (size_t i = 0; i < n; i++) {
 		const struct flow *f = &flows[i];
 		struct conn_track *c = &next[i];
@@ -479,10 +531,12 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 
 		/* carry the state of connections seen before (both lists are
 		 * sorted); those passed over are gone */
-		while (j < t->nconns && t->conns[j].cookie < f->cookie)
+		while (!in_place && j < t->nconns && t->conns[j].cookie < f->cookie)
 			target_forget(t, t->conns[j++].cookie);
-		if (j < t->nconns && t->conns[j].cookie == f->cookie)
+		if (!in_place && j < t->nconns && t->conns[j].cookie == f->cookie)
 			*c = t->conns[j++];
+		else if (!in_place)
+			memset(c, 0, sizeof(*c));
 		c->cookie = f->cookie;
 		bc[i].id = i;
 		/* sizes the agent set count against the budget until the connection closes */
@@ -560,7 +614,7 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		 * done; only when it changed (a syscall per connection per tick
 		 * otherwise: an entry's absence reads as all zero, like a new one) */
 		if (memcmp(&before, &c->target, sizeof(before)))
-			bpf_map_update_elem(t->targets_fd, &f->cookie, &c->target, BPF_ANY);
+			target_write(t, f->cookie, &c->target);
 		if (changes > changes_before)
 			note_netns(t, f->s.netns_cookie);
 		/* learned sizes are set by sockops, outside the budget's account, and
@@ -568,15 +622,18 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		if (!c->observe && !t->limits.budget && !t->pressure)
 			learn(t, f, d);
 	}
+	targets_flush(t);
 	log_unlogged(t);
 	if (!t->pressure) /* sockops hands out nothing meanwhile (update_pressure) */
 		dests_publish(t);
 	publish(t, &mem);
-	while (j < t->nconns)
-		target_forget(t, t->conns[j++].cookie);
-	/* the tick's array becomes the table; the old one is the next tick's */
-	t->next_conns = t->conns;
-	t->conns = next;
+	if (!in_place) {
+		while (j < t->nconns)
+			target_forget(t, t->conns[j++].cookie);
+		/* the tick's array becomes the table; the old one is the next tick's */
+		t->next_conns = t->conns;
+		t->conns = next;
+	}
 	t->nconns = n;
 	return changes;
 }

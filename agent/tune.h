@@ -32,6 +32,7 @@ struct tune_policy {
 typedef void (*tune_policy_fn)(void *ctx, const struct flow *f, struct tune_policy *p);
 
 #define TUNE_CHANGED_NETNS 64
+#define TUNE_WRITE_BATCH 1024
 /* One line per change up to this many a tick, then one line for the rest:
  * at 10,000 new connections a line each made 160,000 lines a minute. */
 #define TUNE_LOG_CHANGES_PER_TICK 100
@@ -47,6 +48,10 @@ struct tuner {
 	struct est_decision *decisions;
 	struct budget_conn *budget_conns;
 	size_t work_cap;
+	/* targets to write, one system call per TUNE_WRITE_BATCH of them */
+	__u64 *write_keys;
+	struct conn_target *write_targets;
+	size_t nwrites;
 	struct dest_table dests;
 	struct dest_entry *dest_slots;
 	int targets_fd;
