@@ -113,17 +113,6 @@ static __always_inline bool apply_targets(struct sock *sk, const struct conn_tar
 	return changed;
 }
 
-/* The agent sees the new sizes next tick, even on an idle connection. */
-static __always_inline void list_applied(struct tcp_sock *tp)
-{
-	struct conn_mark *m = bpf_sk_storage_get(&marks, tp, NULL, 0);
-
-	if (m) {
-		mark_take(m, tp);
-		mark_list(m);
-	}
-}
-
 /* Is every part of the target the socket's already? */
 static __always_inline bool target_in_force(const struct tcp_sock *tp, const struct conn_target *t)
 {
@@ -148,7 +137,10 @@ static __always_inline void apply_pending(struct tcp_sock *tp, __u64 cookie)
 	if (!f || !in_scope(&tp->inet_conn.icsk_inet.sk) || !apply_targets((struct sock *)tp, t, f))
 		return;
 	flow_stamp(f, tp, pass);
-	list_applied(tp);
+	/* the agent sees the new sizes next tick, even on an idle connection.
+	 * The mark is left: a pass visits a socket once, and a size set moves
+	 * neither tcp_mstamp nor the state, which the walk compares */
+	moved_output(cookie, 0);
 }
 
 SEC("iter/tcp")
