@@ -200,13 +200,12 @@ static int event_add(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-/* What the ring buffer listed since the last pass. */
+/* What the ring buffer listed since it was last read: figures into the
+ * table, heads added to those kept for the next pass. */
 static int events_drain(struct collector *col)
 {
-	int n;
+	int n = ring_buffer__consume(col->ring);
 
-	col->nevents = 0;
-	n = ring_buffer__consume(col->ring);
 	return n < 0 ? n : 0;
 }
 
@@ -294,6 +293,8 @@ int collect_pass(struct loader *ld, struct collector *col, __u64 pass, enum pass
 		res->namespaces = col->walked;
 		break;
 	}
+	/* applied, or superseded by the read of the whole map below */
+	col->nevents = 0;
 	if (!err && kind != PASS_EVENTS) {
 		/* the read replaces the table: not both in memory at once */
 		size_t expect = col->table.n;
@@ -348,7 +349,9 @@ int collect_apply(struct loader *ld, struct collector *col, __u64 pass, const __
 	err = walk_namespaces(ld, col->ns, col->nns, col->cookies, netns, n, walked, &res);
 	loader_set_targets_only(ld, false);
 	free(walked);
-	return err;
+	/* read now: the changed connections' figures go into the table, and
+	 * the ring is empty again for the applications' records of the tick */
+	return err ? err : events_drain(col);
 }
 
 void collector_free(struct collector *col)

@@ -48,6 +48,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } marks SEC(".maps");
 
+#define MOVED_RING_BYTES (1 << 20)
+
 /* The sockets that moved, with their figures, and those that closed, since
  * the agent last read it (once per tick; it is not woken per record). */
 struct {
@@ -55,10 +57,10 @@ struct {
 	/* 8,192 records with figures (120 bytes and an 8-byte header each),
 	 * or 43,690 heads alone (16 and 8): room for what 20,000 connections
 	 * writing a byte every 5 s list in a tick (4,000 with figures, 0.5
-	 * MB), beside the heads a targets pass that changed all 20,000 lists
-	 * (0.5 MB). More in one tick overflow it, and the next pass is a walk,
-	 * which misses nothing. */
-	__uint(max_entries, 1 << 20);
+	 * MB), or for what a targets pass that changed all 20,000 lists (read
+	 * by the agent at once). More in one tick overflow it, and the next
+	 * pass is a walk, which misses nothing. */
+	__uint(max_entries, MOVED_RING_BYTES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } moved SEC(".maps");
 
@@ -171,6 +173,15 @@ static __always_inline bool moved_output_figures(__u64 cookie, const struct conn
 	__builtin_memcpy(e->figures, (const __u8 *)f + CONN_FIGURES_START, CONN_FIGURES_SIZE);
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return true;
+}
+
+/* Figures for a pass's records while "moved" is less than half full, heads
+ * after that: 4,096 records with figures, and the heads of 20,000 more
+ * connections, fit in what is left (the agent reads the ring right after a
+ * pass). */
+static __always_inline bool moved_room_for_figures(void)
+{
+	return bpf_ringbuf_query(&moved, BPF_RB_AVAIL_DATA) < MOVED_RING_BYTES / 2;
 }
 
 /* List the socket for this tick, once, by cookie. */

@@ -137,10 +137,14 @@ static __always_inline void apply_pending(struct tcp_sock *tp, __u64 cookie)
 	if (!f || !in_scope(&tp->inet_conn.icsk_inet.sk) || !apply_targets((struct sock *)tp, t, f))
 		return;
 	flow_stamp(f, tp, pass);
-	/* the agent sees the new sizes next tick, even on an idle connection.
-	 * The mark is left: a pass visits a socket once, and a size set moves
-	 * neither tcp_mstamp nor the state, which the walk compares */
-	moved_output(cookie, 0);
+	/* the agent sees the new sizes, even on an idle connection: with the
+	 * figures just refreshed while the ring has room. The mark is left: a
+	 * pass visits a socket once, and a size set moves neither tcp_mstamp
+	 * nor the state, which the walk compares */
+	if (moved_room_for_figures())
+		moved_output_figures(cookie, f);
+	else
+		moved_output(cookie, 0);
 }
 
 SEC("iter/tcp")
