@@ -48,7 +48,8 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 
 /* sockops' flag that some destination size was learned (in its .bss). */
 /* How stale a moving connection's entry may get (BPF refreshes it at most
- * that often), and the pass now starting (a socket is listed once per tick). */
+ * that often), and the pass now starting (a socket's writes and reads list
+ * it in "moved" once per tick, and once more if it is refreshed again). */
 void loader_set_refresh(struct loader *ld, double seconds);
 void loader_set_tick(struct loader *ld, __u64 pass);
 /* The iter/tcp passes from now on only apply targets (a targets pass), or

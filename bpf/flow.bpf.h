@@ -130,7 +130,8 @@ static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_
 }
 
 /* Written by the agent at the start of each tick (and, in iter.bpf.c, of
- * each pass): a socket is listed in "moved" once per tick. */
+ * each pass): a socket's writes and reads list it in "moved" once per tick
+ * with its figures, and once more by cookie if it is refreshed again. */
 __u32 tick = 0;
 
 /* Did the socket move since the mark was taken? */
