@@ -195,14 +195,27 @@ static void log_unlogged(struct tuner *t)
 			 total, t->observe ? "would-" : "", counts);
 }
 
-bool tuner_pressure_ahead(const struct tuner *t)
+/* tcp_mem as read for this tick: once, by whichever of tuner_pressure_ahead()
+ * and update_pressure() comes first. 0, or the read's error with why set. */
+static int tick_mem(struct tuner *t, struct tcp_mem_state *mem, char *why, size_t len)
+{
+	if (!t->mem_read_for_tick) {
+		t->mem_err = tcp_mem_read(&t->mem, t->mem_why, sizeof(t->mem_why));
+		t->mem_read_for_tick = true;
+	}
+	*mem = t->mem;
+	snprintf(why, len, "%s", t->mem_why);
+	return t->mem_err;
+}
+
+bool tuner_pressure_ahead(struct tuner *t)
 {
 	struct tcp_mem_state mem;
 	char why[256];
 
 	if (t->pressure)
 		return true;
-	return tcp_mem_read(&mem, why, sizeof(why)) == 0 && tcp_mem_pressure(&mem, false);
+	return tick_mem(t, &mem, why, sizeof(why)) == 0 && tcp_mem_pressure(&mem, false);
 }
 
 void tuner_targets_applied(struct tuner *t)
@@ -297,7 +310,10 @@ static void update_pressure(struct tuner *t, struct tcp_mem_state *mem)
 	char why[256], used[16], assigned[16], budget[16];
 	bool was = t->pressure;
 
-	if (tcp_mem_read(mem, why, sizeof(why))) {
+	int err = tick_mem(t, mem, why, sizeof(why));
+
+	t->mem_read_for_tick = false; /* the next tick reads again */
+	if (err) {
 		if (!t->mem_unreadable)
 			log_error("%s: TCP memory pressure is not watched until it can be read", why);
 		t->mem_unreadable = true;

@@ -61,6 +61,11 @@ struct tuner {
 	struct budget_config limits;
 	bool pressure;             /* acting as under TCP memory pressure */
 	bool mem_unreadable;       /* reading tcp_mem failed (logged once) */
+	/* this tick's reading of tcp_mem, shared by tuner_pressure_ahead() and the tick */
+	struct tcp_mem_state mem;
+	int mem_err;
+	char mem_why[256];
+	bool mem_read_for_tick;
 	bool budget_full;          /* less than min_buf of the budget left (logged on change) */
 	__u32 dests_learned_saved; /* the flag, while pressure holds it at 0 */
 	__u64 assigned;            /* bytes assigned after the last tick */
@@ -94,7 +99,7 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n);
 void tuner_reconfigure(struct tuner *t, const struct est_config *est, __u64 budget, bool observe);
 /* Under TCP memory pressure, or about to be: the tick shrinks idle
  * buffers largest first, and needs every connection's current size. */
-bool tuner_pressure_ahead(const struct tuner *t);
+bool tuner_pressure_ahead(struct tuner *t);
 /* The targets pass ran: nothing is waiting to be applied. */
 void tuner_targets_applied(struct tuner *t);
 void tuner_free(struct tuner *t);
