@@ -185,13 +185,6 @@ static __always_inline bool moved_room_for_figures(void)
 	return bpf_ringbuf_query(&moved, BPF_RB_AVAIL_DATA) < MOVED_RING_BYTES / 2;
 }
 
-/* List the socket for this tick, once, by cookie. */
-static __always_inline void mark_list(struct conn_mark *m)
-{
-	if (m->listed_tick != tick && moved_output(m->cookie, 0))
-		m->listed_tick = tick;
-}
-
 /* An existing entry: new figures, and the pass that saw it (0 outside a pass). */
 static __always_inline void flow_stamp(struct conn_stats *f, const struct tcp_sock *tp, __u64 pass)
 {

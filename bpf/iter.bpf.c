@@ -154,7 +154,6 @@ int tcptune_iter(struct bpf_iter__tcp *ctx)
 	struct conn_stats *f;
 	struct conn_mark *m;
 	struct tcp_sock *tp;
-	bool applied;
 	__u64 cookie;
 
 	if (!skc)
@@ -181,15 +180,16 @@ int tcptune_iter(struct bpf_iter__tcp *ctx)
 			mark_take(m, tp);
 		return 0;
 	}
-	applied = tune_enabled && apply_targets((struct sock *)tp, bpf_map_lookup_elem(&targets, &cookie), f);
+	/* the new sizes reach the agent with the read of the whole map that
+	 * follows this pass: nothing to list */
+	if (tune_enabled)
+		apply_targets((struct sock *)tp, bpf_map_lookup_elem(&targets, &cookie), f);
 	flow_stamp(f, tp, pass);
 	m = bpf_sk_storage_get(&marks, tp, NULL, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!m)
 		return 0;
 	m->cookie = cookie;
 	mark_take(m, tp);
-	if (applied)
-		mark_list(m);
 	return 0;
 }
 
