@@ -20,20 +20,21 @@ CFLAGS += $(SAN_FLAGS)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-function -Wno-unused-parameter \
 	-Ivmlinux/$(ARCH) -Iinclude -Ibpf
 
-BPF_OBJS := track sockops iter
+# probe: minimal programs loaded one by one at start (agent/probe.c)
+BPF_OBJS := track sockops iter probe
 SKELS := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_OBJS))
 # modules with no libbpf or syscalls in them: unit-tested on their own
 PURE_SRCS := agent/format.c agent/parse.c agent/estimate.c agent/budget.c agent/metrics.c agent/config.c \
-	agent/flowtable.c
+	agent/flowtable.c agent/kernel_features.c
 AGENT_SRCS := agent/main.c agent/run.c agent/loader.c agent/collect.c agent/flows.c agent/tune.c agent/sysctl.c \
-	agent/top.c agent/system.c agent/metrics_server.c agent/settings.c agent/check_config.c agent/status.c agent/faultpoint.c $(PURE_SRCS)
+	agent/top.c agent/system.c agent/metrics_server.c agent/settings.c agent/check_config.c agent/status.c agent/faultpoint.c agent/probe.c $(PURE_SRCS)
 AGENT_OBJS := $(patsubst agent/%.c,$(BUILD)/%.o,$(AGENT_SRCS))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 # helpers the end-to-end tests run
 TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline $(BUILD)/load
 BENCH_TOOLS := $(BUILD)/load
 
-.PHONY: all deps run test unit e2e bench bench-load bench-wan demo vmlinux clean help sanitize fuzz fuzz-build
+.PHONY: all deps run test unit e2e bench bench-load bench-wan demo vmlinux clean help sanitize fuzz fuzz-build test-kernels
 all: $(BUILD)/tcptune
 
 help:
@@ -47,6 +48,7 @@ help:
 	@echo "make vmlinux  regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
 	@echo "make install  binary, systemd unit, man page, example config (PREFIX=/usr/local, DESTDIR=)"
 	@echo "make sanitize unit and end-to-end tests with ASan + UBSan + LSan builds (build-asan/)"
+	@echo "make test-kernels Debian 5.10, 6.1, 6.12 kernels under qemu: smoke checks, TESTS_IN_GUEST e2e tests (KERNELS= a subset)"
 	@echo "make fuzz     libFuzzer on the config parser, CLI parsing and metrics endpoint, FUZZ_SECONDS (60) each (build-fuzz/)"
 
 # Installs the Debian packages the build, tests and benchmarks use (root, Debian 12).
@@ -129,6 +131,14 @@ e2e: all $(TEST_TOOLS)
 
 test: deps all $(UNIT_TESTS) $(TEST_TOOLS)
 	@bash tests/run-all.sh $(UNIT_TESTS)
+
+# The kernel matrix: each Debian kernel (tests/kernels/common.sh) fetched into
+# KERNEL_CACHE (/var/cache/tcptune-kernels), booted under qemu with this
+# machine's root shared read-only, tests/kernels/guest.sh run in it.
+# KERNELS="deb12-6.1 ..." picks a subset; TESTS_IN_GUEST the e2e tests run there.
+KERNELS ?=
+test-kernels: deps all $(TEST_TOOLS)
+	@KERNELS="$(KERNELS)" bash tests/kernels/run.sh
 
 # Benchmarks run the agent, and only one agent may run on a host: each run is
 # serialised on BENCH_LOCK (overhead.sh and load.sh each as a whole,

@@ -174,6 +174,34 @@ static int full_walk(struct loader *ld, struct collector *col, __u64 **walked, s
 	return err;
 }
 
+/* An iter/tcp pass of the given kind in the namespaces the last full pass
+ * found whose cookies are in only[0..n). */
+static int iter_pass_in(struct loader *ld, struct collector *col, enum iter_pass_kind kind, const __u64 *only,
+			int n, struct pass_result *res)
+{
+	__u64 *walked = calloc((size_t)col->nns + 1, sizeof(*walked));
+	int err;
+
+	if (!walked)
+		return -ENOMEM;
+	loader_set_iter_pass(ld, kind);
+	err = walk_namespaces(ld, col->ns, col->nns, col->cookies, only, n, walked, res);
+	loader_set_iter_pass(ld, ITER_PASS_FULL);
+	free(walked);
+	return err;
+}
+
+/* The walk pass: over the marks at once, or where the kernel refuses
+ * map-element iterators, iter/tcp in every known namespace. */
+static int walk_pass(struct loader *ld, struct collector *col, struct pass_result *res)
+{
+	if (ld->refresh_link) {
+		res->namespaces = col->walked;
+		return run_iterator(ld->refresh_link);
+	}
+	return iter_pass_in(ld, col, ITER_PASS_WALK, col->cookies, col->nns, res);
+}
+
 /* A record of "moved": figures of a known connection go into the table
  * now; a head, or the figures of a connection new to the table, is kept for
  * the pass, which looks the entry up. */
@@ -240,8 +268,12 @@ enum pass_kind collect_next_kind(struct loader *ld, struct collector *col, doubl
 	__u64 lost = counter_read(ld->counters_fd, CNT_EVENTS_LOST);
 	enum pass_kind kind = PASS_EVENTS;
 
+	/* without write and read events every tick walks; without marks, it
+	 * is a full pass */
+	if (ld->plan.collect != COLLECT_EVENTS)
+		exact = true;
 	/* turned away by a full map: picked up once there is room */
-	if (!col->started || col->full_due || now - col->last_full >= FULL_PASS_INTERVAL_S ||
+	if (ld->plan.collect == COLLECT_FULL_EACH_TICK || !col->started || col->full_due || now - col->last_full >= FULL_PASS_INTERVAL_S ||
 	    (map_full != col->map_full && now - col->last_full >= PICKUP_INTERVAL_S))
 		kind = PASS_FULL;
 	else if (exact || lost != col->events_lost || now - col->last_walk >= WALK_PASS_INTERVAL_S)
@@ -285,8 +317,7 @@ int collect_pass(struct loader *ld, struct collector *col, __u64 pass, enum pass
 		err = full_walk(ld, col, &walked, res);
 		break;
 	case PASS_WALK:
-		err = run_iterator(ld->refresh_link);
-		res->namespaces = col->walked;
+		err = walk_pass(ld, col, res);
 		break;
 	default:
 		err = flow_table_apply(&col->table, col->events, col->nevents, flows_lookup, &ld->flows_fd);
@@ -335,20 +366,16 @@ int collect_pass(struct loader *ld, struct collector *col, __u64 pass, enum pass
 int collect_apply(struct loader *ld, struct collector *col, __u64 pass, const __u64 *netns, int n)
 {
 	struct pass_result res = {};
-	__u64 *walked = calloc((size_t)col->nns + 1, sizeof(*walked));
-	int err;
+	int err = 0;
 
-	if (!walked)
-		return -ENOMEM;
 	loader_set_tick(ld, pass);
 	if (n < 0) { /* more namespaces changed than the tuner noted: every known one */
 		netns = col->cookies;
 		n = col->nns;
 	}
-	loader_set_targets_only(ld, true);
-	err = walk_namespaces(ld, col->ns, col->nns, col->cookies, netns, n, walked, &res);
-	loader_set_targets_only(ld, false);
-	free(walked);
+	/* elsewhere the sockops callbacks apply the targets */
+	if (ld->plan.writeback == WRITEBACK_PASSES)
+		err = iter_pass_in(ld, col, ITER_PASS_TARGETS, netns, n, &res);
 	/* read now: the changed connections' figures go into the table, and
 	 * the ring is empty again for the applications' records of the tick */
 	return err ? err : events_drain(col);

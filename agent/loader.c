@@ -6,7 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "faultpoint.h"
 #include "iter.skel.h"
@@ -15,21 +14,6 @@
 #include "log.h"
 #include "sockops.skel.h"
 #include "track.skel.h"
-
-/* What the BPF programs attach to, by BTF name: a kernel without one of
- * these gets a clear error rather than a verifier or libbpf message. */
-static const struct {
-	const char *btf_name;
-	int kind;
-	const char *missing;
-} required_btf[] = {
-	{ "btf_trace_inet_sock_set_state", BTF_KIND_TYPEDEF, "tracepoint inet_sock_set_state usable by tp_btf programs" },
-	{ "btf_trace_sock_send_length", BTF_KIND_TYPEDEF, "tracepoint sock_send_length usable by tp_btf programs (Linux 6.2+)" },
-	{ "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF, "tracepoint sock_recv_length usable by tp_btf programs (Linux 6.2+)" },
-	{ "bpf_iter__tcp", BTF_KIND_STRUCT, "iter/tcp BPF iterator" },
-	{ "bpf_iter__task_file", BTF_KIND_STRUCT, "iter/task_file BPF iterator" },
-	{ "bpf_iter__bpf_sk_storage_map", BTF_KIND_STRUCT, "iter/bpf_sk_storage_map BPF iterator" },
-};
 
 /* The pins and their directory in the bpffs open at bpffs_fd: through the
  * fd, what an agent pinned is removed even if that bpffs was unmounted
@@ -77,37 +61,6 @@ int loader_remove_stale_pins(void)
 	return removed;
 }
 
-/* Say which kernel feature is missing before libbpf fails less clearly. */
-static int check_kernel(char *why, size_t len)
-{
-	struct btf *vmlinux;
-
-	if (access(KERNEL_BTF_PATH, R_OK)) {
-		snprintf(why, len, "kernel BTF not found at %s: tcptune needs a kernel built with CONFIG_DEBUG_INFO_BTF=y",
-			 KERNEL_BTF_PATH);
-		return -ENOENT;
-	}
-	vmlinux = btf__load_vmlinux_btf();
-	if (!vmlinux) {
-		snprintf(why, len, "cannot read kernel BTF %s: %s", KERNEL_BTF_PATH, strerror(errno));
-		return -errno;
-	}
-	for (size_t i = 0; i < sizeof(required_btf) / sizeof(required_btf[0]); i++) {
-		if (btf__find_by_name_kind(vmlinux, required_btf[i].btf_name, required_btf[i].kind) < 0) {
-			snprintf(why, len, "kernel has no %s: tcptune needs Linux 6.1 or newer",
-				 required_btf[i].missing);
-			btf__free(vmlinux);
-			return -ENOTSUP;
-		}
-	}
-	btf__free(vmlinux);
-	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SOCK_OPS, NULL) != 1) {
-		snprintf(why, len, "kernel does not support sockops BPF programs (CONFIG_CGROUP_BPF): tcptune needs them");
-		return -ENOTSUP;
-	}
-	return 0;
-}
-
 static int load_error(const char *what, int err, char *why, size_t len)
 {
 	if (err == -EPERM || err == -EACCES)
@@ -119,6 +72,51 @@ static int load_error(const char *what, int err, char *why, size_t len)
 	return err;
 }
 
+/* The programs and code paths this kernel takes (features_plan). */
+static void configure_for_kernel(struct loader *ld)
+{
+	const struct feature_plan *plan = &ld->plan;
+
+	ld->track->rodata->use_marks = ld->sockops->rodata->use_marks = ld->iter->rodata->use_marks = plan->marks;
+	ld->track->rodata->netns_by_inode = ld->sockops->rodata->netns_by_inode = ld->iter->rodata->netns_by_inode =
+		plan->netns_by_inode;
+	bpf_program__set_autoload(ld->track->progs.tcptune_sendmsg, plan->app_events);
+	bpf_program__set_autoload(ld->track->progs.tcptune_recvmsg, plan->app_events);
+	bpf_program__set_autoload(ld->iter->progs.tcptune_refresh, plan->walk == WALK_STORAGE_ITER);
+	bpf_program__set_autoload(ld->iter->progs.tcptune_owners, plan->owners);
+	ld->iter->rodata->iter_writes = plan->writeback == WRITEBACK_PASSES;
+	ld->iter->rodata->iter_cookie = plan->iter_cookie;
+	ld->sockops->rodata->apply_on_callbacks = plan->writeback == WRITEBACK_CALLBACKS;
+}
+
+/* iter/tcp, and the optional iterators the plan loaded. */
+static int attach_iterators(struct loader *ld, char *why, size_t len)
+{
+	ld->iter_link = bpf_program__attach_iter(ld->iter->progs.tcptune_iter, NULL);
+	if (!ld->iter_link)
+		goto fail;
+	if (ld->plan.owners) {
+		ld->owners_link = bpf_program__attach_iter(ld->iter->progs.tcptune_owners, NULL);
+		if (!ld->owners_link)
+			goto fail;
+	}
+	if (ld->plan.walk == WALK_STORAGE_ITER) {
+		union bpf_iter_link_info marks = { .map.map_fd = bpf_map__fd(ld->iter->maps.marks) };
+		LIBBPF_OPTS(bpf_iter_attach_opts, on_marks, .link_info = &marks, .link_info_len = sizeof(marks));
+
+		ld->refresh_link = bpf_program__attach_iter(ld->iter->progs.tcptune_refresh, &on_marks);
+		if (!ld->refresh_link)
+			goto fail;
+	}
+	return 0;
+fail: {
+	int err = -errno;
+
+	snprintf(why, len, "cannot attach the iterator programs: %s", strerror(-err));
+	return err;
+}
+}
+
 int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, size_t len)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .pin_root_path = TCPTUNE_PIN_DIR);
@@ -128,9 +126,7 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 	ld->flows_fd = ld->counters_fd = ld->status_fd = ld->targets_fd = ld->dests_fd = ld->bpffs_fd = -1;
 	ld->moved_fd = -1;
 
-	err = check_kernel(why, len);
-	if (err)
-		return err;
+	ld->plan = opts->plan;
 	err = bpffs_ensure(&ld->bpffs_mounted);
 	if (err) {
 		snprintf(why, len, "bpffs is not mounted at /sys/fs/bpf and mounting it failed: %s",
@@ -161,6 +157,7 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 	ld->iter->rodata->max_buf = ld->sockops->rodata->max_buf = opts->max_buf;
 	bpf_map__set_max_entries(ld->iter->maps.targets, opts->max_flows);
 	bpf_map__set_max_entries(ld->sockops->maps.targets, opts->max_flows);
+	configure_for_kernel(ld);
 	if (!opts->whole_host) {
 		ld->iter->rodata->nr_scopes = (__u32)opts->nr_scopes;
 		for (int i = 0; i < opts->nr_scopes; i++)
@@ -209,19 +206,9 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 			goto cleanup;
 		}
 	}
-	ld->iter_link = bpf_program__attach_iter(ld->iter->progs.tcptune_iter, NULL);
-	ld->owners_link = bpf_program__attach_iter(ld->iter->progs.tcptune_owners, NULL);
-	{
-		union bpf_iter_link_info marks = { .map.map_fd = bpf_map__fd(ld->iter->maps.marks) };
-		LIBBPF_OPTS(bpf_iter_attach_opts, on_marks, .link_info = &marks, .link_info_len = sizeof(marks));
-
-		ld->refresh_link = bpf_program__attach_iter(ld->iter->progs.tcptune_refresh, &on_marks);
-	}
-	if (!ld->iter_link || !ld->owners_link || !ld->refresh_link) {
-		err = -errno;
-		snprintf(why, len, "cannot attach the iterator programs: %s", strerror(errno));
+	err = attach_iterators(ld, why, len);
+	if (err)
 		goto cleanup;
-	}
 	fault_point("started");
 	return 0;
 
@@ -242,9 +229,9 @@ void loader_set_tick(struct loader *ld, __u64 pass)
 	ld->iter->bss->tick = ld->track->bss->tick = ld->sockops->bss->tick = (__u32)pass;
 }
 
-void loader_set_targets_only(struct loader *ld, bool on)
+void loader_set_iter_pass(struct loader *ld, enum iter_pass_kind kind)
 {
-	ld->iter->bss->targets_only = on;
+	ld->iter->bss->iter_pass_kind = kind;
 }
 
 __u32 *loader_dests_learned(struct loader *ld)

@@ -3,6 +3,7 @@
 #ifndef TCPTUNE_LOADER_H
 #define TCPTUNE_LOADER_H
 #include <stdbool.h>
+#include "kernel_features.h"
 #include "system.h"
 #include "tcptune.h"
 
@@ -18,6 +19,7 @@ struct loader_opts {
 	__u32 max_flows;
 	bool tune;                         /* apply targets (not --observe) */
 	__u32 min_buf, max_buf;            /* sizes BPF accepts from the maps */
+	struct feature_plan plan;          /* what the kernel allows (features_plan) */
 };
 
 struct loader {
@@ -27,7 +29,9 @@ struct loader {
 	struct bpf_link *sockops_links[TCPTUNE_MAX_SCOPES];
 	struct bpf_link *iter_link;   /* iter/tcp: the per-namespace pass */
 	struct bpf_link *owners_link; /* iter/task_file: pids of sockets' owners */
-	struct bpf_link *refresh_link; /* iter/bpf_sk_storage_map on marks: the light pass */
+	struct bpf_link *refresh_link; /* iter/bpf_sk_storage_map on marks: the walk pass
+				       * (NULL where the plan walks with iter/tcp) */
+	struct feature_plan plan;     /* the programs loaded and passes run on this kernel */
 	int flows_fd;
 	int counters_fd;
 	int moved_fd;                 /* the "moved" ring buffer */
@@ -42,8 +46,9 @@ struct loader {
 /* Remove pins that a killed agent left. Call with the instance lock held. */
 int loader_remove_stale_pins(void);
 
-/* Check the kernel, then open, load, pin and attach everything. On error
- * everything done so far is undone and a one-line reason is in why. */
+/* Open, load (the programs and code paths opts->plan takes), pin and attach
+ * everything. On error everything done so far is undone and a one-line
+ * reason is in why. */
 int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, size_t len);
 
 /* sockops' flag that some destination size was learned (in its .bss). */
@@ -52,9 +57,8 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
  * it in "moved" once per tick, and once more if it is refreshed again). */
 void loader_set_refresh(struct loader *ld, double seconds);
 void loader_set_tick(struct loader *ld, __u64 pass);
-/* The iter/tcp passes from now on only apply targets (a targets pass), or
- * do all their work (a full pass). */
-void loader_set_targets_only(struct loader *ld, bool on);
+/* What the iter/tcp passes do from now on. */
+void loader_set_iter_pass(struct loader *ld, enum iter_pass_kind kind);
 __u32 *loader_dests_learned(struct loader *ld);
 
 /* Run counts and run time of each program (kernel BPF statistics: they

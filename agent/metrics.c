@@ -410,12 +410,38 @@ static const char *const event_names[CNT_MAX] = {
 	[CNT_EVENTS_LOST] = "events_lost",
 };
 
+/* The kernel, the ways of working it allows, and each feature (1 present,
+ * 0 missing or forced off). */
+static void kernel_families(struct prom_buf *b, const struct features *f)
+{
+	struct feature_plan plan;
+
+	features_plan(f, &plan);
+	prom_family(b, "tcptune_kernel_info", "gauge",
+		    "The kernel under the agent and how it collects and applies there (value 1).");
+	prom_sample(b, "tcptune_kernel_info",
+		    (struct prom_label[]){ { "release", f->kernel },
+					   { "collection", collect_mode_name[plan.collect] },
+					   { "walk", walk_mode_name[plan.walk] },
+					   { "writeback", writeback_mode_name[plan.writeback] } }, 4, 1);
+	prom_family(b, "tcptune_kernel_feature", "gauge",
+		    "Kernel features the BPF programs use: 1 in force, 0 missing or forced off (fallback: 1 where the agent works around it).");
+	for (int i = 0; i < FEATURE_MAX; i++) {
+		struct prom_label l[] = { { "feature", feature_desc[i].name },
+					  { "fallback", feature_fallback_taken(f, i) ? "1" : "0" } };
+
+		prom_sample(b, "tcptune_kernel_feature", l, 2, feature_on(f, i) ? 1 : 0);
+	}
+}
+
 int metrics_render(const struct metrics_snapshot *m, struct prom_buf *b)
 {
 	prom_family(b, "tcptune_info", "gauge", "The agent's version and mode (value 1).");
 	prom_sample(b, "tcptune_info",
 		    (struct prom_label[]){ { "version", TCPTUNE_VERSION },
 					   { "mode", m->observe ? "observe" : "tune" } }, 2, 1);
+	if (m->features)
+		kernel_families(b, m->features);
 	prom_family(b, "tcptune_connections", "gauge", "Connections tracked.");
 	prom_sample(b, "tcptune_connections", NULL, 0, (double)m->nflows);
 	prom_family(b, "tcptune_buffer_assigned_bytes", "gauge",

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "kernel_features.h"
 #include "format.h"
 
 /* A growing text buffer. On allocation failure `failed` is set and further
@@ -86,6 +87,7 @@ struct metrics_snapshot {
 	double tick_seconds;         /* how long the last tick took */
 	double cpu_seconds;          /* the agent's user + system time */
 	uint64_t rss_bytes;
+	const struct features *features; /* NULL: no kernel series */
 };
 
 /* Renders the snapshot into b (appending). Returns 0, or -1 when memory ran out. */

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics_server.h"
 #include "parse.h"
+#include "probe.h"
 #include "settings.h"
 #include "status.h"
 #include "sysctl.h"
@@ -197,6 +198,7 @@ struct metrics_state {
 	double tick_seconds;          /* the last tick's */
 	const struct flow *flows;     /* the last tick's connections */
 	size_t nflows;
+	const struct features *features;
 };
 
 static const char *cgroup_name(void *ctx, uint64_t id)
@@ -227,7 +229,7 @@ static void metrics_render_page(struct metrics_state *ms, struct loader *ld, con
 		.flows = ms->flows, .nflows = ms->nflows, .cgroup_name = cgroup_name, .cgroup_ctx = ms->cgroups,
 		.per_connection = ms->per_connection, .observe = ms->observe,
 		.assigned_bytes = t->assigned, .programs = programs, .ticks = ms->ticks,
-		.tick_seconds = ms->tick_seconds,
+		.tick_seconds = ms->tick_seconds, .features = ms->features,
 	};
 	struct prom_buf page = {};
 
@@ -271,12 +273,13 @@ static void log_settings(const struct settings *s)
 
 /* What `tcptune status` shows of the agent: written at start and each reload. */
 struct status_state {
-	struct status_attachment att[TCPTUNE_MAX_SCOPES + 3];
+	struct status_attachment att[TCPTUNE_MAX_SCOPES + 6];
 	struct status_info info;
 	bool written;
 };
 
-static void status_setup(struct status_state *ss, const struct cgroup_scope *scopes, int nr_scopes)
+static void status_setup(struct status_state *ss, const struct cgroup_scope *scopes, int nr_scopes,
+			 const struct features *features, const struct feature_plan *plan)
 {
 	size_t n = 0;
 
@@ -288,10 +291,20 @@ static void status_setup(struct status_state *ss, const struct cgroup_scope *sco
 						   .target = "tracepoint sock/inet_sock_set_state" };
 	ss->att[n++] = (struct status_attachment){ .program = "tcptune_iter", .type = "iter/tcp",
 						   .target = "run by the agent in every network namespace, each pass" };
-	ss->att[n++] = (struct status_attachment){ .program = "tcptune_owners", .type = "iter/task_file",
-						   .target = "run by the agent to find new connections' processes" };
+	if (plan->app_events) {
+		ss->att[n++] = (struct status_attachment){ .program = "tcptune_sendmsg", .type = "tp_btf",
+							   .target = "tracepoint sock/sock_send_length" };
+		ss->att[n++] = (struct status_attachment){ .program = "tcptune_recvmsg", .type = "tp_btf",
+							   .target = "tracepoint sock/sock_recv_length" };
+	}
+	if (plan->walk == WALK_STORAGE_ITER)
+		ss->att[n++] = (struct status_attachment){ .program = "tcptune_refresh", .type = "iter/bpf_sk_storage_map",
+							   .target = "run by the agent over the marks, each walk pass" };
+	if (plan->owners)
+		ss->att[n++] = (struct status_attachment){ .program = "tcptune_owners", .type = "iter/task_file",
+							   .target = "run by the agent to find new connections' processes" };
 	ss->info = (struct status_info){ .pid = (int)getpid(), .started_unix = (long long)time(NULL),
-					 .attachments = ss->att, .nattachments = n };
+					 .attachments = ss->att, .nattachments = n, .features = features };
 }
 
 static void status_publish(struct status_state *ss, const struct settings *cur)
@@ -352,6 +365,8 @@ int cmd_run(int argc, char **argv)
 	struct collector col = {};
 	unsigned int deferred = 0; /* ticks whose changes wait for a targets pass */
 	struct loader_opts opts;
+	struct features features;
+	struct feature_plan plan;
 	bool started = false;
 	char why[512];
 	int lock_fd = -1, nr_scopes = 0, ret, err;
@@ -405,6 +420,12 @@ int cmd_run(int argc, char **argv)
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
+	if (probe_kernel(&features, &plan, why, sizeof(why))) {
+		log_error("%s", why);
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	ms.features = &features;
 	ret = open_scopes(&args, scopes, &nr_scopes, &whole_host);
 	if (ret)
 		goto cleanup;
@@ -454,7 +475,7 @@ int cmd_run(int argc, char **argv)
 	loaded_max = config_buf_bound(&cur->file, &cur->est, true);
 	opts = (struct loader_opts){ .scopes = scopes, .nr_scopes = nr_scopes,
 				     .whole_host = whole_host, .max_flows = (__u32)args.max_flows,
-				     .tune = can_tune, .min_buf = loaded_min, .max_buf = loaded_max };
+				     .tune = can_tune, .min_buf = loaded_min, .max_buf = loaded_max, .plan = plan };
 	if (loader_start(&ld, &opts, why, sizeof(why))) {
 		log_error("%s", why);
 		ret = EXIT_RUNTIME;
@@ -503,7 +524,7 @@ int cmd_run(int argc, char **argv)
 	log_info("capabilities dropped to CAP_SYS_ADMIN and CAP_SYS_PTRACE");
 
 	log_settings(cur);
-	status_setup(&status, scopes, nr_scopes);
+	status_setup(&status, scopes, nr_scopes, &features, &ld.plan);
 	status_publish(&status, cur);
 	if (whole_host)
 		log_info("running on the whole host (cgroup %s), interval %gs, maps pinned under %s",

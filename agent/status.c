@@ -51,6 +51,8 @@ void status_render(FILE *out, const struct status_info *info, bool json)
 			fprintf(out, "program: %s (%s): %s\n", info->attachments[i].program, info->attachments[i].type,
 				info->attachments[i].target);
 		fprintf(out, "pinned: %s\n", TCPTUNE_PIN_DIR);
+		if (info->features)
+			features_render(out, info->features, false);
 		return;
 	}
 	fprintf(out, "{\"pid\": %d, \"version\": \"%s\", \"started_unix\": %lld, \"config\": ", info->pid,
@@ -91,6 +93,10 @@ void status_render(FILE *out, const struct status_info *info, bool json)
 	}
 	fputs("], \"pinned\": ", out);
 	json_str(out, TCPTUNE_PIN_DIR);
+	if (info->features) {
+		fputs(", \"kernel\": ", out);
+		features_render(out, info->features, true);
+	}
 	fputs("}\n", out);
 }
 

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include "kernel_features.h"
 #include "settings.h"
 
 #define TCPTUNE_STATUS_JSON TCPTUNE_STATE_DIR "/status.json"
@@ -25,6 +26,7 @@ struct status_info {
 	const struct settings *settings;
 	const struct status_attachment *attachments;
 	size_t nattachments;
+	const struct features *features; /* what the kernel has, and the fallbacks taken */
 };
 
 /* The agent's part, as JSON (one object) or text lines. Pure. */

@@ -22,9 +22,6 @@
 #include "parse.h"
 #include "system.h"
 
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
 
 int cgroup2_mount(char *buf, size_t len)
 {
@@ -352,6 +349,15 @@ int netns_cookie_current(__u64 *cookie)
 	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len))
 		err = -errno;
 	close(fd);
+	/* before Linux 5.14 the BPF programs record the inode number instead */
+	if (err == -ENOPROTOOPT) {
+		struct stat st;
+
+		if (stat("/proc/self/ns/net", &st))
+			return -errno;
+		*cookie = st.st_ino;
+		err = 0;
+	}
 	return err;
 }
 

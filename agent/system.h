@@ -16,6 +16,9 @@
 #define TCPTUNE_BPFFS_MARK TCPTUNE_STATE_DIR "/bpffs-mounted"
 #define BPFFS_PATH "/sys/fs/bpf"
 #define KERNEL_BTF_PATH "/sys/kernel/btf/vmlinux"
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
 
 struct cgroup_scope {
 	char path[PATH_MAX];

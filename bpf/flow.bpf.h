@@ -29,7 +29,17 @@
 #define TCP_CHRONO_RWND_LIMITED 2
 #define TCP_CHRONO_SNDBUF_LIMITED 3
 
+#define TCP_TIME_WAIT 6
+
+#define SOCK_SNDBUF_LOCK 1
+#define SOCK_RCVBUF_LOCK 2
+
 extern unsigned int CONFIG_HZ __kconfig;
+
+/* Set by the agent from what the kernel allows (agent/features.c): the
+ * "marks" socket storage, taken from sockops and iter/tcp programs (Linux
+ * 5.11). Without it every tick is a full pass and nothing is marked. */
+const volatile bool use_marks = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -86,15 +96,79 @@ static __always_inline bool state_tracked(int state)
 {
 	return state != TCP_CLOSE && state != TCP_LISTEN &&
 	       state != TCP_SYN_SENT && state != TCP_SYN_RECV &&
-	       state != 6 /* TIME_WAIT */ && state != TCP_NEW_SYN_RECV;
+	       state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV;
 }
 
-/* Time in one limited state, as tcp_get_info_chrono_stats() reports it. */
+/* Kernel layouts other than vmlinux.h's, matched by CO-RE (the ___ suffix is
+ * dropped): before Linux 5.15 the socket's cgroup is packed in an u64 (low
+ * bit set: net_cls/net_prio data, the socket counts as the root cgroup's);
+ * before 5.12 the netns cookie is an atomic64_t. */
+struct sock_cgroup_data___old {
+	__u64 val;
+};
+
+struct net___old {
+	atomic64_t net_cookie;
+};
+
+#define ROOT_CGROUP_ID 1
+
+/* The socket's cgroup v2, NULL for the root's. Read with
+ * bpf_probe_read_kernel: in tracing programs only. */
+static __always_inline struct cgroup *sock_cgroup(const struct sock *sk)
+{
+	const struct sock_cgroup_data___old *old = (const void *)&sk->sk_cgrp_data;
+	__u64 val;
+
+	if (bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
+		return BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+	val = BPF_CORE_READ(old, val);
+	return (val & 1) ? NULL : (struct cgroup *)val;
+}
+
+/* The id of the socket's cgroup v2, as the agent and sockops key it. Where
+ * the cgroup is a pointer, read directly (sockops too); packed, as tracing
+ * programs can. */
+static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
+{
+	struct cgroup *cgrp;
+
+	if (bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
+		return sk->sk_cgrp_data.cgroup->kn->id;
+	cgrp = sock_cgroup(sk);
+	return cgrp ? BPF_CORE_READ(cgrp, kn, id) : ROOT_CGROUP_ID;
+}
+
+/* The lock bits the application set (SO_SNDBUF, SO_RCVBUF): a 4-bit field
+ * before Linux 6.2. */
+static __always_inline __u32 sock_userlocks(const struct sock *sk)
+{
+	return BPF_CORE_READ_BITFIELD(sk, sk_userlocks);
+}
+
+/* Set by the agent where a namespace's cookie cannot be read from
+ * userspace (SO_NETNS_COOKIE, Linux 5.14): namespaces are told apart by
+ * their inode number, on both sides. */
+const volatile bool netns_by_inode = false;
+
+static __always_inline __u64 sock_netns_cookie(const struct sock_common *skc)
+{
+	struct net___old *old = (void *)skc->skc_net.net;
+
+	if (netns_by_inode)
+		return skc->skc_net.net->ns.inum;
+	if (bpf_core_field_exists(old->net_cookie))
+		return BPF_CORE_READ(old, net_cookie.counter);
+	return skc->skc_net.net->net_cookie;
+}
+
+/* Time in one limited state, as tcp_get_info_chrono_stats() reports it.
+ * chrono_type is a 2-bit field before Linux 6.18: read as a bitfield. */
 static __always_inline __u64 chrono_us(const struct tcp_sock *tp, int type, __u32 now_jiffies)
 {
 	__u64 jiffies = tp->chrono_stat[type - 1];
 
-	if (tp->chrono_type == type)
+	if (BPF_CORE_READ_BITFIELD(tp, chrono_type) == (__u64)type)
 		jiffies += now_jiffies - tp->chrono_start;
 	return jiffies * (USEC_PER_SEC / CONFIG_HZ);
 }
@@ -197,7 +271,10 @@ static __always_inline void flow_stamp(struct conn_stats *f, const struct tcp_so
  * NULL when the socket has none. */
 static __always_inline struct conn_stats *mark_refresh(struct conn_mark *m, const struct tcp_sock *tp)
 {
-	struct conn_stats *f = bpf_map_lookup_elem(&flows, &m->cookie);
+	/* a key on the stack: before Linux 6.2 a map lookup takes none from an
+	 * iterator's buffer */
+	__u64 cookie = m->cookie;
+	struct conn_stats *f = bpf_map_lookup_elem(&flows, &cookie);
 
 	if (f)
 		flow_stamp(f, tp, 0);
@@ -238,9 +315,9 @@ static __always_inline void flow_record(__u64 cookie, const struct tcp_sock *tp,
 	}
 	init.sport = skc->skc_num;
 	init.dport = bpf_ntohs(skc->skc_dport);
-	init.netns_cookie = skc->skc_net.net->net_cookie;
-	init.cgroup_id = sk->sk_cgrp_data.cgroup->kn->id;
-	init.app_locks = sk->sk_userlocks & 3;
+	init.netns_cookie = sock_netns_cookie(skc);
+	init.cgroup_id = sock_cgroup_id(sk);
+	init.app_locks = sock_userlocks(sk) & (SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK);
 	init.seen_pass = pass;
 	init.state = skc->skc_state;
 	if (refresh)
@@ -252,6 +329,8 @@ static __always_inline void flow_record(__u64 cookie, const struct tcp_sock *tp,
 		return;
 	}
 	count(CNT_FLOWS_CREATED);
+	if (!use_marks)
+		return;
 	/* the first write or read refreshes and lists it (its tcp_mstamp
 	 * differs from the zero taken here, for the walk pass) */
 	m = bpf_sk_storage_get(&marks, (void *)tp, NULL, BPF_SK_STORAGE_GET_F_CREATE);

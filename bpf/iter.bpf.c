@@ -5,10 +5,11 @@
  *    up connections that were open before the agent started (or that a full
  *    map once turned away) and stamps every tracked socket with the pass
  *    number, so the agent can drop entries whose socket vanished without a
- *    close event; a targets pass (targets_only), in the namespaces of the
- *    agent's new targets, applies them and touches nothing else;
+ *    close event; a targets pass (ITER_PASS_TARGETS), in the namespaces of
+ *    the agent's new targets, applies them and touches nothing else;
  *  - iter/bpf_sk_storage_map, the walk pass, refreshes the tracked sockets
- *    that moved with no system call;
+ *    that moved with no system call; where the kernel refuses map-element
+ *    iterators, iter/tcp does it (ITER_PASS_WALK), namespace by namespace;
  *  - iter/task_file, run when some entry has no owner yet, records the pid and
  *    comm of the process holding each tracked socket. */
 #include "tune.bpf.h"
@@ -23,12 +24,20 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u32 nr_scopes = 0;
 const volatile __u64 scope_cgroup_ids[TCPTUNE_MAX_SCOPES] = {};
 
-/* Written by the agent before each pass. */
+/* Set by the agent from what the kernel allows: bpf_setsockopt from iter/tcp
+ * (Linux 5.14). Without it targets are applied by sockops callbacks. */
+const volatile bool iter_writes = false;
+/* ... and bpf_get_socket_cookie from iter/tcp (Linux 5.12). Without it a
+ * socket's cookie is read, and one that has none yet (open before the agent,
+ * never dumped by sock_diag) is not tracked. */
+const volatile bool iter_cookie = false;
+
+/* Written by the agent before each pass: its number, and what the iter/tcp
+ * pass does (enum iter_pass_kind). A targets pass touches only the sockets
+ * whose target is not in force yet: reading every socket's figures costs
+ * about what the walk itself does. */
 __u64 pass = 0;
-/* A targets pass: only the sockets whose target is not in force yet are
- * touched (reading every socket's figures was 0.9 us a socket, about what
- * the walk itself costs). */
-bool targets_only = false;
+__u32 iter_pass_kind = ITER_PASS_FULL;
 
 /* Read by the agent, flows and top; written by the agent only. */
 struct {
@@ -41,7 +50,7 @@ struct {
 
 static __always_inline bool in_scope(const struct sock *sk)
 {
-	struct cgroup *cgrp = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+	struct cgroup *cgrp = sock_cgroup(sk);
 
 	if (!nr_scopes)
 		return true;
@@ -57,73 +66,6 @@ static __always_inline bool in_scope(const struct sock *sk)
 	return false;
 }
 
-/* One buffer toward its target; the lock bits the application set before
- * tcptune first saw the socket keep the buffer the application's. */
-static __always_inline bool apply(struct sock *sk, const struct conn_stats *f, __u32 target,
-				  __u32 current, __u32 app_lock, int optname)
-{
-	int val;
-
-	if (!target || target == current)
-		return false;
-	if (!size_valid(target) || (f->app_locks & app_lock)) {
-		count(CNT_REFUSED);
-		return false;
-	}
-	val = setsockopt_value(target);
-	if (bpf_setsockopt(sk, SOL_SOCKET, optname, &val, sizeof(val)))
-		return false;
-	count(CNT_APPLIED);
-	return true;
-}
-
-/* The agent's targets t (NULL: none) for this tracked connection (lock_sock
- * is held). True when a buffer size changed. */
-static __always_inline bool apply_targets(struct sock *sk, const struct conn_target *t,
-					  const struct conn_stats *f)
-{
-	int clamp, lowat;
-	bool changed;
-
-	if (!tune_enabled || !t || (t->flags & TARGET_OBSERVE))
-		return false;
-	changed = apply(sk, f, t->sndbuf, sk->sk_sndbuf, SOCK_SNDBUF_LOCK, SO_SNDBUF);
-	changed |= apply(sk, f, t->rcvbuf, sk->sk_rcvbuf, SOCK_RCVBUF_LOCK, SO_RCVBUF);
-	/* unsent data a writer may queue: at most max_buf, like the buffers
-	 * (which also keeps it a positive int) */
-	if (t->notsent_lowat && t->notsent_lowat != ((struct tcp_sock *)sk)->notsent_lowat) {
-		lowat = (int)t->notsent_lowat;
-		if (t->notsent_lowat <= max_buf &&
-		    bpf_setsockopt(sk, SOL_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat)) == 0) {
-			count(CNT_APPLIED);
-			changed = true;
-		} else {
-			count(CNT_REFUSED);
-		}
-	}
-	/* a raised rcvbuf does not move window_clamp by itself */
-	if (t->window_clamp && !(f->app_locks & SOCK_RCVBUF_LOCK) &&
-	    t->window_clamp != ((struct tcp_sock *)sk)->window_clamp) {
-		clamp = (int)t->window_clamp;
-		if (t->window_clamp <= max_buf)
-			bpf_setsockopt(sk, SOL_TCP, TCP_WINDOW_CLAMP, &clamp, sizeof(clamp));
-		else
-			count(CNT_REFUSED);
-	}
-	return changed;
-}
-
-/* Is every part of the target the socket's already? */
-static __always_inline bool target_in_force(const struct tcp_sock *tp, const struct conn_target *t)
-{
-	const struct sock *sk = &tp->inet_conn.icsk_inet.sk;
-
-	return (!t->sndbuf || t->sndbuf == (__u32)sk->sk_sndbuf) &&
-	       (!t->rcvbuf || t->rcvbuf == (__u32)sk->sk_rcvbuf) &&
-	       (!t->notsent_lowat || t->notsent_lowat == tp->notsent_lowat) &&
-	       (!t->window_clamp || t->window_clamp == tp->window_clamp);
-}
-
 /* A targets pass, on one socket of the namespace: most have no target, or
  * one in force already, and are left after one lookup. */
 static __always_inline void apply_pending(struct tcp_sock *tp, __u64 cookie)
@@ -134,7 +76,7 @@ static __always_inline void apply_pending(struct tcp_sock *tp, __u64 cookie)
 	if (!t || target_in_force(tp, t))
 		return;
 	f = bpf_map_lookup_elem(&flows, &cookie);
-	if (!f || !in_scope(&tp->inet_conn.icsk_inet.sk) || !apply_targets((struct sock *)tp, t, f))
+	if (!f || !in_scope(&tp->inet_conn.icsk_inet.sk) || !apply_targets(tp, tp, t, f))
 		return;
 	flow_stamp(f, tp, pass);
 	/* the agent sees the new sizes, even on an idle connection: with the
@@ -145,6 +87,19 @@ static __always_inline void apply_pending(struct tcp_sock *tp, __u64 cookie)
 		moved_output_figures(cookie, f);
 	else
 		moved_output(cookie, 0);
+}
+
+/* The walk pass done by iter/tcp: a tracked socket (one with a mark) that
+ * moved since its mark was taken gets its entry refreshed. */
+static __always_inline void walk_refresh(struct tcp_sock *tp)
+{
+	struct conn_mark *m;
+
+	if (!use_marks)
+		return;
+	m = bpf_sk_storage_get(&marks, tp, NULL, 0);
+	if (m && mark_moved(m, tp))
+		mark_refresh(m, tp);
 }
 
 SEC("iter/tcp")
@@ -163,9 +118,16 @@ int tcptune_iter(struct bpf_iter__tcp *ctx)
 		return 0; /* request and time-wait sockets */
 	if (!state_tracked(skc->skc_state))
 		return 0;
-	cookie = bpf_get_socket_cookie(skc);
-	if (targets_only) {
-		apply_pending(tp, cookie);
+	if (iter_pass_kind == ITER_PASS_WALK) {
+		walk_refresh(tp);
+		return 0;
+	}
+	cookie = iter_cookie ? bpf_get_socket_cookie(skc) : skc->skc_cookie.counter;
+	if (!cookie)
+		return 0;
+	if (iter_pass_kind == ITER_PASS_TARGETS) {
+		if (iter_writes)
+			apply_pending(tp, cookie);
 		return 0;
 	}
 	if (!in_scope(&tp->inet_conn.icsk_inet.sk))
@@ -175,16 +137,18 @@ int tcptune_iter(struct bpf_iter__tcp *ctx)
 		/* open before the agent started, or turned away by a full map:
 		 * no target can exist for it yet */
 		flow_record(cookie, tp, pass, true);
-		m = bpf_sk_storage_get(&marks, tp, NULL, 0);
+		m = use_marks ? bpf_sk_storage_get(&marks, tp, NULL, 0) : NULL;
 		if (m)
 			mark_take(m, tp);
 		return 0;
 	}
 	/* the new sizes reach the agent with the read of the whole map that
 	 * follows this pass: nothing to list */
-	if (tune_enabled)
-		apply_targets((struct sock *)tp, bpf_map_lookup_elem(&targets, &cookie), f);
+	if (tune_enabled && iter_writes)
+		apply_targets(tp, tp, bpf_map_lookup_elem(&targets, &cookie), f);
 	flow_stamp(f, tp, pass);
+	if (!use_marks)
+		return 0;
 	m = bpf_sk_storage_get(&marks, tp, NULL, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!m)
 		return 0;

@@ -7,6 +7,11 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* Set by the agent where iter/tcp cannot call bpf_setsockopt (before Linux
+ * 5.14): targets are applied here instead, on the RTT callback that a
+ * sender's ACKs of new data raise (a socket that only receives gets none). */
+const volatile bool apply_on_callbacks = false;
+
 /* Set by the agent once it has learned a destination: until then there is
  * nothing to look up, and establishment stays as cheap as without tuning. */
 __u32 dests_learned = 0;
@@ -53,9 +58,9 @@ static __always_inline void apply_learned(struct bpf_sock_ops *skops, const stru
 	int val;
 
 	/* the application chose its own sizes before connecting */
-	if (sk->sk_userlocks & (SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK))
+	if (sock_userlocks(sk) & (SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK))
 		return;
-	t = learned_sizes(skops, sk->sk_cgrp_data.cgroup->kn->id);
+	t = learned_sizes(skops, sock_cgroup_id(sk));
 	if (!t)
 		return;
 	if (t->sndbuf && size_valid(t->sndbuf)) {
@@ -93,9 +98,9 @@ static __always_inline void init_window(struct bpf_sock_ops *skops)
 	if (tp) { /* active open: the connecting socket is full */
 		const struct sock *own = &tp->inet_conn.icsk_inet.sk;
 
-		if (own->sk_userlocks & SOCK_RCVBUF_LOCK)
+		if (sock_userlocks(own) & SOCK_RCVBUF_LOCK)
 			return;
-		t = learned_sizes(skops, own->sk_cgrp_data.cgroup->kn->id);
+		t = learned_sizes(skops, sock_cgroup_id(own));
 		if (tp->advmss)
 			mss = tp->advmss;
 	} else {
@@ -107,6 +112,21 @@ static __always_inline void init_window(struct bpf_sock_ops *skops)
 	segs = setsockopt_value(t->rcvbuf) / mss;
 	skops->reply = segs > 2 ? segs : 2;
 	count(CNT_WINDOW_AT_START);
+}
+
+/* A callback of a connection whose target may have changed: applied when
+ * it is not in force yet. */
+static __always_inline void apply_on_callback(struct bpf_sock_ops *skops, struct tcp_sock *tp)
+{
+	__u64 cookie = bpf_get_socket_cookie(skops);
+	struct conn_target *t = bpf_map_lookup_elem(&targets, &cookie);
+	struct conn_stats *f;
+
+	if (!t || target_in_force(tp, t))
+		return;
+	f = bpf_map_lookup_elem(&flows, &cookie);
+	if (f)
+		apply_targets(skops, tp, t, f);
 }
 
 SEC("sockops")
@@ -122,6 +142,7 @@ int tcptune_sockops(struct bpf_sock_ops *skops)
 		return 1;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_RTT_CB:
 		break;
 	default:
 		return 1;
@@ -132,9 +153,16 @@ int tcptune_sockops(struct bpf_sock_ops *skops)
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return 1;
+	if (skops->op == BPF_SOCK_OPS_RTT_CB) {
+		if (apply_on_callbacks && tune_enabled)
+			apply_on_callback(skops, tp);
+		return 1;
+	}
 	/* record first: the entry keeps the application's lock bits, not ours */
 	flow_record(bpf_get_socket_cookie(skops), tp, 0, false);
 	if (tune_enabled && dests_learned)
 		apply_learned(skops, &tp->inet_conn.icsk_inet.sk);
+	if (tune_enabled && apply_on_callbacks)
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_RTT_CB_FLAG);
 	return 1;
 }

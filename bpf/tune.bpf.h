@@ -13,8 +13,6 @@
 #define SOL_TCP 6
 #define TCP_WINDOW_CLAMP 10
 #define TCP_NOTSENT_LOWAT 25
-#define SOCK_SNDBUF_LOCK 1
-#define SOCK_RCVBUF_LOCK 2
 
 /* Set by the agent: off in --observe mode (targets are computed and shown,
  * never applied), and its configured bounds in sk-level bytes. */
@@ -47,6 +45,75 @@ static __always_inline bool size_valid(__u32 size)
 static __always_inline int setsockopt_value(__u32 size)
 {
 	return (int)(size / 2);
+}
+
+/* One buffer toward its target; the lock bits the application set before
+ * tcptune first saw the socket keep the buffer the application's. */
+static __always_inline bool apply(void *ctx, const struct conn_stats *f, __u32 target,
+				  __u32 current, __u32 app_lock, int optname)
+{
+	int val;
+
+	if (!target || target == current)
+		return false;
+	if (!size_valid(target) || (f->app_locks & app_lock)) {
+		count(CNT_REFUSED);
+		return false;
+	}
+	val = setsockopt_value(target);
+	if (bpf_setsockopt(ctx, SOL_SOCKET, optname, &val, sizeof(val)))
+		return false;
+	count(CNT_APPLIED);
+	return true;
+}
+
+/* The agent's targets t (NULL: none) for this tracked connection (lock_sock
+ * is held). ctx is what bpf_setsockopt takes: the socket in iter/tcp, the
+ * context in sockops. True when a buffer size changed. */
+static __always_inline bool apply_targets(void *ctx, struct tcp_sock *tp, const struct conn_target *t,
+					  const struct conn_stats *f)
+{
+	struct sock *sk = &tp->inet_conn.icsk_inet.sk;
+	int clamp, lowat;
+	bool changed;
+
+	if (!tune_enabled || !t || (t->flags & TARGET_OBSERVE))
+		return false;
+	changed = apply(ctx, f, t->sndbuf, sk->sk_sndbuf, SOCK_SNDBUF_LOCK, SO_SNDBUF);
+	changed |= apply(ctx, f, t->rcvbuf, sk->sk_rcvbuf, SOCK_RCVBUF_LOCK, SO_RCVBUF);
+	/* unsent data a writer may queue: at most max_buf, like the buffers
+	 * (which also keeps it a positive int) */
+	if (t->notsent_lowat && t->notsent_lowat != tp->notsent_lowat) {
+		lowat = (int)t->notsent_lowat;
+		if (t->notsent_lowat <= max_buf &&
+		    bpf_setsockopt(ctx, SOL_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat)) == 0) {
+			count(CNT_APPLIED);
+			changed = true;
+		} else {
+			count(CNT_REFUSED);
+		}
+	}
+	/* a raised rcvbuf does not move window_clamp by itself */
+	if (t->window_clamp && !(f->app_locks & SOCK_RCVBUF_LOCK) &&
+	    t->window_clamp != tp->window_clamp) {
+		clamp = (int)t->window_clamp;
+		if (t->window_clamp <= max_buf)
+			bpf_setsockopt(ctx, SOL_TCP, TCP_WINDOW_CLAMP, &clamp, sizeof(clamp));
+		else
+			count(CNT_REFUSED);
+	}
+	return changed;
+}
+
+/* Is every part of the target the socket's already? */
+static __always_inline bool target_in_force(const struct tcp_sock *tp, const struct conn_target *t)
+{
+	const struct sock *sk = &tp->inet_conn.icsk_inet.sk;
+
+	return (!t->sndbuf || t->sndbuf == (__u32)sk->sk_sndbuf) &&
+	       (!t->rcvbuf || t->rcvbuf == (__u32)sk->sk_rcvbuf) &&
+	       (!t->notsent_lowat || t->notsent_lowat == tp->notsent_lowat) &&
+	       (!t->window_clamp || t->window_clamp == tp->window_clamp);
 }
 
 #endif

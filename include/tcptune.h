@@ -110,6 +110,13 @@ struct agent_status {
 	__u32 pad;
 };
 
+/* What an iter/tcp pass does (iter.bpf.c), set by the agent before each. */
+enum iter_pass_kind {
+	ITER_PASS_FULL,          /* refresh and pick up every socket, apply targets */
+	ITER_PASS_TARGETS,       /* apply targets not in force yet, nothing else */
+	ITER_PASS_WALK,          /* refresh the tracked sockets that moved */
+};
+
 /* Buffer sizes the agent wants for one connection, in the "targets" map
  * (keyed by socket cookie), applied by iter/tcp in the next pass. Sizes are
  * what the kernel shows as sk_sndbuf / sk_rcvbuf (ss tb / rb); 0 = leave. */

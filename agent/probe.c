@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include "log.h"
+#include "probe.h"
+#include "probe.skel.h"
+#include "system.h"
+
+/* The probe programs each feature takes: all of them must load. */
+static const char *const probe_programs[FEATURE_MAX][3] = {
+	[FEATURE_SOCKOPS] = { "probe_sockops_sock" },
+	[FEATURE_STATE_TRACEPOINT] = { "probe_state_tracepoint" },
+	[FEATURE_TCP_ITER] = { "probe_tcp_iter" },
+	[FEATURE_ITER_COOKIE] = { "probe_iter_cookie" },
+	[FEATURE_APP_EVENTS] = { "probe_send_tracepoint", "probe_recv_tracepoint" },
+	[FEATURE_SOCKET_STORAGE] = { "probe_tracing_storage", "probe_iter_storage", "probe_sockops_storage" },
+	[FEATURE_STORAGE_ITER] = { "probe_storage_iter" },
+	[FEATURE_ITER_SETSOCKOPT] = { "probe_iter_setsockopt" },
+	[FEATURE_SOCKOPS_CALLBACKS] = { "probe_sockops_setsockopt" },
+	[FEATURE_TASK_FILE_ITER] = { "probe_task_file_iter" },
+};
+
+static bool wanted(enum feature feature, const char *name)
+{
+	for (int i = 0; i < 3 && probe_programs[feature][i]; i++)
+		if (strcmp(probe_programs[feature][i], name) == 0)
+			return true;
+	return false;
+}
+
+/* getsockopt(SO_NETNS_COOKIE): 0 or -errno. */
+static int probe_netns_cookie(void)
+{
+	__u64 cookie;
+	socklen_t len = sizeof(cookie);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
+
+	if (fd < 0)
+		fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* Loads the feature's programs alone; 0 or the load's -errno. */
+static int probe_one(enum feature feature)
+{
+	struct probe_bpf *obj = probe_bpf__open();
+	struct bpf_program *prog;
+	int err;
+
+	if (!obj)
+		return -errno;
+	bpf_object__for_each_program(prog, obj->obj)
+		bpf_program__set_autoload(prog, wanted(feature, bpf_program__name(prog)));
+	err = probe_bpf__load(obj);
+	probe_bpf__destroy(obj);
+	return err;
+}
+
+int probe_features(struct features *f)
+{
+	struct utsname u;
+
+	if (uname(&u) == 0)
+		snprintf(f->kernel, sizeof(f->kernel), "%s", u.release);
+	for (int i = 0; i < FEATURE_MAX; i++) {
+		if (f->state[i] == FEATURE_FORCED_OFF)
+			continue;
+		if (i == FEATURE_BTF)
+			f->error[i] = access(KERNEL_BTF_PATH, R_OK) ? -errno : 0;
+		else if (i == FEATURE_NETNS_COOKIE)
+			f->error[i] = probe_netns_cookie();
+		else if (f->state[FEATURE_BTF] != FEATURE_PRESENT)
+			f->error[i] = -ENOENT; /* nothing CO-RE loads without it */
+		else
+			f->error[i] = probe_one(i);
+		f->state[i] = f->error[i] ? FEATURE_MISSING : FEATURE_PRESENT;
+		log_debug("probe %s: %s", feature_desc[i].name, f->error[i] ? strerror(-f->error[i]) : "ok");
+	}
+	return 0;
+}
+
+#define FEATURES_OFF_ENV "TCPTUNE_FEATURES_OFF"
+
+int probe_kernel(struct features *f, struct feature_plan *plan, char *why, size_t len)
+{
+	char bad[64];
+	int err;
+
+	memset(f, 0, sizeof(*f));
+	if (features_force_off(f, getenv(FEATURES_OFF_ENV), bad, sizeof(bad))) {
+		snprintf(why, len, "%s names '%s', which is no optional feature: see tcptune status for the names",
+			 FEATURES_OFF_ENV, bad);
+		return -1;
+	}
+	err = probe_features(f);
+	if (err) {
+		snprintf(why, len, "cannot probe the kernel's BPF features: %s", strerror(-err));
+		return -1;
+	}
+	features_plan(f, plan);
+	if (plan->refused >= 0) {
+		features_refusal(f, plan->refused, why, len);
+		return -1;
+	}
+	log_info("kernel %s: collection by %s, walk by %s, write-back by %s", f->kernel,
+		 collect_mode_name[plan->collect], walk_mode_name[plan->walk], writeback_mode_name[plan->writeback]);
+	for (int i = 0; i < FEATURE_MAX; i++)
+		if (feature_fallback_taken(f, i))
+			log_info("fallback: %s %s (%s): %s", feature_desc[i].name,
+				 f->state[i] == FEATURE_FORCED_OFF ? "forced off" : "missing",
+				 f->error[i] ? strerror(-f->error[i]) : FEATURES_OFF_ENV, feature_fallback(i));
+	return 0;
+}
