@@ -352,8 +352,9 @@ int collect_pass(struct loader *ld, struct collector *col, __u64 pass, enum pass
 	}
 	res->flows = col->table.v;
 	res->tracked = col->table.n;
-	/* tasks are not per namespace: one walk finds every owner */
-	if (res->unowned) {
+	/* tasks are not per namespace: one walk finds every owner (where the
+	 * kernel has the task_file iterator) */
+	if (res->unowned && ld->owners_link) {
 		err = run_iterator(ld->owners_link);
 		if (err)
 			return err;

@@ -4,12 +4,13 @@
 #include "format.h"
 
 const struct feature_desc feature_desc[FEATURE_MAX] = {
-	[FEATURE_BTF] = { "btf", "kernel BTF (CONFIG_DEBUG_INFO_BTF)", "5.4", true },
+	[FEATURE_BTF] = { "btf", "kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y)", "5.4", true },
 	[FEATURE_SOCKOPS] = { "sockops", "sockops programs reading the full socket", "5.9", true },
 	[FEATURE_STATE_TRACEPOINT] = { "state_tracepoint", "tp_btf/inet_sock_set_state and BPF ring buffers", "5.8", true },
 	[FEATURE_TCP_ITER] = { "tcp_iter", "the iter/tcp BPF iterator", "5.9", true },
 	[FEATURE_ITER_COOKIE] = { "iter_cookie", "bpf_get_socket_cookie from iter/tcp", "5.12", false },
 	[FEATURE_NETNS_COOKIE] = { "netns_cookie", "network namespace cookies read by getsockopt (SO_NETNS_COOKIE)", "5.14", false },
+	[FEATURE_KCONFIG] = { "kconfig", "the kernel's configuration (/boot/config-RELEASE or /proc/config.gz)", NULL, false },
 	[FEATURE_APP_EVENTS] = { "app_events", "tp_btf/sock_send_length and sock_recv_length", "6.2", false },
 	[FEATURE_SOCKET_STORAGE] = { "socket_storage", "socket storage from tracing, iterator and sockops programs", "5.11", false },
 	[FEATURE_STORAGE_ITER] = { "storage_iter", "the iter/bpf_sk_storage_map BPF iterator", "5.9", false },
@@ -44,6 +45,7 @@ void features_plan(const struct features *f, struct feature_plan *plan)
 	plan->owners = feature_on(f, FEATURE_TASK_FILE_ITER);
 	plan->iter_cookie = feature_on(f, FEATURE_ITER_COOKIE);
 	plan->netns_by_inode = !feature_on(f, FEATURE_NETNS_COOKIE);
+	plan->config_hz = feature_on(f, FEATURE_KCONFIG) ? 0 : f->config_hz;
 	if (plan->app_events)
 		plan->collect = COLLECT_EVENTS;
 	else
@@ -104,6 +106,8 @@ const char *feature_fallback(enum feature feature)
 		return "write-back: targets reach a connection only at establishment (learned sizes)";
 	case FEATURE_TASK_FILE_ITER:
 		return "owners: flows and top show no pid or command";
+	case FEATURE_KCONFIG:
+		return "CONFIG_HZ measured from the jiffies clock (/proc/timer_list)";
 	case FEATURE_NETNS_COOKIE:
 		return "namespaces: told apart by inode number, which flows shows as netns_cookie";
 	case FEATURE_ITER_COOKIE:
@@ -140,8 +144,9 @@ static void render_json(FILE *out, const struct features *f, const struct featur
 	fprintf(out, "{\"release\": %s, \"features\": {", buf);
 	for (int i = 0; i < FEATURE_MAX; i++)
 		fprintf(out, "%s\"%s\": \"%s\"", i ? ", " : "", feature_desc[i].name, state_name[f->state[i]]);
-	fprintf(out, "}, \"collection\": \"%s\", \"walk\": \"%s\", \"writeback\": \"%s\", \"fallbacks\": [",
-		collect_mode_name[plan->collect], walk_mode_name[plan->walk], writeback_mode_name[plan->writeback]);
+	fprintf(out, "}, \"collection\": \"%s\", \"walk\": \"%s\", \"writeback\": \"%s\", \"config_hz_measured\": %u, \"fallbacks\": [",
+		collect_mode_name[plan->collect], walk_mode_name[plan->walk], writeback_mode_name[plan->writeback],
+		plan->config_hz);
 	for (int i = 0; i < FEATURE_MAX; i++) {
 		if (!feature_fallback_taken(f, i))
 			continue;
@@ -164,11 +169,18 @@ void features_render(FILE *out, const struct features *f, bool json)
 	}
 	fprintf(out, "kernel: %s; collection: %s, walk: %s, write-back: %s\n", f->kernel,
 		collect_mode_name[plan.collect], walk_mode_name[plan.walk], writeback_mode_name[plan.writeback]);
-	for (int i = 0; i < FEATURE_MAX; i++)
-		fprintf(out, "feature: %-17s %-10s %s (Linux %s%s)\n", feature_desc[i].name, state_name[f->state[i]],
-			feature_desc[i].what, feature_desc[i].since, feature_desc[i].required ? ", required" : "");
+	for (int i = 0; i < FEATURE_MAX; i++) {
+		const struct feature_desc *d = &feature_desc[i];
+
+		fprintf(out, "feature: %-17s %-10s %s", d->name, state_name[f->state[i]], d->what);
+		if (d->since)
+			fprintf(out, " (Linux %s%s)", d->since, d->required ? ", required" : "");
+		fputc('\n', out);
+	}
 	for (int i = 0; i < FEATURE_MAX; i++)
 		if (feature_fallback_taken(f, i))
 			fprintf(out, "fallback: %s %s: %s\n", feature_desc[i].name, state_name[f->state[i]],
 				feature_fallback(i));
+	if (plan.config_hz)
+		fprintf(out, "CONFIG_HZ: %u, measured\n", plan.config_hz);
 }

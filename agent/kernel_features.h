@@ -16,6 +16,7 @@ enum feature {
 	FEATURE_TCP_ITER,         /* iter/tcp */
 	FEATURE_ITER_COOKIE,      /* bpf_get_socket_cookie from iter/tcp */
 	FEATURE_NETNS_COOKIE,     /* getsockopt SO_NETNS_COOKIE */
+	FEATURE_KCONFIG,          /* the kernel's build configuration, for CONFIG_HZ */
 	FEATURE_APP_EVENTS,       /* tp_btf/sock_send_length and sock_recv_length */
 	FEATURE_SOCKET_STORAGE,   /* socket storage from tp_btf, iter/tcp and sockops */
 	FEATURE_STORAGE_ITER,     /* iter/bpf_sk_storage_map */
@@ -28,7 +29,7 @@ enum feature {
 struct feature_desc {
 	const char *name;         /* as status, /metrics and TCPTUNE_FEATURES_OFF spell it */
 	const char *what;         /* what it is, for a person */
-	const char *since;        /* the first Linux release that has it */
+	const char *since;        /* the first Linux release that has it (NULL: not a matter of release) */
 	bool required;
 };
 
@@ -44,6 +45,8 @@ struct features {
 	char kernel[65];          /* uname release */
 	enum feature_state state[FEATURE_MAX];
 	int error[FEATURE_MAX];   /* the probe's -errno where missing */
+	unsigned int config_hz;   /* without the kernel's configuration: CONFIG_HZ
+				   * measured from the jiffies clock */
 };
 
 /* How connections are refreshed between full passes. */
@@ -73,6 +76,7 @@ struct feature_plan {
 	bool owners;              /* the owners' pids and names are found */
 	bool iter_cookie;         /* iter/tcp gives a socket its cookie (else reads it) */
 	bool netns_by_inode;      /* namespaces keyed by inode number, not cookie */
+	unsigned int config_hz;   /* CONFIG_HZ to give libbpf, 0: it reads the kernel's */
 	enum collect_mode collect;
 	enum walk_mode walk;
 	enum writeback_mode writeback;

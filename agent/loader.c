@@ -120,6 +120,7 @@ fail: {
 int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, size_t len)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .pin_root_path = TCPTUNE_PIN_DIR);
+	char kconfig[32];
 	int err;
 
 	memset(ld, 0, sizeof(*ld));
@@ -127,6 +128,11 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 	ld->moved_fd = -1;
 
 	ld->plan = opts->plan;
+	/* no configuration for libbpf to read CONFIG_HZ from: the measured one */
+	if (ld->plan.config_hz) {
+		snprintf(kconfig, sizeof(kconfig), "CONFIG_HZ=%u\n", ld->plan.config_hz);
+		open_opts.kconfig = kconfig;
+	}
 	err = bpffs_ensure(&ld->bpffs_mounted);
 	if (err) {
 		snprintf(why, len, "bpffs is not mounted at /sys/fs/bpf and mounting it failed: %s",

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -50,6 +52,56 @@ static int probe_netns_cookie(void)
 	return err;
 }
 
+/* Where libbpf reads CONFIG_HZ from: 0 when one is readable, or -errno. */
+static int probe_kconfig(const char *release)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/boot/config-%s", release);
+	if (access(path, R_OK) == 0 || access("/proc/config.gz", R_OK) == 0)
+		return 0;
+	return -ENOENT;
+}
+
+/* The jiffies counter of /proc/timer_list, or 0. */
+static unsigned long long read_jiffies(void)
+{
+	unsigned long long jiffies = 0;
+	char line[256];
+	FILE *f = fopen("/proc/timer_list", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "jiffies: %llu", &jiffies) == 1)
+			break;
+	fclose(f);
+	return jiffies;
+}
+
+/* CONFIG_HZ without the kernel's configuration: jiffies counted over 200 ms,
+ * rounded to the nearest value a kernel is built with; 250 (Debian's) when
+ * there is no clock to read. */
+static unsigned int measure_hz(void)
+{
+	static const unsigned int choices[] = { 100, 250, 300, 1000 };
+	unsigned long long j0 = read_jiffies(), j1;
+	__u64 t0 = monotonic_ns(), t1;
+	double hz;
+	unsigned int best = 250;
+
+	usleep(200000);
+	j1 = read_jiffies();
+	t1 = monotonic_ns();
+	if (!j0 || j1 <= j0)
+		return best;
+	hz = (double)(j1 - j0) * 1e9 / (double)(t1 - t0);
+	for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++)
+		if (fabs(hz - choices[i]) < fabs(hz - best))
+			best = choices[i];
+	return best;
+}
+
 /* Loads the feature's programs alone; 0 or the load's -errno. */
 static int probe_one(enum feature feature)
 {
@@ -79,6 +131,8 @@ int probe_features(struct features *f)
 			f->error[i] = access(KERNEL_BTF_PATH, R_OK) ? -errno : 0;
 		else if (i == FEATURE_NETNS_COOKIE)
 			f->error[i] = probe_netns_cookie();
+		else if (i == FEATURE_KCONFIG)
+			f->error[i] = probe_kconfig(f->kernel);
 		else if (f->state[FEATURE_BTF] != FEATURE_PRESENT)
 			f->error[i] = -ENOENT; /* nothing CO-RE loads without it */
 		else
@@ -86,6 +140,8 @@ int probe_features(struct features *f)
 		f->state[i] = f->error[i] ? FEATURE_MISSING : FEATURE_PRESENT;
 		log_debug("probe %s: %s", feature_desc[i].name, f->error[i] ? strerror(-f->error[i]) : "ok");
 	}
+	if (f->state[FEATURE_KCONFIG] != FEATURE_PRESENT)
+		f->config_hz = measure_hz();
 	return 0;
 }
 

@@ -420,12 +420,6 @@ int cmd_run(int argc, char **argv)
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
-	if (probe_kernel(&features, &plan, why, sizeof(why))) {
-		log_error("%s", why);
-		ret = EXIT_RUNTIME;
-		goto cleanup;
-	}
-	ms.features = &features;
 	ret = open_scopes(&args, scopes, &nr_scopes, &whole_host);
 	if (ret)
 		goto cleanup;
@@ -469,6 +463,13 @@ int cmd_run(int argc, char **argv)
 		goto cleanup;
 	}
 
+	/* after the checks of the input: a refusal stays its one line */
+	if (probe_kernel(&features, &plan, why, sizeof(why))) {
+		log_error("%s", why);
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	ms.features = &features;
 	/* fixed for the agent's life: a reload stays within them */
 	can_tune = config_any_tune(&cur->file, cur->mode);
 	loaded_min = config_buf_bound(&cur->file, &cur->est, false);

@@ -130,19 +130,20 @@ expect_error 1 "needs root \(CAP_BPF" "run as root without CAP_BPF" -- \
 	setpriv --bounding-set=-bpf --inh-caps=-bpf "$TCPTUNE" run
 
 # No kernel BTF: an empty tmpfs over /sys/kernel/btf, in a private mount namespace.
-expect_error 1 "kernel BTF not found at /sys/kernel/btf/vmlinux" "run without kernel BTF" -- \
+expect_error 1 "lacks kernel BTF \\(/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y\\), which tcptune needs" "run without kernel BTF" -- \
 	unshare -m --propagation private sh -c 'mount -t tmpfs none /sys/kernel/btf && exec "$0" run' "$TCPTUNE"
 check "the host still has its kernel BTF" [ -s /sys/kernel/btf/vmlinux ]
 
-# An older kernel: its BTF lacks a tracepoint or the iter/tcp target. The
-# kernel's BTF with that type renamed, bind-mounted over the real one.
+# An older kernel: its BTF lacks a required tracepoint or the iter/tcp
+# target. The kernel's BTF with that type renamed, bind-mounted over the real
+# one. (A missing optional feature is a fallback: test_kernel.)
 BTF_RENAME=$ROOT/build/btf_rename
 if [ -x "$BTF_RENAME" ]; then
-	for missing in "btf_trace_inet_sock_set_state:tracepoint inet_sock_set_state" "bpf_iter__task_file:iter/task_file BPF iterator" \
-		"bpf_iter__tcp:iter/tcp BPF iterator"; do
+	for missing in "btf_trace_inet_sock_set_state:lacks tp_btf/inet_sock_set_state and BPF ring buffers, which tcptune needs: run it on Linux 5.8 or newer" \
+		"bpf_iter__tcp:lacks the iter/tcp BPF iterator, which tcptune needs: run it on Linux 5.9 or newer"; do
 		type=${missing%%:*} words=${missing#*:}
 		"$BTF_RENAME" /sys/kernel/btf/vmlinux "$OUT/vmlinux" "$type" || { fail "btf_rename $type"; continue; }
-		expect_error 1 "kernel has no $words" "run on a kernel without $type" -- \
+		expect_error 1 "this kernel \\($(uname -r)\\) $words" "run on a kernel without $type" -- \
 			unshare -m --propagation private sh -c 'mount --bind "$1" /sys/kernel/btf/vmlinux && exec "$0" run' \
 			"$TCPTUNE" "$OUT/vmlinux"
 	done
