@@ -102,19 +102,57 @@ static unsigned int measure_hz(void)
 	return best;
 }
 
-/* Loads the feature's programs alone; 0 or the load's -errno. */
+#define PROBE_LOG_SIZE 4096
+
+/* The line of a verifier log that says why (in place): the last one but
+ * the "processed N insns" count that follows it. */
+static const char *verifier_reason(char *log)
+{
+	char *line = NULL, *nl;
+
+	for (int i = 0; i < 2; i++) {
+		size_t n = strlen(log);
+
+		while (n && log[n - 1] == '\n')
+			log[--n] = '\0';
+		nl = strrchr(log, '\n');
+		line = nl ? nl + 1 : log;
+		if (strncmp(line, "processed ", 10) || !nl)
+			break;
+		*nl = '\0';
+	}
+	return line;
+}
+
+/* Loads the feature's programs alone; 0 or the load's -errno. The verifier
+ * log goes to a zeroed buffer of ours: a kernel that refuses a program
+ * before verifying it writes none, and libbpf's own would be read
+ * uninitialised. The line that says why is shown with -v. */
 static int probe_one(enum feature feature)
 {
 	struct probe_bpf *obj = probe_bpf__open();
+	char *log = calloc(1, PROBE_LOG_SIZE);
 	struct bpf_program *prog;
 	int err;
 
-	if (!obj)
-		return -errno;
-	bpf_object__for_each_program(prog, obj->obj)
-		bpf_program__set_autoload(prog, wanted(feature, bpf_program__name(prog)));
+	if (!obj || !log) {
+		err = obj ? -ENOMEM : -errno;
+		goto cleanup;
+	}
+	bpf_object__for_each_program(prog, obj->obj) {
+		bool want = wanted(feature, bpf_program__name(prog));
+
+		bpf_program__set_autoload(prog, want);
+		if (want)
+			bpf_program__set_log_buf(prog, log, PROBE_LOG_SIZE);
+	}
 	err = probe_bpf__load(obj);
+	log[PROBE_LOG_SIZE - 1] = '\0';
+	if (err && log[0])
+		log_debug("probe %s: the verifier said: %s", feature_desc[feature].name, verifier_reason(log));
+cleanup:
 	probe_bpf__destroy(obj);
+	free(log);
 	return err;
 }
 

@@ -46,8 +46,9 @@ features_agree() {
 			elif $k.features.sockops_callbacks == "yes" then "sockops RTT callbacks" else "establishment only" end))' "$1" >/dev/null
 }
 
-# --- what the agent probed, where it says so
-agent_start --interval 0.5 --metrics "127.0.0.1:$METRICS_PORT" || { fail "agent starts on $RELEASE"; finish; }
+# --- what the agent probed, where it says so (observe: the flow below is
+# compared with ss, nothing may move its buffers meanwhile)
+agent_start --observe --interval 0.5 --metrics "127.0.0.1:$METRICS_PORT" || { fail "agent starts on $RELEASE"; finish; }
 pass "agent starts on $RELEASE"
 "$TCPTUNE" status --json >"$OUT/status.json"
 "$TCPTUNE" status >"$OUT/status.txt"
@@ -89,7 +90,7 @@ check "/metrics: one tcptune_kernel_feature per feature, as status says" metrics
 netpath "${UNIQ}k" 100mbit 200kb || { fail "namespaces set up"; finish; }
 PORT=5301
 iperf_server "$NS_S" $PORT
-in_ns "$NS_C" iperf3 -c "$S4" -p $PORT -t 30 >/dev/null 2>&1 &
+in_ns "$NS_C" iperf3 -c "$S4" -p $PORT -t 120 >/dev/null 2>&1 &
 client=$!
 cleanup_add "kill $client 2>/dev/null"
 sleep 3
@@ -101,15 +102,17 @@ for ((i = 0; i < 4; i++)); do
 	sport=$(jq .sport <<<"$entry")
 	line=$(in_ns "$NS_C" ss -tmiHn "sport = :$sport" | tr '\n' ' ')
 	tb=$(grep -oE 'tb[0-9]+' <<<"$line" | head -1 | tr -d tb)
+	rb=$(grep -oE 'rb[0-9]+' <<<"$line" | head -1 | tr -d rb)
 	cwnd=$(grep -oE 'cwnd:[0-9]+' <<<"$line" | head -1 | cut -d: -f2)
 	samples=$((samples + 1))
-	log "sample $i: sndbuf $(jq .sndbuf <<<"$entry") vs tb ${tb:-?}, cwnd $(jq .cwnd <<<"$entry") vs ${cwnd:-?}, acked $(jq .bytes_acked <<<"$entry")"
-	jq -e --argjson tb "${tb:-0}" --argjson cw "${cwnd:-0}" \
-		'.bytes_acked > 0 and (.sndbuf - $tb | fabs) <= $tb * 0.1 and (.cwnd - $cw | fabs) <= $cw * 0.25 + 2' <<<"$entry" >/dev/null &&
+	log "sample $i: sndbuf $(jq .sndbuf <<<"$entry") vs tb ${tb:-?}, rcvbuf $(jq .rcvbuf <<<"$entry") vs rb ${rb:-?}, cwnd $(jq .cwnd <<<"$entry") vs ${cwnd:-?}, acked $(jq .bytes_acked <<<"$entry")"
+	jq -e --argjson tb "${tb:-0}" --argjson rb "${rb:-0}" --argjson cw "${cwnd:-0}" \
+		'.bytes_acked > 0 and (.sndbuf - $tb | fabs) <= $tb * 0.1 and (.rcvbuf - $rb | fabs) <= $rb * 0.1
+		 and (.cwnd - $cw | fabs) <= $cw * 0.25 + 2' <<<"$entry" >/dev/null &&
 		agree=$((agree + 1))
 	sleep 1
 done
-check "the flow is tracked and agrees with ss in $agree of $samples samples (>= 3 of 4)" [ "$agree" -ge 3 ]
+check "the flow is tracked and agrees with ss (sndbuf, rcvbuf, cwnd) in $agree of $samples samples (>= 3 of 4)" [ "$agree" -ge 3 ]
 kill $client 2>/dev/null
 wait $client 2>/dev/null
 

@@ -59,7 +59,8 @@ check "stops with exit 0 without the dropped capabilities ($rc)" [ "$rc" = 0 ]
 check "sysctls restored" [ "$(sysctl -n net.core.wmem_max) $(sysctl -n net.core.rmem_max)" = "$WMEM0 $RMEM0" ]
 check "pins removed" [ ! -e "$PIN_DIR" ]
 check "programs detached" wait_no_progs
-check "no capability error on the way out" sh -c "! grep -qi 'operation not permitted' '$OUT/agent.log'"
+# (a feature the kernel refuses is reported at start as a fallback, not an error)
+check "no capability error on the way out" sh -c "! grep -v '^tcptune: fallback: ' '$OUT/agent.log' | grep -qi 'operation not permitted'"
 
 # every write: opened for writing or creating, made, removed, renamed, linked,
 # pinned or mounted; the paths outside the allowed places are listed
