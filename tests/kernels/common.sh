@@ -1,0 +1,30 @@
+# shellcheck shell=bash
+# Shared by tests/kernels/*.sh: the kernels of the matrix and where they are kept.
+
+# NAME SUITE VERSION: a Debian kernel, the suite it comes from and the upstream
+# version its image package must carry (linux-image-VERSION[.-]...-amd64).
+KERNEL_TABLE="
+deb11-5.10 bullseye 5.10
+deb12-6.1 bookworm 6.1
+deb13-6.12 bookworm-backports 6.12
+"
+# the matrix `make test-kernels` runs when KERNELS is not set
+DEFAULT_KERNELS="deb11-5.10 deb12-6.1 deb13-6.12"
+
+# Unpacked kernels (one directory per NAME), their apt state and initramfs images.
+KERNEL_CACHE=${KERNEL_CACHE:-/var/cache/tcptune-kernels}
+
+# fetch.sh exits with this when a kernel cannot be had (no mirror, no package):
+# the matrix reports that kernel SKIPPED, never passed. Same code as a skipped test.
+FETCH_SKIP=77
+
+# kernel_row NAME: sets K_SUITE and K_VERSION; false for an unknown NAME
+kernel_row() {
+	local n s v
+	while read -r n s v; do
+		[ "$n" = "$1" ] || continue
+		K_SUITE=$s K_VERSION=$v
+		return 0
+	done <<<"$KERNEL_TABLE"
+	return 1
+}
