@@ -260,7 +260,15 @@ static void table_owners(struct collector *col, int flows_fd)
 	}
 }
 
-const char *const pass_kind_name[] = { "events", "walk", "full" };
+const char *const pass_kind_name[] = { "events", "read", "walk", "full" };
+
+/* Seconds between walk passes: where the walk is iter/tcp it costs about
+ * what a full pass does, and the full passes alone refresh what moved
+ * without a system call. */
+static double walk_interval(const struct feature_plan *plan)
+{
+	return plan->walk == WALK_TCP_ITER ? FULL_PASS_INTERVAL_S : WALK_PASS_INTERVAL_S;
+}
 
 enum pass_kind collect_next_kind(struct loader *ld, struct collector *col, double now, bool exact)
 {
@@ -276,18 +284,20 @@ enum pass_kind collect_next_kind(struct loader *ld, struct collector *col, doubl
 	if (ld->plan.collect == COLLECT_FULL_EACH_TICK || !col->started || col->full_due || now - col->last_full >= FULL_PASS_INTERVAL_S ||
 	    (map_full != col->map_full && now - col->last_full >= PICKUP_INTERVAL_S))
 		kind = PASS_FULL;
-	else if (exact || lost != col->events_lost || now - col->last_walk >= WALK_PASS_INTERVAL_S)
+	else if (exact || now - col->last_walk >= walk_interval(&ld->plan))
 		kind = PASS_WALK;
+	else if (lost != col->events_lost)
+		kind = ld->plan.walk == WALK_TCP_ITER ? PASS_READ : PASS_WALK;
 	if (kind == PASS_FULL) {
 		col->last_full = now;
 		col->map_full = map_full;
 		col->started = true;
 		col->full_due = false;
 	}
-	if (kind != PASS_EVENTS) {
+	if (kind == PASS_WALK || kind == PASS_FULL)
 		col->last_walk = now;
+	if (kind != PASS_EVENTS)
 		col->events_lost = lost;
-	}
 	return kind;
 }
 
@@ -318,6 +328,9 @@ int collect_pass(struct loader *ld, struct collector *col, __u64 pass, enum pass
 		break;
 	case PASS_WALK:
 		err = walk_pass(ld, col, res);
+		break;
+	case PASS_READ:
+		res->namespaces = col->walked;
 		break;
 	default:
 		err = flow_table_apply(&col->table, col->events, col->nevents, flows_lookup, &ld->flows_fd);

@@ -37,8 +37,13 @@ struct pass_result {
  *    of the established hash and locks every socket of the host, once per
  *    namespace (about 60 ms).
  * A targets pass (collect_apply) runs iter/tcp in the namespaces of the
- * connections whose targets changed. */
-enum pass_kind { PASS_EVENTS, PASS_WALK, PASS_FULL };
+ * connections whose targets changed.
+ * Where the walk is iter/tcp (map-element iterators refused) it costs about
+ * what a full pass does: the full passes alone come periodically for what
+ * moved without a system call, and an overflow of "moved" is answered by a
+ * read of the whole map alone (read), since the events that found the ring
+ * full had refreshed their entries all the same. */
+enum pass_kind { PASS_EVENTS, PASS_READ, PASS_WALK, PASS_FULL };
 #define WALK_PASS_INTERVAL_S 30.0
 #define FULL_PASS_INTERVAL_S 60.0
 #define PICKUP_INTERVAL_S 5.0

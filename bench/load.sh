@@ -68,19 +68,28 @@ changes_since() {
 
 # phase_start / phase_end NAME: the agent's CPU, RSS, ticks ("count p50 max")
 # and buffer changes over a phase, kept under NAME
-declare -A CPU RSS TICKS CHANGES
+declare -A CPU RSS TICKS CHANGES KINDS
 phase_start() { PHASE_T0=$EPOCHREALTIME PHASE_CPU0=$(agent_cpu_ticks) PHASE_FROM=$(log_lines); }
 phase_end() {
 	CPU[$1]=$(cpu_percent "$PHASE_CPU0" "$(agent_cpu_ticks)" "$(seconds_since "$PHASE_T0")")
 	RSS[$1]=$(agent_mem_mb VmRSS)
 	TICKS[$1]=$(pass_ms "$PHASE_FROM" | count_p50_max)
 	CHANGES[$1]=$(changes_since "$PHASE_FROM")
+	KINDS[$1]=$(pass_kinds "$PHASE_FROM")
+}
+# pass_kinds FROM: how many passes of each kind the agent ran after that line
+# of its log, and their time in all
+pass_kinds() {
+	tail -n +"$(($1 + 1))" "$AGENT_LOG" | sed -nE 's/.*debug: pass [0-9]+ \(([a-z]+)\).*, in all ([0-9.]+) ms$/\1 \2/p' |
+		awk '{ n[$1]++; t[$1] += $2 } END { for (k in n) printf "%s %d (%.0f ms) ", k, n[k], t[k] }'
 }
 
 say "$("$TCPTUNE" --version | head -n 1), kernel $(uname -r), $(nproc) CPUs; $LOAD_CONNECTIONS connections, phases idle ${IDLE_SECONDS} s, hold ${LOAD_HOLD_SECONDS} s, churn ${LOAD_CHURN_SECONDS} s at $LOAD_CHURN_RATE/s"
 load_setup "${UNIQ}b" || die "cannot set up the namespaces and the load server"
 agent_start --interval "$INTERVAL" -v --metrics "127.0.0.1:$(free_port 19977)" || die "the agent did not start"
 sleep $((2 * INTERVAL))
+# how this kernel collects and applies, and the fallbacks in force
+"$TCPTUNE" status | grep -E '^(kernel|fallback):' | while read -r l; do say "$l"; done
 MAPS_BEFORE=$(maps_entries)
 FLOWS_IDLE=$(map_entries flows)
 
@@ -144,6 +153,9 @@ row 'agent RSS, MB' "${RSS[idle]}" "${RSS[hold]} ($(ratio "${RSS[hold]}" "${RSS[
 	"< $GOAL_RSS_MB $(verdict "$PEAK" "$GOAL_RSS_MB") (peak $PEAK MB)"
 row 'tick p50 / max (n)' "$(ticks "${TICKS[idle]}")" "$(ticks "${TICKS[hold]}")" "$(ticks "${TICKS[churn]}")" "< $((INTERVAL * 1000)) ms"
 row 'buffer changes' "${CHANGES[idle]}" "${CHANGES[hold]}" "${CHANGES[churn]}"
+for phase in idle hold churn; do
+	say "passes, $phase: ${KINDS[$phase]}"
+done
 say "last ${STEADY_SECONDS} s of the hold: ticks p50 / max $(ticks "$STEADY_TICKS"), $STEADY_CHANGES buffer changes"
 say "CPU per tracked socket per tick (hold minus idle): $(per_socket_us "${CPU[hold]}") us over the hold, $(per_socket_us "$STEADY_CPU_PCT") us over its last ${STEADY_SECONDS} s"
 say "churn achieved: $CHURN_LINE"
