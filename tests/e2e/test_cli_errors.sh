@@ -138,12 +138,14 @@ check "the host still has its kernel BTF" [ -s /sys/kernel/btf/vmlinux ]
 # target. The kernel's BTF with that type renamed, bind-mounted over the real
 # one. (A missing optional feature is a fallback: test_kernel.)
 BTF_RENAME=$ROOT/build/btf_rename
+# the release as a regular expression (Debian's hold a '+')
+RELEASE_RE=$(uname -r | sed 's/[][\.*^$+?(){}|]/\\&/g')
 if [ -x "$BTF_RENAME" ]; then
 	for missing in "btf_trace_inet_sock_set_state:lacks tp_btf/inet_sock_set_state and BPF ring buffers, which tcptune needs: run it on Linux 5.8 or newer" \
 		"bpf_iter__tcp:lacks the iter/tcp BPF iterator, which tcptune needs: run it on Linux 5.9 or newer"; do
 		type=${missing%%:*} words=${missing#*:}
 		"$BTF_RENAME" /sys/kernel/btf/vmlinux "$OUT/vmlinux" "$type" || { fail "btf_rename $type"; continue; }
-		expect_error 1 "this kernel \\($(uname -r)\\) $words" "run on a kernel without $type" -- \
+		expect_error 1 "this kernel \\($RELEASE_RE\\) $words" "run on a kernel without $type" -- \
 			unshare -m --propagation private sh -c 'mount --bind "$1" /sys/kernel/btf/vmlinux && exec "$0" run' \
 			"$TCPTUNE" "$OUT/vmlinux"
 	done

@@ -3,7 +3,7 @@
 # (the arguments, else $KERNELS, else deb11-5.10 deb12-6.1 deb13-6.12): fetch
 # it (a kernel that cannot be had is SKIPPED, with the reason), boot it under
 # qemu and run tests/kernels/guest.sh in it (smoke checks, then the e2e tests
-# named in TESTS_IN_GUEST). Prints one result line per kernel and the summary
+# named in TESTS_IN_GUEST, default test_kernel). Prints one result line per kernel and the summary
 # "N passed, N failed, N skipped" (kernels); exits 1 when any failed.
 # Needs root, qemu-system-x86, busybox-static, kmod, cpio (tests/install-deps.sh).
 set -u
@@ -12,6 +12,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE/../.." || exit 1
 
 kernels=${*:-${KERNELS:-$DEFAULT_KERNELS}}
+# test_kernel asserts each kernel's features, fallbacks, tracking and tuning
+export TESTS_IN_GUEST=${TESTS_IN_GUEST-test_kernel}
 # boot.sh leaves NAME.console.log and NAME.dmesg.log there
 export KERNEL_LOG_DIR=${KERNEL_LOG_DIR:-$PWD/build/kernels}
 passed=0 failed=0 skipped=0
