@@ -102,6 +102,13 @@ static void publish_status(int status_fd, __u64 pass, __u64 start_ns, const stru
 	bpf_map_update_elem(status_fd, &key, &st, BPF_ANY);
 }
 
+/* The calling thread's namespace as the BPF programs key it: its cookie, or
+ * where userspace cannot read that, its inode number (the plan tells BPF). */
+static int netns_id_current(const struct loader *ld, __u64 *id)
+{
+	return ld->plan.netns_by_inode ? netns_inode_current(id) : netns_cookie_current(id);
+}
+
 /* Enter namespaces of the list in turn, walk them, and come back to the
  * agent's own. A full pass (only NULL) walks each and writes its cookie to
  * cookies[i] (0: could not be entered). A targets pass walks only those whose
@@ -128,7 +135,7 @@ static int walk_namespaces(struct loader *ld, const struct netns *list, int n, _
 			continue;
 		}
 		close(fd);
-		if (netns_cookie_current(&cookie) || (only && cookie != cookies[i])) {
+		if (netns_id_current(ld, &cookie) || (only && cookie != cookies[i])) {
 			res->skipped++; /* gone, or the path names another namespace now */
 			continue;
 		}

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
@@ -33,23 +32,6 @@ static bool wanted(enum feature feature, const char *name)
 		if (strcmp(probe_programs[feature][i], name) == 0)
 			return true;
 	return false;
-}
-
-/* getsockopt(SO_NETNS_COOKIE): 0 or -errno. */
-static int probe_netns_cookie(void)
-{
-	__u64 cookie;
-	socklen_t len = sizeof(cookie);
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
-
-	if (fd < 0)
-		fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
-		err = -errno;
-	close(fd);
-	return err;
 }
 
 /* Where libbpf reads CONFIG_HZ from: 0 when one is readable, or -errno. */
@@ -168,7 +150,7 @@ int probe_features(struct features *f)
 		if (i == FEATURE_BTF)
 			f->error[i] = access(KERNEL_BTF_PATH, R_OK) ? -errno : 0;
 		else if (i == FEATURE_NETNS_COOKIE)
-			f->error[i] = probe_netns_cookie();
+			f->error[i] = netns_cookie_current(&(__u64){ 0 });
 		else if (i == FEATURE_KCONFIG)
 			f->error[i] = probe_kconfig(f->kernel);
 		else if (f->state[FEATURE_BTF] != FEATURE_PRESENT)

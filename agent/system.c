@@ -349,16 +349,17 @@ int netns_cookie_current(__u64 *cookie)
 	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len))
 		err = -errno;
 	close(fd);
-	/* before Linux 5.14 the BPF programs record the inode number instead */
-	if (err == -ENOPROTOOPT) {
-		struct stat st;
-
-		if (stat("/proc/self/ns/net", &st))
-			return -errno;
-		*cookie = st.st_ino;
-		err = 0;
-	}
 	return err;
+}
+
+int netns_inode_current(__u64 *inode)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/net", &st))
+		return -errno;
+	*inode = st.st_ino;
+	return 0;
 }
 
 __u64 monotonic_ns(void)

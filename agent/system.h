@@ -67,8 +67,11 @@ struct netns {
  * *list is malloc'ed. Returns the count or -errno. */
 int netns_list(struct netns **list);
 
-/* The cookie of the network namespace the calling thread is in. */
+/* The cookie of the network namespace the calling thread is in
+ * (SO_NETNS_COOKIE: Linux 5.14), or -errno. */
 int netns_cookie_current(__u64 *cookie);
+/* Its inode number, which identifies it where the cookie cannot be read. */
+int netns_inode_current(__u64 *inode);
 
 double monotonic_s(void);
 
