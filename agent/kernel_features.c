@@ -5,7 +5,7 @@
 
 const struct feature_desc feature_desc[FEATURE_MAX] = {
 	[FEATURE_BTF] = { "btf", "kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y)", "5.4", true },
-	[FEATURE_SOCKOPS] = { "sockops", "sockops programs reading the full socket", "5.9", true },
+	[FEATURE_SOCKOPS] = { "sockops", "sockops programs reading the full socket", "5.10", true },
 	[FEATURE_STATE_TRACEPOINT] = { "state_tracepoint", "tp_btf/inet_sock_set_state and BPF ring buffers", "5.8", true },
 	[FEATURE_TCP_ITER] = { "tcp_iter", "the iter/tcp BPF iterator", "5.9", true },
 	[FEATURE_ITER_COOKIE] = { "iter_cookie", "bpf_get_socket_cookie from iter/tcp", "5.12", false },
@@ -24,6 +24,13 @@ const char *const walk_mode_name[] = { "iter/bpf_sk_storage_map", "iter/tcp per 
 const char *const writeback_mode_name[] = { "iter/tcp passes", "sockops RTT callbacks", "establishment only" };
 
 static const char *const state_name[] = { "missing", "yes", "forced off" };
+
+const char *feature_why(const struct features *f, enum feature feature)
+{
+	if (f->state[feature] == FEATURE_FORCED_OFF)
+		return "TCPTUNE_FEATURES_OFF";
+	return f->error[feature] ? strerror(-f->error[feature]) : "not probed";
+}
 
 bool feature_on(const struct features *f, enum feature feature)
 {
@@ -87,7 +94,7 @@ void features_refusal(const struct features *f, enum feature missing, char *buf,
 {
 	const struct feature_desc *d = &feature_desc[missing];
 
-	snprintf(buf, len, "this kernel (%s) lacks %s, which tcptune needs: run it on Linux %s or newer (Debian 11's 5.10 and later work)",
+	snprintf(buf, len, "this kernel (%s) lacks %s, which tcptune needs (Linux %s and newer can have it; Debian 11's 5.10 and later do)",
 		 f->kernel, d->what, d->since);
 }
 
@@ -107,7 +114,7 @@ const char *feature_fallback(enum feature feature)
 	case FEATURE_TASK_FILE_ITER:
 		return "owners: flows and top show no pid or command";
 	case FEATURE_KCONFIG:
-		return "CONFIG_HZ measured from the jiffies clock (/proc/timer_list)";
+		return "CONFIG_HZ measured from the jiffies clock (/proc/timer_list), or 250 assumed where that is hidden";
 	case FEATURE_NETNS_COOKIE:
 		return "namespaces: told apart by inode number, which flows shows as netns_cookie";
 	case FEATURE_ITER_COOKIE:
@@ -144,15 +151,18 @@ static void render_json(FILE *out, const struct features *f, const struct featur
 	fprintf(out, "{\"release\": %s, \"features\": {", buf);
 	for (int i = 0; i < FEATURE_MAX; i++)
 		fprintf(out, "%s\"%s\": \"%s\"", i ? ", " : "", feature_desc[i].name, state_name[f->state[i]]);
-	fprintf(out, "}, \"collection\": \"%s\", \"walk\": \"%s\", \"writeback\": \"%s\", \"config_hz_measured\": %u, \"fallbacks\": [",
+	fprintf(out, "}, \"collection\": \"%s\", \"walk\": \"%s\", \"writeback\": \"%s\", \"config_hz_measured\": %u, \"config_hz_assumed\": %s, \"fallbacks\": [",
 		collect_mode_name[plan->collect], walk_mode_name[plan->walk], writeback_mode_name[plan->writeback],
-		plan->config_hz);
+		f->config_hz_assumed ? 0 : plan->config_hz, f->config_hz_assumed ? "true" : "false");
 	for (int i = 0; i < FEATURE_MAX; i++) {
 		if (!feature_fallback_taken(f, i))
 			continue;
+		fprintf(out, "%s{\"feature\": \"%s\", \"state\": \"%s\", \"why\": ", first ? "" : ", ",
+			feature_desc[i].name, state_name[f->state[i]]);
+		json_string(feature_why(f, i), 100, buf, sizeof(buf));
+		fprintf(out, "%s, \"instead\": ", buf);
 		json_string(feature_fallback(i), 300, buf, sizeof(buf));
-		fprintf(out, "%s{\"feature\": \"%s\", \"state\": \"%s\", \"instead\": %s}", first ? "" : ", ",
-			feature_desc[i].name, state_name[f->state[i]], buf);
+		fprintf(out, "%s}", buf);
 		first = false;
 	}
 	fputs("]}", out);
@@ -179,8 +189,9 @@ void features_render(FILE *out, const struct features *f, bool json)
 	}
 	for (int i = 0; i < FEATURE_MAX; i++)
 		if (feature_fallback_taken(f, i))
-			fprintf(out, "fallback: %s %s: %s\n", feature_desc[i].name, state_name[f->state[i]],
-				feature_fallback(i));
+			fprintf(out, "fallback: %s %s (%s): %s\n", feature_desc[i].name, state_name[f->state[i]],
+				feature_why(f, i), feature_fallback(i));
 	if (plan.config_hz)
-		fprintf(out, "CONFIG_HZ: %u, measured\n", plan.config_hz);
+		fprintf(out, "CONFIG_HZ: %u, %s\n", plan.config_hz,
+			f->config_hz_assumed ? "assumed (no /proc/timer_list to measure it from)" : "measured");
 }

@@ -47,6 +47,7 @@ struct features {
 	int error[FEATURE_MAX];   /* the probe's -errno where missing */
 	unsigned int config_hz;   /* without the kernel's configuration: CONFIG_HZ
 				   * measured from the jiffies clock */
+	bool config_hz_assumed;   /* ... or, with no clock to read, Debian's 250 */
 };
 
 /* How connections are refreshed between full passes. */
@@ -84,6 +85,9 @@ struct feature_plan {
 };
 
 bool feature_on(const struct features *f, enum feature feature);
+/* Why a feature is not on: what its probe returned, or that a test
+ * turned it off. */
+const char *feature_why(const struct features *f, enum feature feature);
 void features_plan(const struct features *f, struct feature_plan *plan);
 
 /* Marks the features named in list (comma-separated, e.g. the environment's

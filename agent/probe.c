@@ -62,21 +62,23 @@ static unsigned long long read_jiffies(void)
 }
 
 /* CONFIG_HZ without the kernel's configuration: jiffies counted over 200 ms,
- * rounded to the nearest value a kernel is built with; 250 (Debian's) when
- * there is no clock to read. */
+ * rounded to the nearest value a kernel is built with; 0 when there is no
+ * clock to read (a container may hide /proc/timer_list). */
 static unsigned int measure_hz(void)
 {
 	static const unsigned int choices[] = { 100, 250, 300, 1000 };
 	unsigned long long j0 = read_jiffies(), j1;
 	__u64 t0 = monotonic_ns(), t1;
 	double hz;
-	unsigned int best = 250;
+	unsigned int best = choices[0];
 
+	if (!j0)
+		return 0;
 	usleep(200000);
 	j1 = read_jiffies();
 	t1 = monotonic_ns();
-	if (!j0 || j1 <= j0)
-		return best;
+	if (j1 <= j0)
+		return 0;
 	hz = (double)(j1 - j0) * 1e9 / (double)(t1 - t0);
 	for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++)
 		if (fabs(hz - choices[i]) < fabs(hz - best))
@@ -138,9 +140,17 @@ cleanup:
 	return err;
 }
 
+#define DEBIAN_CONFIG_HZ 250
+
 int probe_features(struct features *f)
 {
+	struct probe_bpf *obj = probe_bpf__open();
 	struct utsname u;
+
+	/* the object itself, before its programs tell anything of the kernel */
+	if (!obj)
+		return -errno;
+	probe_bpf__destroy(obj);
 
 	if (uname(&u) == 0)
 		snprintf(f->kernel, sizeof(f->kernel), "%s", u.release);
@@ -160,8 +170,13 @@ int probe_features(struct features *f)
 		f->state[i] = f->error[i] ? FEATURE_MISSING : FEATURE_PRESENT;
 		log_debug("probe %s: %s", feature_desc[i].name, f->error[i] ? strerror(-f->error[i]) : "ok");
 	}
-	if (f->state[FEATURE_KCONFIG] != FEATURE_PRESENT)
+	if (f->state[FEATURE_KCONFIG] != FEATURE_PRESENT) {
 		f->config_hz = measure_hz();
+		if (!f->config_hz) {
+			f->config_hz = DEBIAN_CONFIG_HZ;
+			f->config_hz_assumed = true;
+		}
+	}
 	return 0;
 }
 
@@ -193,7 +208,7 @@ int probe_kernel(struct features *f, struct feature_plan *plan, char *why, size_
 	for (int i = 0; i < FEATURE_MAX; i++)
 		if (feature_fallback_taken(f, i))
 			log_info("fallback: %s %s (%s): %s", feature_desc[i].name,
-				 f->state[i] == FEATURE_FORCED_OFF ? "forced off" : "missing",
-				 f->error[i] ? strerror(-f->error[i]) : FEATURES_OFF_ENV, feature_fallback(i));
+				 f->state[i] == FEATURE_FORCED_OFF ? "forced off" : "missing", feature_why(f, i),
+				 feature_fallback(i));
 	return 0;
 }

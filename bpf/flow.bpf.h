@@ -36,7 +36,7 @@
 
 extern unsigned int CONFIG_HZ __kconfig;
 
-/* Set by the agent from what the kernel allows (agent/features.c): the
+/* Set by the agent from what the kernel allows (agent/kernel_features.c): the
  * "marks" socket storage, taken from sockops and iter/tcp programs (Linux
  * 5.11). Without it every tick is a full pass and nothing is marked. */
 const volatile bool use_marks = false;
@@ -100,8 +100,9 @@ static __always_inline bool state_tracked(int state)
 }
 
 /* Kernel layouts other than vmlinux.h's, matched by CO-RE (the ___ suffix is
- * dropped): before Linux 5.15 the socket's cgroup is packed in an u64 (low
- * bit set: net_cls/net_prio data, the socket counts as the root cgroup's);
+ * dropped): before Linux 5.15 the socket's cgroup is packed in an u64 (one
+ * of the low two bits set: net_cls/net_prio data or no reference, the
+ * socket counts as the root cgroup's, as sock_cgroup_ptr() has it);
  * before 5.12 the netns cookie is an atomic64_t. */
 struct sock_cgroup_data___old {
 	__u64 val;
@@ -114,7 +115,8 @@ struct net___old {
 #define ROOT_CGROUP_ID 1
 
 /* The socket's cgroup v2, NULL for the root's. Read with
- * bpf_probe_read_kernel: in tracing programs only. */
+ * bpf_probe_read_kernel, which iterators and (before Linux 5.15, where
+ * sockops needs it) sockops programs may call. */
 static __always_inline struct cgroup *sock_cgroup(const struct sock *sk)
 {
 	const struct sock_cgroup_data___old *old = (const void *)&sk->sk_cgrp_data;
@@ -123,7 +125,7 @@ static __always_inline struct cgroup *sock_cgroup(const struct sock *sk)
 	if (bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
 		return BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
 	val = BPF_CORE_READ(old, val);
-	return (val & 1) ? NULL : (struct cgroup *)val;
+	return (val & 3) ? NULL : (struct cgroup *)val;
 }
 
 /* The id of the socket's cgroup v2, as the agent and sockops key it. Where
@@ -162,12 +164,21 @@ static __always_inline __u64 sock_netns_cookie(const struct sock_common *skc)
 	return skc->skc_net.net->net_cookie;
 }
 
-/* Time in one limited state, as tcp_get_info_chrono_stats() reports it.
- * chrono_type is a 2-bit field before Linux 6.18: read as a bitfield. */
+/* A figure the estimator can do without, 0 (unknown) on a kernel whose
+ * tcp_sock lacks the field: such a kernel still loads the programs. */
+#define TP_FIGURE(tp, field) (bpf_core_field_exists((tp)->field) ? (tp)->field : 0)
+
+/* Time in one limited state, as tcp_get_info_chrono_stats() reports it, 0
+ * where the kernel keeps no such statistics. chrono_type is a 2-bit field
+ * before Linux 6.18: read as a bitfield. */
 static __always_inline __u64 chrono_us(const struct tcp_sock *tp, int type, __u32 now_jiffies)
 {
-	__u64 jiffies = tp->chrono_stat[type - 1];
+	__u64 jiffies;
 
+	if (!bpf_core_field_exists(tp->chrono_stat) || !bpf_core_field_exists(tp->chrono_type) ||
+	    !bpf_core_field_exists(tp->chrono_start))
+		return 0;
+	jiffies = tp->chrono_stat[type - 1];
 	if (BPF_CORE_READ_BITFIELD(tp, chrono_type) == (__u64)type)
 		jiffies += now_jiffies - tp->chrono_start;
 	return jiffies * (USEC_PER_SEC / CONFIG_HZ);
@@ -177,25 +188,25 @@ static __always_inline __u64 chrono_us(const struct tcp_sock *tp, int type, __u3
 static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_sock *tp)
 {
 	const struct sock *sk = &tp->inet_conn.icsk_inet.sk;
-	__u32 rate_delivered = tp->rate_delivered;
-	__u32 rate_interval_us = tp->rate_interval_us;
+	__u32 rate_delivered = TP_FIGURE(tp, rate_delivered);
+	__u32 rate_interval_us = TP_FIGURE(tp, rate_interval_us);
 	__u32 now_jiffies = (__u32)bpf_jiffies64();
 
 	f->state = sk->__sk_common.skc_state;
 	f->srtt_us = tp->srtt_us >> 3;
-	f->min_rtt_us = tp->rtt_min.s[0].v;
+	f->min_rtt_us = TP_FIGURE(tp, rtt_min.s[0].v);
 	f->snd_cwnd = tp->snd_cwnd;
 	f->mss = tp->mss_cache;
 	f->delivery_rate_Bps = rate_delivered && rate_interval_us ?
 		(__u64)rate_delivered * tp->mss_cache * USEC_PER_SEC / rate_interval_us : 0;
-	f->bytes_acked = tp->bytes_acked;
-	f->bytes_received = tp->bytes_received;
+	f->bytes_acked = TP_FIGURE(tp, bytes_acked);
+	f->bytes_received = TP_FIGURE(tp, bytes_received);
 	f->snd_queue_bytes = tp->write_seq - tp->snd_una;
 	f->rcv_queue_bytes = tp->rcv_nxt - tp->copied_seq;
 	f->sndbuf = sk->sk_sndbuf;
 	f->rcvbuf = sk->sk_rcvbuf;
-	f->retrans = tp->total_retrans;
-	f->rcv_rtt_us = tp->rcv_rtt_est.rtt_us >> 3;
+	f->retrans = TP_FIGURE(tp, total_retrans);
+	f->rcv_rtt_us = TP_FIGURE(tp, rcv_rtt_est.rtt_us) >> 3;
 	f->notsent_lowat = tp->notsent_lowat;
 	f->sndbuf_limited_us = chrono_us(tp, TCP_CHRONO_SNDBUF_LIMITED, now_jiffies);
 	f->rwnd_limited_us = chrono_us(tp, TCP_CHRONO_RWND_LIMITED, now_jiffies);

@@ -48,18 +48,27 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } status SEC(".maps");
 
+static __always_inline bool scoped(__u64 cgroup_id)
+{
+	for (__u32 i = 0; i < TCPTUNE_MAX_SCOPES && i < nr_scopes; i++)
+		if (scope_cgroup_ids[i] == cgroup_id)
+			return true;
+	return false;
+}
+
 static __always_inline bool in_scope(const struct sock *sk)
 {
 	struct cgroup *cgrp = sock_cgroup(sk);
 
 	if (!nr_scopes)
 		return true;
+	if (!cgrp) /* the root's (before Linux 5.15) */
+		return scoped(ROOT_CGROUP_ID);
 	for (int depth = 0; depth < MAX_CGROUP_DEPTH && cgrp; depth++) {
 		__u64 id = BPF_CORE_READ(cgrp, kn, id);
 
-		for (__u32 i = 0; i < TCPTUNE_MAX_SCOPES && i < nr_scopes; i++)
-			if (scope_cgroup_ids[i] == id)
-				return true;
+		if (scoped(id))
+			return true;
 		/* cgroup.self is the first member: its parent css is the parent cgroup */
 		cgrp = (struct cgroup *)BPF_CORE_READ(cgrp, self.parent);
 	}

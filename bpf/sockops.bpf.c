@@ -115,18 +115,24 @@ static __always_inline void init_window(struct bpf_sock_ops *skops)
 }
 
 /* A callback of a connection whose target may have changed: applied when
- * it is not in force yet. */
+ * it is not in force yet, once per target. A target the kernel rounds (an
+ * odd size), refuses (TCP_WINDOW_CLAMP before Linux 6.1) or the policy
+ * keeps from the socket would otherwise be tried again on every ACK. */
 static __always_inline void apply_on_callback(struct bpf_sock_ops *skops, struct tcp_sock *tp)
 {
 	__u64 cookie = bpf_get_socket_cookie(skops);
 	struct conn_target *t = bpf_map_lookup_elem(&targets, &cookie);
 	struct conn_stats *f;
+	__u32 change;
 
 	if (!t || target_in_force(tp, t))
 		return;
 	f = bpf_map_lookup_elem(&flows, &cookie);
-	if (f)
-		apply_targets(skops, tp, t, f);
+	change = (__u32)t->change_ns | 1;
+	if (!f || f->tried_change == change)
+		return;
+	f->tried_change = change;
+	apply_targets(skops, tp, t, f);
 }
 
 SEC("sockops")

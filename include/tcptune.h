@@ -27,7 +27,8 @@ struct conn_stats {
 				  * application before tcptune first saw the socket */
 	__u32 pid;               /* tgid of the last process seen doing I/O, 0 if not yet known */
 	__u8 comm[TCPTUNE_COMM_LEN];
-	__u32 pad;
+	__u32 tried_change;      /* the last target a sockops callback tried (its change_ns,
+				  * low bit set): each is tried once, not on every ACK */
 	__u64 created_ns;        /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u64 seen_pass;         /* last agent pass (iter/tcp) that saw the socket */
 	/* the figures */

@@ -141,8 +141,8 @@ BTF_RENAME=$ROOT/build/btf_rename
 # the release as a regular expression (Debian's hold a '+')
 RELEASE_RE=$(uname -r | sed 's/[][\.*^$+?(){}|]/\\&/g')
 if [ -x "$BTF_RENAME" ]; then
-	for missing in "btf_trace_inet_sock_set_state:lacks tp_btf/inet_sock_set_state and BPF ring buffers, which tcptune needs: run it on Linux 5.8 or newer" \
-		"bpf_iter__tcp:lacks the iter/tcp BPF iterator, which tcptune needs: run it on Linux 5.9 or newer"; do
+	for missing in "btf_trace_inet_sock_set_state:lacks tp_btf/inet_sock_set_state and BPF ring buffers, which tcptune needs \\(Linux 5.8 and newer" \
+		"bpf_iter__tcp:lacks the iter/tcp BPF iterator, which tcptune needs \\(Linux 5.9 and newer"; do
 		type=${missing%%:*} words=${missing#*:}
 		"$BTF_RENAME" /sys/kernel/btf/vmlinux "$OUT/vmlinux" "$type" || { fail "btf_rename $type"; continue; }
 		expect_error 1 "this kernel \\($RELEASE_RE\\) $words" "run on a kernel without $type" -- \

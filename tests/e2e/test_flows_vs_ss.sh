@@ -20,7 +20,8 @@ run_family() {
 	local fam=$1 server=$2 port=$3 out
 	out=$(mktemp); cleanup_add "rm -f $out"
 	iperf_server "$NS_S" "$port"
-	in_ns "$NS_C" iperf3 -c "$server" -p "$port" -t 12 -i 1 --json >"$out" 2>&1 &
+	# long enough for every sample, also with a slow (sanitized) agent
+	in_ns "$NS_C" iperf3 -c "$server" -p "$port" -t 20 -i 1 --json >"$out" 2>&1 &
 	local client=$!
 	cleanup_add "kill $client 2>/dev/null"
 	sleep 3

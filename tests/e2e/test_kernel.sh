@@ -74,7 +74,7 @@ fi
 config=no
 [ -r "/boot/config-$RELEASE" ] || [ -r /proc/config.gz ] && config=yes
 check "kconfig probed as it is here ($config)" jq -e --arg c "$config" \
-	'(.agent.kernel.features.kconfig == "yes") == ($c == "yes") and ((.agent.kernel.config_hz_measured > 0) == ($c == "no"))' "$OUT/status.json"
+	'(.agent.kernel.features.kconfig == "yes") == ($c == "yes") and ((.agent.kernel.config_hz_measured > 0 or .agent.kernel.config_hz_assumed) == ($c == "no"))' "$OUT/status.json"
 curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" >"$OUT/metrics" || fail "metrics served"
 check "/metrics: tcptune_kernel_info names the kernel" grep -q "^tcptune_kernel_info{release=\"$RELEASE\",collection=\"$(jq -r .agent.kernel.collection "$OUT/status.json")\"" "$OUT/metrics"
 metrics_agree() {
@@ -122,13 +122,14 @@ rc=$?
 check "the agent stops on SIGTERM (exit $rc)" [ "$rc" = 0 ]
 check "no tcptune program left loaded" wait_no_progs
 check "nothing pinned under $PIN_DIR" test ! -e "$PIN_DIR"
-check "no sockops left on the cgroup root" sh -c "! bpftool cgroup show '$CG2' 2>/dev/null | grep -q tcptune"
+no_sockops_on_root() { local out; out=$(bpftool cgroup show "$CG2") && ! grep -q tcptune <<<"$out"; }
+check "no sockops left on the cgroup root" no_sockops_on_root
 check "net.core.wmem_max restored ($WMEM0)" [ "$(sysctl -n net.core.wmem_max)" = "$WMEM0" ]
 
 # --- a flow held back by its own send buffer, on a long path: stock, --observe, tuned
 wan_path "${UNIQ}w" 20mbit 80 400kb || { fail "WAN path set up"; finish; }
-# the sender's buffer may not grow past 64 KB: a quarter of the 200 KB BDP
-wan_sysctl "$NS_C" net.ipv4.tcp_wmem "4096 16384 65536"
+# the sender's buffer may not grow past 32 KB: a sixth of the 200 KB BDP
+wan_sysctl "$NS_C" net.ipv4.tcp_wmem "4096 16384 32768"
 ceiling=$(wan_ceiling 20mbit)
 flow() { # PORT: goodput (bit/s) of 10 s after 3 s
 	iperf_server "$NS_S" "$1"
@@ -145,10 +146,14 @@ agent_start --interval 0.5 || { fail "agent starts tuning"; finish; }
 tuned=$(flow 5313)
 applied=$(bpf_counter 3)
 agent_stop
-log "buffer-limited flow, 20 Mbit/s x 80 ms, sender capped at 64 KB: stock $stock, observe $observed, tuned $tuned bit/s (ceiling $ceiling, $((tuned * 100 / ceiling))%); $applied buffer changes applied"
-check "--observe: goodput like stock's ($observed vs $stock)" awk -v a="$observed" -v b="$stock" 'BEGIN { exit !(a >= b * 0.6 && a <= b * 1.6) }'
-check "tuning raised the buffer-limited flow: $tuned >= 1.5 x stock's $stock" awk -v a="$tuned" -v b="$stock" 'BEGIN { exit !(a >= b * 1.5) }'
-check "tuned flow at >= 50% of the path's ceiling ($((tuned * 100 / ceiling))%)" [ "$tuned" -ge $((ceiling / 2)) ]
+log "buffer-limited flow, 20 Mbit/s x 80 ms, sender capped at 32 KB: stock $stock ($((stock * 100 / ceiling))%), observe $observed, tuned $tuned bit/s ($((tuned * 100 / ceiling))% of the ceiling $ceiling); $applied buffer changes applied"
+check "the stock flow is held back by its buffer: $((stock * 100 / ceiling))% of the ceiling (<= 70%)" [ "$stock" -le $((ceiling * 7 / 10)) ]
+check "--observe: goodput like stock's ($observed vs $stock)" awk -v a="$observed" -v b="$stock" 'BEGIN { exit !(a >= b * 0.5 && a <= b * 2) }'
+check "tuning raised the buffer-limited flow: $tuned >= 1.25 x stock's $stock" awk -v a="$tuned" -v b="$stock" 'BEGIN { exit !(a >= b * 1.25) }'
+check "tuned flow at >= 75% of the path's ceiling ($((tuned * 100 / ceiling))%)" [ "$tuned" -ge $((ceiling * 3 / 4)) ]
+# each change applied once: a target the kernel rounds or refuses is not
+# set again on every ACK (sockops callbacks) or every pass
+check "buffer changes applied at most 80 times in the 13 s flow ($applied)" [ "$applied" -le 80 ]
 check "net.core.wmem_max restored after tuning ($WMEM0)" [ "$(sysctl -n net.core.wmem_max)" = "$WMEM0" ]
 wan_teardown
 

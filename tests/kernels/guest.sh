@@ -6,9 +6,9 @@
 # pass, 77 skip, else fail). Prints ok / not ok / skip lines and
 # "guest NAME: N passed, N failed, N skipped"; exits 1 when something failed.
 #
-# Variables: TESTS_IN_GUEST (e2e test names, default none); GUEST_TEST_TIMEOUT
+# Variables: TESTS_IN_GUEST (e2e test names; run.sh's default test_kernel); GUEST_TEST_TIMEOUT
 # (seconds per test, 600); GUEST_AGENT_MUST_LOAD=0 does not count the agent's
-# diagnostic run as a check (by default it is only printed);
+# diagnostic run as a check (it only prints it then);
 # GUEST_AGENT_VERBOSE=1 runs it with -v (libbpf's and the verifier's log).
 set -u
 cd "$(dirname "$0")/../.." || exit 1

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <errno.h>
 
 #include "kernel_features.h"
 
@@ -154,20 +155,21 @@ static void render_text_and_json(void **state)
 
 	(void)state;
 	f.state[FEATURE_STORAGE_ITER] = FEATURE_MISSING;
+	f.error[FEATURE_STORAGE_ITER] = -EPERM;
 	f.state[FEATURE_APP_EVENTS] = FEATURE_FORCED_OFF;
 	text = render(&f, false);
 	assert_non_null(strstr(text, "kernel: 6.12.0; collection: walk each tick, walk: iter/tcp per namespace"));
 	assert_non_null(strstr(text, "feature: storage_iter      missing"));
 	assert_non_null(strstr(text, "feature: app_events        forced off"));
-	assert_non_null(strstr(text, "fallback: storage_iter missing: walk pass: iter/tcp"));
-	assert_non_null(strstr(text, "fallback: app_events forced off: collection: a walk pass every tick"));
+	assert_non_null(strstr(text, "fallback: storage_iter missing (Operation not permitted): walk pass: iter/tcp"));
+	assert_non_null(strstr(text, "fallback: app_events forced off (TCPTUNE_FEATURES_OFF): collection: a walk pass every tick"));
 	assert_null(strstr(text, "fallback: iter_setsockopt"));
 	json = render(&f, true);
 	assert_non_null(strstr(json, "\"release\": \"6.12.0\""));
 	assert_non_null(strstr(json, "\"storage_iter\": \"missing\""));
 	assert_non_null(strstr(json, "\"iter_setsockopt\": \"yes\""));
 	assert_non_null(strstr(json, "\"collection\": \"walk each tick\""));
-	assert_non_null(strstr(json, "{\"feature\": \"storage_iter\", \"state\": \"missing\", \"instead\": \"walk pass:"));
+	assert_non_null(strstr(json, "{\"feature\": \"storage_iter\", \"state\": \"missing\", \"why\": \"Operation not permitted\", \"instead\": \"walk pass:"));
 	free(text);
 	free(json);
 }
