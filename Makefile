@@ -31,19 +31,20 @@ AGENT_SRCS := agent/main.c agent/run.c agent/loader.c agent/collect.c agent/flow
 AGENT_OBJS := $(patsubst agent/%.c,$(BUILD)/%.o,$(AGENT_SRCS))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 # helpers the end-to-end tests run
-TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline $(BUILD)/load
-BENCH_TOOLS := $(BUILD)/load
+TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline $(BUILD)/load $(BUILD)/rpc
+BENCH_TOOLS := $(BUILD)/load $(BUILD)/rpc
 
-.PHONY: all deps run test unit e2e bench bench-load bench-wan demo vmlinux clean help sanitize fuzz fuzz-build test-kernels
+.PHONY: all deps run test unit e2e bench bench-load bench-wan bench-noharm demo vmlinux clean help sanitize fuzz fuzz-build test-kernels
 all: $(BUILD)/tcptune
 
 help:
 	@echo "make          build ./build/tcptune"
 	@echo "make run      install what is missing, build, run the agent on the whole host"
 	@echo "make test     install what is missing, build, run unit and end-to-end tests"
-	@echo "make bench    overhead benchmark (agent vs no agent, ns per BPF event), then bench-load and bench-wan"
+	@echo "make bench    overhead benchmark (agent vs no agent, ns per BPF event), then bench-load, bench-wan and bench-noharm"
 	@echo "make bench-load agent CPU, RSS and tick at 10,000 connections and 5,000 new ones/s vs idle (bench/load.sh, ~4 min)"
 	@echo "make bench-wan tcptune vs stock autotuning on emulated WAN paths (bench/wan.sh, ~20 min)"
+	@echo "make bench-noharm no regression where stock autotuning does well: RPC, rate steps, veth, slow reader (bench/noharm.sh, ~10 min)"
 	@echo "make demo     one emulated long fat path, stock vs tcptune side by side (~1 min)"
 	@echo "make vmlinux  regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
 	@echo "make install  binary, systemd unit, man page, example config (PREFIX=/usr/local, DESTDIR=)"
@@ -78,6 +79,10 @@ $(BUILD)/load: bench/load.c | $(BUILD)
 
 $(BUILD)/btf_rename: tests/tools/btf_rename.c | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ $(LIBBPF_LIBS)
+
+# request/response and slow-reader traffic (bench/noharm.sh): libc only
+$(BUILD)/rpc: tests/tools/rpc.c | $(BUILD)
+	$(CC) $(CFLAGS) -pthread $< -o $@
 
 # userspace delay line of the emulated WAN paths (tests/wan.sh): libc only
 $(BUILD)/delayline: tests/tools/delayline.c | $(BUILD)
@@ -142,19 +147,25 @@ test-kernels: deps all $(TEST_TOOLS)
 
 # Benchmarks run the agent, and only one agent may run on a host: each run is
 # serialised on BENCH_LOCK (overhead.sh and load.sh each as a whole,
-# bench/wan.sh per scenario, so others can interleave). Do not wrap `make
-# bench` in the same flock (it would wait for itself); BENCH_LOCK= takes no lock.
+# bench/wan.sh and bench/noharm.sh per scenario, so others can interleave). Do
+# not wrap `make bench` in the same flock (it would wait for itself);
+# BENCH_LOCK= takes no lock.
 BENCH_LOCK ?= /tmp/tcptune-dev.lock
 LOCKED := $(if $(BENCH_LOCK),flock "$(BENCH_LOCK)")
 bench: deps all $(BENCH_TOOLS) $(BUILD)/delayline
 	@$(LOCKED) bash bench/overhead.sh; \
-	rc=$$?; $(LOCKED) bash bench/load.sh || rc=1; LOCK="$(BENCH_LOCK)" bash bench/wan.sh || rc=1; exit $$rc
+	rc=$$?; $(LOCKED) bash bench/load.sh || rc=1; LOCK="$(BENCH_LOCK)" bash bench/wan.sh || rc=1; \
+	LOCK="$(BENCH_LOCK)" bash bench/noharm.sh || rc=1; exit $$rc
 
 bench-load: deps all $(BUILD)/load
 	@$(LOCKED) bash bench/load.sh
 
 bench-wan: deps all $(BUILD)/delayline
 	@LOCK="$(BENCH_LOCK)" bash bench/wan.sh
+
+# SCENARIOS="r m" etc. picks a subset (bench/noharm.sh lists its settings)
+bench-noharm: deps all $(BUILD)/rpc $(BUILD)/delayline
+	@LOCK="$(BENCH_LOCK)" bash bench/noharm.sh
 
 demo: deps all $(BUILD)/delayline
 	@LOCK="$(BENCH_LOCK)" bash bench/demo.sh
