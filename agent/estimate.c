@@ -138,10 +138,37 @@ static uint32_t ticks_since(const struct est_state *st, uint32_t change_tick)
 	return change_tick ? st->tick - change_tick : UINT32_MAX;
 }
 
+/* Where the kernel's autotuning suffices, the buffer stays the kernel's:
+ * setting it locks it (SOCK_SNDBUF_LOCK, SOCK_RCVBUF_LOCK) for the socket's
+ * life, and a locked buffer no longer follows a burst or a faster path
+ * within RTTs as the kernel's would. cap is the kernel's autotuning ceiling
+ * (0 = unknown: no such limit). A buffer is changed
+ *  - above cap, where the kernel cannot take it;
+ *  - once above it, back down, to cap at the lowest, unless steady;
+ *  - below cap only for a connection steady for EST_STEADY_TICKS (bulk: the
+ *    memory a locked small buffer saves is worth it, and its rate says what
+ *    it needs), or when it is locked already (ours: the kernel no longer
+ *    grows it, so probes and grows are the estimator's to make). */
+struct ownership {
+	uint32_t cap;
+	bool locked;
+	bool steady;
+};
+
+static bool kernel_suffices(const struct ownership *o, uint32_t cur, uint32_t next,
+			    enum est_reason why)
+{
+	if (!o->cap || o->steady)
+		return false;
+	if (why == EST_SHRINK)
+		return cur <= o->cap;
+	return next <= o->cap && !o->locked;
+}
+
 /*
  * cur: the buffer now. target: what headroom x BDP asks for (0 = no
  * estimate). limited: the buffer itself held the connection back this tick.
- * urgent: a grow that may come at probe pace.
+ * urgent: a grow that may come at probe pace. own: see kernel_suffices().
  * Sets *want to what the rules aim at (0 = nothing). Returns the reason for
  * a change and sets *size to the next size, or returns EST_NONE.
  *
@@ -161,7 +188,7 @@ static uint32_t ticks_since(const struct est_state *st, uint32_t change_tick)
  */
 static enum est_reason decide(const struct est_config *c, uint32_t cur, uint32_t target,
 			      bool limited, bool urgent, uint32_t floor, uint32_t since,
-			      uint32_t *want, uint32_t *size)
+			      const struct ownership *own, uint32_t *want, uint32_t *size)
 {
 	enum est_reason why;
 	uint32_t next;
@@ -193,6 +220,10 @@ static enum est_reason decide(const struct est_config *c, uint32_t cur, uint32_t
 
 	if (gap <= c->hysteresis * cur || since < wait)
 		return EST_NONE;
+	if (kernel_suffices(own, cur, next, why))
+		return EST_NONE;
+	if (why == EST_SHRINK && !own->steady && own->cap && next < own->cap)
+		next = own->cap;
 	*size = next;
 	return why;
 }
@@ -261,9 +292,12 @@ static void decide_sndbuf(const struct est_config *c, const struct est_state *st
 			ahead = room > s->sndbuf;
 		}
 	}
+	struct ownership own = { s->sndbuf_cap, (s->buf_locks & EST_LOCK_SNDBUF) != 0,
+				 st->snd_steady >= EST_STEADY_TICKS };
+
 	out->snd_reason = decide(c, s->sndbuf, target, out->snd_limited, ahead,
 				 floor_now(st->snd_floor, st->snd_floor_rate_Bps, st->snd_rate_Bps),
-				 ticks_since(st, st->snd_change_tick),
+				 ticks_since(st, st->snd_change_tick), &own,
 				 &out->snd_target, &out->sndbuf);
 }
 
@@ -301,6 +335,11 @@ static void decide_lowat(const struct est_config *c, struct est_state *st,
 
 	double gap = cur > want ? (double)cur - want : (double)want - cur;
 
+	/* An application-limited rate is what the application asked for, not
+	 * what the path carries: a mark sized from it would hold back its next
+	 * burst. It may raise the mark, never lower it. */
+	if (s->app_limited && (!cur || want < cur))
+		return;
 	if (cur && (gap <= c->hysteresis * cur ||
 		    ticks_since(st, st->lowat_change_tick) <
 			    (out->snd_limited ? EST_PROBE_INTERVAL : c->min_change_interval)))
@@ -352,11 +391,16 @@ static void decide_rcvbuf(const struct est_config *c, const struct est_state *st
 
 	out->rcv_limited = !queue && max2(bdp, bdp_this_tick) >= WINDOW_LIMITED * window;
 
-	uint32_t target = clamp_buf(c, c->headroom * bdp * RCVBUF_PER_WINDOW);
+	/* Bursts: a reader that took rcv_space bytes in one RTT will again; the
+	 * average over a tick with pauses in it would size the window for less. */
+	uint32_t target = clamp_buf(c, c->headroom * max2(bdp, s->rcv_space) * RCVBUF_PER_WINDOW);
+
+	struct ownership own = { s->rcvbuf_cap, (s->buf_locks & EST_LOCK_RCVBUF) != 0,
+				 st->rcv_steady >= EST_STEADY_TICKS };
 
 	out->rcv_reason = decide(c, s->rcvbuf, target, out->rcv_limited, false,
 				 floor_now(st->rcv_floor, st->rcv_floor_rate_Bps, st->rcv_rate_Bps),
-				 ticks_since(st, st->rcv_change_tick),
+				 ticks_since(st, st->rcv_change_tick), &own,
 				 &out->rcv_target, &out->rcvbuf);
 	/* window_clamp does not follow a raised rcvbuf by itself: set it to the
 	 * window the new buffer backs (headroom x BDP when unclamped). */
@@ -417,6 +461,13 @@ void est_update(const struct est_config *c, struct est_state *st,
 	remember_counters(st, s);
 	out->sender = d_acked > 0;
 	out->receiver = d_received > 0;
+	/* A writer our own TCP_NOTSENT_LOWAT holds back keeps less than a
+	 * segment unsent, which the kernel also counts as application-limited:
+	 * under our mark the flag says nothing about the application. */
+	bool our_lowat = s->notsent_lowat && s->notsent_lowat == st->lowat_set;
+
+	st->snd_steady = out->sender && (!s->app_limited || our_lowat) ? st->snd_steady + 1 : 0;
+	st->rcv_steady = out->receiver && !out->sender ? st->rcv_steady + 1 : 0;
 
 	/* Sender: the kernel's delivery rate sample; the tick's average when
 	 * there is none. Path RTT: min_rtt, the propagation delay without
@@ -449,8 +500,13 @@ void est_update(const struct est_config *c, struct est_state *st,
 		st->snd_change_tick = st->tick;
 	if (out->rcv_reason != EST_NONE)
 		st->rcv_change_tick = st->tick;
-	out->learn_sndbuf = out->snd_limited ? 0 : out->snd_target;
-	out->learn_rcvbuf = out->rcv_limited ? 0 : out->rcv_target;
+	/* Only steady traffic is learned: an application-limited rate, or the
+	 * answers a request/response exchange asked for, would size a new
+	 * connection to the destination for less than its first big burst. */
+	out->learn_sndbuf = out->snd_limited || st->snd_steady < EST_STEADY_TICKS ? 0 :
+			    out->snd_target;
+	out->learn_rcvbuf = out->rcv_limited || st->rcv_steady < EST_STEADY_TICKS ? 0 :
+			    out->rcv_target;
 	if (out->snd_reason == EST_PROBE) {
 		st->snd_floor = out->sndbuf;
 		st->snd_floor_rate_Bps = st->snd_rate_Bps;

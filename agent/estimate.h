@@ -77,6 +77,11 @@ struct est_sample {
 	uint32_t app_locks;          /* EST_LOCK_* */
 	uint32_t notsent_lowat;      /* TCP_NOTSENT_LOWAT in force, 0 = none (unlimited) */
 	uint64_t active_us;          /* monotonic: the last segment in or data out, 0 if unknown */
+	uint32_t sndbuf_cap;         /* how far the kernel's autotuning grows sndbuf */
+	uint32_t rcvbuf_cap;         /* ... and rcvbuf (tcp_wmem[2], tcp_rmem[2]); 0 = unknown */
+	uint32_t rcv_space;          /* most bytes the application read in one RTT, 0 if unknown */
+	bool app_limited;            /* the last delivery rate sample was application-limited */
+	uint32_t buf_locks;          /* EST_LOCK_* in force now: the application's or tcptune's */
 };
 
 /* Per connection. All zero = a connection not seen before. */
@@ -100,7 +105,15 @@ struct est_state {
 	uint32_t lowat_set;          /* the TCP_NOTSENT_LOWAT last decided, 0 = none */
 	uint32_t lowat_change_tick;
 	bool lowat_app;              /* the application set its own: leave it */
+	/* Consecutive ticks of steady bulk traffic: sending what the
+	 * application had without running out of it (no application-limited
+	 * rate), or receiving without sending (no request/response). */
+	uint32_t snd_steady, rcv_steady;
 };
+
+/* Ticks of steady bulk traffic before a buffer may be set below the kernel's
+ * autotuning ceiling, or its size learned for the destination. */
+#define EST_STEADY_TICKS 3u
 
 enum est_reason {
 	EST_NONE,    /* leave the buffer as it is */

@@ -96,6 +96,11 @@ static struct est_sample sample_of(const struct conn_stats *s)
 		.sndbuf_limited_us = s->sndbuf_limited_us,
 		.rwnd_limited_us = s->rwnd_limited_us,
 		.app_locks = s->app_locks,
+		.sndbuf_cap = s->sndbuf_cap,
+		.rcvbuf_cap = s->rcvbuf_cap,
+		.rcv_space = s->rcv_space,
+		.app_limited = s->app_limited != 0,
+		.buf_locks = s->buf_locks,
 		.notsent_lowat = s->notsent_lowat,
 		.active_us = s->active_us,
 	};

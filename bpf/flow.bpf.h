@@ -184,6 +184,17 @@ static __always_inline __u64 chrono_us(const struct tcp_sock *tp, int type, __u3
 	return jiffies * (USEC_PER_SEC / CONFIG_HZ);
 }
 
+/* The largest buffer the kernel's autotuning gives a socket of this
+ * namespace: tcp_rmem[2] or tcp_wmem[2], per namespace since Linux 4.15. */
+static __always_inline __u32 autotune_cap(const struct sock *sk, bool rcv)
+{
+	const struct net *net = sk->__sk_common.skc_net.net;
+
+	if (!bpf_core_field_exists(net->ipv4.sysctl_tcp_rmem))
+		return 0;
+	return rcv ? net->ipv4.sysctl_tcp_rmem[2] : net->ipv4.sysctl_tcp_wmem[2];
+}
+
 /* The fields that change while the connection runs. */
 static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_sock *tp)
 {
@@ -208,6 +219,12 @@ static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_
 	f->retrans = TP_FIGURE(tp, total_retrans);
 	f->rcv_rtt_us = TP_FIGURE(tp, rcv_rtt_est.rtt_us) >> 3;
 	f->notsent_lowat = tp->notsent_lowat;
+	f->sndbuf_cap = autotune_cap(sk, false);
+	f->rcvbuf_cap = autotune_cap(sk, true);
+	f->rcv_space = TP_FIGURE(tp, rcvq_space.space);
+	f->app_limited = bpf_core_field_exists(tp->rate_app_limited) ?
+		BPF_CORE_READ_BITFIELD(tp, rate_app_limited) : 0;
+	f->buf_locks = sock_userlocks(sk) & (SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK);
 	f->sndbuf_limited_us = chrono_us(tp, TCP_CHRONO_SNDBUF_LIMITED, now_jiffies);
 	f->rwnd_limited_us = chrono_us(tp, TCP_CHRONO_RWND_LIMITED, now_jiffies);
 	f->active_us = tp->tcp_mstamp;

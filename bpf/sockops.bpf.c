@@ -63,6 +63,8 @@ static __always_inline void apply_learned(struct bpf_sock_ops *skops, const stru
 	t = learned_sizes(skops, sock_cgroup_id(sk));
 	if (!t)
 		return;
+	/* sizes are learned from steady bulk traffic only (est_update() in
+	 * agent/estimate.c): a burst's connection is not handed a bulk one's */
 	if (t->sndbuf && size_valid(t->sndbuf)) {
 		val = setsockopt_value(t->sndbuf);
 		bpf_setsockopt(skops, SOL_SOCKET, SO_SNDBUF, &val, sizeof(val));
@@ -85,9 +87,8 @@ static __always_inline void apply_learned(struct bpf_sock_ops *skops, const stru
  * TCP_NOTSENT_LOWAT say, so a 64 KB SYN window lets it keep up to 32 KB
  * unsent for the connection's life. A listener's request socket is not a full
  * socket (no cgroup to read from here): it takes the learned size for the
- * remote prefix from any cgroup in scope (key cgroup_id 0), and the cgroup's
- * own size at PASSIVE_ESTABLISHED. Nothing is locked: without a learned size
- * at establishment the kernel's autotuning keeps the window growing. */
+ * remote prefix from any cgroup in scope (key cgroup_id 0). Nothing is
+ * locked: the kernel's autotuning keeps the window growing. */
 static __always_inline void init_window(struct bpf_sock_ops *skops)
 {
 	struct conn_target *t;
@@ -108,7 +109,9 @@ static __always_inline void init_window(struct bpf_sock_ops *skops)
 	}
 	if (!t || !t->rcvbuf || !size_valid(t->rcvbuf))
 		return;
-	/* the window is about half of sk_rcvbuf, which is twice SO_RCVBUF */
+	/* the window is about half of sk_rcvbuf, which is twice SO_RCVBUF; a
+	 * window below the kernel's first one would slow a connection whose
+	 * first burst is larger than what was learned from its destination */
 	segs = setsockopt_value(t->rcvbuf) / mss;
 	skops->reply = segs > 2 ? segs : 2;
 	count(CNT_WINDOW_AT_START);

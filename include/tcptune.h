@@ -44,6 +44,12 @@ struct conn_stats {
 	__u32 rcvbuf;            /* sk_rcvbuf, the figure ss shows as rb */
 	__u32 rcv_rtt_us;        /* the receiver's RTT estimate (a receiver has no srtt) */
 	__u32 notsent_lowat;     /* TCP_NOTSENT_LOWAT in force, 0 = the sysctl's (unlimited) */
+	__u32 sndbuf_cap;        /* the socket's namespace's tcp_wmem[2] and tcp_rmem[2]: */
+	__u32 rcvbuf_cap;        /* how far the kernel's autotuning grows the buffers */
+	__u32 rcv_space;         /* most bytes the application read in one RTT (tcpi_rcv_space) */
+	__u16 app_limited;       /* 1: the last delivery rate sample was application-limited */
+	__u16 buf_locks;         /* sk_userlocks now: SOCK_SNDBUF_LOCK 1 / SOCK_RCVBUF_LOCK 2,
+				  * the application's (app_locks) or tcptune's */
 	__u64 delivery_rate_Bps; /* bytes per second, as tcpi_delivery_rate */
 	__u64 bytes_acked;
 	__u64 bytes_received;

@@ -742,7 +742,8 @@ static void receiver_behind_a_queue_does_not_probe(void **unused)
 		assert_false(c.d.rcv_limited);
 		assert_int_not_equal(c.d.rcv_reason, EST_PROBE);
 		assert_int_equal(c.d.rcv_target, 30000);
-		assert_int_equal(c.d.learn_rcvbuf, 30000);
+		/* learned once steady */
+		assert_int_equal(c.d.learn_rcvbuf, i + 1 >= (int)EST_STEADY_TICKS ? 30000 : 0);
 		apply(&c);
 	}
 	assert_int_equal(c.s.rcvbuf, 30000);
@@ -1196,6 +1197,156 @@ static void lowat_probes_and_respects_application(void **unused)
 	assert_int_equal(c.d.notsent_lowat, 0);
 }
 
+/* ==== the kernel's autotuning keeps what it can do ======================= */
+
+#define WMEM_CAP (4 * MiB)  /* tcp_wmem[2] by default */
+#define RMEM_CAP (6 * MiB)  /* tcp_rmem[2] by default */
+
+static void conn_start_capped(struct conn *c, uint32_t sndbuf, uint32_t rcvbuf)
+{
+	conn_start(c, sndbuf, rcvbuf);
+	c->s.sndbuf_cap = WMEM_CAP;
+	c->s.rcvbuf_cap = RMEM_CAP;
+}
+
+static void below_cap_buffers_stay_the_kernels(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* a sender the application holds back (request/response), its
+	 * kernel-tuned 1 MiB far above its target: the kernel's to keep (its
+	 * next burst needs it within RTTs), and nothing learned */
+	conn_start_capped(&c, 1 * MiB, 1 * MiB);
+	c.s.app_limited = true;
+	for (int t = 0; t < 10; t++) {
+		send_tick(&c, 100e3, 40000, 0);
+		assert_true(c.d.snd_target < 1 * MiB / 2);
+		assert_int_equal(c.d.snd_reason, EST_NONE);
+		assert_int_equal(c.d.sndbuf, 0);
+		assert_int_equal(c.d.learn_sndbuf, 0);
+	}
+	/* steady bulk at that rate: shrunk once steady, and learned */
+	c.s.app_limited = false;
+	int shrinks = 0;
+	for (int t = 0; t < 10; t++) {
+		send_tick(&c, 100e3, 40000, 0);
+		if (t + 1 < (int)EST_STEADY_TICKS)
+			assert_int_equal(c.d.snd_reason, EST_NONE);
+		else
+			assert_int_equal(c.d.learn_sndbuf, c.d.snd_target);
+		shrinks += c.d.snd_reason == EST_SHRINK;
+		apply(&c);
+	}
+	assert_true(shrinks >= 1 && c.s.sndbuf < 1 * MiB);
+	/* a receiver that also sends (requests): the same, left alone */
+	conn_start_capped(&c, 64 * KiB, 2 * MiB);
+	for (int t = 0; t < 10; t++) {
+		c.s.bytes_acked += 100;
+		recv_tick(&c, 100e3, 40000);
+		assert_int_equal(c.d.rcv_reason, EST_NONE);
+		assert_int_equal(c.d.learn_rcvbuf, 0);
+	}
+	/* a pure receiver is steady bulk: shrunk */
+	conn_start_capped(&c, 64 * KiB, 2 * MiB);
+	shrinks = 0;
+	for (int t = 0; t < 10; t++) {
+		recv_tick(&c, 100e3, 40000);
+		shrinks += c.d.rcv_reason == EST_SHRINK;
+		apply(&c);
+	}
+	assert_true(shrinks >= 1);
+	/* a target that fits under the cap is not set either: the kernel grows
+	 * the buffer there itself */
+	conn_start_capped(&c, 64 * KiB, 64 * KiB);
+	send_tick(&c, rate_for_snd_target(2 * MiB, 40000), 40000, 0);
+	assert_true(c.d.snd_target > 64 * KiB);
+	assert_int_equal(c.d.snd_reason, EST_NONE);
+	/* without a known cap (0), as before: anywhere */
+	conn_start(&c, 64 * KiB, 64 * KiB);
+	send_tick(&c, rate_for_snd_target(2 * MiB, 40000), 40000, 0);
+	assert_int_equal(c.d.snd_reason, EST_GROW);
+}
+
+static void beyond_cap_is_ours(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* limited at the cap: probe above it */
+	conn_start_capped(&c, WMEM_CAP, 128 * KiB);
+	sim_send(&c, &(struct path){ 125e6, 100000 }, 0); /* 1 Gbit/s, 100 ms */
+	assert_true(c.d.snd_limited);
+	assert_int_equal(c.d.snd_reason, EST_PROBE);
+	assert_int_equal(c.d.sndbuf, 2 * WMEM_CAP);
+	/* limited well below it: the kernel grows it within RTTs */
+	conn_start_capped(&c, 256 * KiB, 128 * KiB);
+	sim_send(&c, &(struct path){ 125e6, 100000 }, 0);
+	assert_true(c.d.snd_limited);
+	assert_int_equal(c.d.snd_reason, EST_NONE);
+	/* a target above the cap is set at once */
+	conn_start_capped(&c, 1 * MiB, 128 * KiB);
+	send_tick(&c, rate_for_snd_target(16 * MiB, 100000), 100000, 0);
+	assert_int_equal(c.d.snd_reason, EST_GROW);
+	assert_true(c.d.sndbuf > WMEM_CAP);
+	/* once above the cap, a falling rate shrinks it, to the cap at most
+	 * while the traffic is not steady */
+	conn_start_capped(&c, 16 * MiB, 128 * KiB);
+	c.s.app_limited = true;
+	for (int t = 0; t < 30; t++) {
+		send_tick(&c, 100e3, 100000, 0);
+		apply(&c);
+		assert_true(c.s.sndbuf >= WMEM_CAP);
+	}
+	assert_int_equal(c.s.sndbuf, WMEM_CAP);
+}
+
+static void bursts_size_the_receive_window(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* 100 KB a tick on average, but read 512 KB in one RTT: the window
+	 * target covers the burst (headroom 2, rcvbuf twice the window) */
+	conn_start(&c, 64 * KiB, 8 * MiB);
+	c.s.rcv_space = 512 * KiB;
+	for (unsigned t = 0; t < EST_STEADY_TICKS; t++)
+		recv_tick(&c, 100e3, 40000);
+	assert_int_equal(c.d.rcv_target, 2 * 2 * 512 * KiB);
+	assert_int_equal(c.d.learn_rcvbuf, c.d.rcv_target);
+	/* asking as well as receiving: request/response, nothing learned for
+	 * the first window of new connections */
+	c.s.bytes_acked += 400;
+	recv_tick(&c, 100e3, 40000);
+	assert_true(c.d.sender && c.d.receiver);
+	assert_true(c.d.rcv_target > 0);
+	assert_int_equal(c.d.learn_rcvbuf, 0);
+}
+
+static void application_limited_rate_keeps_lowat(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* the application sends little: its rate does not set a mark */
+	conn_start(&c, 1 * MiB, 64 * KiB);
+	c.s.app_limited = true;
+	send_tick(&c, 200e3, 40000, 0);
+	assert_int_equal(c.d.notsent_lowat, 0);
+	/* bulk: set from the rate; then application-limited at a lower rate
+	 * does not lower it */
+	c.s.app_limited = false;
+	conn_start(&c, 1 * MiB, 64 * KiB);
+	send_tick(&c, 6.25e6, 40000, 0);
+	assert_int_equal(c.d.lowat_reason, EST_SHRINK);
+	c.s.notsent_lowat = c.d.notsent_lowat;
+	c.s.app_limited = true;
+	for (int t = 0; t < 10; t++) {
+		send_tick(&c, 200e3, 40000, 0);
+		assert_int_equal(c.d.notsent_lowat, 0);
+	}
+}
+
 /* ==== per-destination memory ============================================= */
 
 static void v4(uint8_t a[16], const char *text)
@@ -1323,7 +1474,8 @@ static void dest_learn_and_lookup(void **unused)
 	/* fed from a connection's decision */
 	struct conn c;
 	conn_start(&c, 4 * MiB, 64 * KiB);
-	send_tick(&c, 25e6, 100000, 0);
+	for (unsigned i = 0; i < EST_STEADY_TICKS; i++)
+		send_tick(&c, 25e6, 100000, 0);
 	assert_int_equal(dest_learn(&t, &other, c.d.learn_sndbuf, c.d.learn_rcvbuf, 60, NULL), 0);
 	assert_true(dest_lookup(&t, &other, &snd, &rcv));
 	assert_int_equal(snd, c.d.snd_target);
@@ -1556,6 +1708,10 @@ int main(void)
 		cmocka_unit_test(sender_keeps_ahead_of_peer_window),
 		cmocka_unit_test(lowat_follows_bdp),
 		cmocka_unit_test(lowat_probes_and_respects_application),
+		cmocka_unit_test(below_cap_buffers_stay_the_kernels),
+		cmocka_unit_test(beyond_cap_is_ours),
+		cmocka_unit_test(bursts_size_the_receive_window),
+		cmocka_unit_test(application_limited_rate_keeps_lowat),
 		cmocka_unit_test(dest_key_masking),
 		cmocka_unit_test(dest_learn_and_lookup),
 		cmocka_unit_test(dest_dirty),
