@@ -223,7 +223,7 @@ static enum est_reason decide(const struct est_config *c, uint32_t cur, uint32_t
 	if (kernel_suffices(own, cur, next, why))
 		return EST_NONE;
 	if (why == EST_SHRINK && !own->steady && own->cap && next < own->cap)
-		next = own->cap;
+		next = clamp_buf(c, own->cap);
 	*size = next;
 	return why;
 }
@@ -337,8 +337,8 @@ static void decide_lowat(const struct est_config *c, struct est_state *st,
 
 	/* An application-limited rate is what the application asked for, not
 	 * what the path carries: a mark sized from it would hold back its next
-	 * burst. It may raise the mark, never lower it. */
-	if (s->app_limited && (!cur || want < cur))
+	 * burst. Only steady traffic lowers the mark; any may raise it. */
+	if (st->snd_steady < EST_STEADY_TICKS && (!cur || want < cur))
 		return;
 	if (cur && (gap <= c->hysteresis * cur ||
 		    ticks_since(st, st->lowat_change_tick) <
@@ -391,10 +391,7 @@ static void decide_rcvbuf(const struct est_config *c, const struct est_state *st
 
 	out->rcv_limited = !queue && max2(bdp, bdp_this_tick) >= WINDOW_LIMITED * window;
 
-	/* Bursts: a reader that took rcv_space bytes in one RTT will again; the
-	 * average over a tick with pauses in it would size the window for less. */
-	uint32_t target = clamp_buf(c, c->headroom * max2(bdp, s->rcv_space) * RCVBUF_PER_WINDOW);
-
+	uint32_t target = clamp_buf(c, c->headroom * bdp * RCVBUF_PER_WINDOW);
 	struct ownership own = { s->rcvbuf_cap, (s->buf_locks & EST_LOCK_RCVBUF) != 0,
 				 st->rcv_steady >= EST_STEADY_TICKS };
 
@@ -493,7 +490,17 @@ void est_update(const struct est_config *c, struct est_state *st,
 		st->rcv_floor_rate_Bps = max2(st->rcv_floor_rate_Bps, st->rcv_rate_Bps);
 	}
 
+	/* Grown beyond what was set: sockops regrew it on ACKs that found it
+	 * holding the connection back (regrow_sndbuf in bpf/sockops.bpf.c).
+	 * That is a probe's evidence, and its size a probe's floor. */
+	if (st->snd_set && s->sndbuf > st->snd_set + st->snd_set / 8) {
+		st->snd_floor = clamp_buf(c, s->sndbuf);
+		st->snd_floor_rate_Bps = st->snd_rate_Bps;
+		st->snd_set = s->sndbuf;
+	}
 	decide_sndbuf(c, st, s, dt_us, d_sndbuf_limited, d_rwnd_limited, out);
+	if (out->snd_reason != EST_NONE)
+		st->snd_set = out->sndbuf;
 	decide_lowat(c, st, s, out);
 	decide_rcvbuf(c, st, s, dt_us, d_received, out);
 	if (out->snd_reason != EST_NONE)

@@ -79,7 +79,6 @@ struct est_sample {
 	uint64_t active_us;          /* monotonic: the last segment in or data out, 0 if unknown */
 	uint32_t sndbuf_cap;         /* how far the kernel's autotuning grows sndbuf */
 	uint32_t rcvbuf_cap;         /* ... and rcvbuf (tcp_wmem[2], tcp_rmem[2]); 0 = unknown */
-	uint32_t rcv_space;          /* most bytes the application read in one RTT, 0 if unknown */
 	bool app_limited;            /* the last delivery rate sample was application-limited */
 	uint32_t buf_locks;          /* EST_LOCK_* in force now: the application's or tcptune's */
 };
@@ -109,6 +108,8 @@ struct est_state {
 	 * application had without running out of it (no application-limited
 	 * rate), or receiving without sending (no request/response). */
 	uint32_t snd_steady, rcv_steady;
+	uint32_t snd_set;            /* the send buffer size last decided (or found
+				      * regrown by sockops), 0 = none */
 };
 
 /* Ticks of steady bulk traffic before a buffer may be set below the kernel's

@@ -408,6 +408,7 @@ static const char *const event_names[CNT_MAX] = {
 	[CNT_REFUSED] = "refused",
 	[CNT_WINDOW_AT_START] = "window_at_start",
 	[CNT_EVENTS_LOST] = "events_lost",
+	[CNT_REGROWN] = "regrown",
 };
 
 /* The kernel, the ways of working it allows, and each feature (1 present,

@@ -139,7 +139,7 @@ void status_remove(void)
 
 static const char *const counter_names[CNT_MAX] = {
 	"flows_created", "flows_deleted", "map_full", "applied", "learned_at_start", "refused", "window_at_start",
-	"events_lost",
+	"events_lost", "regrown",
 };
 
 static int copy_file(const char *path, FILE *out)

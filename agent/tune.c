@@ -98,7 +98,6 @@ static struct est_sample sample_of(const struct conn_stats *s)
 		.app_locks = s->app_locks,
 		.sndbuf_cap = s->sndbuf_cap,
 		.rcvbuf_cap = s->rcvbuf_cap,
-		.rcv_space = s->rcv_space,
 		.app_limited = s->app_limited != 0,
 		.buf_locks = s->buf_locks,
 		.notsent_lowat = s->notsent_lowat,

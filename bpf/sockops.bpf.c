@@ -42,6 +42,22 @@ static __always_inline void dest_key_of(const struct bpf_sock_ops *skops, __u64 
 	}
 }
 
+/* Loopback connections are never tuned (is_loopback in agent/tune.c): they
+ * get no per-ACK callbacks either. */
+static __always_inline bool remote_is_loopback(const struct bpf_sock_ops *skops)
+{
+	__u32 v4 = skops->remote_ip4, w0 = skops->remote_ip6[0], w1 = skops->remote_ip6[1];
+	__u32 w2 = skops->remote_ip6[2], w3 = skops->remote_ip6[3];
+
+	if (skops->family == AF_INET)
+		return (bpf_ntohl(v4) >> 24) == 127;
+	if (w0 || w1)
+		return false;
+	if (w2 == bpf_htonl(0xffff))
+		return (bpf_ntohl(w3) >> 24) == 127;
+	return w2 == 0 && w3 == bpf_htonl(1);
+}
+
 /* What the agent learned for this connection's destination, or NULL. */
 static __always_inline struct conn_target *learned_sizes(const struct bpf_sock_ops *skops,
 							 __u64 cgroup_id)
@@ -138,6 +154,48 @@ static __always_inline void apply_on_callback(struct bpf_sock_ops *skops, struct
 	apply_targets(skops, tp, t, f);
 }
 
+/* A send buffer tcptune set below the kernel's autotuning ceiling is locked:
+ * the kernel no longer grows it as the connection speeds up (it would, on
+ * ACKs: tcp_sndbuf_expand). So here, on an ACK that finds the writer waiting
+ * for room with nothing left unsent, it is doubled, at most once a round
+ * trip, up to that ceiling: a faster path is used within round trips, not
+ * agent ticks. Above the ceiling only the agent's probes go. The writer waits
+ * with nothing unsent (the kernel's send-buffer-limited state) and the
+ * buffer is in flight. */
+static __always_inline void regrow_sndbuf(struct bpf_sock_ops *skops, struct tcp_sock *tp)
+{
+	struct sock *sk = &tp->inet_conn.icsk_inet.sk;
+	__u32 cap, cur, next;
+	struct conn_stats *f;
+	__u64 cookie, now;
+	int val;
+
+	if (!(sock_userlocks(sk) & SOCK_SNDBUF_LOCK) ||
+	    !bpf_core_field_exists(tp->chrono_type) ||
+	    BPF_CORE_READ_BITFIELD(tp, chrono_type) != TCP_CHRONO_SNDBUF_LIMITED)
+		return;
+	cap = autotune_cap(sk, false);
+	cur = sk->sk_sndbuf;
+	if (cur >= cap || cap > max_buf)
+		return;
+	/* The kernel's state also covers a writer TCP_NOTSENT_LOWAT holds
+	 * back; the buffer is the limit only when it is in flight. */
+	if (tp->snd_nxt - tp->snd_una < cur / 2)
+		return;
+	cookie = bpf_get_socket_cookie(skops);
+	f = bpf_map_lookup_elem(&flows, &cookie);
+	if (!f || (f->app_locks & SOCK_SNDBUF_LOCK))
+		return; /* the application's buffer */
+	now = bpf_ktime_get_ns();
+	if (now - f->regrown_ns < (__u64)(tp->srtt_us >> 3) * 1000)
+		return;
+	f->regrown_ns = now;
+	next = cur < cap / 2 ? cur * 2 : cap;
+	val = setsockopt_value(next);
+	if (bpf_setsockopt(skops, SOL_SOCKET, SO_SNDBUF, &val, sizeof(val)) == 0)
+		count(CNT_REGROWN);
+}
+
 SEC("sockops")
 int tcptune_sockops(struct bpf_sock_ops *skops)
 {
@@ -163,15 +221,20 @@ int tcptune_sockops(struct bpf_sock_ops *skops)
 	if (!tp)
 		return 1;
 	if (skops->op == BPF_SOCK_OPS_RTT_CB) {
-		if (apply_on_callbacks && tune_enabled)
+		if (!tune_enabled)
+			return 1;
+		if (apply_on_callbacks)
 			apply_on_callback(skops, tp);
+		regrow_sndbuf(skops, tp);
 		return 1;
 	}
 	/* record first: the entry keeps the application's lock bits, not ours */
 	flow_record(bpf_get_socket_cookie(skops), tp, 0, false);
 	if (tune_enabled && dests_learned)
 		apply_learned(skops, &tp->inet_conn.icsk_inet.sk);
-	if (tune_enabled && apply_on_callbacks)
+	/* every ACK that updates the RTT: regrow_sndbuf(), and the write-back
+	 * where iter/tcp cannot set options */
+	if (tune_enabled && !remote_is_loopback(skops))
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_RTT_CB_FLAG);
 	return 1;
 }

@@ -30,6 +30,7 @@ struct conn_stats {
 	__u32 tried_change;      /* the last target a sockops callback tried (its change_ns,
 				  * low bit set): each is tried once, not on every ACK */
 	__u64 created_ns;        /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 regrown_ns;        /* the last send buffer growth on an ACK (sockops), 0 = none */
 	__u64 seen_pass;         /* last agent pass (iter/tcp) that saw the socket */
 	/* the figures */
 	__u32 state;             /* TCP_ESTABLISHED ... as in include/net/tcp_states.h */
@@ -167,6 +168,8 @@ enum tcptune_counter {
 	CNT_WINDOW_AT_START,     /* first receive windows (RWND_INIT) sized from learned rcvbufs */
 	CNT_EVENTS_LOST,         /* "moved" records the ring buffer had no room for: the
 				  * agent's next pass is a walk, which misses nothing */
+	CNT_REGROWN,             /* send buffers tcptune set below the kernel's ceiling, grown
+				  * on an ACK that found them holding their connection back */
 	CNT_MAX,
 };
 

@@ -92,6 +92,7 @@ rate_step_up() {
 	stock=$(step_run 5321)
 	agent_start --interval 1 || { fail "agent starts"; return; }
 	tuned=$(step_run 5322)
+	log "send buffers regrown on ACKs (counter regrown): $(bpf_counter 8)"
 	agent_stop
 	log "bbr 25 -> 200 Mbit/s at 80 ms: time to 90% of the new rate: stock ${stock} s, tcptune ${tuned} s"
 	check "rate step up: tcptune reaches 90% of the new rate (${tuned} s) within stock's + 2 s (${stock} s)" \

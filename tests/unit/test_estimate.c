@@ -1125,8 +1125,13 @@ static void lowat_follows_bdp(void **unused)
 	int changes = 0;
 
 	/* 6.25 MB/s at 10 ms: one BDP, 62.5 KB, may wait unsent; set once
-	 * (from the kernel's unlimited default) and left alone under noise */
+	 * steady (from the kernel's unlimited default) and left alone under
+	 * noise */
 	conn_start(&c, 4 * MiB, 64 * KiB);
+	for (unsigned t = 1; t < EST_STEADY_TICKS; t++) {
+		send_tick(&c, 6.25e6, 10000, 0);
+		assert_int_equal(c.d.notsent_lowat, 0);
+	}
 	send_tick(&c, 6.25e6, 10000, 0);
 	assert_int_equal(c.d.lowat_reason, EST_SHRINK);
 	assert_near(c.d.notsent_lowat, 62500, 1);
@@ -1155,7 +1160,8 @@ static void lowat_follows_bdp(void **unused)
 
 	/* never below a segment: a 1 Mbit/s flow at 1 ms */
 	conn_start(&c, 64 * KiB, 64 * KiB);
-	send_tick(&c, 125e3, 1000, 0);
+	for (unsigned t = 0; t < EST_STEADY_TICKS; t++)
+		send_tick(&c, 125e3, 1000, 0);
 	assert_int_equal(c.d.notsent_lowat, MSS);
 
 	/* a receiver has no unsent data */
@@ -1172,7 +1178,8 @@ static void lowat_probes_and_respects_application(void **unused)
 
 	/* a writer starved with lowat in force: doubled every tick, like a probe */
 	conn_start(&c, 4 * MiB, 64 * KiB);
-	send_tick(&c, 6.25e6, 10000, 0);
+	for (unsigned t = 0; t < EST_STEADY_TICKS; t++)
+		send_tick(&c, 6.25e6, 10000, 0);
 	c.s.notsent_lowat = c.d.notsent_lowat;
 	send_tick(&c, 6.25e6, 10000, 0.5);
 	assert_true(c.d.snd_limited);
@@ -1301,26 +1308,50 @@ static void beyond_cap_is_ours(void **unused)
 	assert_int_equal(c.s.sndbuf, WMEM_CAP);
 }
 
-static void bursts_size_the_receive_window(void **unused)
+static void regrown_sndbuf_is_a_floor(void **unused)
 {
 	(void)unused;
 	struct conn c;
 
-	/* 100 KB a tick on average, but read 512 KB in one RTT: the window
-	 * target covers the burst (headroom 2, rcvbuf twice the window) */
+	/* steady bulk, shrunk below the cap */
+	conn_start_capped(&c, 2 * MiB, 128 * KiB);
+	for (int t = 0; t < 12; t++) {
+		send_tick(&c, 1e6, 40000, 0);
+		apply(&c);
+	}
+	uint32_t shrunk = c.s.sndbuf;
+	assert_true(shrunk < 512 * KiB);
+	/* sockops regrew it on ACKs (the path got faster): not shrunk back
+	 * while the rate holds */
+	c.s.sndbuf = 4 * shrunk;
+	for (int t = 0; t < 12; t++) {
+		send_tick(&c, 1e6, 40000, 0);
+		assert_int_not_equal(c.d.snd_reason, EST_SHRINK);
+		apply(&c);
+	}
+	assert_int_equal(c.s.sndbuf, 4 * shrunk);
+}
+
+static void request_response_receiver_is_not_learned(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* a pure receiver, steady: learned */
 	conn_start(&c, 64 * KiB, 8 * MiB);
-	c.s.rcv_space = 512 * KiB;
 	for (unsigned t = 0; t < EST_STEADY_TICKS; t++)
 		recv_tick(&c, 100e3, 40000);
-	assert_int_equal(c.d.rcv_target, 2 * 2 * 512 * KiB);
+	assert_true(c.d.learn_rcvbuf > 0);
 	assert_int_equal(c.d.learn_rcvbuf, c.d.rcv_target);
 	/* asking as well as receiving: request/response, nothing learned for
 	 * the first window of new connections */
-	c.s.bytes_acked += 400;
-	recv_tick(&c, 100e3, 40000);
-	assert_true(c.d.sender && c.d.receiver);
-	assert_true(c.d.rcv_target > 0);
-	assert_int_equal(c.d.learn_rcvbuf, 0);
+	for (int t = 0; t < 5; t++) {
+		c.s.bytes_acked += 400;
+		recv_tick(&c, 100e3, 40000);
+		assert_true(c.d.sender && c.d.receiver);
+		assert_true(c.d.rcv_target > 0);
+		assert_int_equal(c.d.learn_rcvbuf, 0);
+	}
 }
 
 static void application_limited_rate_keeps_lowat(void **unused)
@@ -1331,20 +1362,29 @@ static void application_limited_rate_keeps_lowat(void **unused)
 	/* the application sends little: its rate does not set a mark */
 	conn_start(&c, 1 * MiB, 64 * KiB);
 	c.s.app_limited = true;
-	send_tick(&c, 200e3, 40000, 0);
-	assert_int_equal(c.d.notsent_lowat, 0);
-	/* bulk: set from the rate; then application-limited at a lower rate
-	 * does not lower it */
-	c.s.app_limited = false;
-	conn_start(&c, 1 * MiB, 64 * KiB);
-	send_tick(&c, 6.25e6, 40000, 0);
-	assert_int_equal(c.d.lowat_reason, EST_SHRINK);
-	c.s.notsent_lowat = c.d.notsent_lowat;
-	c.s.app_limited = true;
 	for (int t = 0; t < 10; t++) {
 		send_tick(&c, 200e3, 40000, 0);
 		assert_int_equal(c.d.notsent_lowat, 0);
 	}
+	/* steady bulk: set from the rate; under our own mark the writer keeps
+	 * less than a segment unsent, which the kernel also flags as
+	 * application-limited: still steady, the mark follows the rate down */
+	conn_start(&c, 1 * MiB, 64 * KiB);
+	for (unsigned t = 0; t < EST_STEADY_TICKS; t++)
+		send_tick(&c, 6.25e6, 40000, 0);
+	assert_int_equal(c.d.lowat_reason, EST_SHRINK);
+	c.s.notsent_lowat = c.d.notsent_lowat;
+	c.s.app_limited = true;
+	int lowered = 0;
+	for (int t = 0; t < 20; t++) {
+		send_tick(&c, 1e6, 40000, 0);
+		if (c.d.notsent_lowat) {
+			assert_true(c.d.notsent_lowat < c.s.notsent_lowat);
+			c.s.notsent_lowat = c.d.notsent_lowat;
+			lowered++;
+		}
+	}
+	assert_true(lowered >= 1);
 }
 
 /* ==== per-destination memory ============================================= */
@@ -1710,7 +1750,8 @@ int main(void)
 		cmocka_unit_test(lowat_probes_and_respects_application),
 		cmocka_unit_test(below_cap_buffers_stay_the_kernels),
 		cmocka_unit_test(beyond_cap_is_ours),
-		cmocka_unit_test(bursts_size_the_receive_window),
+		cmocka_unit_test(regrown_sndbuf_is_a_floor),
+		cmocka_unit_test(request_response_receiver_is_not_learned),
 		cmocka_unit_test(application_limited_rate_keeps_lowat),
 		cmocka_unit_test(dest_key_masking),
 		cmocka_unit_test(dest_learn_and_lookup),
