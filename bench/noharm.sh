@@ -178,6 +178,8 @@ CC=$3
 . "$ROOT/tests/lib.sh"
 # shellcheck source=../tests/wan.sh
 . "$ROOT/tests/wan.sh"
+# shellcheck source=measure.sh
+. "$ROOT/bench/measure.sh"
 for tool in iperf3 jq bpftool; do
 	command -v "$tool" >/dev/null || { echo "noharm: error: $tool missing"; exit 1; }
 done
@@ -209,7 +211,7 @@ NEXT_PORT=5300
 RPC_PORT=5390
 SINK_PORT=5391
 
-# ---- helpers (the sampling and parsing are bench/wan.sh's, with Recv-Q added)
+# ---- helpers (sampling, parsing and figures: bench/measure.sh)
 # num V: V is a number
 num() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$ ]]; }
 # holds COND S T: the awk condition COND on s=S, t=T is true
@@ -301,64 +303,6 @@ bench_agent_stop() {
 	log "agent ($1): $(grep -c ' tcptune: change ' "$AGENT_LOG") change lines ($(grep -c '(grow)' "$AGENT_LOG") grow, $(grep -c '(shrink)' "$AGENT_LOG") shrink, $(grep -c '(probe)' "$AGENT_LOG") probe)"
 }
 
-# sampler TAG PERIOD DELAY NS...: from DELAY s on, every PERIOD s, ss of ports
-# 5300-5399 in each NS, to $WORK/TAG.ss: a "S idx time ns" line before each
-# namespace's output. Sets SAMPLER_PID.
-sampler() {
-	local tag=$1 period=$2 delay=$3 idx=0 ns
-	shift 3
-	(
-		sleep "$delay"
-		while :; do
-			for ns in "$@"; do
-				echo "S $idx $EPOCHREALTIME $ns"
-				ip netns exec "$ns" ss -tinmH state established \
-					'( sport >= :5300 and sport <= :5399 ) or ( dport >= :5300 and dport <= :5399 )' 2>/dev/null
-			done
-			idx=$((idx + 1))
-			sleep "$period"
-		done
-	) >"$WORK/$tag.ss" 2>/dev/null &
-	SAMPLER_PID=$!
-	_PIDS+=("$SAMPLER_PID")
-}
-sampler_stop() { kill "$SAMPLER_PID" 2>/dev/null; wait "$SAMPLER_PID" 2>/dev/null; parse_ss "$WORK/$1.ss" >"$WORK/$1.tsv"; }
-
-# parse_ss FILE: one row per socket per sample: 1 idx 2 time 3 ns 4 local_port
-# 5 peer_port 6 r 7 rb 8 t 9 tb 10 f 11 w 12 notsent 13 delivery_rate_bps
-# 14 bytes_acked 15 bytes_received 16 Recv-Q (unread) 17 Send-Q (unacked)
-parse_ss() {
-	awk '
-	function port(a) { sub(/.*:/, "", a); return a }
-	function bps(v) {
-		if (v ~ /Gbps$/) return v * 1e9; if (v ~ /Mbps$/) return v * 1e6
-		if (v ~ /Kbps$/) return v * 1e3; return v + 0 }
-	/^S / { idx = $2; ts = $3; ns = $4; next }
-	/^[^ \t]/ { rq = $1; sq = $2; lp = port($3); pp = port($4); next }
-	/skmem:/ {
-		r = rb = t = tb = f = w = ns_ = dr = ack = rcv = 0
-		for (i = 1; i <= NF; i++) {
-			if ($i ~ /^skmem:/) {
-				s = $i; gsub(/skmem:\(|\)/, "", s); n = split(s, kv, ",")
-				for (j = 1; j <= n; j++) {
-					match(kv[j], /^[a-z]+/); k = substr(kv[j], 1, RLENGTH); v = substr(kv[j], RLENGTH + 1) + 0
-					if (k == "r") r = v; else if (k == "rb") rb = v; else if (k == "t") t = v
-					else if (k == "tb") tb = v; else if (k == "f") f = v; else if (k == "w") w = v
-				}
-			} else if ($i ~ /^notsent:/) { ns_ = substr($i, 9) + 0 }
-			else if ($i == "delivery_rate") { dr = bps($(i + 1)) }
-			else if ($i ~ /^bytes_acked:/) { ack = substr($i, 13) + 0 }
-			else if ($i ~ /^bytes_received:/) { rcv = substr($i, 16) + 0 }
-		}
-		printf "%s %s %s %s %s %d %d %d %d %d %d %d %.0f %.0f %.0f %d %d\n", idx, ts, ns, lp, pp, r, rb, t, tb, f, w, ns_, dr, ack, rcv, rq, sq
-	}' "$1"
-}
-
-# median: of the numbers read, "-" when none
-median() {
-	sort -g | awk '{ v[NR] = $1 } END { if (!NR) { print "-"; exit }
-		printf "%.10g\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 # delay_ms TSV NS [FROM [TO]]: median send-buffer delay (ms: notsent /
 # delivery_rate) over the samples of the senders in NS (sockets that have
 # sent more than 64 KB: not iperf3's control connection) taken FROM..TO
@@ -366,19 +310,6 @@ delay_ms() {
 	awk -v ns="$2" -v a="${3:-0}" -v z="${4:-1e12}" '$3 == ns && $14 > 65536 && $13 > 0 && $2 >= a && $2 <= z {
 		printf "%.3f\n", $12 * 8 / $13 * 1000 }' "$1" | median
 }
-# mem_mean TSV [FROM]: mean over the samples taken from FROM on of the sum of
-# skmem r + w + f over every socket; "-" when there is no sample
-mem_mean() {
-	awk -v a="${2:-0}" '$2 >= a { m[$1] += $6 + $11 + $10 }
-		END { n = 0; s = 0; for (i in m) { s += m[i]; n++ } if (n) printf "%.0f\n", s / n; else print "-" }' "$1"
-}
-# buf_median TSV NS FIELD: median of a skmem field (9 tb, 7 rb) of the sockets
-# in NS that moved data (sent or received more than 64 KB)
-buf_median() {
-	awk -v ns="$2" -v f="$3" '$3 == ns && ($14 > 65536 || $15 > 65536) { print $f }' "$1" | median
-}
-goodput() { jq -r '.end.sum_received.bits_per_second // empty' "$1" 2>/dev/null; }
-retrans() { jq -r '.end.sum_sent.retransmits // empty' "$1" 2>/dev/null; }
 
 # iperf_start TAG SECS OMIT STREAMS [IPERF3 OPTIONS...]: an iperf3 client in
 # NS_C to a fresh one-shot server in NS_S (-J to $WORK/TAG.json); sets IPERF_PID
@@ -498,31 +429,6 @@ step_run() {
 	iperf_wait "$tag"
 	sampler_stop "$tag"
 }
-# time_to_rate TSV STEP_T THRESHOLD_BPS: seconds from the step to the end of
-# the first window of at least 1 s, starting after the step, in which the
-# receiver's bytes_received grew at >= THRESHOLD_BPS; "never" if none
-# (bench/wan.sh's)
-time_to_rate() {
-	awk -v st="$2" -v th="$3" '$15 > 65536 { b[$1] += $15; t[$1] = $2; if ($1 > n) n = $1 }
-	END {
-		for (i = 0; i <= n; i++) {
-			if (!(i in t) || t[i] < st) continue
-			for (k = i - 1; k >= 0; k--) {
-				if (!(k in t)) continue
-				if (t[k] < st) { k = -1; break }
-				if (t[i] - t[k] >= 1.0) break
-			}
-			if (k >= 0 && (b[i] - b[k]) * 8 / (t[i] - t[k]) >= th) { printf "%.2f\n", t[i] - st; exit }
-		}
-		print "never" }' "$1"
-}
-# rate_between TSV FROM TO: mean receive rate (bit/s) between FROM and TO
-rate_between() {
-	awk -v a="$2" -v z="$3" '$15 > 65536 { b[$1] += $15; t[$1] = $2; if ($1 > n) n = $1 }
-	END { for (i = 0; i <= n; i++) if (i in t) { if (t[i] >= a && !f) { f = 1; t0 = t[i]; b0 = b[i] } if (t[i] <= z) { t1 = t[i]; b1 = b[i] } }
-		if (f && t1 > t0) printf "%.0f\n", (b1 - b0) * 8 / (t1 - t0); else print "-" }' "$1"
-}
-
 scenario_s() {
 	local tag up down new90 tt=() dd=() p="(s) $CC: 80 ms"
 	wan_path "${UNIQ}s" 25mbit 80 250kb || die "path"

@@ -149,6 +149,8 @@ CC=$3
 . "$ROOT/tests/lib.sh"
 # shellcheck source=../tests/wan.sh
 . "$ROOT/tests/wan.sh"
+# shellcheck source=measure.sh
+. "$ROOT/bench/measure.sh"
 for tool in iperf3 jq bpftool; do
 	command -v "$tool" >/dev/null || { echo "wan: error: $tool missing"; exit 1; }
 done
@@ -218,59 +220,6 @@ bench_agent_stop() {
 	log "agent ($1): $(grep -c ' tcptune: change ' "$AGENT_LOG") change lines ($(grep -c '(grow)' "$AGENT_LOG") grow, $(grep -c '(shrink)' "$AGENT_LOG") shrink, $(grep -c '(probe)' "$AGENT_LOG") probe), $(grep -c 'would change' "$AGENT_LOG") would-change"
 }
 
-# sampler TAG PERIOD DELAY NS...: from DELAY s on, every PERIOD s, ss of the
-# iperf3 ports (5300-5399) in each NS, to $WORK/TAG.ss: a "S idx time ns"
-# line before each namespace's output. Sets SAMPLER_PID.
-sampler() {
-	local tag=$1 period=$2 delay=$3 idx=0 ns
-	shift 3
-	(
-		sleep "$delay"
-		while :; do
-			for ns in "$@"; do
-				echo "S $idx $EPOCHREALTIME $ns"
-				ip netns exec "$ns" ss -tinmH state established \
-					'( sport >= :5300 and sport <= :5399 ) or ( dport >= :5300 and dport <= :5399 )' 2>/dev/null
-			done
-			idx=$((idx + 1))
-			sleep "$period"
-		done
-	) >"$WORK/$tag.ss" 2>/dev/null &
-	SAMPLER_PID=$!
-	_PIDS+=("$SAMPLER_PID")
-}
-sampler_stop() { kill "$SAMPLER_PID" 2>/dev/null; wait "$SAMPLER_PID" 2>/dev/null; parse_ss "$WORK/$1.ss" >"$WORK/$1.tsv"; }
-
-# parse_ss FILE: one row per socket per sample:
-# idx time ns local_port peer_port r rb t tb f w notsent delivery_rate_bps bytes_acked bytes_received
-parse_ss() {
-	awk '
-	function port(a) { sub(/.*:/, "", a); return a }
-	function bps(v) {
-		if (v ~ /Gbps$/) return v * 1e9; if (v ~ /Mbps$/) return v * 1e6
-		if (v ~ /Kbps$/) return v * 1e3; return v + 0 }
-	/^S / { idx = $2; ts = $3; ns = $4; next }
-	/^[^ \t]/ { lp = port($(NF - 1)); pp = port($NF); next }
-	/skmem:/ {
-		r = rb = t = tb = f = w = ns_ = dr = ack = rcv = 0
-		for (i = 1; i <= NF; i++) {
-			if ($i ~ /^skmem:/) {
-				s = $i; gsub(/skmem:\(|\)/, "", s); n = split(s, kv, ",")
-				for (j = 1; j <= n; j++) {
-					match(kv[j], /^[a-z]+/); k = substr(kv[j], 1, RLENGTH); v = substr(kv[j], RLENGTH + 1) + 0
-					if (k == "r") r = v; else if (k == "rb") rb = v; else if (k == "t") t = v
-					else if (k == "tb") tb = v; else if (k == "f") f = v; else if (k == "w") w = v
-				}
-			} else if ($i ~ /^notsent:/) { ns_ = substr($i, 9) + 0 }
-			else if ($i == "delivery_rate") { dr = bps($(i + 1)) }
-			else if ($i ~ /^bytes_acked:/) { ack = substr($i, 13) + 0 }
-			else if ($i ~ /^bytes_received:/) { rcv = substr($i, 16) + 0 }
-		}
-		printf "%s %s %s %s %s %d %d %d %d %d %d %d %.0f %.0f %.0f\n", idx, ts, ns, lp, pp, r, rb, t, tb, f, w, ns_, dr, ack, rcv
-	}' "$1"
-}
-
-# percentiles: read numbers, print "median p90 count" (- when none)
 percentiles() {
 	sort -g | awk '{ v[NR] = $1 } END { if (!NR) { print "- - 0"; exit }
 		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
@@ -283,17 +232,6 @@ delay_ms() {
 		printf "%.3f\n", $12 * 8 / $13 * 1000 }' "$1" | percentiles |
 		awk '{ if ($1 == "-") print; else printf "%.1f %.1f %d\n", $1, $2, $3 }'
 }
-# mem_mean TSV: mean over samples of the sum of r + w + f over every socket
-mem_mean() {
-	awk '{ m[$1] += $6 + $11 + $10 } END { n = 0; s = 0; for (i in m) { s += m[i]; n++ } printf "%.0f\n", n ? s / n : 0 }' "$1"
-}
-# buf_median TSV NS FIELD: median of a skmem field (9 tb, 7 rb) of the sockets
-# in NS that moved data (sent or received more than 64 KB)
-buf_median() {
-	awk -v ns="$2" -v f="$3" '$3 == ns && ($14 > 65536 || $15 > 65536) { print $f }' "$1" | percentiles | cut -d' ' -f1
-}
-goodput() { jq -r '.end.sum_received.bits_per_second // empty' "$1" 2>/dev/null; }
-retrans() { jq -r '.end.sum_sent.retransmits // empty' "$1" 2>/dev/null; }
 
 # flows MODE TAG SECS OMIT SAMPLE_PERIOD SAMPLE_NS "NS DEST STREAMS"...: one run
 # (stock, tuned or observe) of iperf3 clients (one per spec, each to a fresh
@@ -456,29 +394,6 @@ step_run() {
 	sampler_stop "$tag"
 	[ "$mode" = large ] && { stock_ns "$NS_C" "$NS_S"; return; }
 	[ "$mode" = stock ] || bench_agent_stop "$tag"
-}
-# time_to_rate TSV STEP_T THRESHOLD_BPS: seconds from the step to the end of the
-# first window of at least 1 s, starting after the step, in which the
-# receiver's bytes_received grew at >= THRESHOLD_BPS; "never" if none
-time_to_rate() {
-	awk -v st="$2" -v th="$3" '$15 > 65536 { b[$1] += $15; t[$1] = $2; if ($1 > n) n = $1 }
-	END {
-		for (i = 0; i <= n; i++) {
-			if (!(i in t) || t[i] < st) continue
-			for (k = i - 1; k >= 0; k--) {
-				if (!(k in t)) continue
-				if (t[k] < st) { k = -1; break }
-				if (t[i] - t[k] >= 1.0) break
-			}
-			if (k >= 0 && (b[i] - b[k]) * 8 / (t[i] - t[k]) >= th) { printf "%.1f\n", t[i] - st; exit }
-		}
-		print "never" }' "$1"
-}
-# rate_after TSV FROM TO: mean receive rate (bit/s) between FROM and TO
-rate_between() {
-	awk -v a="$2" -v z="$3" '$15 > 65536 { b[$1] += $15; t[$1] = $2; if ($1 > n) n = $1 }
-	END { for (i = 0; i <= n; i++) if (i in t) { if (t[i] >= a && !f) { f = 1; t0 = t[i]; b0 = b[i] } if (t[i] <= z) { t1 = t[i]; b1 = b[i] } }
-		if (f && t1 > t0) printf "%.0f\n", (b1 - b0) * 8 / (t1 - t0); else print 0 }' "$1"
 }
 # changes_per_10s LOG PORT FROM TO: the most changes one connection of the
 # flow (its port) made between FROM and TO, per 10 s, and their number. The
