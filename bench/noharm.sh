@@ -54,7 +54,8 @@
 # and met/MISSED (both passes must meet it), "# noharm:" detail lines, then a
 # "noharm: summary" block. Exit status: 0 when everything was measured (even
 # with targets MISSED), 1 when something could not be measured or cleaned up.
-# About 10 minutes with the defaults.
+# About 10 minutes of measuring with the defaults, plus any wait for the lock
+# (the summary gives both).
 #
 # Each scenario (and each congestion control of (s)) runs in its own process
 # under `flock $LOCK`: only one tcptune agent may run on the host, and stock
@@ -161,7 +162,8 @@ if [ "${1:-}" != --one ]; then
 		done
 	done
 	echo
-	say "summary ($(date -u +%Y-%m-%d), $(uname -r), $(nproc) CPUs, $(($(date +%s) - t0)) s in all):"
+	busy=$(sed -n 's/^# noharm: (.*: done .* (\([0-9]*\) s)$/\1/p' "$RESULTS" | awk '{ s += $1 } END { print s + 0 }')
+	say "summary ($(date -u +%Y-%m-%d), $(uname -r), $(nproc) CPUs, $(($(date +%s) - t0)) s in all, $busy s of it measuring, the rest waiting for the lock):"
 	grep '^noharm: (' "$RESULTS" | sed 's/^noharm: /noharm:   /'
 	met=$(grep -c '^noharm: (.*: met$' "$RESULTS")
 	missed=$(grep -c '^noharm: (.*: MISSED$' "$RESULTS")
@@ -555,6 +557,7 @@ scenario_l() {
 }
 
 # ---- main
+T_START=$(date +%s)
 log "($SCEN) $CC: start $(date -u +%H:%M:%S); net.core.rmem_max=$(sysctl -n net.core.rmem_max) wmem_max=$(sysctl -n net.core.wmem_max)"
 "scenario_$SCEN"
 stop_pids
@@ -562,5 +565,5 @@ wan_teardown >/dev/null || die "teardown: a delay line did not stop cleanly or a
 out=$(check_clean)
 [ -z "$out" ] || { echo "$out"; exit 1; }
 [ "$UNMEASURED" = 0 ] || { echo "noharm: ($SCEN) $CC: some figures could not be measured"; exit 1; }
-log "($SCEN) $CC: done $(date -u +%H:%M:%S)"
+log "($SCEN) $CC: done $(date -u +%H:%M:%S) ($(($(date +%s) - T_START)) s)"
 exit 0
