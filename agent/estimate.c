@@ -14,6 +14,7 @@
 #define APP_LIMITED 0.5     /* unread data at least this share of rcvbuf */
 #define PEER_LIMITED 0.25   /* the peer's window held a sender back this share of the tick */
 #define QUEUED_RTT 1.5      /* receiver's RTT above this x the connection's min RTT: a queue */
+#define STEADY_BUSY 0.9     /* a steady sender has data out this share of the tick */
 /* The receiver advertises about half of sk_rcvbuf: the rest pays for skb
  * truesize (tcp_adv_win_scale 1; since 6.6 tp->scaling_ratio, which starts
  * at 50% and is measured from the traffic afterwards). */
@@ -415,6 +416,7 @@ static void remember_counters(struct est_state *st, const struct est_sample *s)
 	st->bytes_received = s->bytes_received;
 	st->sndbuf_limited_us = s->sndbuf_limited_us;
 	st->rwnd_limited_us = s->rwnd_limited_us;
+	st->busy_us = s->busy_us;
 }
 
 /* A counter that went backwards or a clock that did not advance: no
@@ -425,7 +427,8 @@ static bool comparable(const struct est_state *st, const struct est_sample *s)
 	       s->bytes_acked >= st->bytes_acked &&
 	       s->bytes_received >= st->bytes_received &&
 	       s->sndbuf_limited_us >= st->sndbuf_limited_us &&
-	       s->rwnd_limited_us >= st->rwnd_limited_us;
+	       s->rwnd_limited_us >= st->rwnd_limited_us &&
+	       s->busy_us >= st->busy_us;
 }
 
 static uint32_t first_nonzero(uint32_t a, uint32_t b, uint32_t c)
@@ -448,13 +451,14 @@ void est_update(const struct est_config *c, struct est_state *st,
 	uint64_t d_received = s->bytes_received - st->bytes_received;
 	uint64_t d_sndbuf_limited = s->sndbuf_limited_us - st->sndbuf_limited_us;
 	uint64_t d_rwnd_limited = s->rwnd_limited_us - st->rwnd_limited_us;
+	uint64_t d_busy = s->busy_us - st->busy_us;
 
 	/* Counters that moved before the previous sample was taken were read
 	 * late (a connection whose last bytes were acked with no system call
 	 * since is refreshed by the next walk): old news, not this tick's
 	 * activity. The connection was idle. */
 	if (s->active_us && s->active_us < st->last_us)
-		d_acked = d_received = d_sndbuf_limited = d_rwnd_limited = 0;
+		d_acked = d_received = d_sndbuf_limited = d_rwnd_limited = d_busy = 0;
 	remember_counters(st, s);
 	out->sender = d_acked > 0;
 	out->receiver = d_received > 0;
@@ -463,7 +467,10 @@ void est_update(const struct est_config *c, struct est_state *st,
 	 * under our mark the flag says nothing about the application. */
 	bool our_lowat = s->notsent_lowat && s->notsent_lowat == st->lowat_set;
 
-	st->snd_steady = out->sender && (!s->app_limited || our_lowat) ? st->snd_steady + 1 : 0;
+	bool busy = d_busy >= STEADY_BUSY * dt_us;
+
+	st->snd_steady = out->sender && busy && (!s->app_limited || our_lowat) ?
+			 st->snd_steady + 1 : 0;
 	st->rcv_steady = out->receiver && !out->sender ? st->rcv_steady + 1 : 0;
 
 	/* Sender: the kernel's delivery rate sample; the tick's average when

@@ -74,6 +74,7 @@ struct est_sample {
 	uint32_t rcvbuf;             /* sk_rcvbuf now */
 	uint64_t sndbuf_limited_us;  /* cumulative (tcpi_sndbuf_limited) */
 	uint64_t rwnd_limited_us;    /* cumulative (tcpi_rwnd_limited) */
+	uint64_t busy_us;            /* cumulative (tcpi_busy_time): data in flight or unsent */
 	uint32_t app_locks;          /* EST_LOCK_* */
 	uint32_t notsent_lowat;      /* TCP_NOTSENT_LOWAT in force, 0 = none (unlimited) */
 	uint64_t active_us;          /* monotonic: the last segment in or data out, 0 if unknown */
@@ -88,7 +89,7 @@ struct est_state {
 	bool primed;                 /* the fields below hold a previous sample */
 	uint64_t last_us;
 	uint64_t bytes_acked, bytes_received;
-	uint64_t sndbuf_limited_us, rwnd_limited_us;
+	uint64_t sndbuf_limited_us, rwnd_limited_us, busy_us;
 	/* smoothed; 0 = no estimate yet. Each side moves only in ticks where it
 	 * was active: a pause is not a rate of zero. */
 	double snd_rate_Bps, snd_rtt_us;
@@ -104,8 +105,8 @@ struct est_state {
 	uint32_t lowat_set;          /* the TCP_NOTSENT_LOWAT last decided, 0 = none */
 	uint32_t lowat_change_tick;
 	bool lowat_app;              /* the application set its own: leave it */
-	/* Consecutive ticks of steady bulk traffic: sending what the
-	 * application had without running out of it (no application-limited
+	/* Consecutive ticks of steady bulk traffic: sending all through the
+	 * tick (busy) without running out of data (no application-limited
 	 * rate), or receiving without sending (no request/response). */
 	uint32_t snd_steady, rcv_steady;
 	uint32_t snd_set;            /* the send buffer size last decided (or found

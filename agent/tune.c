@@ -95,6 +95,7 @@ static struct est_sample sample_of(const struct conn_stats *s)
 		.rcvbuf = s->rcvbuf,
 		.sndbuf_limited_us = s->sndbuf_limited_us,
 		.rwnd_limited_us = s->rwnd_limited_us,
+		.busy_us = s->busy_us,
 		.app_locks = s->app_locks,
 		.sndbuf_cap = s->sndbuf_cap,
 		.rcvbuf_cap = s->rcvbuf_cap,

@@ -26,6 +26,7 @@
 #define TCP_NEW_SYN_RECV 12
 
 /* enum tcp_chrono */
+#define TCP_CHRONO_BUSY 1
 #define TCP_CHRONO_RWND_LIMITED 2
 #define TCP_CHRONO_SNDBUF_LIMITED 3
 
@@ -227,6 +228,8 @@ static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_
 	f->buf_locks = sock_userlocks(sk) & (SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK);
 	f->sndbuf_limited_us = chrono_us(tp, TCP_CHRONO_SNDBUF_LIMITED, now_jiffies);
 	f->rwnd_limited_us = chrono_us(tp, TCP_CHRONO_RWND_LIMITED, now_jiffies);
+	f->busy_us = chrono_us(tp, TCP_CHRONO_BUSY, now_jiffies) + f->rwnd_limited_us +
+		     f->sndbuf_limited_us;
 	f->active_us = tp->tcp_mstamp;
 	f->updated_ns = bpf_ktime_get_ns();
 }

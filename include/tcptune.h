@@ -56,6 +56,8 @@ struct conn_stats {
 	__u64 bytes_received;
 	__u64 sndbuf_limited_us; /* time spent limited by the send buffer */
 	__u64 rwnd_limited_us;   /* time spent limited by the peer's receive window */
+	__u64 busy_us;           /* time with data in flight or unsent, limited or not
+				  * (tcpi_busy_time) */
 	__u64 active_us;         /* tcp_mstamp: the last segment received or data sent,
 				  * CLOCK_MONOTONIC microseconds */
 	__u64 updated_ns;        /* CLOCK_MONOTONIC, of the last refresh */

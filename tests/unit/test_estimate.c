@@ -60,6 +60,7 @@ static const struct est_decision *send_tick(struct conn *c, double rate, uint32_
 	c->s.min_rtt_us = rtt_us;
 	c->s.srtt_us = rtt_us;
 	c->s.sndbuf_limited_us += (uint64_t)(limited_share * TICK_US);
+	c->s.busy_us += TICK_US; /* data out all through the tick */
 	return tick(c);
 }
 
@@ -1246,6 +1247,16 @@ static void below_cap_buffers_stay_the_kernels(void **unused)
 		apply(&c);
 	}
 	assert_true(shrinks >= 1 && c.s.sndbuf < 1 * MiB);
+	/* back-to-back responses with a round trip between them: busy 70% of
+	 * each tick, never steady, and its rate samples not flagged */
+	conn_start_capped(&c, 1 * MiB, 1 * MiB);
+	for (int t = 0; t < 10; t++) {
+		c.s.busy_us -= TICK_US * 3 / 10;
+		send_tick(&c, 100e3, 40000, 0);
+		assert_int_equal(c.d.snd_reason, EST_NONE);
+		assert_int_equal(c.d.notsent_lowat, 0);
+		assert_int_equal(c.d.learn_sndbuf, 0);
+	}
 	/* a receiver that also sends (requests): the same, left alone */
 	conn_start_capped(&c, 64 * KiB, 2 * MiB);
 	for (int t = 0; t < 10; t++) {
