@@ -60,6 +60,8 @@ mount -t proc proc "$NEW/proc" || die "mount proc"
 mount -t sysfs sys "$NEW/sys" || die "mount sysfs"
 mount -t devtmpfs dev "$NEW/dev" || die "mount devtmpfs"
 mkdir -p "$NEW/dev/pts" "$NEW/dev/shm"
+# what udev would add: bash's process substitution opens /dev/fd/N
+ln -sf /proc/self/fd "$NEW/dev/fd"
 mount -t devpts -o newinstance,ptmxmode=0666,gid=5,mode=0620 devpts "$NEW/dev/pts"
 mount -t tmpfs -o mode=1777 shm "$NEW/dev/shm"
 mount -t tmpfs -o mode=0755 run "$NEW/run" || die "mount tmpfs on /run"
