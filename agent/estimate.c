@@ -149,11 +149,14 @@ static uint32_t ticks_since(const struct est_state *st, uint32_t change_tick)
  *  - below cap only for a connection steady for EST_STEADY_TICKS (bulk: the
  *    memory a locked small buffer saves is worth it, and its rate says what
  *    it needs), or when it is locked already (ours: the kernel no longer
- *    grows it, so probes and grows are the estimator's to make). */
+ *    grows it, so probes and grows are the estimator's to make).
+ * rising: the rate is climbing; a target from the lagging average would
+ * shrink the buffer under the ramp, so nothing shrinks. */
 struct ownership {
 	uint32_t cap;
 	bool locked;
 	bool steady;
+	bool rising;
 };
 
 static bool kernel_suffices(const struct ownership *o, uint32_t cur, uint32_t next,
@@ -220,6 +223,8 @@ static enum est_reason decide(const struct est_config *c, uint32_t cur, uint32_t
 	double gap = *want > cur ? (double)*want - cur : (double)cur - *want;
 
 	if (gap <= c->hysteresis * cur || since < wait)
+		return EST_NONE;
+	if (why == EST_SHRINK && own->rising)
 		return EST_NONE;
 	if (kernel_suffices(own, cur, next, why))
 		return EST_NONE;
@@ -294,8 +299,9 @@ static void decide_sndbuf(const struct est_config *c, const struct est_state *st
 		}
 	}
 	struct ownership own = { s->sndbuf_cap, (s->buf_locks & EST_LOCK_SNDBUF) != 0,
-				 st->snd_steady >= EST_STEADY_TICKS };
+				 st->snd_steady >= EST_STEADY_TICKS, st->snd_rising };
 
+	out->learn_sndbuf = target;
 	out->snd_reason = decide(c, s->sndbuf, target, out->snd_limited, ahead,
 				 floor_now(st->snd_floor, st->snd_floor_rate_Bps, st->snd_rate_Bps),
 				 ticks_since(st, st->snd_change_tick), &own,
@@ -354,6 +360,22 @@ static void decide_lowat(const struct est_config *c, struct est_state *st,
 
 /* ---- receive buffer ----------------------------------------------------- */
 
+/* A receive buffer is a limit, not an allocation: a reader that keeps up
+ * holds next to nothing in it whatever its size (one that does not is left
+ * alone). What a smaller one changes is the peer: it fills its unsent tail
+ * skb up to half the largest window it was offered (tcp_xmit_size_goal, at
+ * most a 64 KiB GSO skb), and at a slow flow's rate that skb is a long wait
+ * in its send buffer. So below the kernel's cap a receive buffer is worth
+ * setting (and locking, which stops the kernel growing it when the path
+ * speeds up) only for a steady receiver whose target window cuts that skb. */
+#define RCV_SMALL_WINDOW (128u << 10)
+
+static bool rcv_shrink_worth_it(const struct est_state *st, uint32_t target)
+{
+	return st->rcv_steady >= EST_STEADY_TICKS &&
+	       target < RCV_SMALL_WINDOW * RCVBUF_PER_WINDOW;
+}
+
 static void decide_rcvbuf(const struct est_config *c, const struct est_state *st,
 			  const struct est_sample *s, double dt_us, uint64_t d_received,
 			  struct est_decision *out)
@@ -394,8 +416,9 @@ static void decide_rcvbuf(const struct est_config *c, const struct est_state *st
 
 	uint32_t target = clamp_buf(c, c->headroom * bdp * RCVBUF_PER_WINDOW);
 	struct ownership own = { s->rcvbuf_cap, (s->buf_locks & EST_LOCK_RCVBUF) != 0,
-				 st->rcv_steady >= EST_STEADY_TICKS };
+				 rcv_shrink_worth_it(st, target), st->rcv_rising };
 
+	out->learn_rcvbuf = target;
 	out->rcv_reason = decide(c, s->rcvbuf, target, out->rcv_limited, false,
 				 floor_now(st->rcv_floor, st->rcv_floor_rate_Bps, st->rcv_rate_Bps),
 				 ticks_since(st, st->rcv_change_tick), &own,
@@ -468,11 +491,16 @@ void est_update(const struct est_config *c, struct est_state *st,
 	bool our_lowat = s->notsent_lowat && s->notsent_lowat == st->lowat_set;
 
 	bool busy = d_busy >= STEADY_BUSY * dt_us;
+	/* The flag also marks a writer its full send buffer holds back (all
+	 * it wrote in flight, less than a segment unsent): not the
+	 * application's doing either. */
+	bool held_by_buffer = d_sndbuf_limited > c->limited_fraction * dt_us;
 
-	st->snd_steady = out->sender && busy && (!s->app_limited || our_lowat) ?
-			 st->snd_steady + 1 : 0;
+	st->snd_steady = out->sender && busy &&
+			 (!s->app_limited || our_lowat || held_by_buffer) ? st->snd_steady + 1 : 0;
 	st->rcv_steady = out->receiver && !out->sender ? st->rcv_steady + 1 : 0;
 
+	st->snd_rising = st->rcv_rising = false;
 	/* Sender: the kernel's delivery rate sample; the tick's average when
 	 * there is none. Path RTT: min_rtt, the propagation delay without
 	 * queueing (headroom covers the queue). */
@@ -482,6 +510,7 @@ void est_update(const struct est_config *c, struct est_state *st,
 		uint32_t rtt = first_nonzero(s->min_rtt_us, s->srtt_us, 0);
 
 		st->snd_rate_Bps = ewma(st->snd_rate_Bps, rate, c->alpha);
+		st->snd_rising = rate > (1 + c->hysteresis) * st->snd_rate_Bps;
 		if (rtt)
 			st->snd_rtt_us = ewma(st->snd_rtt_us, rtt, c->alpha);
 		st->snd_floor_rate_Bps = max2(st->snd_floor_rate_Bps, st->snd_rate_Bps);
@@ -491,7 +520,10 @@ void est_update(const struct est_config *c, struct est_state *st,
 	if (out->receiver) {
 		uint32_t rtt = first_nonzero(s->rcv_rtt_us, s->min_rtt_us, s->srtt_us);
 
-		st->rcv_rate_Bps = ewma(st->rcv_rate_Bps, d_received * 1e6 / dt_us, c->alpha);
+		double rate = d_received * 1e6 / dt_us;
+
+		st->rcv_rate_Bps = ewma(st->rcv_rate_Bps, rate, c->alpha);
+		st->rcv_rising = rate > (1 + c->hysteresis) * st->rcv_rate_Bps;
 		if (rtt)
 			st->rcv_rtt_us = ewma(st->rcv_rtt_us, rtt, c->alpha);
 		st->rcv_floor_rate_Bps = max2(st->rcv_floor_rate_Bps, st->rcv_rate_Bps);
@@ -517,10 +549,15 @@ void est_update(const struct est_config *c, struct est_state *st,
 	/* Only steady traffic is learned: an application-limited rate, or the
 	 * answers a request/response exchange asked for, would size a new
 	 * connection to the destination for less than its first big burst. */
-	out->learn_sndbuf = out->snd_limited || st->snd_steady < EST_STEADY_TICKS ? 0 :
-			    out->snd_target;
-	out->learn_rcvbuf = out->rcv_limited || st->rcv_steady < EST_STEADY_TICKS ? 0 :
-			    out->rcv_target;
+	if (out->snd_limited || st->snd_steady < EST_STEADY_TICKS)
+		out->learn_sndbuf = 0;
+	/* A receive size is learned where it would be set: beyond the kernel's
+	 * cap, or small enough to be worth it below (rcv_shrink_worth_it). */
+	bool rcv_settable = !s->rcvbuf_cap || out->learn_rcvbuf > s->rcvbuf_cap ||
+			    rcv_shrink_worth_it(st, out->learn_rcvbuf);
+
+	if (out->rcv_limited || st->rcv_steady < EST_STEADY_TICKS || !rcv_settable)
+		out->learn_rcvbuf = 0;
 	if (out->snd_reason == EST_PROBE) {
 		st->snd_floor = out->sndbuf;
 		st->snd_floor_rate_Bps = st->snd_rate_Bps;

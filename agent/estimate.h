@@ -109,6 +109,9 @@ struct est_state {
 	 * tick (busy) without running out of data (no application-limited
 	 * rate), or receiving without sending (no request/response). */
 	uint32_t snd_steady, rcv_steady;
+	/* This tick's rate well above the smoothed one (by more than the
+	 * hysteresis): a ramp, which the average lags. */
+	bool snd_rising, rcv_rising;
 	uint32_t snd_set;            /* the send buffer size last decided (or found
 				      * regrown by sockops), 0 = none */
 };
@@ -134,10 +137,12 @@ struct est_decision {
 	 * no estimate (side idle, buffer owned by the application, no RTT yet,
 	 * or receiver app-limited). A limited side's is its probe. */
 	uint32_t snd_target, rcv_target;
-	/* What dest_learn() should be fed: the target of a side its own buffer
-	 * did not hold back this tick, else 0. A limited side's rate
-	 * under-reports its path and its probe doubles whatever it had: neither
-	 * is the size a new connection to the destination should start at. */
+	/* What dest_learn() should be fed: the path's target (rate x RTT) of a
+	 * side its own buffer did not hold back in a steady tick, else 0. A
+	 * limited side's rate under-reports its path and its probe doubles
+	 * whatever it had; a probe's floor is this connection's evidence, kept
+	 * by it, not its destination's: none of these is the size a new
+	 * connection to the destination should start at. */
 	uint32_t learn_sndbuf, learn_rcvbuf;
 	uint32_t lowat_target;       /* what TCP_NOTSENT_LOWAT should be, 0 = no estimate */
 	bool sender, receiver;       /* bytes_acked / bytes_received grew */

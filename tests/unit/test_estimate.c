@@ -453,6 +453,7 @@ static void counters_going_backwards_reprime(void **unused)
 
 	conn_start(&c, 64 * MiB, 64 * MiB);
 	c.s.bytes_acked = 1000;
+	c.s.delivery_rate_Bps = 1000000; /* the rate of the good tick below */
 	c.s.now_us += TICK_US;
 	est_update(&c.cfg, &c.st, &c.s, &c.d);
 	c.s.bytes_acked = 10; /* went backwards: nothing to compare with */
@@ -602,10 +603,12 @@ static void probe_when_sndbuf_limited(void **unused)
 		sim_send(&c, &long_fat, 0);
 		assert_false(c.d.snd_limited);
 		assert_int_not_equal(c.d.snd_reason, EST_PROBE);
-		assert_int_equal(c.d.learn_sndbuf, c.d.snd_target);
+		/* what is learned is the path's figure, not the probe's floor */
+		assert_true(c.d.learn_sndbuf > 0 && c.d.learn_sndbuf <= c.d.snd_target);
 		apply(&c);
 	}
 	assert_near(c.s.sndbuf, 2 * 2.5e6 * FACTOR, 0.25 * 2 * 2.5e6 * FACTOR);
+	assert_near(c.d.learn_sndbuf, 2 * 2.5e6 * FACTOR, 0.05 * 2 * 2.5e6 * FACTOR);
 
 	/* limited for less than limited_fraction of the tick: not limited */
 	conn_start(&c, 4 * MiB, 64 * KiB);
@@ -720,10 +723,11 @@ static void receiver_window_limited_probes(void **unused)
 		sim_recv(&c, &long_fat, 0);
 		assert_false(c.d.rcv_limited);
 		assert_int_not_equal(c.d.rcv_reason, EST_PROBE);
-		assert_int_equal(c.d.learn_rcvbuf, c.d.rcv_target);
+		assert_true(c.d.learn_rcvbuf > 0 && c.d.learn_rcvbuf <= c.d.rcv_target);
 		apply(&c);
 	}
 	assert_near(c.s.rcvbuf, 10e6, 0.25 * 10e6);
+	assert_near(c.d.learn_rcvbuf, 10e6, 0.05 * 10e6);
 }
 
 static void receiver_behind_a_queue_does_not_probe(void **unused)
@@ -1265,15 +1269,38 @@ static void below_cap_buffers_stay_the_kernels(void **unused)
 		assert_int_equal(c.d.rcv_reason, EST_NONE);
 		assert_int_equal(c.d.learn_rcvbuf, 0);
 	}
-	/* a pure receiver is steady bulk: shrunk */
+	/* a pure receiver below the cap, its target window above 128 KiB: a
+	 * reader that keeps up holds nothing in its buffer and the peer sends
+	 * full-size skbs anyway, so it stays the kernel's, and is not learned */
+	conn_start_capped(&c, 64 * KiB, RMEM_CAP);
+	for (int t = 0; t < 10; t++) {
+		recv_tick(&c, 10e6, 40000);
+		assert_true(c.d.rcv_target < RMEM_CAP / 2);
+		assert_int_equal(c.d.rcv_reason, EST_NONE);
+		assert_int_equal(c.d.learn_rcvbuf, 0);
+	}
+	/* a slow one, whose window would cut the peer's skbs: steady, shrunk
+	 * and learned */
 	conn_start_capped(&c, 64 * KiB, 2 * MiB);
 	shrinks = 0;
 	for (int t = 0; t < 10; t++) {
 		recv_tick(&c, 100e3, 40000);
+		if (t + 1 < (int)EST_STEADY_TICKS)
+			assert_int_equal(c.d.rcv_reason, EST_NONE);
+		else
+			assert_int_equal(c.d.learn_rcvbuf, c.d.rcv_target);
 		shrinks += c.d.rcv_reason == EST_SHRINK;
 		apply(&c);
 	}
 	assert_true(shrinks >= 1);
+	/* one the agent took beyond the cap comes back down to the cap */
+	conn_start_capped(&c, 64 * KiB, 4 * RMEM_CAP);
+	c.s.buf_locks = EST_LOCK_RCVBUF;
+	for (int t = 0; t < 10; t++) {
+		recv_tick(&c, 10e6, 40000);
+		apply(&c);
+	}
+	assert_int_equal(c.s.rcvbuf, RMEM_CAP);
 	/* a target that fits under the cap is not set either: the kernel grows
 	 * the buffer there itself */
 	conn_start_capped(&c, 64 * KiB, 64 * KiB);
@@ -1284,6 +1311,40 @@ static void below_cap_buffers_stay_the_kernels(void **unused)
 	conn_start(&c, 64 * KiB, 64 * KiB);
 	send_tick(&c, rate_for_snd_target(2 * MiB, 40000), 40000, 0);
 	assert_int_equal(c.d.snd_reason, EST_GROW);
+}
+
+/* A rate step up: the smoothed rate lags the ramp, and a shrink to its
+ * target would hold the ramp back. */
+static void no_shrink_while_the_rate_climbs(void **unused)
+{
+	(void)unused;
+	struct conn c;
+	double rate = 3e6; /* 25 Mbit/s at 80 ms: a 240 KB BDP */
+
+	conn_start_capped(&c, WMEM_CAP, 64 * KiB);
+	for (int t = 0; t < 2; t++)
+		send_tick(&c, rate, 80000, 0);
+	assert_int_equal(c.d.snd_reason, EST_NONE); /* not steady yet */
+	/* steady from now on, far above target, but climbing 1.5 x a tick:
+	 * left alone */
+	for (int t = 0; t < 4; t++) {
+		rate *= 1.5;
+		send_tick(&c, rate, 80000, 0);
+		assert_true(c.st.snd_rising);
+		assert_true(c.d.snd_target < WMEM_CAP / 2);
+		assert_int_not_equal(c.d.snd_reason, EST_SHRINK);
+		apply(&c);
+	}
+	/* level again: the average catches up, and the rules apply */
+	int shrinks = 0;
+
+	for (int t = 0; t < 10; t++) {
+		send_tick(&c, 3e6, 80000, 0);
+		assert_false(c.st.snd_rising);
+		shrinks += c.d.snd_reason == EST_SHRINK;
+		apply(&c);
+	}
+	assert_true(shrinks >= 1);
 }
 
 static void beyond_cap_is_ours(void **unused)
@@ -1338,6 +1399,10 @@ static void regrown_sndbuf_is_a_floor(void **unused)
 	for (int t = 0; t < 12; t++) {
 		send_tick(&c, 1e6, 40000, 0);
 		assert_int_not_equal(c.d.snd_reason, EST_SHRINK);
+		/* the floor is this connection's; its destination learns the
+		 * path's rate x RTT */
+		assert_int_equal(c.d.snd_target, 4 * shrunk);
+		assert_true(c.d.learn_sndbuf > 0 && c.d.learn_sndbuf < shrunk);
 		apply(&c);
 	}
 	assert_int_equal(c.s.sndbuf, 4 * shrunk);
@@ -1396,6 +1461,16 @@ static void application_limited_rate_keeps_lowat(void **unused)
 		}
 	}
 	assert_true(lowered >= 1);
+	/* a writer our own small send buffer holds back is flagged too: all
+	 * it wrote is in flight. Its buffer, not the application, limits it:
+	 * steady, and the mark is set */
+	conn_start(&c, 16 * KiB, 64 * KiB);
+	c.s.app_limited = true;
+	for (unsigned t = 0; t < EST_STEADY_TICKS; t++)
+		send_tick(&c, 60e3, 20000, 0.5);
+	assert_int_equal(c.st.snd_steady, EST_STEADY_TICKS);
+	assert_int_equal(c.d.lowat_reason, EST_SHRINK);
+	assert_true(c.d.notsent_lowat > 0);
 }
 
 /* ==== per-destination memory ============================================= */
@@ -1760,6 +1835,7 @@ int main(void)
 		cmocka_unit_test(lowat_follows_bdp),
 		cmocka_unit_test(lowat_probes_and_respects_application),
 		cmocka_unit_test(below_cap_buffers_stay_the_kernels),
+		cmocka_unit_test(no_shrink_while_the_rate_climbs),
 		cmocka_unit_test(beyond_cap_is_ours),
 		cmocka_unit_test(regrown_sndbuf_is_a_floor),
 		cmocka_unit_test(request_response_receiver_is_not_learned),
