@@ -14,6 +14,7 @@
 #define APP_LIMITED 0.5     /* unread data at least this share of rcvbuf */
 #define PEER_LIMITED 0.25   /* the peer's window held a sender back this share of the tick */
 #define QUEUED_RTT 1.5      /* receiver's RTT above this x the connection's min RTT: a queue */
+#define PATH_RTT_SHARE 4.0  /* a min RTT under 1/this of the receiver's RTT: no path delay to size from */
 #define STEADY_BUSY 0.9     /* a steady sender has data out this share of the tick */
 /* The receiver advertises about half of sk_rcvbuf: the rest pays for skb
  * truesize (tcp_adv_win_scale 1; since 6.6 tp->scaling_ratio, which starts
@@ -393,7 +394,17 @@ static void decide_rcvbuf(const struct est_config *c, const struct est_state *st
 	if (out->rcv_app_limited)
 		return;
 
-	double bdp = st->rcv_rate_Bps * st->rcv_rtt_us / 1e6;
+	/* The path's RTT, as the sender's target takes it: the min RTT (the
+	 * handshake's on a pure receiver), since headroom covers the queue.
+	 * Unless it is far below the receiver's own estimate: a path with
+	 * next to no propagation delay, whose RTT is all queue, which the
+	 * window must then cover. */
+	double path_rtt = st->rcv_rtt_us;
+
+	if (s->min_rtt_us && s->min_rtt_us != UINT32_MAX && s->min_rtt_us < path_rtt &&
+	    s->min_rtt_us * PATH_RTT_SHARE >= path_rtt)
+		path_rtt = s->min_rtt_us;
+	double bdp = st->rcv_rate_Bps * path_rtt / 1e6;
 	double bdp_this_tick = d_received / dt_us * st->rcv_rtt_us;
 	double window = s->rcvbuf / RCVBUF_PER_WINDOW;
 

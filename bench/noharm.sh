@@ -77,7 +77,8 @@
 #               more to fill 200 Mbit/s at 80 ms, stock or not)
 #   DOWN_FOR    (s) seconds at 25 Mbit/s after the step down (default 11)
 #   F_SECS      (f) iperf3 seconds (default 12, of which F_OMIT=2 warm-up)
-#   F_ROUNDS    (f) rounds of stock then tcptune, averaged (default 2)
+#   F_ROUNDS    (f) rounds of stock then tcptune, averaged (default 4: single
+#               runs of a CPU-bound veth flow spread by 20%)
 #   F_IPERF_ARGS (f) more iperf3 options (default "-A 0,1 -l 64K": pinned,
 #               as bench/overhead.sh, to steady the CPU-bound veth rate)
 #   L_SECS      (l) seconds of sending (default 20, of which L_WARM=4 warm-up)
@@ -108,7 +109,7 @@ UP_AT=${UP_AT:-10}
 UP_FOR=${UP_FOR:-25}
 DOWN_FOR=${DOWN_FOR:-11}
 F_SECS=${F_SECS:-12}
-F_ROUNDS=${F_ROUNDS:-2}
+F_ROUNDS=${F_ROUNDS:-4}
 F_OMIT=${F_OMIT:-2}
 F_IPERF_ARGS=${F_IPERF_ARGS--A 0,1 -l 64K}
 L_SECS=${L_SECS:-20}

@@ -374,7 +374,7 @@ static void roles_decide_their_own_buffer(void **unused)
 	conn_start(&c, 64 * MiB, 7000000);
 	c.s.bytes_received += 25000000;
 	c.s.rcv_rtt_us = 100000;
-	send_tick(&c, 1e6, 1000, 0);
+	send_tick(&c, 1e6, 100000, 0);
 	assert_true(c.d.sender);
 	assert_true(c.d.receiver);
 	assert_int_equal(c.d.snd_reason, EST_SHRINK);
@@ -738,7 +738,8 @@ static void receiver_behind_a_queue_does_not_probe(void **unused)
 	/* One of 25 flows sharing 6.25 MB/s at 10 ms, the bottleneck queue
 	 * full: 250 KB/s at a 30 ms RTT is 7.5 KB in flight, most of a 16 KiB
 	 * buffer's 8 KiB window. The RTT is three times the handshake's: the
-	 * queue, not the window, sets the rate. Sized to headroom x BDP (30 KB),
+	 * queue, not the window, sets the rate. Sized to headroom x rate x the
+	 * path's RTT (the handshake's: the queue is what headroom covers), 10 KB,
 	 * never probed up from there. */
 	conn_start(&c, 64 * KiB, 16 * KiB);
 	c.s.min_rtt_us = 10000;
@@ -746,12 +747,12 @@ static void receiver_behind_a_queue_does_not_probe(void **unused)
 		recv_tick(&c, 250000, 30000);
 		assert_false(c.d.rcv_limited);
 		assert_int_not_equal(c.d.rcv_reason, EST_PROBE);
-		assert_int_equal(c.d.rcv_target, 30000);
+		assert_int_equal(c.d.rcv_target, 10000);
 		/* learned once steady */
-		assert_int_equal(c.d.learn_rcvbuf, i + 1 >= (int)EST_STEADY_TICKS ? 30000 : 0);
+		assert_int_equal(c.d.learn_rcvbuf, i + 1 >= (int)EST_STEADY_TICKS ? 10000 : 0);
 		apply(&c);
 	}
-	assert_int_equal(c.s.rcvbuf, 30000);
+	assert_int_equal(c.s.rcvbuf, 10000);
 	/* the same window-full rate with no queue (RTT at its minimum): the
 	 * window is the limit */
 	conn_start(&c, 64 * KiB, 16 * KiB);
