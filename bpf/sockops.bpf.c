@@ -165,7 +165,7 @@ static __always_inline void apply_on_callback(struct bpf_sock_ops *skops, struct
 static __always_inline void regrow_sndbuf(struct bpf_sock_ops *skops, struct tcp_sock *tp)
 {
 	struct sock *sk = &tp->inet_conn.icsk_inet.sk;
-	__u32 cap, cur, next, min_rtt;
+	__u32 cap, cur, next;
 	struct conn_stats *f;
 	__u64 cookie, now;
 	int val;
@@ -181,13 +181,6 @@ static __always_inline void regrow_sndbuf(struct bpf_sock_ops *skops, struct tcp
 	/* The kernel's state also covers a writer TCP_NOTSENT_LOWAT holds
 	 * back; the buffer is the limit only when it is in flight. */
 	if (tp->snd_nxt - tp->snd_una < cur / 2)
-		return;
-	/* A flow its buffer holds back builds no queue: an RTT above 1.5 x
-	 * the minimum means a bottleneck queue, full or shared with other
-	 * flows, sets the rate, and a bigger buffer would only take a bigger
-	 * share of it (the estimator's rule for receive windows too). */
-	min_rtt = TP_FIGURE(tp, rtt_min.s[0].v);
-	if (min_rtt && (tp->srtt_us >> 3) * 2 > min_rtt * 3)
 		return;
 	cookie = bpf_get_socket_cookie(skops);
 	f = bpf_map_lookup_elem(&flows, &cookie);
