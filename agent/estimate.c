@@ -426,10 +426,13 @@ static void decide_rcvbuf(const struct est_config *c, const struct est_state *st
 	out->rcv_limited = !queue && max2(bdp, bdp_this_tick) >= WINDOW_LIMITED * window;
 
 	uint32_t target = clamp_buf(c, c->headroom * bdp * RCVBUF_PER_WINDOW);
+	bool worth_it = rcv_shrink_worth_it(st, target);
 	struct ownership own = { s->rcvbuf_cap, (s->buf_locks & EST_LOCK_RCVBUF) != 0,
-				 rcv_shrink_worth_it(st, target), st->rcv_rising };
+				 worth_it, st->rcv_rising };
 
-	out->learn_rcvbuf = target;
+	/* learned only where it would be set: beyond the cap, or worth it below */
+	if (!s->rcvbuf_cap || target > s->rcvbuf_cap || worth_it)
+		out->learn_rcvbuf = target;
 	out->rcv_reason = decide(c, s->rcvbuf, target, out->rcv_limited, false,
 				 floor_now(st->rcv_floor, st->rcv_floor_rate_Bps, st->rcv_rate_Bps),
 				 ticks_since(st, st->rcv_change_tick), &own,
@@ -562,12 +565,7 @@ void est_update(const struct est_config *c, struct est_state *st,
 	 * connection to the destination for less than its first big burst. */
 	if (out->snd_limited || st->snd_steady < EST_STEADY_TICKS)
 		out->learn_sndbuf = 0;
-	/* A receive size is learned where it would be set: beyond the kernel's
-	 * cap, or small enough to be worth it below (rcv_shrink_worth_it). */
-	bool rcv_settable = !s->rcvbuf_cap || out->learn_rcvbuf > s->rcvbuf_cap ||
-			    rcv_shrink_worth_it(st, out->learn_rcvbuf);
-
-	if (out->rcv_limited || st->rcv_steady < EST_STEADY_TICKS || !rcv_settable)
+	if (out->rcv_limited || st->rcv_steady < EST_STEADY_TICKS)
 		out->learn_rcvbuf = 0;
 	if (out->snd_reason == EST_PROBE) {
 		st->snd_floor = out->sndbuf;
