@@ -21,6 +21,13 @@
  * at 50% and is measured from the traffic afterwards). */
 #define RCVBUF_PER_WINDOW 2.0
 #define DEFAULT_MSS 1448    /* Ethernet, IPv4 with timestamps: before the kernel reports one */
+/* A buffer holds at least this long of its connection's rate, about a
+ * scheduler slice. On a sub-millisecond path rate x RTT is a few dozen KB at
+ * GB/s: a send buffer, receive buffer or TCP_NOTSENT_LOWAT that small wakes
+ * the writer or the reader every few KB, and where the CPU is the bottleneck
+ * those wake-ups cost more throughput than the memory is worth. On a WAN
+ * path rate x RTT is far above it. */
+#define WAKEUP_US 2000.0
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -124,6 +131,18 @@ static uint32_t clamp_buf(const struct est_config *c, double bytes)
 }
 
 /* ---- the rules for one buffer ------------------------------------------- */
+
+/* The least a target asks for: WAKEUP_US of the rate, in buffer bytes
+ * (per_byte: buffer bytes per payload byte). At most the kernel's ceiling
+ * (cap), or the buffer's size where that is unknown: a floor under shrinking,
+ * never a reason to grow beyond what the kernel's autotuning would give. */
+static double wakeup_bytes(double rate_Bps, double per_byte, uint32_t cap, uint32_t cur)
+{
+	double bytes = rate_Bps * WAKEUP_US / 1e6 * per_byte;
+	double ceiling = cap ? cap : cur;
+
+	return bytes < ceiling ? bytes : ceiling;
+}
 
 /* A probe's floor holds while the connection moves at the highest rate seen
  * since the probe; at a lower rate proportionally less is needed. */
@@ -277,7 +296,9 @@ static void decide_sndbuf(const struct est_config *c, const struct est_state *st
 	uint32_t target = 0;
 
 	if (bdp > 0)
-		target = clamp_buf(c, c->headroom * bdp * est_sndbuf_factor(s->mss));
+		target = clamp_buf(c, max2(c->headroom * bdp * est_sndbuf_factor(s->mss),
+					   wakeup_bytes(st->snd_rate_Bps, est_sndbuf_factor(s->mss),
+							s->sndbuf_cap, s->sndbuf)));
 	out->snd_limited = send_buffer_limited(c, s, dt_us, d_sndbuf_limited, d_rwnd_limited);
 
 	/* The peer's window holds it back. When that window opens (the peer's
@@ -317,9 +338,10 @@ static void decide_sndbuf(const struct est_config *c, const struct est_state *st
  * that wait (notsent / rate) is the delay an application's fresh data sees.
  * The writer is woken when less than half of lowat is left, so one path BDP
  * keeps the pipe fed with half an RTT to spare and bounds the wait to about
- * one RTT. A writer starved anyway (sndbuf-limited) doubles it, like a probe.
- * Unlike a buffer it keeps no probe floor: a mark held up keeps more data
- * unsent (tried: 50 cubic flows' delay went from 30 to 45 ms). */
+ * one RTT; never below WAKEUP_US of the rate, for the wake-ups. A writer
+ * starved anyway (sndbuf-limited) doubles it, like a probe. Unlike a buffer
+ * it keeps no probe floor: a mark held up keeps more data unsent (tried: 50
+ * cubic flows' delay went from 30 to 45 ms). */
 static void decide_lowat(const struct est_config *c, struct est_state *st,
 			 const struct est_sample *s, struct est_decision *out)
 {
@@ -333,7 +355,8 @@ static void decide_lowat(const struct est_config *c, struct est_state *st,
 		st->lowat_app = true; /* not ours: the application set it */
 	if (st->lowat_app || !(bdp > 0))
 		return;
-	double bytes = max2(bdp, (double)EST_LOWAT_MIN_SEGS * mss) + 0.5;
+	double bytes = max2(max2(bdp, (double)EST_LOWAT_MIN_SEGS * mss),
+			    st->snd_rate_Bps * WAKEUP_US / 1e6) + 0.5;
 
 	if (out->snd_limited && cur)
 		bytes = max2(bytes, (double)cur * c->probe_factor);
@@ -425,7 +448,9 @@ static void decide_rcvbuf(const struct est_config *c, const struct est_state *st
 
 	out->rcv_limited = !queue && max2(bdp, bdp_this_tick) >= WINDOW_LIMITED * window;
 
-	uint32_t target = clamp_buf(c, c->headroom * bdp * RCVBUF_PER_WINDOW);
+	uint32_t target = clamp_buf(c, max2(c->headroom * bdp * RCVBUF_PER_WINDOW,
+					    wakeup_bytes(st->rcv_rate_Bps, RCVBUF_PER_WINDOW,
+							 s->rcvbuf_cap, s->rcvbuf)));
 	bool worth_it = rcv_shrink_worth_it(st, target);
 	struct ownership own = { s->rcvbuf_cap, (s->buf_locks & EST_LOCK_RCVBUF) != 0,
 				 worth_it, st->rcv_rising };

@@ -507,13 +507,13 @@ static void short_path_small_target(void **unused)
 	(void)unused;
 	struct conn c;
 
-	/* 100 MB/s at 0.5 ms: 50 KB in flight; the kernel had autotuned 4 MiB */
+	/* 100 MB/s at 4 ms: 400 KB in flight; the kernel had autotuned 4 MiB */
 	conn_start(&c, 4 * MiB, 4 * MiB);
 	c.s.bytes_received += 100000000;
-	c.s.rcv_rtt_us = 500;
-	send_tick(&c, 100e6, 500, 0);
-	assert_near(c.d.snd_target, 2 * 50000 * FACTOR, 1);
-	assert_int_equal(c.d.rcv_target, 200000);
+	c.s.rcv_rtt_us = 4000;
+	send_tick(&c, 100e6, 4000, 0);
+	assert_near(c.d.snd_target, 2 * 400000 * FACTOR, 1);
+	assert_int_equal(c.d.rcv_target, 1600000);
 	/* far above target: the first step only halves */
 	assert_int_equal(c.d.snd_reason, EST_SHRINK);
 	assert_int_equal(c.d.sndbuf, 2 * MiB);
@@ -1314,6 +1314,38 @@ static void below_cap_buffers_stay_the_kernels(void **unused)
 	assert_int_equal(c.d.snd_reason, EST_GROW);
 }
 
+/* A CPU-bound sub-millisecond path (veth): rate x RTT is tens of KB at GB/s.
+ * Buffers and TCP_NOTSENT_LOWAT keep 2 ms of the rate, so writer and reader
+ * are not woken every few KB, but never more than the kernel's cap. */
+static void fast_path_keeps_wakeup_time(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* 1 GB/s at 50 us: 50 KB in flight, 2 MB in 2 ms */
+	conn_start_capped(&c, WMEM_CAP, RMEM_CAP);
+	for (int t = 0; t < 10; t++) {
+		send_tick(&c, 1e9, 50, 0);
+		assert_near(c.d.snd_target, 2e6 * FACTOR, 1);
+		assert_true(c.d.snd_reason == EST_NONE || c.s.sndbuf > 2e6);
+		assert_true(c.d.notsent_lowat == 0 || c.d.notsent_lowat >= 2000000);
+		apply(&c);
+	}
+	assert_true(c.s.sndbuf >= 2e6 * FACTOR - 1);
+	assert_int_equal(c.st.lowat_set, 2000000);
+	/* a receiver: 2 ms of 4 GB/s is beyond the cap, which bounds it */
+	conn_start_capped(&c, 64 * KiB, RMEM_CAP);
+	for (int t = 0; t < 10; t++) {
+		recv_tick(&c, 4e9, 50);
+		assert_int_equal(c.d.rcv_target, RMEM_CAP);
+		assert_int_equal(c.d.rcv_reason, EST_NONE);
+	}
+	/* a slow path keeps its BDP: 2 ms of 1 MB/s is below the segment floor */
+	conn_start_capped(&c, WMEM_CAP, RMEM_CAP);
+	send_tick(&c, 1e6, 40000, 0);
+	assert_near(c.d.snd_target, 2 * 40000 * FACTOR, 1);
+}
+
 /* A rate step up: the smoothed rate lags the ramp, and a shrink to its
  * target would hold the ramp back. */
 static void no_shrink_while_the_rate_climbs(void **unused)
@@ -1819,6 +1851,7 @@ int main(void)
 		cmocka_unit_test(long_fat_path_sender),
 		cmocka_unit_test(long_fat_path_receiver),
 		cmocka_unit_test(short_path_small_target),
+		cmocka_unit_test(fast_path_keeps_wakeup_time),
 		cmocka_unit_test(clamp_at_min_and_max),
 		cmocka_unit_test(probe_when_sndbuf_limited),
 		cmocka_unit_test(probe_when_send_queue_pinned),
