@@ -360,16 +360,13 @@ int collect_pass(struct loader *ld, struct collector *col, __u64 pass, enum pass
 	free(walked);
 	if (err)
 		return err;
-	/* entries no event listed did not move: their figures stand as of this
-	 * pass, and the tuner sees the time go by */
-	for (size_t i = 0; i < col->table.n; i++) {
-		struct conn_stats *s = &col->table.v[i].s;
-
-		if (s->updated_ns && s->updated_ns < start_ns)
-			s->updated_ns = start_ns;
-		if (!s->pid)
+	/* An entry no event listed keeps the time of its figures (updated_ns):
+	 * no write or read is not no traffic. A writer asleep on a full send
+	 * buffer makes no system call while ACKs move its counters, and its
+	 * next refresh must be measured against the time of the last one. */
+	for (size_t i = 0; i < col->table.n; i++)
+		if (!col->table.v[i].s.pid)
 			res->unowned++;
-	}
 	res->flows = col->table.v;
 	res->tracked = col->table.n;
 	/* tasks are not per namespace: one walk finds every owner (where the

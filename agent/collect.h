@@ -79,8 +79,7 @@ enum pass_kind collect_next_kind(struct loader *ld, struct collector *col, doubl
 /* One pass of the given kind: refresh, (full) drop stale entries, find owners
  * of new ones, and publish the pass in the status map. res->flows is the
  * collector's table, valid until the next pass: every tracked connection,
- * those the pass did not refresh with their figures standing as of its start
- * (updated_ns). */
+ * each with the figures of its last refresh, taken at updated_ns. */
 int collect_pass(struct loader *ld, struct collector *col, __u64 pass, enum pass_kind kind,
 		 struct pass_result *res);
 /* Apply the targets just written: iter/tcp in the namespaces whose cookies

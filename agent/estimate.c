@@ -479,6 +479,7 @@ static void remember_counters(struct est_state *st, const struct est_sample *s)
 	st->sndbuf_limited_us = s->sndbuf_limited_us;
 	st->rwnd_limited_us = s->rwnd_limited_us;
 	st->busy_us = s->busy_us;
+	st->sndbuf = s->sndbuf;
 }
 
 /* A counter that went backwards or a clock that did not advance: no
@@ -514,12 +515,14 @@ void est_update(const struct est_config *c, struct est_state *st,
 	uint64_t d_sndbuf_limited = s->sndbuf_limited_us - st->sndbuf_limited_us;
 	uint64_t d_rwnd_limited = s->rwnd_limited_us - st->rwnd_limited_us;
 	uint64_t d_busy = s->busy_us - st->busy_us;
+	uint32_t prev_sndbuf = st->sndbuf;
 
-	/* Counters that moved before the previous sample was taken were read
-	 * late (a connection whose last bytes were acked with no system call
-	 * since is refreshed by the next walk): old news, not this tick's
-	 * activity. The connection was idle. */
-	if (s->active_us && s->active_us < st->last_us)
+	/* Counters whose last segment came long before these figures were
+	 * taken (more than half the time since the previous ones) were read
+	 * late: a connection whose last bytes were acked with no system call
+	 * since is refreshed by the next walk. That is a burst that ended,
+	 * old news, not traffic now: the connection is idle. */
+	if (s->active_us && s->active_us < s->now_us && s->now_us - s->active_us > dt_us / 2)
 		d_acked = d_received = d_sndbuf_limited = d_rwnd_limited = d_busy = 0;
 	remember_counters(st, s);
 	out->sender = d_acked > 0;
@@ -568,10 +571,12 @@ void est_update(const struct est_config *c, struct est_state *st,
 		st->rcv_floor_rate_Bps = max2(st->rcv_floor_rate_Bps, st->rcv_rate_Bps);
 	}
 
-	/* Grown beyond what was set: sockops regrew it on ACKs that found it
-	 * holding the connection back (regrow_sndbuf in bpf/sockops.bpf.c).
-	 * That is a probe's evidence, and its size a probe's floor. */
-	if (st->snd_set && s->sndbuf > st->snd_set + st->snd_set / 8) {
+	/* Grown since the last sample, beyond what was set: sockops regrew it
+	 * on ACKs that found it holding the connection back (regrow_sndbuf in
+	 * bpf/sockops.bpf.c). That is a probe's evidence, and its size a
+	 * probe's floor. A size that merely has not come down yet (a shrink
+	 * decided, not applied by the time of these figures) did not grow. */
+	if (st->snd_set && s->sndbuf > st->snd_set + st->snd_set / 8 && s->sndbuf > prev_sndbuf) {
 		st->snd_floor = clamp_buf(c, s->sndbuf);
 		st->snd_floor_rate_Bps = st->snd_rate_Bps;
 		st->snd_set = s->sndbuf;

@@ -90,6 +90,7 @@ struct est_state {
 	uint64_t last_us;
 	uint64_t bytes_acked, bytes_received;
 	uint64_t sndbuf_limited_us, rwnd_limited_us, busy_us;
+	uint32_t sndbuf;             /* at the previous sample */
 	/* smoothed; 0 = no estimate yet. Each side moves only in ticks where it
 	 * was active: a pause is not a rate of zero. */
 	double snd_rate_Bps, snd_rtt_us;

@@ -11,6 +11,13 @@
 #    Mbit/s mid-flow. tcptune reaches 90% of the new rate no more than 2 s
 #    after stock does. (A locked send buffer probing one doubling per tick
 #    took 3-4 s longer.)
+#  - a slow reader: `rpc sink` reads 2 MB/s at the server end of a
+#    100 Mbit/s, 40 ms path, the client writes as fast as TCP takes it. From
+#    10 s on, the writer's send-buffer delay (unsent bytes / delivery rate)
+#    under tcptune is at most half of stock's. (A sender whose writer sleeps
+#    on its full buffer makes no system call for a tick or more; measured as
+#    if its figures were fresh, it was never steady and kept the kernel's
+#    buffer: stock's delay.)
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../wan.sh"
 
@@ -100,6 +107,56 @@ rate_step_up() {
 	wan_teardown
 }
 
+# delay_sample PORT: the writer's unsent bytes / delivery rate now, in ms
+delay_sample() {
+	ip netns exec "$NS_C" ss -tiH state established "dport = :$1" | tr '\n' ' ' |
+		awk '{ ns = 0; dr = 0
+			for (i = 1; i <= NF; i++) {
+				if ($i ~ /^notsent:/) ns = substr($i, 9) + 0
+				else if ($i == "delivery_rate") {
+					v = $(i + 1)
+					dr = (v + 0) * (v ~ /Gbps$/ ? 1e9 : v ~ /Mbps$/ ? 1e6 : v ~ /Kbps$/ ? 1e3 : 1)
+				}
+			}
+			if (dr > 0) printf "%.1f\n", ns * 8 / dr * 1000 }'
+}
+
+# slow_run PORT: 15 s of `cat /dev/zero` into the sink; prints the median of
+# the writer's send-buffer delay in ms over ten samples from 10 s on
+slow_run() {
+	local port=$1 writer samples
+	samples=$(mktemp); cleanup_add "rm -f $samples"
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	timeout 15 ip netns exec "$NS_C" bash -c 'exec 3>"/dev/tcp/$1/$2" && exec cat /dev/zero >&3' \
+		_ "$S4" "$port" 2>/dev/null &
+	writer=$!
+	sleep 10
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		delay_sample "$port" >>"$samples"
+		sleep 0.4
+	done
+	wait "$writer" 2>/dev/null
+	ip netns exec "$NS_C" ss -K dport = ":$port" >/dev/null 2>&1
+	sort -g "$samples" | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "none" }'
+}
+
+slow_reader() {
+	local stock tuned
+	wan_path "${UNIQ}l" 100mbit 40 500kb 100mbit || { fail "slow reader path set up"; return; }
+	ip netns exec "$NS_S" "$RPC" sink --port 7200 --read-bps 2m >/dev/null 2>&1 &
+	cleanup_add "kill $! 2>/dev/null"
+	sleep 0.3
+	stock=$(slow_run 7200)
+	agent_start --interval 1 || { fail "agent starts"; return; }
+	tuned=$(slow_run 7200)
+	agent_stop
+	log "reader at 2 MB/s, writer's send-buffer delay (median): stock ${stock} ms, tcptune ${tuned} ms"
+	check "slow reader: the writer's send-buffer delay under tcptune (${tuned} ms) at most half of stock's (${stock} ms)" \
+		awk -v s="$stock" -v t="$tuned" 'BEGIN { exit !(s != "none" && t != "none" && t <= 0.5 * s) }'
+	wan_teardown
+}
+
 request_response
 rate_step_up
+slow_reader
 finish

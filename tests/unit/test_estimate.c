@@ -327,22 +327,33 @@ static void late_counters_are_not_activity(void **unused)
 	conn_start(&c, 4 * MiB, 4 * MiB);
 	send_tick(&c, 10e6, 100000, 0);
 	assert_true(c.d.sender);
-	for (int i = 0; i < 3; i++)
-		tick(&c);
-	/* 2 MB more acked, the last of it two ticks ago */
+	/* three ticks without a refresh: the figures keep their time */
+	for (int i = 0; i < 3; i++) {
+		est_update(&c.cfg, &c.st, &c.s, &c.d);
+		assert_false(c.d.sender);
+	}
+	/* then a walk's refresh: 2 MB more acked, the last of it just after
+	 * the previous figures were taken */
+	uint64_t previous = c.s.now_us;
+
+	c.s.now_us += 4 * TICK_US;
 	c.s.bytes_acked += 2000000;
 	c.s.bytes_received += 1000;
-	c.s.active_us = c.s.now_us - TICK_US;
-	tick(&c);
+	c.s.active_us = previous + TICK_US / 10;
+	est_update(&c.cfg, &c.st, &c.s, &c.d);
 	assert_false(c.d.sender);
 	assert_false(c.d.receiver);
 	assert_int_equal(c.st.bytes_acked, c.s.bytes_acked); /* taken in, not measured */
 	assert_float_equal(c.st.snd_rate_Bps, 10e6, 1);
-	/* acked within the tick: active */
-	c.s.bytes_acked += 1000000;
-	c.s.active_us = c.s.now_us + TICK_US / 2;
-	tick(&c);
+	/* a writer asleep on its full buffer, refreshed 1.4 ticks later by
+	 * its next write, ACKs until just now: active, at its real rate */
+	c.s.now_us += TICK_US * 14 / 10;
+	c.s.bytes_acked += 1400000;
+	c.s.delivery_rate_Bps = 0;
+	c.s.active_us = c.s.now_us - TICK_US / 100;
+	est_update(&c.cfg, &c.st, &c.s, &c.d);
 	assert_true(c.d.sender);
+	assert_float_equal(c.st.snd_rate_Bps, 0.75 * 10e6 + 0.25 * 1e6, 1);
 }
 
 static void roles_decide_their_own_buffer(void **unused)
@@ -1418,6 +1429,15 @@ static void regrown_sndbuf_is_a_floor(void **unused)
 	(void)unused;
 	struct conn c;
 
+	/* a shrink decided but not applied by the time of the next figures:
+	 * they still show the old size, which did not grow, so it is no
+	 * regrowth and sets no floor; the next shrink follows */
+	conn_start_capped(&c, 2 * MiB, 128 * KiB);
+	int shrinks = 0;
+	for (int t = 0; t < 9; t++)
+		shrinks += send_tick(&c, 1e6, 40000, 0)->snd_reason == EST_SHRINK;
+	assert_int_equal(shrinks, 3);
+	assert_int_equal(c.st.snd_floor, 0);
 	/* steady bulk, shrunk below the cap */
 	conn_start_capped(&c, 2 * MiB, 128 * KiB);
 	for (int t = 0; t < 12; t++) {
