@@ -480,6 +480,7 @@ static void remember_counters(struct est_state *st, const struct est_sample *s)
 	st->rwnd_limited_us = s->rwnd_limited_us;
 	st->busy_us = s->busy_us;
 	st->sndbuf = s->sndbuf;
+	st->drained_reads = s->drained_reads;
 }
 
 /* A counter that went backwards or a clock that did not advance: no
@@ -516,14 +517,18 @@ void est_update(const struct est_config *c, struct est_state *st,
 	uint64_t d_rwnd_limited = s->rwnd_limited_us - st->rwnd_limited_us;
 	uint64_t d_busy = s->busy_us - st->busy_us;
 	uint32_t prev_sndbuf = st->sndbuf;
+	/* wraps harmlessly: only "any" matters */
+	bool drained = s->drained_reads != st->drained_reads;
 
 	/* Counters whose last segment came long before these figures were
 	 * taken (more than half the time since the previous ones) were read
 	 * late: a connection whose last bytes were acked with no system call
 	 * since is refreshed by the next walk. That is a burst that ended,
 	 * old news, not traffic now: the connection is idle. */
-	if (s->active_us && s->active_us < s->now_us && s->now_us - s->active_us > dt_us / 2)
+	if (s->active_us && s->active_us < s->now_us && s->now_us - s->active_us > dt_us / 2) {
 		d_acked = d_received = d_sndbuf_limited = d_rwnd_limited = d_busy = 0;
+		drained = false;
+	}
 	remember_counters(st, s);
 	out->sender = d_acked > 0;
 	out->receiver = d_received > 0;
@@ -538,7 +543,11 @@ void est_update(const struct est_config *c, struct est_state *st,
 	 * application's doing either. */
 	bool held_by_buffer = d_sndbuf_limited > c->limited_fraction * dt_us;
 
-	st->snd_steady = out->sender && busy &&
+	/* Back-to-back request/response keeps data in flight all the time (the
+	 * ACK of a response comes with the next request) and its rate samples
+	 * mid-response are not application-limited: what gives it away is a
+	 * read that found every response byte acknowledged. */
+	st->snd_steady = out->sender && busy && !drained &&
 			 (!s->app_limited || our_lowat || held_by_buffer) ? st->snd_steady + 1 : 0;
 	st->rcv_steady = out->receiver && !out->sender ? st->rcv_steady + 1 : 0;
 

@@ -78,6 +78,7 @@ struct est_sample {
 	uint32_t app_locks;          /* EST_LOCK_* */
 	uint32_t notsent_lowat;      /* TCP_NOTSENT_LOWAT in force, 0 = none (unlimited) */
 	uint64_t active_us;          /* monotonic: the last segment in or data out, 0 if unknown */
+	uint32_t drained_reads;      /* cumulative: reads that found all written data acked */
 	uint32_t sndbuf_cap;         /* how far the kernel's autotuning grows sndbuf */
 	uint32_t rcvbuf_cap;         /* ... and rcvbuf (tcp_wmem[2], tcp_rmem[2]); 0 = unknown */
 	bool app_limited;            /* the last delivery rate sample was application-limited */
@@ -91,6 +92,7 @@ struct est_state {
 	uint64_t bytes_acked, bytes_received;
 	uint64_t sndbuf_limited_us, rwnd_limited_us, busy_us;
 	uint32_t sndbuf;             /* at the previous sample */
+	uint32_t drained_reads;
 	/* smoothed; 0 = no estimate yet. Each side moves only in ticks where it
 	 * was active: a pause is not a rate of zero. */
 	double snd_rate_Bps, snd_rtt_us;
@@ -108,7 +110,8 @@ struct est_state {
 	bool lowat_app;              /* the application set its own: leave it */
 	/* Consecutive ticks of steady bulk traffic: sending all through the
 	 * tick (busy) without running out of data (no application-limited
-	 * rate), or receiving without sending (no request/response). */
+	 * rate, no read that found the sends drained), or receiving without
+	 * sending (no request/response). */
 	uint32_t snd_steady, rcv_steady;
 	/* This tick's rate well above the smoothed one (by more than the
 	 * hysteresis): a ramp, which the average lags. */

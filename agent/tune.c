@@ -103,6 +103,7 @@ static struct est_sample sample_of(const struct conn_stats *s)
 		.buf_locks = s->buf_locks,
 		.notsent_lowat = s->notsent_lowat,
 		.active_us = s->active_us,
+		.drained_reads = s->drained_reads,
 	};
 }
 

@@ -307,8 +307,10 @@ static __always_inline struct conn_stats *mark_refresh(struct conn_mark *m, cons
 	__u64 cookie = m->cookie;
 	struct conn_stats *f = bpf_map_lookup_elem(&flows, &cookie);
 
-	if (f)
+	if (f) {
 		flow_stamp(f, tp, 0);
+		f->drained_reads = m->drained_reads;
+	}
 	mark_take(m, tp);
 	return f;
 }

@@ -6,7 +6,8 @@
  * sock_recv_length, after the system call): per system call, not per packet (a per-ACK
  * tracepoint, tcp_probe, cost 14% of loopback iperf3 throughput here), and
  * per event a socket-storage lookup and a clock read unless the entry is due
- * a refresh (include/tcptune.h, struct conn_mark). */
+ * a refresh (include/tcptune.h, struct conn_mark), and on a read a look at
+ * the send queue. */
 #include "flow.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -43,7 +44,7 @@ __u64 refresh_jiffies = 1;
  * newer than its last tick. Refreshed again in the same tick (a busy
  * socket), it is listed once more by cookie, and the agent reads its entry
  * at the tick, as fresh as refresh_jiffies. */
-static __always_inline void moved_by_app(struct sock *sk)
+static __always_inline void moved_by_app(struct sock *sk, bool read)
 {
 	struct conn_mark *m = bpf_sk_storage_get(&marks, sk, NULL, 0);
 	struct conn_stats *f;
@@ -51,6 +52,16 @@ static __always_inline void moved_by_app(struct sock *sk)
 
 	if (!m)
 		return;
+	/* A read that finds everything the socket wrote acknowledged: its
+	 * sends drained while it waited for the peer. That is request/response
+	 * (a server reading the next request), never a bulk sender, which
+	 * always has data out; the estimator keeps such a sender's buffer the
+	 * kernel's. Counted on every read, refreshed or not. */
+	if (read) {
+		tp = bpf_skc_to_tcp_sock(sk);
+		if (tp && tp->bytes_acked && tp->write_seq == tp->snd_una)
+			m->drained_reads++;
+	}
 	/* jiffies: a load, where bpf_ktime_get_ns() reads a clock source
 	 * (slow on a VM) on every write and read */
 	if (m->listed_tick == tick &&
@@ -76,7 +87,7 @@ SEC("tp_btf/sock_send_length")
 int BPF_PROG(tcptune_sendmsg, struct sock *sk, int ret)
 {
 	if (ret > 0)
-		moved_by_app(sk);
+		moved_by_app(sk, false);
 	return 0;
 }
 
@@ -88,6 +99,6 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tcptune_recvmsg, struct sock *sk, int ret)
 {
 	if (ret > 0)
-		moved_by_app(sk);
+		moved_by_app(sk, true);
 	return 0;
 }

@@ -51,6 +51,9 @@ struct conn_stats {
 	__u16 app_limited;       /* 1: the last delivery rate sample was application-limited */
 	__u16 buf_locks;         /* sk_userlocks now: SOCK_SNDBUF_LOCK 1 / SOCK_RCVBUF_LOCK 2,
 				  * the application's (app_locks) or tcptune's */
+	__u32 drained_reads;     /* the application's reads that found all it had written
+				  * acknowledged: request/response, never a bulk sender */
+	__u32 pad;
 	__u64 delivery_rate_Bps; /* bytes per second, as tcpi_delivery_rate */
 	__u64 bytes_acked;
 	__u64 bytes_received;
@@ -84,7 +87,7 @@ struct conn_mark {
 	__u32 listed_tick;       /* the agent's tick it was last listed in, with its figures */
 	__u32 relisted_tick;     /* ... and listed again, refreshed after that record */
 	__u32 state;             /* at the last refresh */
-	__u32 pad;
+	__u32 drained_reads;     /* reads that found all the socket wrote acknowledged */
 };
 
 /* A record of the "moved" ring buffer: a connection listed for the tick, by

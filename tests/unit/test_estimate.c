@@ -1273,6 +1273,22 @@ static void below_cap_buffers_stay_the_kernels(void **unused)
 		assert_int_equal(c.d.notsent_lowat, 0);
 		assert_int_equal(c.d.learn_sndbuf, 0);
 	}
+	/* back-to-back 1 MB responses: data out all the time (the ACK of one
+	 * comes with the next request) and mid-response rate samples not
+	 * flagged; but each request is read with every response byte acked */
+	conn_start_capped(&c, 1 * MiB, 1 * MiB);
+	for (int t = 0; t < 10; t++) {
+		c.s.drained_reads += 7;
+		send_tick(&c, 100e3, 40000, 0);
+		assert_int_equal(c.st.snd_steady, 0);
+		assert_int_equal(c.d.snd_reason, EST_NONE);
+		assert_int_equal(c.d.notsent_lowat, 0);
+		assert_int_equal(c.d.learn_sndbuf, 0);
+	}
+	/* the same figures without such reads: a bulk sender, steady */
+	for (int t = 0; t < 3; t++)
+		send_tick(&c, 100e3, 40000, 0);
+	assert_int_equal(c.st.snd_steady, 3);
 	/* a receiver that also sends (requests): the same, left alone */
 	conn_start_capped(&c, 64 * KiB, 2 * MiB);
 	for (int t = 0; t < 10; t++) {
