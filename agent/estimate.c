@@ -132,13 +132,19 @@ static uint32_t clamp_buf(const struct est_config *c, double bytes)
 
 /* ---- the rules for one buffer ------------------------------------------- */
 
-/* The least a target asks for: WAKEUP_US of the rate, in buffer bytes
+/* The payload bytes WAKEUP_US of the rate moves. */
+static double wakeup_payload(double rate_Bps)
+{
+	return rate_Bps * WAKEUP_US / 1e6;
+}
+
+/* The least a buffer target asks for: wakeup_payload() in buffer bytes
  * (per_byte: buffer bytes per payload byte). At most the kernel's ceiling
  * (cap), or the buffer's size where that is unknown: a floor under shrinking,
  * never a reason to grow beyond what the kernel's autotuning would give. */
 static double wakeup_bytes(double rate_Bps, double per_byte, uint32_t cap, uint32_t cur)
 {
-	double bytes = rate_Bps * WAKEUP_US / 1e6 * per_byte;
+	double bytes = wakeup_payload(rate_Bps) * per_byte;
 	double ceiling = cap ? cap : cur;
 
 	return bytes < ceiling ? bytes : ceiling;
@@ -356,7 +362,7 @@ static void decide_lowat(const struct est_config *c, struct est_state *st,
 	if (st->lowat_app || !(bdp > 0))
 		return;
 	double bytes = max2(max2(bdp, (double)EST_LOWAT_MIN_SEGS * mss),
-			    st->snd_rate_Bps * WAKEUP_US / 1e6) + 0.5;
+			    wakeup_payload(st->snd_rate_Bps)) + 0.5;
 
 	if (out->snd_limited && cur)
 		bytes = max2(bytes, (double)cur * c->probe_factor);

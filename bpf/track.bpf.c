@@ -48,7 +48,7 @@ static __always_inline void moved_by_app(struct sock *sk, bool read)
 {
 	struct conn_mark *m = bpf_sk_storage_get(&marks, sk, NULL, 0);
 	struct conn_stats *f;
-	struct tcp_sock *tp;
+	struct tcp_sock *tp = NULL;
 
 	if (!m)
 		return;
@@ -67,7 +67,8 @@ static __always_inline void moved_by_app(struct sock *sk, bool read)
 	if (m->listed_tick == tick &&
 	    bpf_jiffies64() - m->refreshed_jiffies < refresh_jiffies)
 		return;
-	tp = bpf_skc_to_tcp_sock(sk);
+	if (!read) /* a read looked the socket up above */
+		tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return;
 	f = mark_refresh(m, tp);
