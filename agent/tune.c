@@ -610,6 +610,7 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		if (snd->next) {
 			record_change(t, &c->target, f, c->observe, 1, f->s.sndbuf, snd->next, snd->reason);
 			c->target.sndbuf = snd->next;
+			c->target.sndbuf_from = f->s.sndbuf;
 			changes += !c->observe;
 			t->urgent |= !c->observe && snd->reason != EST_SHRINK;
 		}

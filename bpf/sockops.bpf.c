@@ -156,12 +156,37 @@ static __always_inline void apply_on_callback(struct bpf_sock_ops *skops, struct
 
 /* A send buffer tcptune set below the kernel's autotuning ceiling is locked:
  * the kernel no longer grows it as the connection speeds up (it would, on
- * ACKs: tcp_sndbuf_expand). So here, on an ACK that finds the writer waiting
- * for room with nothing left unsent, it is doubled, at most once a round
- * trip, up to that ceiling: a faster path is used within round trips, not
- * agent ticks. Above the ceiling only the agent's probes go. The writer waits
- * with nothing unsent (the kernel's send-buffer-limited state) and the
- * buffer is in flight. */
+ * ACKs: tcp_sndbuf_expand). So here, on an ACK that finds the buffer the
+ * limit, it is doubled, at most once a round trip, up to that ceiling: a
+ * faster path is used within round trips, not agent ticks. Above the ceiling
+ * only the agent's probes go. The buffer is the limit when the writer waits
+ * for room (SOCK_NOSPACE) with the buffer mostly in flight, and either
+ *  - the kernel's send-buffer-limited clock runs (it started when a
+ *    transmission emptied the queue without a full congestion window: a
+ *    paced sender, whose queue the ACK finds holding data for the pacer), or
+ *  - nothing is left unsent and the congestion window has room now. The
+ *    clock misses this one: it waits for a whole round without a full
+ *    window, and a window that stopped growing at what the buffer holds
+ *    fills up again on every refill.
+ * In flight, not just waiting: a writer TCP_NOTSENT_LOWAT holds back is in
+ * the kernel's state too. */
+static __always_inline bool sndbuf_is_the_limit(struct tcp_sock *tp, __u32 cur)
+{
+	struct sock *sk = &tp->inet_conn.icsk_inet.sk;
+	struct socket *sock = sk->sk_socket;
+	__u32 in_flight;
+
+	if (!sock || !(sock->flags & (1UL << SOCK_NOSPACE)))
+		return false;
+	if (tp->snd_nxt - tp->snd_una < cur / 2)
+		return false;
+	if (bpf_core_field_exists(tp->chrono_type) &&
+	    BPF_CORE_READ_BITFIELD(tp, chrono_type) == TCP_CHRONO_SNDBUF_LIMITED)
+		return true;
+	in_flight = tp->packets_out - tp->sacked_out - tp->lost_out + tp->retrans_out;
+	return tp->write_seq == tp->snd_nxt && in_flight < tp->snd_cwnd;
+}
+
 static __always_inline void regrow_sndbuf(struct bpf_sock_ops *skops, struct tcp_sock *tp)
 {
 	struct sock *sk = &tp->inet_conn.icsk_inet.sk;
@@ -170,17 +195,11 @@ static __always_inline void regrow_sndbuf(struct bpf_sock_ops *skops, struct tcp
 	__u64 cookie, now;
 	int val;
 
-	if (!(sock_userlocks(sk) & SOCK_SNDBUF_LOCK) ||
-	    !bpf_core_field_exists(tp->chrono_type) ||
-	    BPF_CORE_READ_BITFIELD(tp, chrono_type) != TCP_CHRONO_SNDBUF_LIMITED)
+	if (!(sock_userlocks(sk) & SOCK_SNDBUF_LOCK))
 		return;
 	cap = autotune_cap(sk, false);
 	cur = sk->sk_sndbuf;
-	if (cur >= cap || cap > max_buf)
-		return;
-	/* The kernel's state also covers a writer TCP_NOTSENT_LOWAT holds
-	 * back; the buffer is the limit only when it is in flight. */
-	if (tp->snd_nxt - tp->snd_una < cur / 2)
+	if (cur >= cap || cap > max_buf || !sndbuf_is_the_limit(tp, cur))
 		return;
 	cookie = bpf_get_socket_cookie(skops);
 	f = bpf_map_lookup_elem(&flows, &cookie);

@@ -47,14 +47,23 @@ static __always_inline int setsockopt_value(__u32 size)
 	return (int)(size / 2);
 }
 
+/* Nothing to do for this buffer: no target, the target in force, or a
+ * stale one. from is the size the target was decided from (0: any); a
+ * smaller target decided from another size is stale: the buffer grew since
+ * (sockops regrowth), which the agent has not seen yet. */
+static __always_inline bool settled(__u32 target, __u32 current, __u32 from)
+{
+	return !target || target == current || (target < current && from && from != current);
+}
+
 /* One buffer toward its target; the lock bits the application set before
  * tcptune first saw the socket keep the buffer the application's. */
 static __always_inline bool apply(void *ctx, const struct conn_stats *f, __u32 target,
-				  __u32 current, __u32 app_lock, int optname)
+				  __u32 current, __u32 from, __u32 app_lock, int optname)
 {
 	int val;
 
-	if (!target || target == current)
+	if (settled(target, current, from))
 		return false;
 	if (!size_valid(target) || (f->app_locks & app_lock)) {
 		count(CNT_REFUSED);
@@ -79,8 +88,8 @@ static __always_inline bool apply_targets(void *ctx, struct tcp_sock *tp, const 
 
 	if (!tune_enabled || !t || (t->flags & TARGET_OBSERVE))
 		return false;
-	changed = apply(ctx, f, t->sndbuf, sk->sk_sndbuf, SOCK_SNDBUF_LOCK, SO_SNDBUF);
-	changed |= apply(ctx, f, t->rcvbuf, sk->sk_rcvbuf, SOCK_RCVBUF_LOCK, SO_RCVBUF);
+	changed = apply(ctx, f, t->sndbuf, sk->sk_sndbuf, t->sndbuf_from, SOCK_SNDBUF_LOCK, SO_SNDBUF);
+	changed |= apply(ctx, f, t->rcvbuf, sk->sk_rcvbuf, 0, SOCK_RCVBUF_LOCK, SO_RCVBUF);
 	/* unsent data a writer may queue: at most max_buf, like the buffers
 	 * (which also keeps it a positive int) */
 	if (t->notsent_lowat && t->notsent_lowat != tp->notsent_lowat) {
@@ -105,13 +114,13 @@ static __always_inline bool apply_targets(void *ctx, struct tcp_sock *tp, const 
 	return changed;
 }
 
-/* Is every part of the target the socket's already? */
+/* Is every part of the target the socket's already (or stale)? */
 static __always_inline bool target_in_force(const struct tcp_sock *tp, const struct conn_target *t)
 {
 	const struct sock *sk = &tp->inet_conn.icsk_inet.sk;
 
-	return (!t->sndbuf || t->sndbuf == (__u32)sk->sk_sndbuf) &&
-	       (!t->rcvbuf || t->rcvbuf == (__u32)sk->sk_rcvbuf) &&
+	return settled(t->sndbuf, sk->sk_sndbuf, t->sndbuf_from) &&
+	       settled(t->rcvbuf, sk->sk_rcvbuf, 0) &&
 	       (!t->notsent_lowat || t->notsent_lowat == tp->notsent_lowat) &&
 	       (!t->window_clamp || t->window_clamp == tp->window_clamp);
 }

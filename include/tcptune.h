@@ -144,6 +144,8 @@ struct conn_target {
 	__u16 change_buffer;     /* 1 sndbuf, 2 rcvbuf, 3 notsent_lowat, 0 none yet */
 	__u16 change_reason;     /* 1 grow, 2 shrink, 3 probe (enum est_reason), 4 pressure, 5 budget (enum budget_reason) */
 	__u32 notsent_lowat;     /* TCP_NOTSENT_LOWAT bytes: unsent data a writer may queue */
+	__u32 sndbuf_from;       /* the send buffer sndbuf was decided from: a smaller target applies only to it */
+	__u32 pad;
 	__u64 change_ns;         /* CLOCK_MONOTONIC */
 };
 
