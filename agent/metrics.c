@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Prometheus text format of one tick: the families in the order a reader
- * meets them in the README, aggregates per cgroup and per destination (no
+ * meets them in docs/usage.md, aggregates per cgroup and per destination (no
  * per-connection labels unless asked for), histograms, counters. */
 #include <math.h>
 #include <stdarg.h>

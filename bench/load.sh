@@ -19,7 +19,7 @@
 # of every pinned map before and after. The goals (issue 5): < 1% of a core
 # and < 30 MB RSS at 10k connections at a 1 s interval.
 #
-# Ends with a "bench-load: ---- summary" block (the figures the README
+# Ends with a "bench-load: ---- summary" block (the figures docs/benchmarks.md
 # quotes). Exit status: 0 when it measured, even if a goal was MISSED; 1 when
 # it could not measure or the load did not run as asked.
 #

@@ -16,7 +16,7 @@
 #  3. Removes everything it created, also on failure or Ctrl-C, and checks that
 #     no tcptune program stays loaded and /sys/fs/bpf/tcptune is gone.
 #
-# Ends with a block of "overhead: ..." lines (the figures the README quotes).
+# Ends with a block of "overhead: ..." lines (the figures docs/benchmarks.md quotes).
 # Exit status: 0 when the measurement ran, even if a target was MISSED;
 # 1 when it could not measure or could not clean up.
 #

@@ -61,7 +61,7 @@
 #
 # Output: per scenario and congestion control, "wan: (x) CC: ..." lines with
 # stock, tcptune, ratio, target and met/MISSED (plus "# wan:" detail lines),
-# then a "wan: summary" block with every such line, for the README.
+# then a "wan: summary" block with every such line, for docs/benchmarks.md.
 # Exit status: 0 when every scenario measured (even with targets MISSED), 1
 # when one could not be measured or cleaned up.
 #
