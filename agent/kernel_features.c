@@ -17,6 +17,7 @@ const struct feature_desc feature_desc[FEATURE_MAX] = {
 	[FEATURE_ITER_SETSOCKOPT] = { "iter_setsockopt", "bpf_setsockopt from iter/tcp", "5.14", false },
 	[FEATURE_SOCKOPS_CALLBACKS] = { "sockops_callbacks", "bpf_setsockopt on sockops RTT callbacks", "5.6", false },
 	[FEATURE_TASK_FILE_ITER] = { "task_file_iter", "the iter/task_file BPF iterator", "5.9", false },
+	[FEATURE_ITER_CB_FLAGS] = { "iter_cb_flags", "sockops callbacks turned on from iter/tcp (TCP_BPF_SOCK_OPS_CB_FLAGS)", "6.12", false },
 };
 
 const char *const collect_mode_name[] = { "events", "walk each tick", "full pass each tick" };
@@ -24,6 +25,11 @@ const char *const walk_mode_name[] = { "iter/bpf_sk_storage_map", "iter/tcp per 
 const char *const writeback_mode_name[] = { "iter/tcp passes", "sockops RTT callbacks", "establishment only" };
 
 static const char *const state_name[] = { "missing", "yes", "forced off" };
+
+const char *rtt_callbacks_name(const struct feature_plan *plan)
+{
+	return plan->callbacks_on_demand ? "where tcptune set the send buffer" : "every connection";
+}
 
 const char *feature_why(const struct features *f, enum feature feature)
 {
@@ -65,6 +71,7 @@ void features_plan(const struct features *f, struct feature_plan *plan)
 		plan->writeback = WRITEBACK_PASSES;
 	else
 		plan->writeback = feature_on(f, FEATURE_SOCKOPS_CALLBACKS) ? WRITEBACK_CALLBACKS : WRITEBACK_NONE;
+	plan->callbacks_on_demand = plan->writeback == WRITEBACK_PASSES && feature_on(f, FEATURE_ITER_CB_FLAGS);
 }
 
 int features_force_off(struct features *f, const char *list, char *bad, size_t len)
@@ -117,6 +124,8 @@ const char *feature_fallback(enum feature feature)
 		return "CONFIG_HZ measured from the jiffies clock (/proc/timer_list), or 250 assumed where that is hidden";
 	case FEATURE_NETNS_COOKIE:
 		return "namespaces: told apart by inode number, which flows shows as netns_cookie";
+	case FEATURE_ITER_CB_FLAGS:
+		return "RTT callbacks: on every connection in scope while tuning, not only on those whose send buffer tcptune set (a cost per ACK)";
 	case FEATURE_ITER_COOKIE:
 		return "pick-up: a connection open before the agent started is tracked only once it has a socket cookie (given by sock_diag, e.g. ss -e)";
 	default:
@@ -125,8 +134,9 @@ const char *feature_fallback(enum feature feature)
 }
 
 /* A missing feature whose fallback the plan takes: the callbacks matter only
- * where iter/tcp cannot write, the storage iterator only where sockets are
- * marked, the write/read events likewise. */
+ * where iter/tcp cannot write, turning them on from iter/tcp only where it
+ * can, the storage iterator only where sockets are marked, the write/read
+ * events likewise. */
 bool feature_fallback_taken(const struct features *f, enum feature feature)
 {
 	if (feature_on(f, feature) || feature_desc[feature].required)
@@ -134,6 +144,8 @@ bool feature_fallback_taken(const struct features *f, enum feature feature)
 	switch (feature) {
 	case FEATURE_SOCKOPS_CALLBACKS:
 		return !feature_on(f, FEATURE_ITER_SETSOCKOPT);
+	case FEATURE_ITER_CB_FLAGS:
+		return feature_on(f, FEATURE_ITER_SETSOCKOPT);
 	case FEATURE_STORAGE_ITER:
 	case FEATURE_APP_EVENTS:
 		return feature_on(f, FEATURE_SOCKET_STORAGE);
@@ -151,8 +163,9 @@ static void render_json(FILE *out, const struct features *f, const struct featur
 	fprintf(out, "{\"release\": %s, \"features\": {", buf);
 	for (int i = 0; i < FEATURE_MAX; i++)
 		fprintf(out, "%s\"%s\": \"%s\"", i ? ", " : "", feature_desc[i].name, state_name[f->state[i]]);
-	fprintf(out, "}, \"collection\": \"%s\", \"walk\": \"%s\", \"writeback\": \"%s\", \"config_hz_measured\": %u, \"config_hz_assumed\": %s, \"fallbacks\": [",
+	fprintf(out, "}, \"collection\": \"%s\", \"walk\": \"%s\", \"writeback\": \"%s\", \"rtt_callbacks\": \"%s\", \"config_hz_measured\": %u, \"config_hz_assumed\": %s, \"fallbacks\": [",
 		collect_mode_name[plan->collect], walk_mode_name[plan->walk], writeback_mode_name[plan->writeback],
+		rtt_callbacks_name(plan),
 		f->config_hz_assumed ? 0 : plan->config_hz, f->config_hz_assumed ? "true" : "false");
 	for (int i = 0; i < FEATURE_MAX; i++) {
 		if (!feature_fallback_taken(f, i))
@@ -177,8 +190,9 @@ void features_render(FILE *out, const struct features *f, bool json)
 		render_json(out, f, &plan);
 		return;
 	}
-	fprintf(out, "kernel: %s; collection: %s, walk: %s, write-back: %s\n", f->kernel,
-		collect_mode_name[plan.collect], walk_mode_name[plan.walk], writeback_mode_name[plan.writeback]);
+	fprintf(out, "kernel: %s; collection: %s, walk: %s, write-back: %s, RTT callbacks: %s\n", f->kernel,
+		collect_mode_name[plan.collect], walk_mode_name[plan.walk], writeback_mode_name[plan.writeback],
+		rtt_callbacks_name(&plan));
 	for (int i = 0; i < FEATURE_MAX; i++) {
 		const struct feature_desc *d = &feature_desc[i];
 

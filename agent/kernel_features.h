@@ -23,6 +23,7 @@ enum feature {
 	FEATURE_ITER_SETSOCKOPT,  /* bpf_setsockopt from iter/tcp */
 	FEATURE_SOCKOPS_CALLBACKS,/* bpf_setsockopt on a sockops RTT callback */
 	FEATURE_TASK_FILE_ITER,   /* iter/task_file */
+	FEATURE_ITER_CB_FLAGS,    /* bpf_setsockopt(TCP_BPF_SOCK_OPS_CB_FLAGS) from iter/tcp */
 	FEATURE_MAX,
 };
 
@@ -81,6 +82,8 @@ struct feature_plan {
 	enum collect_mode collect;
 	enum walk_mode walk;
 	enum writeback_mode writeback;
+	bool callbacks_on_demand; /* RTT callbacks only on connections whose send
+				   * buffer tcptune set (else on every connection) */
 	int refused;              /* a required feature that is missing, or -1 */
 };
 
@@ -108,6 +111,9 @@ bool feature_fallback_taken(const struct features *f, enum feature feature);
 /* For status: text lines ("kernel: ...", "feature: ...", "fallback: ...")
  * or one JSON object (the value of "kernel"). */
 void features_render(FILE *out, const struct features *f, bool json);
+
+/* Which connections get sockops RTT callbacks while tuning. */
+const char *rtt_callbacks_name(const struct feature_plan *plan);
 
 extern const char *const collect_mode_name[];
 extern const char *const walk_mode_name[];

@@ -87,6 +87,7 @@ static void configure_for_kernel(struct loader *ld)
 	ld->iter->rodata->iter_writes = plan->writeback == WRITEBACK_PASSES;
 	ld->iter->rodata->iter_cookie = plan->iter_cookie;
 	ld->sockops->rodata->apply_on_callbacks = plan->writeback == WRITEBACK_CALLBACKS;
+	ld->sockops->rodata->callbacks_on_demand = ld->iter->rodata->callbacks_on_demand = plan->callbacks_on_demand;
 }
 
 /* iter/tcp, and the optional iterators the plan loaded. */

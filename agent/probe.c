@@ -4,8 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "log.h"
 #include "probe.h"
@@ -24,6 +28,7 @@ static const char *const probe_programs[FEATURE_MAX][3] = {
 	[FEATURE_ITER_SETSOCKOPT] = { "probe_iter_setsockopt" },
 	[FEATURE_SOCKOPS_CALLBACKS] = { "probe_sockops_setsockopt" },
 	[FEATURE_TASK_FILE_ITER] = { "probe_task_file_iter" },
+	[FEATURE_ITER_CB_FLAGS] = { "probe_iter_cb_flags" },
 };
 
 static bool wanted(enum feature feature, const char *name)
@@ -108,7 +113,52 @@ static const char *verifier_reason(char *log)
 	return line;
 }
 
-/* Loads the feature's programs alone; 0 or the load's -errno. The verifier
+/* An option the verifier does not check is refused only when set: the
+ * probe program runs over a listening socket of ours. 0 or -errno. */
+static int run_iter_cb_flags(struct probe_bpf *obj)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	socklen_t len = sizeof(addr);
+	struct bpf_link *link = NULL;
+	int sock, iter = -1, err;
+	char buf[64];
+	ssize_t n;
+
+	sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return -errno;
+	if (bind(sock, (struct sockaddr *)&addr, sizeof(addr)) || listen(sock, 1) ||
+	    getsockname(sock, (struct sockaddr *)&addr, &len)) {
+		err = -errno;
+		goto cleanup;
+	}
+	obj->bss->probe_port = ntohs(addr.sin_port);
+	link = bpf_program__attach_iter(obj->progs.probe_iter_cb_flags, NULL);
+	if (!link) {
+		err = -errno;
+		goto cleanup;
+	}
+	iter = bpf_iter_create(bpf_link__fd(link));
+	if (iter < 0) {
+		err = -errno;
+		goto cleanup;
+	}
+	while ((n = read(iter, buf, sizeof(buf))) > 0)
+		;
+	if (n < 0)
+		err = -errno;
+	else
+		err = obj->data->probe_result > 0 ? -ENOENT : obj->data->probe_result;
+cleanup:
+	if (iter >= 0)
+		close(iter);
+	bpf_link__destroy(link);
+	close(sock);
+	return err;
+}
+
+/* Loads the feature's programs alone (and runs the one that must run);
+ * 0 or the -errno of the load or the run. The verifier
  * log goes to a zeroed buffer of ours: a kernel that refuses a program
  * before verifying it writes none, and libbpf's own would be read
  * uninitialised. The line that says why is shown with -v. */
@@ -134,6 +184,8 @@ static int probe_one(enum feature feature)
 	log[PROBE_LOG_SIZE - 1] = '\0';
 	if (err && log[0])
 		log_debug("probe %s: the verifier said: %s", feature_desc[feature].name, verifier_reason(log));
+	if (!err && feature == FEATURE_ITER_CB_FLAGS)
+		err = run_iter_cb_flags(obj);
 cleanup:
 	probe_bpf__destroy(obj);
 	free(log);
@@ -203,8 +255,9 @@ int probe_kernel(struct features *f, struct feature_plan *plan, char *why, size_
 		features_refusal(f, plan->refused, why, len);
 		return -1;
 	}
-	log_info("kernel %s: collection by %s, walk by %s, write-back by %s", f->kernel,
-		 collect_mode_name[plan->collect], walk_mode_name[plan->walk], writeback_mode_name[plan->writeback]);
+	log_info("kernel %s: collection by %s, walk by %s, write-back by %s, RTT callbacks on %s", f->kernel,
+		 collect_mode_name[plan->collect], walk_mode_name[plan->walk], writeback_mode_name[plan->writeback],
+		 rtt_callbacks_name(plan));
 	for (int i = 0; i < FEATURE_MAX; i++)
 		if (feature_fallback_taken(f, i))
 			log_info("fallback: %s %s (%s): %s", feature_desc[i].name,

@@ -103,6 +103,31 @@ int probe_iter_setsockopt(struct bpf_iter__tcp *ctx)
 	return 0;
 }
 
+/* ... and turn a socket's sockops callbacks on (Linux 6.12). The verifier
+ * does not check option names, so this one is run, on a socket of the
+ * agent's (probe_port), and its result read back. */
+#define TCP_BPF_SOCK_OPS_CB_FLAGS 1008
+
+__u16 probe_port = 0;
+int probe_result = 1; /* 1: the socket was not visited; else setsockopt's return */
+
+SEC("iter/tcp")
+int probe_iter_cb_flags(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp;
+	int flags;
+
+	if (!skc || skc->skc_num != probe_port)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	flags = tp->bpf_sock_ops_cb_flags;
+	probe_result = bpf_setsockopt(tp, SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags));
+	return 0;
+}
+
 /* the walk over the tracked sockets' storage (Linux 5.9; some kernels refuse
  * map-element iterators by policy) */
 SEC("iter/bpf_sk_storage_map")

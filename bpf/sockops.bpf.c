@@ -68,22 +68,24 @@ static __always_inline struct conn_target *learned_sizes(const struct bpf_sock_o
 	return bpf_map_lookup_elem(&dest_sizes, &key);
 }
 
-static __always_inline void apply_learned(struct bpf_sock_ops *skops, const struct sock *sk)
+/* True when it set the send buffer. */
+static __always_inline bool apply_learned(struct bpf_sock_ops *skops, const struct sock *sk)
 {
 	struct conn_target *t;
+	bool sndbuf_set = false;
 	int val;
 
 	/* the application chose its own sizes before connecting */
 	if (sock_userlocks(sk) & (SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK))
-		return;
+		return false;
 	t = learned_sizes(skops, sock_cgroup_id(sk));
 	if (!t)
-		return;
+		return false;
 	/* sizes are learned from steady bulk traffic only (est_update() in
 	 * agent/estimate.c): a burst's connection is not handed a bulk one's */
 	if (t->sndbuf && size_valid(t->sndbuf)) {
 		val = setsockopt_value(t->sndbuf);
-		bpf_setsockopt(skops, SOL_SOCKET, SO_SNDBUF, &val, sizeof(val));
+		sndbuf_set = bpf_setsockopt(skops, SOL_SOCKET, SO_SNDBUF, &val, sizeof(val)) == 0;
 	}
 	/* set before tcp_init_buffer_space(), rcvbuf also sizes window_clamp */
 	if (t->rcvbuf && size_valid(t->rcvbuf)) {
@@ -91,6 +93,7 @@ static __always_inline void apply_learned(struct bpf_sock_ops *skops, const stru
 		bpf_setsockopt(skops, SOL_SOCKET, SO_RCVBUF, &val, sizeof(val));
 	}
 	count(CNT_APPLIED_AT_START);
+	return sndbuf_set;
 }
 
 /* RWND_INIT counts segments; a request socket's MSS is not readable here */
@@ -195,11 +198,16 @@ static __always_inline void regrow_sndbuf(struct bpf_sock_ops *skops, struct tcp
 	__u64 cookie, now;
 	int val;
 
-	if (!(sock_userlocks(sk) & SOCK_SNDBUF_LOCK))
-		return;
 	cap = autotune_cap(sk, false);
 	cur = sk->sk_sndbuf;
-	if (cur >= cap || cap > max_buf || !sndbuf_is_the_limit(tp, cur))
+	if (!(sock_userlocks(sk) & SOCK_SNDBUF_LOCK) || cur >= cap || cap > max_buf) {
+		/* nothing to regrow until tcptune sets the buffer again, which
+		 * turns the callbacks back on */
+		if (callbacks_on_demand)
+			bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags & ~BPF_SOCK_OPS_RTT_CB_FLAG);
+		return;
+	}
+	if (!sndbuf_is_the_limit(tp, cur))
 		return;
 	cookie = bpf_get_socket_cookie(skops);
 	f = bpf_map_lookup_elem(&flows, &cookie);
@@ -218,6 +226,7 @@ static __always_inline void regrow_sndbuf(struct bpf_sock_ops *skops, struct tcp
 SEC("sockops")
 int tcptune_sockops(struct bpf_sock_ops *skops)
 {
+	bool sndbuf_set = false;
 	struct bpf_sock *sk;
 	struct tcp_sock *tp;
 
@@ -250,10 +259,11 @@ int tcptune_sockops(struct bpf_sock_ops *skops)
 	/* record first: the entry keeps the application's lock bits, not ours */
 	flow_record(bpf_get_socket_cookie(skops), tp, 0, false);
 	if (tune_enabled && dests_learned)
-		apply_learned(skops, &tp->inet_conn.icsk_inet.sk);
+		sndbuf_set = apply_learned(skops, &tp->inet_conn.icsk_inet.sk);
 	/* every ACK that updates the RTT: regrow_sndbuf(), and the write-back
-	 * where iter/tcp cannot set options */
-	if (tune_enabled && !remote_is_loopback(skops))
+	 * where iter/tcp cannot set options; where iter/tcp turns them on, only
+	 * once a send buffer is tcptune's */
+	if (tune_enabled && !remote_is_loopback(skops) && (!callbacks_on_demand || sndbuf_set))
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_RTT_CB_FLAG);
 	return 1;
 }

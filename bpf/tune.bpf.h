@@ -13,12 +13,18 @@
 #define SOL_TCP 6
 #define TCP_WINDOW_CLAMP 10
 #define TCP_NOTSENT_LOWAT 25
+#define TCP_BPF_SOCK_OPS_CB_FLAGS 1008
 
 /* Set by the agent: off in --observe mode (targets are computed and shown,
  * never applied), and its configured bounds in sk-level bytes. */
 const volatile bool tune_enabled = false;
 const volatile __u32 min_buf = 0;
 const volatile __u32 max_buf = 0;
+/* Set by the agent where iter/tcp can turn sockops callbacks on (Linux
+ * 6.12): a connection gets RTT callbacks (the send-buffer regrowth) only
+ * once tcptune sets its send buffer, not from establishment on, so the
+ * connections tcptune leaves to the kernel pay nothing per ACK. */
+const volatile bool callbacks_on_demand = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -76,6 +82,18 @@ static __always_inline bool apply(void *ctx, const struct conn_stats *f, __u32 t
 	return true;
 }
 
+/* Turns a connection's sockops RTT callbacks on from iter/tcp (only where
+ * callbacks_on_demand: older kernels refuse the option). */
+static __always_inline void rtt_callbacks_on(void *ctx, struct tcp_sock *tp)
+{
+	int flags = tp->bpf_sock_ops_cb_flags;
+
+	if (!(flags & BPF_SOCK_OPS_RTT_CB_FLAG)) {
+		flags |= BPF_SOCK_OPS_RTT_CB_FLAG;
+		bpf_setsockopt(ctx, SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags));
+	}
+}
+
 /* The agent's targets t (NULL: none) for this tracked connection (lock_sock
  * is held). ctx is what bpf_setsockopt takes: the socket in iter/tcp, the
  * context in sockops. True when a buffer size changed. */
@@ -89,6 +107,8 @@ static __always_inline bool apply_targets(void *ctx, struct tcp_sock *tp, const 
 	if (!tune_enabled || !t || (t->flags & TARGET_OBSERVE))
 		return false;
 	changed = apply(ctx, f, t->sndbuf, sk->sk_sndbuf, t->sndbuf_from, SOCK_SNDBUF_LOCK, SO_SNDBUF);
+	if (changed && callbacks_on_demand)
+		rtt_callbacks_on(ctx, tp);
 	changed |= apply(ctx, f, t->rcvbuf, sk->sk_rcvbuf, 0, SOCK_RCVBUF_LOCK, SO_RCVBUF);
 	/* unsent data a writer may queue: at most max_buf, like the buffers
 	 * (which also keeps it a positive int) */

@@ -27,8 +27,8 @@ METRICS_PORT=$(free_port 9640)
 # "-" for none. Other kernels: only what holds everywhere is checked.
 expected_missing() {
 	case $RELEASE in
-	5.10.*) echo "iter_cookie netns_cookie app_events socket_storage iter_setsockopt" ;;
-	6.1.*) echo "app_events" ;;
+	5.10.*) echo "iter_cookie netns_cookie app_events socket_storage iter_setsockopt iter_cb_flags" ;;
+	6.1.*) echo "app_events iter_cb_flags" ;;
 	6.12.*) echo "-" ;;
 	esac
 }
@@ -43,7 +43,9 @@ features_agree() {
 		and ($k.walk == (if $k.features.socket_storage != "yes" then "full pass"
 			elif $k.features.storage_iter == "yes" then "iter/bpf_sk_storage_map" else "iter/tcp per namespace" end))
 		and ($k.writeback == (if $k.features.iter_setsockopt == "yes" then "iter/tcp passes"
-			elif $k.features.sockops_callbacks == "yes" then "sockops RTT callbacks" else "establishment only" end))' "$1" >/dev/null
+			elif $k.features.sockops_callbacks == "yes" then "sockops RTT callbacks" else "establishment only" end))
+		and ($k.rtt_callbacks == (if $k.features.iter_setsockopt == "yes" and $k.features.iter_cb_flags == "yes"
+			then "where tcptune set the send buffer" else "every connection" end))' "$1" >/dev/null
 }
 
 # --- what the agent probed, where it says so (observe: the flow below is
@@ -172,7 +174,7 @@ if [ -z "${TCPTUNE_KERNEL:-}" ]; then
 	netpath "${UNIQ}f" 100mbit 200kb || { fail "namespaces set up"; finish; }
 	port=5320
 	for off in app_events storage_iter "netns_cookie,iter_cookie" "socket_storage,iter_setsockopt,iter_cookie,netns_cookie" \
-		"iter_setsockopt,sockops_callbacks" task_file_iter kconfig; do
+		"iter_setsockopt,sockops_callbacks" iter_cb_flags task_file_iter kconfig; do
 		port=$((port + 1))
 		TCPTUNE_FEATURES_OFF=$off agent_start --interval 0.5 || { fail "agent starts with $off forced off"; continue; }
 		"$TCPTUNE" status --json >"$OUT/forced.json"

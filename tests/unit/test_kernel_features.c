@@ -34,8 +34,30 @@ static void plan_everything(void **state)
 	assert_int_equal(p.collect, COLLECT_EVENTS);
 	assert_int_equal(p.walk, WALK_STORAGE_ITER);
 	assert_int_equal(p.writeback, WRITEBACK_PASSES);
+	assert_true(p.callbacks_on_demand);
 	for (int i = 0; i < FEATURE_MAX; i++)
 		assert_false(feature_fallback_taken(&f, i));
+}
+
+/* Linux 6.1 to 6.11: iter/tcp sets options but cannot turn callbacks on,
+ * so every connection gets them from establishment */
+static void plan_no_iter_cb_flags(void **state)
+{
+	struct features f = all_present();
+	struct feature_plan p;
+
+	(void)state;
+	f.state[FEATURE_ITER_CB_FLAGS] = FEATURE_MISSING;
+	features_plan(&f, &p);
+	assert_int_equal(p.writeback, WRITEBACK_PASSES);
+	assert_false(p.callbacks_on_demand);
+	assert_true(feature_fallback_taken(&f, FEATURE_ITER_CB_FLAGS));
+	assert_string_equal(rtt_callbacks_name(&p), "every connection");
+	/* where callbacks are the write-back, they are on everywhere anyway */
+	f.state[FEATURE_ITER_SETSOCKOPT] = FEATURE_MISSING;
+	features_plan(&f, &p);
+	assert_false(p.callbacks_on_demand);
+	assert_false(feature_fallback_taken(&f, FEATURE_ITER_CB_FLAGS));
 }
 
 /* Linux 6.18 with map-element iterators refused */
@@ -164,11 +186,13 @@ static void render_text_and_json(void **state)
 	assert_non_null(strstr(text, "fallback: storage_iter missing (Operation not permitted): walk pass: iter/tcp"));
 	assert_non_null(strstr(text, "fallback: app_events forced off (TCPTUNE_FEATURES_OFF): collection: a walk pass every tick"));
 	assert_null(strstr(text, "fallback: iter_setsockopt"));
+	assert_non_null(strstr(text, "RTT callbacks: where tcptune set the send buffer"));
 	json = render(&f, true);
 	assert_non_null(strstr(json, "\"release\": \"6.12.0\""));
 	assert_non_null(strstr(json, "\"storage_iter\": \"missing\""));
 	assert_non_null(strstr(json, "\"iter_setsockopt\": \"yes\""));
 	assert_non_null(strstr(json, "\"collection\": \"walk each tick\""));
+	assert_non_null(strstr(json, "\"rtt_callbacks\": \"where tcptune set the send buffer\""));
 	assert_non_null(strstr(json, "{\"feature\": \"storage_iter\", \"state\": \"missing\", \"why\": \"Operation not permitted\", \"instead\": \"walk pass:"));
 	free(text);
 	free(json);
@@ -180,6 +204,7 @@ int main(void)
 		cmocka_unit_test(plan_everything),
 		cmocka_unit_test(plan_no_storage_iter),
 		cmocka_unit_test(plan_no_app_events),
+		cmocka_unit_test(plan_no_iter_cb_flags),
 		cmocka_unit_test(plan_5_10),
 		cmocka_unit_test(plan_refuses_required),
 		cmocka_unit_test(force_off_names),
