@@ -28,14 +28,14 @@ struct pass_result {
  *    each tick under TCP memory pressure, which shrinks the largest first):
  *    iter/bpf_sk_storage_map over the marks of the tracked sockets refreshes
  *    every socket that moved, also without a system call, and the whole map
- *    is read (about 25 ms);
+ *    is read (25 ms for 20,000 sockets in bench/load.sh);
  *  - full (the first tick; on request: SIGUSR1 from flows and top; every
  *    FULL_PASS_INTERVAL_S; when connections were turned away by a full map,
  *    at most every PICKUP_INTERVAL_S): iter/tcp in every network namespace
  *    refreshes every socket, applies every target, picks up the untracked,
  *    and lets entries of vanished sockets go (stale); it visits every bucket
  *    of the established hash and locks every socket of the host, once per
- *    namespace (about 60 ms).
+ *    namespace (60 ms for 20,000 sockets).
  * A targets pass (collect_apply) runs iter/tcp in the namespaces of the
  * connections whose targets changed.
  * Where the walk is iter/tcp (map-element iterators refused) it costs about

@@ -95,12 +95,11 @@ int est_setsockopt_value(uint32_t sk_size)
  * carries struct sk_buff (256 bytes aligned), skb_shared_info (320) and
  * header room, about 1 KiB, shared by the segments it holds. Unsent bulk data
  * sits in 64 KiB skbs (~20 bytes per segment); in-flight data, split at
- * transmission, pays more. Measured on Linux 6.18 (loopback at MTU 1500
- * behind TBF, TSO on and off): 20-150 bytes per 1448-byte segment typically,
- * up to ~600 in moments; the kernel's own autotuning assumes the non-GSO worst
- * case (~2.9 KB). 320 sits on the safe side of what we measured: too small a
- * send buffer costs throughput, too big only memory, and the 22% it adds at
- * MSS 1448 is within the hysteresis band. */
+ * transmission, pays more: 20-150 bytes per 1448-byte segment typically, up
+ * to ~600 in moments, on a path at MTU 1500 with TSO on or off; the kernel's
+ * own autotuning assumes the non-GSO worst case (~2.9 KB). 320 sits on the
+ * safe side of that: too small a send buffer costs throughput, too big only
+ * memory, and the 22% it adds at MSS 1448 is within the hysteresis band. */
 double est_sndbuf_factor(uint32_t mss)
 {
 	double m = mss ? mss : DEFAULT_MSS;
@@ -346,8 +345,8 @@ static void decide_sndbuf(const struct est_config *c, const struct est_state *st
  * keeps the pipe fed with half an RTT to spare and bounds the wait to about
  * one RTT; never below WAKEUP_US of the rate, for the wake-ups. A writer
  * starved anyway (sndbuf-limited) doubles it, like a probe. Unlike a buffer
- * it keeps no probe floor: a mark held up keeps more data unsent (tried: 50
- * cubic flows' delay went from 30 to 45 ms). */
+ * it keeps no probe floor: a mark held up by one starved moment keeps more
+ * data unsent for good (docs/benchmarks.md). */
 static void decide_lowat(const struct est_config *c, struct est_state *st,
 			 const struct est_sample *s, struct est_decision *out)
 {

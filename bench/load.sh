@@ -16,7 +16,7 @@
 # the tuner has brought every new connection's buffers down to its BDP, with
 # the changes made meanwhile), its RSS (VmRSS at the end of the phase; VmHWM,
 # the peak, at the end), tick duration p50 / max (its -v log), and the entries
-# of every pinned map before and after. The goals (issue 5): < 1% of a core
+# of every pinned map before and after. The goals: < 1% of a core
 # and < 30 MB RSS at 10k connections at a 1 s interval.
 #
 # Ends with a "bench-load: ---- summary" block (the figures docs/benchmarks.md

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Proof benchmarks (issue 3, item 6; `make bench-wan`, part of `make bench`):
+# Proof benchmarks (`make bench-wan`, part of `make bench`):
 # tcptune against stock autotuning on emulated WAN paths (tests/wan.sh: TUN
 # delay line + TBF bottleneck in a router namespace), on the same path in the
 # same run, each with the congestion control set explicitly in both end

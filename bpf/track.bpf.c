@@ -3,9 +3,9 @@
  * the connection reaches TCP_CLOSE, so churn cannot grow the map.
  *
  * Activity from the application's writes and reads (sock_send_length,
- * sock_recv_length, after the system call): per system call, not per packet (a per-ACK
- * tracepoint, tcp_probe, cost 14% of loopback iperf3 throughput here), and
- * per event a socket-storage lookup and a clock read unless the entry is due
+ * sock_recv_length, after the system call): per system call, not per packet
+ * (a per-segment tracepoint such as tcp_probe costs a bulk flow a share of
+ * its throughput), and per event a socket-storage lookup and a clock read unless the entry is due
  * a refresh (include/tcptune.h, struct conn_mark), and on a read a look at
  * the send queue. */
 #include "flow.bpf.h"
@@ -93,9 +93,8 @@ int BPF_PROG(tcptune_sendmsg, struct sock *sk, int ret)
 }
 
 /* After the read too: tcp_rcv_space_adjust, at the start of the function
- * that grows an autotuned receive buffer, saw it before it grew, and a
- * connection idle after its burst kept the smaller size (test_safety's
- * largest-first check caught it). */
+ * that grows an autotuned receive buffer, sees it before it grows, and a
+ * connection idle after its burst would keep the smaller size. */
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tcptune_recvmsg, struct sock *sk, int ret)
 {

@@ -6,7 +6,7 @@
 # lib.sh agent_start, run with -v) costs meanwhile. Source it after tests/lib.sh.
 LOAD=${LOAD:-$ROOT/build/load}
 LOAD_PORT=7100
-# The load of issue 5, which test_load asserts on and bench/load.sh measures:
+# The load test_load asserts on and bench/load.sh measures:
 # connections held, for how long, one byte each per LOAD_TRICKLE s; then new
 # short connections per second for LOAD_CHURN_SECONDS. The rate asked is 5%
 # above the 5,000/s to reach: a schedule loses a few connections at its end.
