@@ -20,6 +20,7 @@
 enum budget_reason {
 	BUDGET_PRESSURE = EST_PROBE + 1, /* idle buffer shrunk under TCP memory pressure */
 	BUDGET_CAPPED,                   /* a grow or probe cut to what the budget has left */
+	TUNE_REASONS,                    /* how many est_reason and budget_reason values there are */
 };
 
 /* est_reason or budget_reason: "grow", "shrink", "probe", "pressure", "budget". */

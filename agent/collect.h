@@ -5,7 +5,7 @@
 #define TCPTUNE_COLLECT_H
 #include <stddef.h>
 #include <sys/types.h>
-#include "format.h"
+#include "flow.h"
 #include "loader.h"
 #include "flowtable.h"
 #include "system.h"

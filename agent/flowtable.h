@@ -9,7 +9,7 @@
 #define TCPTUNE_FLOWTABLE_H
 #include <stdbool.h>
 #include <stddef.h>
-#include "format.h"
+#include "flow.h"
 
 struct flow_table {
 	struct flow *v;

@@ -19,9 +19,14 @@ const char *format_family(__u16 family)
 
 const char *format_change_buffer(__u16 buffer)
 {
-	static const char *const names[] = { "none", "sndbuf", "rcvbuf", "notsent_lowat" };
+	static const char *const names[CHANGE_BUFFERS] = {
+		[CHANGE_NONE] = "none",
+		[CHANGE_SNDBUF] = "sndbuf",
+		[CHANGE_RCVBUF] = "rcvbuf",
+		[CHANGE_NOTSENT_LOWAT] = "notsent_lowat",
+	};
 
-	return buffer < sizeof(names) / sizeof(names[0]) ? names[buffer] : "?";
+	return buffer < CHANGE_BUFFERS ? names[buffer] : "?";
 }
 
 const char *format_state(__u16 state)

@@ -3,16 +3,7 @@
 #ifndef TCPTUNE_FORMAT_H
 #define TCPTUNE_FORMAT_H
 #include <stdio.h>
-#include <linux/types.h>
-#include "tcptune.h"
-
-/* An entry of the flows map with its key. */
-struct flow {
-	__u64 cookie;
-	struct conn_stats s;
-	struct conn_target target; /* all zero: the agent has decided nothing yet */
-	__u64 change_age_ms;       /* since target.change_ns */
-};
+#include "flow.h"
 
 enum flow_sort { SORT_RATE, SORT_RTT, SORT_QUEUE };
 
@@ -29,9 +20,6 @@ const char *format_si(double value, const char *unit, char *buf, size_t len);
 
 /* A JSON string literal, escaped, into buf (truncated to len). */
 void json_string(const char *text, size_t maxlen, char *buf, size_t len);
-
-/* The connection's delivery rate in bits per second. */
-static inline __u64 flow_rate_bps(const struct flow *f) { return f->s.delivery_rate_Bps * 8; }
 
 void print_flows_json(FILE *out, const struct flow *flows, size_t n);
 void print_flows_table(FILE *out, const struct flow *flows, size_t n, int width);

@@ -10,6 +10,7 @@
 #include <sys/socket.h> /* AF_INET, AF_INET6 */
 #include "budget.h"
 #include "estimate.h"
+#include "format.h"
 #include "metrics.h"
 
 /* ---- text buffer -------------------------------------------------------- */
@@ -459,8 +460,8 @@ int metrics_render(const struct metrics_snapshot *m, struct prom_buf *b)
 	prom_family(b, "tcptune_buffer_changes_total", "counter",
 		    m->observe ? "Buffer changes decided (observe mode: not applied), by buffer and reason." :
 				 "Buffer changes decided and written for the kernel, by buffer and reason.");
-	for (int buf = 1; buf < METRICS_BUFFERS; buf++)
-		for (int r = 1; r < METRICS_REASONS; r++) {
+	for (int buf = CHANGE_SNDBUF; buf < CHANGE_BUFFERS; buf++)
+		for (int r = EST_GROW; r < TUNE_REASONS; r++) {
 			struct prom_label l[] = { { "buffer", format_change_buffer((uint16_t)buf) },
 						  { "reason", tune_reason_name((unsigned)r) } };
 

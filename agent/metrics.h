@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "kernel_features.h"
-#include "format.h"
+#include "budget.h"
+#include "flow.h"
 
 /* A growing text buffer. On allocation failure `failed` is set and further
  * appends are dropped: the caller serves nothing new rather than a torn text. */
@@ -50,7 +51,6 @@ void prom_histogram_samples(struct prom_buf *b, const char *name, const struct p
  * summed as destination="other", so the series count stays bounded. */
 #define METRICS_MAX_DESTINATIONS 64
 
-enum { METRICS_BUFFERS = 4, METRICS_REASONS = 6 }; /* change_buffer 0..3, reasons 0..5 */
 
 /* srtt and buffer sizes, one observation per connection per tick, cumulative
  * since the agent started like any Prometheus histogram (rate() over them
@@ -80,7 +80,7 @@ struct metrics_snapshot {
 	bool observe;
 	uint64_t assigned_bytes;     /* buffer bytes the agent assigned */
 	uint64_t events[CNT_MAX];    /* the BPF counters map, summed over CPUs */
-	uint64_t changes[METRICS_BUFFERS][METRICS_REASONS]; /* since start */
+	uint64_t changes[CHANGE_BUFFERS][TUNE_REASONS]; /* since start */
 	const struct metrics_program *programs;
 	size_t nprograms;
 	uint64_t ticks;

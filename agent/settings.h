@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "config.h"
-#include "format.h"
+#include "flow.h"
 #include "system.h"
 
 #define METRICS_DEFAULT "127.0.0.1:9977"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include "format.h"
 #include "log.h"
 #include "sysctl.h"
 #include "system.h"
@@ -162,14 +163,14 @@ static void log_change(const struct flow *f, const char *buffer, __u32 old, __u3
 }
 
 static void record_change(struct tuner *t, struct conn_target *target, const struct flow *f, bool observe,
-			  int buffer, __u32 old, __u32 new, unsigned int reason)
+			  enum change_buffer buffer, __u32 old, __u32 new, unsigned int reason)
 {
 	target->change_buffer = (__u16)buffer;
 	target->change_reason = (__u16)reason;
 	target->change_old = old;
 	target->change_new = new;
 	target->change_ns = monotonic_ns();
-	if (buffer > 0 && buffer < 4 && reason < 6) {
+	if (buffer > CHANGE_NONE && buffer < CHANGE_BUFFERS && reason < TUNE_REASONS) {
 		t->changes[buffer][reason]++;
 		if (t->logged_this_tick >= TUNE_LOG_CHANGES_PER_TICK)
 			t->unlogged[buffer][reason]++;
@@ -184,8 +185,8 @@ static void log_unlogged(struct tuner *t)
 	char counts[512];
 	size_t len = 0, total = 0;
 
-	for (int b = 1; b < 4; b++)
-		for (int r = 0; r < 6; r++) {
+	for (int b = CHANGE_SNDBUF; b < CHANGE_BUFFERS; b++)
+		for (int r = 0; r < TUNE_REASONS; r++) {
 			if (!t->unlogged[b][r])
 				continue;
 			total += t->unlogged[b][r];
@@ -608,14 +609,14 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 				  (d->rcv_app_limited ? TARGET_RCV_APP_LIMITED : 0) |
 				  (c->observe ? TARGET_OBSERVE : 0);
 		if (snd->next) {
-			record_change(t, &c->target, f, c->observe, 1, f->s.sndbuf, snd->next, snd->reason);
+			record_change(t, &c->target, f, c->observe, CHANGE_SNDBUF, f->s.sndbuf, snd->next, snd->reason);
 			c->target.sndbuf = snd->next;
 			c->target.sndbuf_from = f->s.sndbuf;
 			changes += !c->observe;
 			t->urgent |= !c->observe && snd->reason != EST_SHRINK;
 		}
 		if (rcv->next) {
-			record_change(t, &c->target, f, c->observe, 2, f->s.rcvbuf, rcv->next, rcv->reason);
+			record_change(t, &c->target, f, c->observe, CHANGE_RCVBUF, f->s.rcvbuf, rcv->next, rcv->reason);
 			c->target.rcvbuf = rcv->next;
 			changes += !c->observe;
 			t->urgent |= !c->observe && rcv->reason != EST_SHRINK;
@@ -629,7 +630,7 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		 * mark (less unsent data queued; 0 in force is unlimited) */
 		if (d->notsent_lowat &&
 		    !(t->pressure && f->s.notsent_lowat && d->notsent_lowat > f->s.notsent_lowat)) {
-			record_change(t, &c->target, f, c->observe, 3, f->s.notsent_lowat, d->notsent_lowat, d->lowat_reason);
+			record_change(t, &c->target, f, c->observe, CHANGE_NOTSENT_LOWAT, f->s.notsent_lowat, d->notsent_lowat, d->lowat_reason);
 			c->target.notsent_lowat = d->notsent_lowat;
 			changes += !c->observe;
 		}

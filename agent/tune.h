@@ -9,7 +9,7 @@
 #include "budget.h"
 #include "config.h"
 #include "estimate.h"
-#include "format.h"
+#include "flow.h"
 
 struct conn_track {
 	__u64 cookie;
@@ -76,11 +76,10 @@ struct tuner {
 	__u64 changed_netns[TUNE_CHANGED_NETNS];
 	int nchanged_netns;
 	bool urgent;               /* one of them is not a shrink: apply it now */
-	__u64 changes[4][6];       /* changes decided since start, by buffer (1 sndbuf,
-				    * 2 rcvbuf, 3 notsent_lowat) and reason (1-5) */
+	__u64 changes[CHANGE_BUFFERS][TUNE_REASONS]; /* changes decided since start */
 	/* change lines logged this tick, and the changes past the limit (as changes) */
 	size_t logged_this_tick;
-	__u64 unlogged[4][6];
+	__u64 unlogged[CHANGE_BUFFERS][TUNE_REASONS];
 };
 
 #define TUNE_DEST_SLOTS 4096

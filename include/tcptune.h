@@ -133,6 +133,15 @@ enum iter_pass_kind {
 /* Buffer sizes the agent wants for one connection, in the "targets" map
  * (keyed by socket cookie), applied by iter/tcp in the next pass. Sizes are
  * what the kernel shows as sk_sndbuf / sk_rcvbuf (ss tb / rb); 0 = leave. */
+/* Which of a connection's settings the agent's last change was to. */
+enum change_buffer {
+	CHANGE_NONE,             /* none yet */
+	CHANGE_SNDBUF,
+	CHANGE_RCVBUF,
+	CHANGE_NOTSENT_LOWAT,
+	CHANGE_BUFFERS,          /* how many values there are */
+};
+
 struct conn_target {
 	__u32 sndbuf;
 	__u32 rcvbuf;
@@ -141,8 +150,8 @@ struct conn_target {
 	/* the last change the agent decided, for flows/top */
 	__u32 change_old;
 	__u32 change_new;
-	__u16 change_buffer;     /* 1 sndbuf, 2 rcvbuf, 3 notsent_lowat, 0 none yet */
-	__u16 change_reason;     /* 1 grow, 2 shrink, 3 probe (enum est_reason), 4 pressure, 5 budget (enum budget_reason) */
+	__u16 change_buffer;     /* enum change_buffer */
+	__u16 change_reason;     /* enum est_reason or enum budget_reason (agent/budget.h) */
 	__u32 notsent_lowat;     /* TCP_NOTSENT_LOWAT bytes: unsent data a writer may queue */
 	__u32 sndbuf_from;       /* the send buffer sndbuf was decided from: a smaller target applies only to it */
 	__u32 pad;

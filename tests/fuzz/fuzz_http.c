@@ -76,7 +76,7 @@ static void publish_page(void)
 	}
 	for (int i = 0; i < CNT_MAX; i++)
 		m.events[i] = (uint64_t)i * 3;
-	m.changes[1][1] = 5, m.changes[2][2] = 1;
+	m.changes[CHANGE_SNDBUF][EST_GROW] = 5, m.changes[CHANGE_RCVBUF][EST_SHRINK] = 1;
 	metrics_histograms_init(&hist);
 	metrics_observe(&hist, flows, 4);
 	if (metrics_render(&m, &b) || !b.len)

@@ -431,7 +431,7 @@ static struct flow sample_v4(void)
 	f.s.notsent_lowat = 250000;
 	f.target.notsent_lowat = 125000;
 	f.target.flags = TARGET_SND_LIMITED;
-	f.target.change_buffer = 1;
+	f.target.change_buffer = CHANGE_SNDBUF;
 	f.target.change_reason = 3;
 	f.target.change_old = 1000000;
 	f.target.change_new = 2000000;

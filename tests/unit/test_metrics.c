@@ -185,8 +185,8 @@ static void counters_and_agent(void **unused)
 	char *t;
 
 	m.events[CNT_MAP_FULL] = 3;
-	m.changes[1][1] = 5; /* sndbuf grow */
-	m.changes[3][2] = 2; /* notsent_lowat shrink */
+	m.changes[CHANGE_SNDBUF][EST_GROW] = 5;
+	m.changes[CHANGE_NOTSENT_LOWAT][EST_SHRINK] = 2;
 	t = render(&m);
 	assert_int_equal(value_of(t, "tcptune_connections"), 0);
 	assert_true(has_line(t, "# TYPE tcptune_buffer_changes_total counter"));
