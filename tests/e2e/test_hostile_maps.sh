@@ -38,7 +38,7 @@ le() { python3 -c 'import sys; print(" ".join("%02x" % b for b in int(sys.argv[2
 # target COOKIE SNDBUF RCVBUF CLAMP LOWAT: write a conn_target
 target() {
 	bpftool map update pinned "$PIN_DIR/targets" key hex $(le 8 "$1") \
-		value hex $(le 4 "$2") $(le 4 "$3") $(le 4 "$4") $(le 4 0) $(le 4 0) $(le 4 0) $(le 2 0) $(le 2 0) $(le 4 "$5") $(le 8 0)
+		value hex $(le 4 "$2") $(le 4 "$3") $(le 4 "$4") $(le 4 0) $(le 4 0) $(le 4 0) $(le 2 0) $(le 2 0) $(le 4 "$5") $(le 4 0) $(le 4 0) $(le 8 0)
 }
 
 OUT=$(mktemp -d /tmp/tcptune-hostile.XXXXXX); cleanup_add "rm -rf $OUT"
@@ -93,7 +93,7 @@ dest() {
 	for cg in "$cgroup" 0; do
 		bpftool map update pinned "$PIN_DIR/dest_sizes" key hex $(le 8 "$cg") $(le 2 2) 00 00 00 00 00 00 \
 			$(printf '%02x %02x %02x 00' "$a" "$b" "$c") $(le 12 0) \
-			value hex $(le 4 "$1") $(le 4 "$2") $(le 4 0) $(le 4 0) $(le 4 0) $(le 4 0) $(le 2 0) $(le 2 0) $(le 4 0) $(le 8 0)
+			value hex $(le 4 "$1") $(le 4 "$2") $(le 4 0) $(le 4 0) $(le 4 0) $(le 4 0) $(le 2 0) $(le 2 0) $(le 4 0) $(le 4 0) $(le 4 0) $(le 8 0)
 	done
 }
 dest 65536 0
