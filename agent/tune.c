@@ -162,6 +162,18 @@ static void log_change(const struct flow *f, const char *buffer, __u32 old, __u3
 		 format_si(new, "B", to, sizeof(to)), tune_reason_name(reason));
 }
 
+/* A smaller send-buffer target that a regrowth overtook is never applied
+ * (settled() in bpf/tune.bpf.h): the size the connection has is its target
+ * now, so flows shows it and the budget counts it. True when it changed. */
+static bool adopt_regrowth(struct conn_target *target, const struct conn_stats *s)
+{
+	if (!target->sndbuf || target->sndbuf >= s->sndbuf || !target->sndbuf_from ||
+	    target->sndbuf_from == s->sndbuf)
+		return false;
+	target->sndbuf = target->sndbuf_from = s->sndbuf;
+	return true;
+}
+
 static void record_change(struct tuner *t, struct conn_target *target, const struct flow *f, bool observe,
 			  enum change_buffer buffer, __u32 old, __u32 new, unsigned int reason)
 {
@@ -561,6 +573,8 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		else if (!in_place)
 			memset(c, 0, sizeof(*c));
 		c->cookie = f->cookie;
+		if (!c->observe && adopt_regrowth(&c->target, &f->s))
+			target_write(t, f->cookie, &c->target);
 		bc[i].id = i;
 		/* sizes the agent set count against the budget until the connection closes */
 		bc[i].buf[BUDGET_SND].assigned = c->target.sndbuf;
@@ -607,7 +621,8 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		c->target.flags = (d->snd_limited ? TARGET_SND_LIMITED : 0) |
 				  (d->rcv_limited ? TARGET_RCV_LIMITED : 0) |
 				  (d->rcv_app_limited ? TARGET_RCV_APP_LIMITED : 0) |
-				  (c->observe ? TARGET_OBSERVE : 0);
+				  (c->observe ? TARGET_OBSERVE : 0) |
+				  (t->limits.budget || c->group_budget || t->pressure ? TARGET_NO_REGROW : 0);
 		if (snd->next) {
 			record_change(t, &c->target, f, c->observe, CHANGE_SNDBUF, f->s.sndbuf, snd->next, snd->reason);
 			c->target.sndbuf = snd->next;

@@ -194,6 +194,7 @@ static __always_inline void regrow_sndbuf(struct bpf_sock_ops *skops, struct tcp
 {
 	struct sock *sk = &tp->inet_conn.icsk_inet.sk;
 	__u32 cap, cur, next;
+	struct conn_target *t;
 	struct conn_stats *f;
 	__u64 cookie, now;
 	int val;
@@ -213,6 +214,11 @@ static __always_inline void regrow_sndbuf(struct bpf_sock_ops *skops, struct tcp
 	f = bpf_map_lookup_elem(&flows, &cookie);
 	if (!f || (f->app_locks & SOCK_SNDBUF_LOCK))
 		return; /* the application's buffer */
+	/* what the agent assigns under a budget or memory pressure is all a
+	 * connection gets: a regrowth would be outside its account */
+	t = bpf_map_lookup_elem(&targets, &cookie);
+	if (t && (t->flags & TARGET_NO_REGROW))
+		return;
 	now = bpf_ktime_get_ns();
 	if (now - f->regrown_ns < (__u64)(tp->srtt_us >> 3) * 1000)
 		return;

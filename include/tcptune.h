@@ -162,6 +162,8 @@ struct conn_target {
 #define TARGET_RCV_LIMITED 2      /* held back by its receive window */
 #define TARGET_RCV_APP_LIMITED 4  /* the application is not reading */
 #define TARGET_OBSERVE 8          /* its policy is observe: shown, never applied */
+#define TARGET_NO_REGROW 16       /* a byte budget or TCP memory pressure bounds its buffers:
+				   * sockops does not regrow its send buffer */
 
 /* A destination, for sizes learned per (cgroup, remote /24 or /64): the
  * "dest_sizes" map, read by sockops when a connection is established. */
