@@ -163,16 +163,14 @@ static __always_inline void apply_on_callback(struct bpf_sock_ops *skops, struct
  * limit, it is doubled, at most once a round trip, up to that ceiling: a
  * faster path is used within round trips, not agent ticks. Above the ceiling
  * only the agent's probes go. The buffer is the limit when the writer waits
- * for room (SOCK_NOSPACE) with the buffer mostly in flight, and either
+ * for room (SOCK_NOSPACE) and this ACK leaves too little for it, and either
  *  - the kernel's send-buffer-limited clock runs (it started when a
  *    transmission emptied the queue without a full congestion window: a
  *    paced sender, whose queue the ACK finds holding data for the pacer), or
  *  - nothing is left unsent and the congestion window has room now. The
  *    clock misses this one: it waits for a whole round without a full
  *    window, and a window that stopped growing at what the buffer holds
- *    fills up again on every refill.
- * In flight, not just waiting: a writer TCP_NOTSENT_LOWAT holds back is in
- * the kernel's state too. */
+ *    fills up again on every refill. */
 static __always_inline bool sndbuf_is_the_limit(struct tcp_sock *tp, __u32 cur)
 {
 	struct sock *sk = &tp->inet_conn.icsk_inet.sk;
@@ -181,7 +179,10 @@ static __always_inline bool sndbuf_is_the_limit(struct tcp_sock *tp, __u32 cur)
 
 	if (!sock || !(sock->flags & (1UL << SOCK_NOSPACE)))
 		return false;
-	if (tp->snd_nxt - tp->snd_una < cur / 2)
+	/* room enough for the writer to be woken after this ACK
+	 * (sk_stream_write_space): what it waits for is not the buffer but
+	 * TCP_NOTSENT_LOWAT, which the kernel's clock does not tell apart */
+	if ((__u64)sk->sk_wmem_queued * 3 <= (__u64)cur * 2)
 		return false;
 	if (bpf_core_field_exists(tp->chrono_type) &&
 	    BPF_CORE_READ_BITFIELD(tp, chrono_type) == TCP_CHRONO_SNDBUF_LIMITED)
