@@ -107,7 +107,7 @@ void print_flows_json(FILE *out, const struct flow *flows, size_t n)
 			"\"snd_queue_bytes\":%u,\"rcv_queue_bytes\":%u,\"sndbuf\":%u,\"rcvbuf\":%u,"
 			"\"retrans\":%u,\"sndbuf_limited_us\":%llu,\"rwnd_limited_us\":%llu,"
 			"\"notsent_lowat\":%u,\"sndbuf_cap\":%u,\"rcvbuf_cap\":%u,"
-			"\"rcv_space\":%u,\"app_limited\":%s,\"target_sndbuf\":%u,\"target_rcvbuf\":%u,"
+			"\"rcv_space\":%u,\"app_limited\":%s,\"rtt_callbacks\":%s,\"target_sndbuf\":%u,\"target_rcvbuf\":%u,"
 			"\"target_notsent_lowat\":%u,\"sndbuf_limited\":%s,"
 			"\"rwnd_limited\":%s,\"app_not_reading\":%s,\"last_change_buffer\":\"%s\","
 			"\"last_change_old\":%u,\"last_change_new\":%u,\"last_change_reason\":\"%s\","
@@ -123,7 +123,8 @@ void print_flows_json(FILE *out, const struct flow *flows, size_t n)
 			s->snd_queue_bytes, s->rcv_queue_bytes, s->sndbuf, s->rcvbuf, s->retrans,
 			(unsigned long long)s->sndbuf_limited_us,
 			(unsigned long long)s->rwnd_limited_us, s->notsent_lowat, s->sndbuf_cap,
-			s->rcvbuf_cap, s->rcv_space, s->app_limited ? "true" : "false", t->sndbuf, t->rcvbuf,
+			s->rcvbuf_cap, s->rcv_space, s->app_limited ? "true" : "false",
+			s->rtt_callbacks ? "true" : "false", t->sndbuf, t->rcvbuf,
 			t->notsent_lowat,
 			t->flags & TARGET_SND_LIMITED ? "true" : "false",
 			t->flags & TARGET_RCV_LIMITED ? "true" : "false",

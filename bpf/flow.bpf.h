@@ -226,6 +226,7 @@ static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_
 	f->app_limited = bpf_core_field_exists(tp->rate_app_limited) ?
 		BPF_CORE_READ_BITFIELD(tp, rate_app_limited) : 0;
 	f->buf_locks = sock_userlocks(sk) & (SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK);
+	f->rtt_callbacks = (tp->bpf_sock_ops_cb_flags & BPF_SOCK_OPS_RTT_CB_FLAG) != 0;
 	f->sndbuf_limited_us = chrono_us(tp, TCP_CHRONO_SNDBUF_LIMITED, now_jiffies);
 	f->rwnd_limited_us = chrono_us(tp, TCP_CHRONO_RWND_LIMITED, now_jiffies);
 	f->busy_us = chrono_us(tp, TCP_CHRONO_BUSY, now_jiffies) + f->rwnd_limited_us +

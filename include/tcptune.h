@@ -53,7 +53,7 @@ struct conn_stats {
 				  * the application's (app_locks) or tcptune's */
 	__u32 drained_reads;     /* the application's reads that found all it had written
 				  * acknowledged: request/response, never a bulk sender */
-	__u32 pad;
+	__u32 rtt_callbacks;     /* 1: sockops runs on each of its ACKs (the send-buffer regrowth) */
 	__u64 delivery_rate_Bps; /* bytes per second, as tcpi_delivery_rate */
 	__u64 bytes_acked;
 	__u64 bytes_received;

@@ -67,6 +67,15 @@ check "flows --json shows its last change (buffer, old, new, reason, age)" \
 check "the sender's unsent data is capped: notsent_lowat $(jq .notsent_lowat <<<"$sender") in force, as targeted" \
 	jq -e '.notsent_lowat > 0 and .notsent_lowat == .target_notsent_lowat and .notsent_lowat < .sndbuf' <<<"$sender"
 check "flows --json carries the limited flags" jq -e 'has("sndbuf_limited") and has("rwnd_limited") and has("app_not_reading")' <<<"$sender"
+# per-ACK sockops callbacks only where they have work: the regrowth of a send
+# buffer tcptune set below the kernel's ceiling
+check "the sender, its buffer set by tcptune below tcp_wmem[2], has RTT callbacks" \
+	jq -e '.rtt_callbacks and .sndbuf < .sndbuf_cap and .last_change_buffer != "none"' <<<"$sender"
+control=$(jq -c '[.[] | select(.dport == 5603)] | min_by(.bytes_acked)' "$OUT/tuned.json.flows")
+# where the kernel cannot turn callbacks on later, every connection has them
+everywhere=$("$TCPTUNE" status --json | jq '.agent.kernel.rtt_callbacks == "every connection"')
+check "iperf3's control connection, left to the kernel, has callbacks only if every connection has (status: $everywhere): $control" \
+	jq -e --argjson all "$everywhere" '.cookie != '"$(jq .cookie <<<"$sender")"' and .target_sndbuf == 0 and .rtt_callbacks == $all' <<<"$control"
 # converged, no probe/shrink cycle: on this path min_rtt is a few us (no
 # propagation delay), so BDP says 64 KiB while the queue needs ~250 KB; a
 # probe proves the larger size and shrinking stops there
