@@ -162,13 +162,12 @@ static void log_change(const struct flow *f, const char *buffer, __u32 old, __u3
 		 format_si(new, "B", to, sizeof(to)), tune_reason_name(reason));
 }
 
-/* A smaller send-buffer target that a regrowth overtook is never applied
- * (settled() in bpf/tune.bpf.h): the size the connection has is its target
- * now, so flows shows it and the budget counts it. True when it changed. */
+/* A send-buffer target that a regrowth overtook is never applied: the
+ * size the connection has is its target now, so flows shows it and the
+ * budget counts it. True when it changed. */
 static bool adopt_regrowth(struct conn_target *target, const struct conn_stats *s)
 {
-	if (!target->sndbuf || target->sndbuf >= s->sndbuf || !target->sndbuf_from ||
-	    target->sndbuf_from == s->sndbuf)
+	if (!target_overtaken(target->sndbuf, s->sndbuf, target->sndbuf_from))
 		return false;
 	target->sndbuf = target->sndbuf_from = s->sndbuf;
 	return true;

@@ -54,12 +54,11 @@ static __always_inline int setsockopt_value(__u32 size)
 }
 
 /* Nothing to do for this buffer: no target, the target in force, or a
- * stale one. from is the size the target was decided from (0: any); a
- * smaller target decided from another size is stale: the buffer grew since
- * (sockops regrowth), which the agent has not seen yet. */
+ * stale one (target_overtaken). from is the size the target was decided
+ * from (0: any). */
 static __always_inline bool settled(__u32 target, __u32 current, __u32 from)
 {
-	return !target || target == current || (target < current && from && from != current);
+	return !target || target == current || target_overtaken(target, current, from);
 }
 
 /* One buffer toward its target; the lock bits the application set before

@@ -158,6 +158,14 @@ struct conn_target {
 	__u64 change_ns;         /* CLOCK_MONOTONIC */
 };
 
+/* A smaller send-buffer target decided from another size than the buffer
+ * has now is stale: the buffer grew since (sockops regrowth) after the agent
+ * read it. BPF does not apply it; the agent adopts the grown size. */
+static inline int target_overtaken(__u32 target, __u32 current, __u32 from)
+{
+	return target && target < current && from && from != current;
+}
+
 #define TARGET_SND_LIMITED 1      /* held back by its send buffer */
 #define TARGET_RCV_LIMITED 2      /* held back by its receive window */
 #define TARGET_RCV_APP_LIMITED 4  /* the application is not reading */
