@@ -5,10 +5,54 @@
 #include "budget.h"
 #include "format.h"
 
+/* inet_ntop's text (glibc's rules), written here so that this file needs no
+ * socket header: IPv6 groups in lowercase hex without leading zeros, the
+ * first of the longest runs of two or more zero groups as "::", and the last
+ * 32 bits as a dotted quad after "::" or "::ffff:". */
 const char *format_addr(__u16 family, const __u8 addr[16], char buf[ADDR_STRLEN])
 {
-	if (!inet_ntop(family == AF_INET ? AF_INET : AF_INET6, addr, buf, ADDR_STRLEN))
-		strcpy(buf, "?");
+	unsigned int words[8];
+	int best = -1, best_len = 0, run = -1, run_len = 0;
+	char *p = buf;
+
+	if (family == AF_INET) {
+		snprintf(buf, ADDR_STRLEN, "%u.%u.%u.%u", addr[0], addr[1], addr[2], addr[3]);
+		return buf;
+	}
+	for (int i = 0; i < 8; i++) {
+		words[i] = (unsigned int)addr[2 * i] << 8 | addr[2 * i + 1];
+		if (words[i]) {
+			run = -1;
+			continue;
+		}
+		if (run < 0) {
+			run = i;
+			run_len = 0;
+		}
+		if (++run_len > best_len) {
+			best = run;
+			best_len = run_len;
+		}
+	}
+	if (best_len < 2)
+		best = -1;
+	for (int i = 0; i < 8; i++) {
+		if (best >= 0 && i >= best && i < best + best_len) {
+			if (i == best)
+				*p++ = ':';
+			continue;
+		}
+		if (i)
+			*p++ = ':';
+		if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && words[5] == 0xffff))) {
+			snprintf(p, (size_t)(buf + ADDR_STRLEN - p), "%u.%u.%u.%u", addr[12], addr[13], addr[14], addr[15]);
+			return buf;
+		}
+		p += snprintf(p, (size_t)(buf + ADDR_STRLEN - p), "%x", words[i]);
+	}
+	if (best >= 0 && best + best_len == 8)
+		*p++ = ':';
+	*p = 0;
 	return buf;
 }
 

@@ -572,6 +572,47 @@ static void addr_longest_ipv6_fits(void **state)
 	assert_memory_equal(buf + ADDR_STRLEN, "XXXX", 4);
 }
 
+/* The same text as inet_ntop: every pattern of zero and non-zero groups
+ * (with ::ffff: and :: before an IPv4 address among them), then random ones. */
+static void addr_same_as_inet_ntop(void **state)
+{
+	static const unsigned int values[] = { 1, 0xa, 0xff, 0x100, 0xabc, 0x1234, 0xffff };
+	const size_t nvalues = sizeof(values) / sizeof(values[0]);
+	char want[INET6_ADDRSTRLEN];
+	char buf[ADDR_STRLEN];
+	unsigned int seed = 1;
+	__u8 a[16];
+
+	(void)state;
+	for (unsigned int mask = 0; mask < 256; mask++) {
+		for (size_t v = 0; v < nvalues; v++) {
+			for (int ffff = 0; ffff < 2; ffff++) {
+				for (int i = 0; i < 8; i++) {
+					unsigned int w = mask & (1u << i) ? values[(v + (size_t)i) % nvalues] : 0;
+
+					if (i == 5 && ffff)
+						w = 0xffff;
+					a[2 * i] = (__u8)(w >> 8);
+					a[2 * i + 1] = (__u8)w;
+				}
+				assert_non_null(inet_ntop(AF_INET6, a, want, sizeof(want)));
+				assert_string_equal(format_addr(AF_INET6, a, buf), want);
+			}
+		}
+	}
+	for (int n = 0; n < 100000; n++) {
+		for (int i = 0; i < 16; i++) {
+			seed = seed * 1103515245u + 12345u;
+			/* a zero byte one time in four: runs of zero groups */
+			a[i] = (seed >> 16) % 4 ? (__u8)(seed >> 20) : 0;
+		}
+		assert_non_null(inet_ntop(AF_INET6, a, want, sizeof(want)));
+		assert_string_equal(format_addr(AF_INET6, a, buf), want);
+		assert_non_null(inet_ntop(AF_INET, a, want, sizeof(want)));
+		assert_string_equal(format_addr(AF_INET, a, buf), want);
+	}
+}
+
 static void family_names(void **state)
 {
 	(void)state;
@@ -1408,6 +1449,7 @@ int main(void)
 		cmocka_unit_test(addr_ipv6),
 		cmocka_unit_test(addr_v4_mapped_bytes),
 		cmocka_unit_test(addr_longest_ipv6_fits),
+		cmocka_unit_test(addr_same_as_inet_ntop),
 		cmocka_unit_test(family_names),
 		cmocka_unit_test(state_names),
 		cmocka_unit_test(si_below_thousand),
