@@ -5,7 +5,7 @@
  * together, then the per-destination table. */
 #include <limits.h>
 #include <string.h>
-#include <sys/socket.h> /* AF_INET, AF_INET6 */
+#include "af.h"
 #include "estimate.h"
 
 /* Thresholds of the rules, as fractions. */

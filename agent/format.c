@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include "af.h"
 #include "budget.h"
 #include "format.h"
 

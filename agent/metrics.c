@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h> /* AF_INET, AF_INET6 */
+#include "af.h"
 #include "budget.h"
 #include "estimate.h"
 #include "format.h"
