@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include "config.h"
+#include "listen.h"
 #include "parse.h"
 
 struct parse_state {

@@ -37,10 +37,4 @@ int parse_tcp_mem(const char *text, __u64 pages[3]);
  * network namespace). Returns 0, or -1 when there is no such line or field. */
 int parse_sockstat(const char *text, const char *proto, const char *field, __u64 *value);
 
-/* A listen address for --metrics: "IPV4:PORT" or "[IPV6]:PORT", port 1-65535.
- * Fills the address (sockaddr_in or sockaddr_in6) and *addrlen. Returns 0, or
- * -1 when the text is anything else. */
-struct sockaddr_storage;
-int parse_listen(const char *text, struct sockaddr_storage *addr, unsigned int *addrlen);
-
 #endif

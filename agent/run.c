@@ -14,6 +14,7 @@
 #include "collect.h"
 #include "commands.h"
 #include "faultpoint.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics_server.h"
 #include "parse.h"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* libFuzzer target: the command line. The first byte picks what the rest is:
  *  - the text of one option value, through the pure function that parses it
- *    (agent/parse.c, parse_sort): what each accepts is checked against what
+ *    (agent/parse.c, agent/listen.c, parse_sort): what each accepts is checked against what
  *    it promises;
  *  - or a whole command line (words separated by NUL bytes) run through the
  *    agent's real main(): its dispatch, and each command's real argp tables
@@ -22,6 +22,7 @@
 #include <sanitizer/allocator_interface.h>
 #include "format.h"
 #include "fuzz.h"
+#include "listen.h"
 #include "log.h"
 #include "parse.h"
 

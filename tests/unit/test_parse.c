@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Unit tests for agent/parse.c: command-line values, /proc/self/mountinfo,
- * tcp_mem and sockstat. */
+/* Unit tests for agent/parse.c and agent/listen.c: command-line values,
+ * /proc/self/mountinfo, tcp_mem, sockstat and the metrics listen address. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include "listen.h"
 #include "parse.h"
 
 /* ---- parse_interval ---------------------------------------------------- */
