@@ -2,6 +2,7 @@
 /* One line per message on stderr, prefixed so it reads well in a journal. */
 #ifndef TCPTUNE_LOG_H
 #define TCPTUNE_LOG_H
+#include <stdarg.h>
 #include <stdio.h>
 
 extern int log_verbose;
@@ -21,6 +22,9 @@ const char *log_level_prefix(int priority);
 void log_line(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same for a message already formatted, in place. */
 void log_one_line(char *msg);
+/* One line on stderr: the priority's prefix, head, the message made one
+ * line, tail (log_line with head and tail empty; usage_error). */
+void print_line(int priority, const char *head, const char *tail, const char *fmt, va_list ap);
 
 #define log_error(fmt, ...) log_line(LOG_PRIO_ERR, "tcptune: " fmt, ##__VA_ARGS__)
 #define log_info(fmt, ...) log_line(LOG_PRIO_INFO, "tcptune: " fmt, ##__VA_ARGS__)
