@@ -27,7 +27,7 @@ SKELS := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_OBJS))
 PURE_SRCS := agent/format.c agent/parse.c agent/estimate.c agent/budget.c agent/metrics.c agent/config.c \
 	agent/flowtable.c agent/kernel_features.c agent/listen.c
 AGENT_SRCS := agent/main.c agent/log.c agent/run.c agent/loader.c agent/collect.c agent/flows.c agent/tune.c agent/sysctl.c \
-	agent/top.c agent/system.c agent/metrics_server.c agent/settings.c agent/check_config.c agent/status.c agent/faultpoint.c agent/probe.c $(PURE_SRCS)
+	agent/top.c agent/system.c agent/metrics_server.c agent/settings.c agent/check_config.c agent/status.c agent/status_file.c agent/faultpoint.c agent/probe.c $(PURE_SRCS)
 AGENT_OBJS := $(patsubst agent/%.c,$(BUILD)/%.o,$(AGENT_SRCS))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 # helpers the end-to-end tests run

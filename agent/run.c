@@ -20,7 +20,7 @@
 #include "parse.h"
 #include "probe.h"
 #include "settings.h"
-#include "status.h"
+#include "status_file.h"
 #include "sysctl.h"
 #include "tune.h"
 

@@ -16,7 +16,7 @@
 #include "config.h"
 #include "fuzz.h"
 #include "settings.h"
-#include "status.h"
+#include "status_file.h"
 
 #define ORIGIN "fuzz.conf"
 

@@ -3,8 +3,8 @@
  * changed and from what, its counters and the configuration in force. The
  * agent writes what only it knows (attachments, settings) to the state
  * directory at start and at each reload; status adds the live figures. */
-#ifndef TCPTUNE_STATUS_H
-#define TCPTUNE_STATUS_H
+#ifndef TCPTUNE_STATUS_FILE_H
+#define TCPTUNE_STATUS_FILE_H
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
