@@ -1,4 +1,10 @@
 # tcptune — build, test, run. `make help` lists the targets.
+# Layout: the agent in three layers, each using only those below it (cmd -> runtime -> core):
+#   agent/cmd/      main() and the subcommands: options, output
+#   agent/runtime/  what reaches the kernel or a library: BPF, maps, sysctls, files, HTTP, inih
+#   agent/core/     pure C, unit-tested: estimates, budgets, parsing, formatting, metrics text
+# core includes neither libbpf nor system headers (C standard ones, <linux/types.h>, tcptune.h,
+# core/), runtime no cmd/ header. Includes name the layer: "core/parse.h".
 ARCH ?= x86
 CLANG ?= clang-14
 BPFTOOL ?= bpftool
@@ -20,15 +26,19 @@ CFLAGS += $(SAN_FLAGS)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-function -Wno-unused-parameter \
 	-Ivmlinux/$(ARCH) -Iinclude -Ibpf
 
-# probe: minimal programs loaded one by one at start (agent/probe.c)
+# probe: minimal programs loaded one by one at start (agent/runtime/probe.c)
 BPF_OBJS := track sockops iter probe
 SKELS := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_OBJS))
-# modules with no libbpf or syscalls in them: unit-tested on their own
-PURE_SRCS := agent/format.c agent/parse.c agent/estimate.c agent/budget.c agent/metrics.c agent/config.c \
-	agent/flowtable.c agent/kernel_features.c agent/listen.c
-AGENT_SRCS := agent/main.c agent/log.c agent/run.c agent/loader.c agent/collect.c agent/flows.c agent/tune.c agent/sysctl.c \
-	agent/top.c agent/system.c agent/metrics_server.c agent/settings.c agent/check_config.c agent/status.c agent/status_file.c agent/faultpoint.c agent/probe.c $(PURE_SRCS)
+CORE_SRCS := $(sort $(wildcard agent/core/*.c))
+RUNTIME_SRCS := $(sort $(wildcard agent/runtime/*.c))
+CMD_SRCS := $(sort $(wildcard agent/cmd/*.c))
+AGENT_SRCS := $(CMD_SRCS) $(RUNTIME_SRCS) $(CORE_SRCS)
+AGENT_HDRS := $(wildcard agent/*/*.h)
+# objects keep their layer: build/core/parse.o
 AGENT_OBJS := $(patsubst agent/%.c,$(BUILD)/%.o,$(AGENT_SRCS))
+# what the unit tests link: core, and the two runtime modules they cover too
+# (no system calls, but inih and socket addresses)
+UNIT_SRCS := $(CORE_SRCS) agent/runtime/config.c agent/runtime/listen.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 # helpers the end-to-end tests run
 TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline $(BUILD)/load $(BUILD)/rpc
@@ -65,14 +75,15 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) include/tcptune.h | $(BUIL
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
-$(BUILD)/%.o: agent/%.c $(wildcard agent/*.h) include/tcptune.h $(SKELS) | $(BUILD)
+$(BUILD)/%.o: agent/%.c $(AGENT_HDRS) include/tcptune.h $(SKELS) | $(BUILD)
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/tcptune: $(AGENT_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LIBBPF_LIBS) $(MHD_LIBS) $(INIH_LIBS) -lm
 
-$(BUILD)/test_%: tests/unit/test_%.c $(PURE_SRCS) $(wildcard agent/*.h) | $(BUILD)
-	$(CC) $(CFLAGS) $< $(PURE_SRCS) -o $@ -lcmocka $(INIH_LIBS) -lm
+$(BUILD)/test_%: tests/unit/test_%.c $(UNIT_SRCS) $(AGENT_HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) $< $(UNIT_SRCS) -o $@ -lcmocka $(INIH_LIBS) -lm
 
 $(BUILD)/load: bench/load.c | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@
@@ -111,10 +122,10 @@ fuzz-build:
 fuzz: deps fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
 
-$(BUILD)/main_nomain.o: agent/main.c $(wildcard agent/*.h) | $(BUILD)
+$(BUILD)/main_nomain.o: agent/cmd/main.c $(AGENT_HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Dmain=tcptune_main -c $< -o $@
 
-$(BUILD)/libtcptune.a: $(filter-out $(BUILD)/main.o,$(AGENT_OBJS)) $(BUILD)/main_nomain.o
+$(BUILD)/libtcptune.a: $(filter-out $(BUILD)/cmd/main.o,$(AGENT_OBJS)) $(BUILD)/main_nomain.o
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/fuzz_cli: FUZZ_LDFLAGS := -Wl,--wrap=argp_parse,--wrap=exit

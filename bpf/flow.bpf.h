@@ -37,7 +37,7 @@
 
 extern unsigned int CONFIG_HZ __kconfig;
 
-/* Set by the agent from what the kernel allows (agent/kernel_features.c): the
+/* Set by the agent from what the kernel allows (agent/core/kernel_features.c): the
  * "marks" socket storage, taken from sockops and iter/tcp programs (Linux
  * 5.11). Without it every tick is a full pass and nothing is marked. */
 const volatile bool use_marks = false;

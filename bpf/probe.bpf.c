@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* One minimal program per kernel feature the agent's programs use. The agent
- * loads them one at a time at start (agent/probe.c) to learn what this
+ * loads them one at a time at start (agent/runtime/probe.c) to learn what this
  * kernel allows, then loads its own objects with the programs and code paths
  * that kernel takes. A separate object, because the verifier refuses an
  * object as a whole: one refused program would fail the agent's load. */

@@ -42,7 +42,7 @@ static __always_inline void dest_key_of(const struct bpf_sock_ops *skops, __u64 
 	}
 }
 
-/* Loopback connections are never tuned (is_loopback in agent/tune.c): they
+/* Loopback connections are never tuned (is_loopback in agent/runtime/tune.c): they
  * get no per-ACK callbacks either. */
 static __always_inline bool remote_is_loopback(const struct bpf_sock_ops *skops)
 {
@@ -82,7 +82,7 @@ static __always_inline bool apply_learned(struct bpf_sock_ops *skops, const stru
 	if (!t)
 		return false;
 	/* sizes are learned from steady bulk traffic only (est_update() in
-	 * agent/estimate.c): a burst's connection is not handed a bulk one's */
+	 * agent/core/estimate.c): a burst's connection is not handed a bulk one's */
 	if (t->sndbuf && size_valid(t->sndbuf)) {
 		val = setsockopt_value(t->sndbuf);
 		sndbuf_set = bpf_setsockopt(skops, SOL_SOCKET, SO_SNDBUF, &val, sizeof(val)) == 0;

@@ -114,7 +114,7 @@ struct agent_status {
 	__u64 pass_end_ns;
 	__u32 pid;               /* the agent's */
 	__u32 namespaces;        /* network namespaces visited by the last pass */
-	/* the tuner's safety limits, written after each tick (agent/budget.h) */
+	/* the tuner's safety limits, written after each tick (agent/core/budget.h) */
 	__u64 assigned_bytes;    /* buffer bytes the agent's targets in force add up to */
 	__u64 budget_bytes;      /* --budget, 0 = unlimited */
 	__u64 tcp_mem_pages;     /* /proc/net/sockstat TCP mem (global) */
@@ -151,7 +151,7 @@ struct conn_target {
 	__u32 change_old;
 	__u32 change_new;
 	__u16 change_buffer;     /* enum change_buffer */
-	__u16 change_reason;     /* enum est_reason or enum budget_reason (agent/budget.h) */
+	__u16 change_reason;     /* enum est_reason or enum budget_reason (agent/core/budget.h) */
 	__u32 notsent_lowat;     /* TCP_NOTSENT_LOWAT bytes: unsent data a writer may queue */
 	__u32 sndbuf_from;       /* the send buffer sndbuf was decided from: a smaller target applies only to it */
 	__u32 pad;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SIGKILL at each point of the agent's life where a crash could leave the
-# host half changed (TCPTUNE_FAULT=POINT, agent/faultpoint.c): after the
+# host half changed (TCPTUNE_FAULT=POINT, agent/runtime/faultpoint.c): after the
 # first load pinned the maps, after every program loaded, between the first
 # attach and the rest, once all is attached, between recording the old
 # sysctl values and raising them, between raising the first and the second,

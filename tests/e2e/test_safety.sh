@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Safety limits (agent/budget.c), on an emulated WAN path (100 Mbit/s, 40 ms
+# Safety limits (agent/core/budget.c), on an emulated WAN path (100 Mbit/s, 40 ms
 # RTT, tests/wan.sh), the agent scoped to a cgroup of this test's own:
 #  budget:   8 bulk iperf3 flows. Without --budget the agent assigns more
 #            than B bytes; with --budget B the sum of its targets (status map

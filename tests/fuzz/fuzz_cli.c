@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* libFuzzer target: the command line. The first byte picks what the rest is:
  *  - the text of one option value, through the pure function that parses it
- *    (agent/parse.c, agent/listen.c, parse_sort): what each accepts is checked against what
- *    it promises;
+ *    (agent/core/parse.c, agent/runtime/listen.c, parse_sort): what each
+ *    accepts is checked against what it promises;
  *  - or a whole command line (words separated by NUL bytes) run through the
  *    agent's real main(): its dispatch, and each command's real argp tables
  *    and option handlers. The link wraps argp_parse and exit (Makefile):
@@ -20,18 +20,18 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sanitizer/allocator_interface.h>
-#include "format.h"
+#include "core/format.h"
 #include "fuzz.h"
-#include "listen.h"
-#include "log.h"
-#include "parse.h"
+#include "runtime/listen.h"
+#include "runtime/log.h"
+#include "core/parse.h"
 
 enum { SEL_INTERVAL, SEL_COUNT, SEL_SIZE, SEL_HEADROOM, SEL_ALPHA, SEL_HYSTERESIS, SEL_LISTEN, SEL_SORT,
        SEL_PATH_WITHIN, SEL_MOUNTINFO, SEL_TCP_MEM, SEL_SOCKSTAT, SEL_COMMAND_LINE };
 #define SELECTORS 16 /* SEL_COMMAND_LINE and above: a command line */
 #define MAX_WORDS 64
 
-int tcptune_main(int argc, char **argv); /* agent/main.c's main(), renamed */
+int tcptune_main(int argc, char **argv); /* agent/cmd/main.c's main(), renamed */
 extern int log_verbose;
 
 /* ---- stopping a command: argp_parse and exit, wrapped at link time ---------- */

@@ -13,10 +13,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include "config.h"
+#include "runtime/config.h"
 #include "fuzz.h"
-#include "settings.h"
-#include "status_file.h"
+#include "runtime/settings.h"
+#include "runtime/status_file.h"
 
 #define ORIGIN "fuzz.conf"
 

@@ -21,8 +21,8 @@
 #include <unistd.h>
 #include <microhttpd.h>
 #include "fuzz.h"
-#include "metrics.h"
-#include "metrics_server.h"
+#include "core/metrics.h"
+#include "runtime/metrics_server.h"
 
 #define READ_TIMEOUT_MS 2000
 #define QUIET_MS 20

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Unit tests for agent/budget.c: memory pressure and the byte budget. */
+/* Unit tests for agent/core/budget.c: memory pressure and the byte budget. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "budget.h"
+#include "core/budget.h"
 
 #define K 1024u
 #define M (1024u * 1024u)

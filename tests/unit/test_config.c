@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Unit tests for agent/config.c: the configuration file's syntax, its
+/* Unit tests for agent/runtime/config.c: the configuration file's syntax, its
  * errors (file, line, key) and which policy a connection gets. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
-#include "config.h"
+#include "runtime/config.h"
 
 static struct config cfg; /* big: not on the stack */
 

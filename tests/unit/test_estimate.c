@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Unit tests for agent/estimate.c: buffer targets, probing, shrinking,
+/* Unit tests for agent/core/estimate.c: buffer targets, probing, shrinking,
  * hysteresis, rate limiting, stability, and the per-destination table. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
-#include "estimate.h"
+#include "core/estimate.h"
 
 #define TICK_US 1000000ull
 #define KiB 1024u

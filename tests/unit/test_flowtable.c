@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Unit tests for agent/flowtable.c: the agent's table of tracked connections
+/* Unit tests for agent/core/flowtable.c: the agent's table of tracked connections
  * kept up to date from "moved" records, against a plain model of the map. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "flowtable.h"
+#include "core/flowtable.h"
 
 #define COOKIES 20000
 

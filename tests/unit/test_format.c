@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Unit tests for agent/format.c: addresses, SI figures, JSON, table, sorting. */
+/* Unit tests for agent/core/format.c: addresses, SI figures, JSON, table, sorting. */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
-#include "format.h"
+#include "core/format.h"
 
 /* ==== a small strict JSON reader, for checking print_flows_json ========= */
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Unit tests for agent/kernel_features.c: the plan taken from what a kernel
+/* Unit tests for agent/core/kernel_features.c: the plan taken from what a kernel
  * has, the features a test may turn off, the refusal and the status text. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +11,7 @@
 #include <cmocka.h>
 #include <errno.h>
 
-#include "kernel_features.h"
+#include "core/kernel_features.h"
 
 static struct features all_present(void)
 {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Unit tests for agent/metrics.c: the Prometheus text of one tick. */
+/* Unit tests for agent/core/metrics.c: the Prometheus text of one tick. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
-#include "metrics.h"
+#include "core/metrics.h"
 
 /* The line that starts with `prefix` followed by a blank: its value. */
 static double value_of(const char *text, const char *series)

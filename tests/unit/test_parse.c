@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Unit tests for agent/parse.c and agent/listen.c: command-line values,
- * /proc/self/mountinfo, tcp_mem, sockstat and the metrics listen address. */
+/* Unit tests for agent/core/parse.c and agent/runtime/listen.c: command-line
+ * values, /proc/self/mountinfo, tcp_mem, sockstat and the metrics listen
+ * address. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,8 +14,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include "listen.h"
-#include "parse.h"
+#include "runtime/listen.h"
+#include "core/parse.h"
 
 /* ---- parse_interval ---------------------------------------------------- */
 

@@ -1,0 +1,757 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* How big each connection's socket buffers should be, from what its last
+ * ticks showed. Read top to bottom: configuration, smoothing, the rules for
+ * one buffer, the send side, the receive side, est_update() tying them
+ * together, then the per-destination table. */
+#include <limits.h>
+#include <string.h>
+#include "core/af.h"
+#include "core/estimate.h"
+
+/* Thresholds of the rules, as fractions. */
+#define QUEUE_PINNED 0.9    /* send queue at least this share of what sndbuf can hold */
+#define WINDOW_LIMITED 0.8  /* rate x RTT at least this share of the receive window */
+#define APP_LIMITED 0.5     /* unread data at least this share of rcvbuf */
+#define PEER_LIMITED 0.25   /* the peer's window held a sender back this share of the tick */
+#define QUEUED_RTT 1.5      /* receiver's RTT above this x the connection's min RTT: a queue */
+#define PATH_RTT_SHARE 4.0  /* a min RTT under 1/this of the receiver's RTT: no path delay to size from */
+#define STEADY_BUSY 0.9     /* a steady sender has data out this share of the tick */
+/* The receiver advertises about half of sk_rcvbuf: the rest pays for skb
+ * truesize (tcp_adv_win_scale 1; since 6.6 tp->scaling_ratio, which starts
+ * at 50% and is measured from the traffic afterwards). */
+#define RCVBUF_PER_WINDOW 2.0
+#define DEFAULT_MSS 1448    /* Ethernet, IPv4 with timestamps: before the kernel reports one */
+/* A buffer holds at least this long of its connection's rate, about a
+ * scheduler slice. On a sub-millisecond path rate x RTT is a few dozen KB at
+ * GB/s: a send buffer, receive buffer or TCP_NOTSENT_LOWAT that small wakes
+ * the writer or the reader every few KB, and where the CPU is the bottleneck
+ * those wake-ups cost more throughput than the memory is worth. On a WAN
+ * path rate x RTT is far above it. */
+#define WAKEUP_US 2000.0
+
+/* ---- configuration ------------------------------------------------------ */
+
+struct est_config est_config_default(void)
+{
+	return (struct est_config){
+		.alpha = 0.25,
+		.headroom = 2.0,
+		.min_buf = 8u << 10,
+		.max_buf = 64u << 20,
+		.hysteresis = 0.25,
+		.min_change_interval = 3,
+		.probe_factor = 2.0,
+		.shrink_step = 0.5,
+		.limited_fraction = 0.05,
+	};
+}
+
+/* Each test is written so that NaN fails it. */
+const char *est_config_check(const struct est_config *c)
+{
+	if (!(c->alpha > 0 && c->alpha <= 1))
+		return "alpha must be in (0, 1]";
+	if (!(c->headroom >= 1 && c->headroom <= 16))
+		return "headroom must be between 1 and 16";
+	if (c->min_buf < EST_BUF_FLOOR)
+		return "min_buf must be at least 8192 bytes";
+	if (c->max_buf > EST_BUF_CEILING)
+		return "max_buf must be at most 1 GiB";
+	if (c->max_buf < c->min_buf)
+		return "max_buf must not be below min_buf";
+	if (!(c->hysteresis >= 0 && c->hysteresis < 1))
+		return "hysteresis must be in [0, 1)";
+	if (c->min_change_interval < 1)
+		return "min_change_interval must be at least 1 tick";
+	/* a smaller probe would fall inside the hysteresis band and never happen */
+	if (!(c->probe_factor > 1 + c->hysteresis && c->probe_factor <= 16))
+		return "probe_factor must be above 1 + hysteresis and at most 16";
+	if (!(c->shrink_step > 0 && c->shrink_step < 1))
+		return "shrink_step must be in (0, 1)";
+	if (!(c->limited_fraction > 0 && c->limited_fraction < 1))
+		return "limited_fraction must be in (0, 1)";
+	return NULL;
+}
+
+const char *est_reason_name(enum est_reason r)
+{
+	switch (r) {
+	case EST_NONE: return "none";
+	case EST_GROW: return "grow";
+	case EST_SHRINK: return "shrink";
+	case EST_PROBE: return "probe";
+	}
+	return "?";
+}
+
+int est_setsockopt_value(uint32_t sk_size)
+{
+	uint64_t half = (sk_size + 1ull) / 2;
+
+	return half > INT_MAX ? INT_MAX : (int)half;
+}
+
+/* The kernel charges sk_sndbuf with skb->truesize, not payload: each skb
+ * carries struct sk_buff (256 bytes aligned), skb_shared_info (320) and
+ * header room, about 1 KiB, shared by the segments it holds. Unsent bulk data
+ * sits in 64 KiB skbs (~20 bytes per segment); in-flight data, split at
+ * transmission, pays more: 20-150 bytes per 1448-byte segment typically, up
+ * to ~600 in moments, on a path at MTU 1500 with TSO on or off; the kernel's
+ * own autotuning assumes the non-GSO worst case (~2.9 KB). 320 sits on the
+ * safe side of that: too small a send buffer costs throughput, too big only
+ * memory, and the 22% it adds at MSS 1448 is within the hysteresis band. */
+double est_sndbuf_factor(uint32_t mss)
+{
+	double m = mss ? mss : DEFAULT_MSS;
+
+	return (m + EST_SKB_OVERHEAD) / m;
+}
+
+/* ---- smoothing and arithmetic ------------------------------------------- */
+
+/* The first sample seeds the average: no drift up from zero. */
+static double ewma(double avg, double sample, double alpha)
+{
+	return avg == 0 ? sample : alpha * sample + (1 - alpha) * avg;
+}
+
+static double max2(double a, double b)
+{
+	return a > b ? a : b;
+}
+
+static uint32_t clamp_buf(const struct est_config *c, double bytes)
+{
+	if (!(bytes > c->min_buf))
+		return c->min_buf;
+	if (bytes > c->max_buf)
+		return c->max_buf;
+	return (uint32_t)(bytes + 0.5);
+}
+
+/* ---- the rules for one buffer ------------------------------------------- */
+
+/* The payload bytes WAKEUP_US of the rate moves. */
+static double wakeup_payload(double rate_Bps)
+{
+	return rate_Bps * WAKEUP_US / 1e6;
+}
+
+/* The least a buffer target asks for: wakeup_payload() in buffer bytes
+ * (per_byte: buffer bytes per payload byte). At most the kernel's ceiling
+ * (cap), or the buffer's size where that is unknown: a floor under shrinking,
+ * never a reason to grow beyond what the kernel's autotuning would give. */
+static double wakeup_bytes(double rate_Bps, double per_byte, uint32_t cap, uint32_t cur)
+{
+	double bytes = wakeup_payload(rate_Bps) * per_byte;
+	double ceiling = cap ? cap : cur;
+
+	return bytes < ceiling ? bytes : ceiling;
+}
+
+/* A probe's floor holds while the connection moves at the highest rate seen
+ * since the probe; at a lower rate proportionally less is needed. */
+static uint32_t floor_now(uint32_t floor, double floor_rate, double rate)
+{
+	if (!floor || rate >= floor_rate)
+		return floor;
+	return (uint32_t)(floor * (rate / floor_rate));
+}
+
+/* Ticks since this buffer last changed; "forever" when it never did. */
+static uint32_t ticks_since(const struct est_state *st, uint32_t change_tick)
+{
+	return change_tick ? st->tick - change_tick : UINT32_MAX;
+}
+
+/* Where the kernel's autotuning suffices, the buffer stays the kernel's:
+ * setting it locks it (SOCK_SNDBUF_LOCK, SOCK_RCVBUF_LOCK) for the socket's
+ * life, and a locked buffer no longer follows a burst or a faster path
+ * within RTTs as the kernel's would. cap is the kernel's autotuning ceiling
+ * (0 = unknown: no such limit). A buffer is changed
+ *  - above cap, where the kernel cannot take it;
+ *  - once above it, back down, to cap at the lowest, unless steady;
+ *  - below cap only for a connection steady for EST_STEADY_TICKS (bulk: the
+ *    memory a locked small buffer saves is worth it, and its rate says what
+ *    it needs), or when it is locked already (ours: the kernel no longer
+ *    grows it, so probes and grows are the estimator's to make).
+ * rising: the rate is climbing; a target from the lagging average would
+ * shrink the buffer under the ramp, so nothing shrinks. */
+struct ownership {
+	uint32_t cap;
+	bool locked;
+	bool steady;
+	bool rising;
+};
+
+static bool kernel_suffices(const struct ownership *o, uint32_t cur, uint32_t next,
+			    enum est_reason why)
+{
+	if (!o->cap || o->steady)
+		return false;
+	if (why == EST_SHRINK)
+		return cur <= o->cap;
+	return next <= o->cap && !o->locked;
+}
+
+/*
+ * cur: the buffer now. target: what headroom x BDP asks for (0 = no
+ * estimate). limited: the buffer itself held the connection back this tick.
+ * urgent: a grow that may come at probe pace. own: see kernel_suffices().
+ * Sets *want to what the rules aim at (0 = nothing). Returns the reason for
+ * a change and sets *size to the next size, or returns EST_NONE.
+ *
+ *  - limited: the measured rate is capped by the buffer, so BDP under-reports
+ *    the path: multiply (or go to target when that is bigger).
+ *  - below target: grow to it in one step (too small costs throughput).
+ *  - above target: shrink by at most shrink_step per change (too big only
+ *    costs memory, and a target from a lull must not cut a buffer in one go),
+ *    and never below floor, the size a probe proved the connection needs:
+ *    where BDP under-reports what a connection keeps in flight (a congestion
+ *    control that fills the bottleneck queue, a path whose min RTT is ~0),
+ *    shrinking back to a size that limited it would start a probe/shrink
+ *    cycle.
+ *  - only when target is outside current +- hysteresis (noise must not move
+ *    anything), and only every min_change_interval ticks (each change needs
+ *    time to show its effect in the rate), probes every EST_PROBE_INTERVAL.
+ */
+static enum est_reason decide(const struct est_config *c, uint32_t cur, uint32_t target,
+			      bool limited, bool urgent, uint32_t floor, uint32_t since,
+			      const struct ownership *own, uint32_t *want, uint32_t *size)
+{
+	enum est_reason why;
+	uint32_t next;
+	uint32_t wait = urgent ? EST_PROBE_INTERVAL : c->min_change_interval;
+
+	*want = target;
+	if (limited)
+		*want = clamp_buf(c, max2((double)cur * c->probe_factor, target));
+	if (*want == 0)
+		return EST_NONE; /* no estimate */
+	if (!limited && *want < cur && floor > *want)
+		*want = floor < cur ? floor : cur;
+
+	if (limited) {
+		if (*want <= cur)
+			return EST_NONE; /* already at max_buf */
+		why = EST_PROBE;
+		next = *want;
+		wait = EST_PROBE_INTERVAL;
+	} else if (*want > cur) {
+		why = EST_GROW;
+		next = *want;
+	} else {
+		why = EST_SHRINK;
+		next = clamp_buf(c, max2(*want, cur * (1 - c->shrink_step)));
+	}
+
+	double gap = *want > cur ? (double)*want - cur : (double)cur - *want;
+
+	if (gap <= c->hysteresis * cur || since < wait)
+		return EST_NONE;
+	if (why == EST_SHRINK && own->rising)
+		return EST_NONE;
+	if (kernel_suffices(own, cur, next, why))
+		return EST_NONE;
+	if (why == EST_SHRINK && !own->steady && own->cap && next < own->cap)
+		next = clamp_buf(c, own->cap);
+	*size = next;
+	return why;
+}
+
+/* ---- send buffer -------------------------------------------------------- */
+
+/* Held back by its own send buffer this tick? The kernel's measure
+ * (tcpi_sndbuf_limited) counts time with nothing left unsent, cwnd not full
+ * and the application waiting for buffer space: that is exactly it. Fallback
+ * when that clock says nothing: the queue is pinned at what the buffer holds
+ * AND all of it fits in the congestion window (no unsent backlog; a bulk
+ * sender with room to spare also keeps its buffer full, of data waiting for
+ * cwnd) AND the peer's window is not the limit (then data waits for the peer,
+ * and a bigger buffer would not help). */
+static bool send_buffer_limited(const struct est_config *c, const struct est_sample *s,
+				double dt_us, uint64_t d_sndbuf_limited, uint64_t d_rwnd_limited)
+{
+	double threshold = c->limited_fraction * dt_us;
+	uint32_t mss = s->mss ? s->mss : DEFAULT_MSS;
+	double holds = s->sndbuf / est_sndbuf_factor(s->mss);
+
+	if (d_sndbuf_limited > threshold)
+		return true;
+	bool pinned = s->snd_queue_bytes >= QUEUE_PINNED * holds;
+	bool all_in_window = s->snd_cwnd && s->snd_queue_bytes <= (double)s->snd_cwnd * mss;
+	bool peer_window = d_rwnd_limited > threshold;
+
+	return pinned && all_in_window && !peer_window;
+}
+
+static void decide_sndbuf(const struct est_config *c, const struct est_state *st,
+			  const struct est_sample *s, double dt_us,
+			  uint64_t d_sndbuf_limited, uint64_t d_rwnd_limited,
+			  struct est_decision *out)
+{
+	if (!out->sender)
+		return; /* only sending shows what a send buffer needs */
+	if (s->app_locks & EST_LOCK_SNDBUF)
+		return; /* the application sized it: its buffer, and no path figure */
+	if (s->sndbuf == 0)
+		return; /* size not known yet */
+
+	double bdp = st->snd_rate_Bps * st->snd_rtt_us / 1e6;
+	uint32_t target = 0;
+
+	if (bdp > 0)
+		target = clamp_buf(c, max2(c->headroom * bdp * est_sndbuf_factor(s->mss),
+					   wakeup_bytes(st->snd_rate_Bps, est_sndbuf_factor(s->mss),
+							s->sndbuf_cap, s->sndbuf)));
+	out->snd_limited = send_buffer_limited(c, s, dt_us, d_sndbuf_limited, d_rwnd_limited);
+
+	/* The peer's window holds it back. When that window opens (the peer's
+	 * receiver probing or autotuning), this buffer must already hold
+	 * probe_factor times what is in flight, or it is the limit a tick later
+	 * and the two ends take turns, doubling every other tick: keep ahead,
+	 * at probe pace. In flight is rate x srtt (queueing included). Only for
+	 * a sustained limit (PEER_LIMITED), not the odd moment of a full window. */
+	bool peer_limited = d_rwnd_limited > PEER_LIMITED * dt_us;
+	bool ahead = false;
+
+	if (!out->snd_limited && peer_limited && s->srtt_us) {
+		double rate = max2(st->snd_rate_Bps, (double)s->delivery_rate_Bps);
+		uint32_t room = clamp_buf(c, c->probe_factor * rate * s->srtt_us / 1e6 *
+						     est_sndbuf_factor(s->mss));
+
+		if (room > target) {
+			target = room; /* and no shrinking below it */
+			ahead = room > s->sndbuf;
+		}
+	}
+	struct ownership own = { s->sndbuf_cap, (s->buf_locks & EST_LOCK_SNDBUF) != 0,
+				 st->snd_steady >= EST_STEADY_TICKS, st->snd_rising };
+
+	out->learn_sndbuf = target;
+	out->snd_reason = decide(c, s->sndbuf, target, out->snd_limited, ahead,
+				 floor_now(st->snd_floor, st->snd_floor_rate_Bps, st->snd_rate_Bps),
+				 ticks_since(st, st->snd_change_tick), &own,
+				 &out->snd_target, &out->sndbuf);
+}
+
+/* ---- unsent data --------------------------------------------------------- */
+
+/* TCP_NOTSENT_LOWAT: how much written data may wait unsent. The send buffer
+ * must hold what is in flight, which can be several BDPs when the congestion
+ * control fills the bottleneck queue; everything beyond that waits in it, and
+ * that wait (notsent / rate) is the delay an application's fresh data sees.
+ * The writer is woken when less than half of lowat is left, so one path BDP
+ * keeps the pipe fed with half an RTT to spare and bounds the wait to about
+ * one RTT; never below WAKEUP_US of the rate, for the wake-ups. A writer
+ * starved anyway (sndbuf-limited) doubles it, like a probe. Unlike a buffer
+ * it keeps no probe floor: a mark held up by one starved moment keeps more
+ * data unsent for good (docs/benchmarks.md). */
+static void decide_lowat(const struct est_config *c, struct est_state *st,
+			 const struct est_sample *s, struct est_decision *out)
+{
+	uint32_t mss = s->mss ? s->mss : DEFAULT_MSS;
+	uint32_t cur = s->notsent_lowat, want;
+	double bdp = st->snd_rate_Bps * st->snd_rtt_us / 1e6;
+
+	if (!out->sender || (s->app_locks & EST_LOCK_SNDBUF))
+		return; /* an application that sized its buffer owns its queueing */
+	if (cur && cur != st->lowat_set)
+		st->lowat_app = true; /* not ours: the application set it */
+	if (st->lowat_app || !(bdp > 0))
+		return;
+	double bytes = max2(max2(bdp, (double)EST_LOWAT_MIN_SEGS * mss),
+			    wakeup_payload(st->snd_rate_Bps)) + 0.5;
+
+	if (out->snd_limited && cur)
+		bytes = max2(bytes, (double)cur * c->probe_factor);
+	/* bounded before the conversion: figures from the map may be absurd */
+	want = bytes < c->max_buf ? (uint32_t)bytes : c->max_buf;
+	out->lowat_target = want;
+
+	double gap = cur > want ? (double)cur - want : (double)want - cur;
+
+	/* An application-limited rate is what the application asked for, not
+	 * what the path carries: a mark sized from it would hold back its next
+	 * burst. Only steady traffic lowers the mark; any may raise it. */
+	if (st->snd_steady < EST_STEADY_TICKS && (!cur || want < cur))
+		return;
+	if (cur && (gap <= c->hysteresis * cur ||
+		    ticks_since(st, st->lowat_change_tick) <
+			    (out->snd_limited ? EST_PROBE_INTERVAL : c->min_change_interval)))
+		return;
+	out->notsent_lowat = want;
+	out->lowat_reason = out->snd_limited && cur ? EST_PROBE :
+			    cur && want > cur ? EST_GROW : EST_SHRINK;
+	st->lowat_set = want;
+	st->lowat_change_tick = st->tick;
+}
+
+/* ---- receive buffer ----------------------------------------------------- */
+
+/* A receive buffer is a limit, not an allocation: a reader that keeps up
+ * holds next to nothing in it whatever its size (one that does not is left
+ * alone). What a smaller one changes is the peer: it fills its unsent tail
+ * skb up to half the largest window it was offered (tcp_xmit_size_goal, at
+ * most a 64 KiB GSO skb), and at a slow flow's rate that skb is a long wait
+ * in its send buffer. So below the kernel's cap a receive buffer is worth
+ * setting (and locking, which stops the kernel growing it when the path
+ * speeds up) only for a steady receiver whose target window cuts that skb. */
+#define RCV_SMALL_WINDOW (128u << 10)
+
+static bool rcv_shrink_worth_it(const struct est_state *st, uint32_t target)
+{
+	return st->rcv_steady >= EST_STEADY_TICKS &&
+	       target < RCV_SMALL_WINDOW * RCVBUF_PER_WINDOW;
+}
+
+static void decide_rcvbuf(const struct est_config *c, const struct est_state *st,
+			  const struct est_sample *s, double dt_us, uint64_t d_received,
+			  struct est_decision *out)
+{
+	if (!out->receiver)
+		return;
+	if (s->app_locks & EST_LOCK_RCVBUF)
+		return;
+	if (s->rcvbuf == 0)
+		return;
+	/* Unread data fills the window: the application is the bottleneck and
+	 * the rate is its reading rate. Growing would not help; shrinking under
+	 * queued data would make the kernel prune and drop. Leave it. */
+	out->rcv_app_limited = s->rcv_queue_bytes >= APP_LIMITED * s->rcvbuf;
+	if (out->rcv_app_limited)
+		return;
+
+	/* The path's RTT, as the sender's target takes it: the min RTT (the
+	 * handshake's on a pure receiver), since headroom covers the queue.
+	 * Unless it is far below the receiver's own estimate: a path with
+	 * next to no propagation delay, whose RTT is all queue, which the
+	 * window must then cover. */
+	double path_rtt = st->rcv_rtt_us;
+
+	if (s->min_rtt_us && s->min_rtt_us != UINT32_MAX && s->min_rtt_us < path_rtt &&
+	    s->min_rtt_us * PATH_RTT_SHARE >= path_rtt)
+		path_rtt = s->min_rtt_us;
+	double bdp = st->rcv_rate_Bps * path_rtt / 1e6;
+	double bdp_this_tick = d_received / dt_us * st->rcv_rtt_us;
+	double window = s->rcvbuf / RCVBUF_PER_WINDOW;
+
+	if (!(bdp > 0))
+		return;
+	/* The sender can have at most one window in flight: a rate x RTT close
+	 * to it means the window, not the path, set the rate. This tick's own
+	 * rate counts too: the window caps every tick, while the smoothed rate
+	 * lags a probe by several ticks and would stall the next one. Unless
+	 * the RTT shows a bottleneck queue: a flow its window holds back builds
+	 * none, so the queue is the path's (full, or shared with other flows),
+	 * and a bigger window would only take a bigger share of it. Probing
+	 * there also costs delay for the connection's life: the peer sizes its
+	 * unsent tail skb from the largest window it was ever offered. min_rtt
+	 * is the handshake's on a pure receiver; ~0 when never measured. */
+	bool queue = s->min_rtt_us && s->min_rtt_us != UINT32_MAX &&
+		     st->rcv_rtt_us > QUEUED_RTT * s->min_rtt_us;
+
+	out->rcv_limited = !queue && max2(bdp, bdp_this_tick) >= WINDOW_LIMITED * window;
+
+	uint32_t target = clamp_buf(c, max2(c->headroom * bdp * RCVBUF_PER_WINDOW,
+					    wakeup_bytes(st->rcv_rate_Bps, RCVBUF_PER_WINDOW,
+							 s->rcvbuf_cap, s->rcvbuf)));
+	bool worth_it = rcv_shrink_worth_it(st, target);
+	struct ownership own = { s->rcvbuf_cap, (s->buf_locks & EST_LOCK_RCVBUF) != 0,
+				 worth_it, st->rcv_rising };
+
+	/* learned only where it would be set: beyond the cap, or worth it below */
+	if (!s->rcvbuf_cap || target > s->rcvbuf_cap || worth_it)
+		out->learn_rcvbuf = target;
+	out->rcv_reason = decide(c, s->rcvbuf, target, out->rcv_limited, false,
+				 floor_now(st->rcv_floor, st->rcv_floor_rate_Bps, st->rcv_rate_Bps),
+				 ticks_since(st, st->rcv_change_tick), &own,
+				 &out->rcv_target, &out->rcvbuf);
+	/* window_clamp does not follow a raised rcvbuf by itself: set it to the
+	 * window the new buffer backs (headroom x BDP when unclamped). */
+	if (out->rcv_reason != EST_NONE)
+		out->window_clamp = (uint32_t)(out->rcvbuf / RCVBUF_PER_WINDOW);
+}
+
+/* ---- one tick ----------------------------------------------------------- */
+
+static void remember_counters(struct est_state *st, const struct est_sample *s)
+{
+	st->primed = true;
+	st->last_us = s->now_us;
+	st->bytes_acked = s->bytes_acked;
+	st->bytes_received = s->bytes_received;
+	st->sndbuf_limited_us = s->sndbuf_limited_us;
+	st->rwnd_limited_us = s->rwnd_limited_us;
+	st->busy_us = s->busy_us;
+	st->sndbuf = s->sndbuf;
+	st->drained_reads = s->drained_reads;
+}
+
+/* A counter that went backwards or a clock that did not advance: no
+ * difference to take this tick. */
+static bool comparable(const struct est_state *st, const struct est_sample *s)
+{
+	return st->primed && s->now_us > st->last_us &&
+	       s->bytes_acked >= st->bytes_acked &&
+	       s->bytes_received >= st->bytes_received &&
+	       s->sndbuf_limited_us >= st->sndbuf_limited_us &&
+	       s->rwnd_limited_us >= st->rwnd_limited_us &&
+	       s->busy_us >= st->busy_us;
+}
+
+static uint32_t first_nonzero(uint32_t a, uint32_t b, uint32_t c)
+{
+	return a ? a : b ? b : c;
+}
+
+void est_update(const struct est_config *c, struct est_state *st,
+		const struct est_sample *s, struct est_decision *out)
+{
+	memset(out, 0, sizeof(*out));
+	st->tick++;
+	if (!comparable(st, s)) {
+		remember_counters(st, s);
+		return;
+	}
+
+	double dt_us = (double)(s->now_us - st->last_us);
+	uint64_t d_acked = s->bytes_acked - st->bytes_acked;
+	uint64_t d_received = s->bytes_received - st->bytes_received;
+	uint64_t d_sndbuf_limited = s->sndbuf_limited_us - st->sndbuf_limited_us;
+	uint64_t d_rwnd_limited = s->rwnd_limited_us - st->rwnd_limited_us;
+	uint64_t d_busy = s->busy_us - st->busy_us;
+	uint32_t prev_sndbuf = st->sndbuf;
+	/* wraps harmlessly: only "any" matters */
+	bool drained = s->drained_reads != st->drained_reads;
+
+	/* Counters whose last segment came long before these figures were
+	 * taken (more than half the time since the previous ones) were read
+	 * late: a connection whose last bytes were acked with no system call
+	 * since is refreshed by the next walk. That is a burst that ended,
+	 * old news, not traffic now: the connection is idle. */
+	if (s->active_us && s->active_us < s->now_us && s->now_us - s->active_us > dt_us / 2) {
+		d_acked = d_received = d_sndbuf_limited = d_rwnd_limited = d_busy = 0;
+		drained = false;
+	}
+	remember_counters(st, s);
+	out->sender = d_acked > 0;
+	out->receiver = d_received > 0;
+	/* A writer our own TCP_NOTSENT_LOWAT holds back keeps less than a
+	 * segment unsent, which the kernel also counts as application-limited:
+	 * under our mark the flag says nothing about the application. */
+	bool our_lowat = s->notsent_lowat && s->notsent_lowat == st->lowat_set;
+
+	bool busy = d_busy >= STEADY_BUSY * dt_us;
+	/* The flag also marks a writer its full send buffer holds back (all
+	 * it wrote in flight, less than a segment unsent): not the
+	 * application's doing either. */
+	bool held_by_buffer = d_sndbuf_limited > c->limited_fraction * dt_us;
+
+	/* Back-to-back request/response keeps data in flight all the time (the
+	 * ACK of a response comes with the next request) and its rate samples
+	 * mid-response are not application-limited: what gives it away is a
+	 * read that found every response byte acknowledged. */
+	st->snd_steady = out->sender && busy && !drained &&
+			 (!s->app_limited || our_lowat || held_by_buffer) ? st->snd_steady + 1 : 0;
+	st->rcv_steady = out->receiver && !out->sender ? st->rcv_steady + 1 : 0;
+
+	st->snd_rising = st->rcv_rising = false;
+	/* Sender: the kernel's delivery rate sample; the tick's average when
+	 * there is none. Path RTT: min_rtt, the propagation delay without
+	 * queueing (headroom covers the queue). */
+	if (out->sender) {
+		double rate = s->delivery_rate_Bps ? (double)s->delivery_rate_Bps :
+						     d_acked * 1e6 / dt_us;
+		uint32_t rtt = first_nonzero(s->min_rtt_us, s->srtt_us, 0);
+
+		st->snd_rate_Bps = ewma(st->snd_rate_Bps, rate, c->alpha);
+		st->snd_rising = rate > (1 + c->hysteresis) * st->snd_rate_Bps;
+		if (rtt)
+			st->snd_rtt_us = ewma(st->snd_rtt_us, rtt, c->alpha);
+		st->snd_floor_rate_Bps = max2(st->snd_floor_rate_Bps, st->snd_rate_Bps);
+	}
+	/* Receiver: bytes received over the tick; its own RTT estimate (a pure
+	 * receiver sends no data, so min_rtt/srtt may be empty or stale). */
+	if (out->receiver) {
+		uint32_t rtt = first_nonzero(s->rcv_rtt_us, s->min_rtt_us, s->srtt_us);
+
+		double rate = d_received * 1e6 / dt_us;
+
+		st->rcv_rate_Bps = ewma(st->rcv_rate_Bps, rate, c->alpha);
+		st->rcv_rising = rate > (1 + c->hysteresis) * st->rcv_rate_Bps;
+		if (rtt)
+			st->rcv_rtt_us = ewma(st->rcv_rtt_us, rtt, c->alpha);
+		st->rcv_floor_rate_Bps = max2(st->rcv_floor_rate_Bps, st->rcv_rate_Bps);
+	}
+
+	/* Grown since the last sample, beyond what was set: sockops regrew it
+	 * on ACKs that found it holding the connection back (regrow_sndbuf in
+	 * bpf/sockops.bpf.c). That is a probe's evidence, and its size a
+	 * probe's floor. A size that merely has not come down yet (a shrink
+	 * decided, not applied by the time of these figures) did not grow. */
+	if (st->snd_set && s->sndbuf > st->snd_set + st->snd_set / 8 && s->sndbuf > prev_sndbuf) {
+		st->snd_floor = clamp_buf(c, s->sndbuf);
+		st->snd_floor_rate_Bps = st->snd_rate_Bps;
+		st->snd_set = s->sndbuf;
+	}
+	decide_sndbuf(c, st, s, dt_us, d_sndbuf_limited, d_rwnd_limited, out);
+	if (out->snd_reason != EST_NONE)
+		st->snd_set = out->sndbuf;
+	decide_lowat(c, st, s, out);
+	decide_rcvbuf(c, st, s, dt_us, d_received, out);
+	if (out->snd_reason != EST_NONE)
+		st->snd_change_tick = st->tick;
+	if (out->rcv_reason != EST_NONE)
+		st->rcv_change_tick = st->tick;
+	/* Only steady traffic is learned: an application-limited rate, or the
+	 * answers a request/response exchange asked for, would size a new
+	 * connection to the destination for less than its first big burst. */
+	if (out->snd_limited || st->snd_steady < EST_STEADY_TICKS)
+		out->learn_sndbuf = 0;
+	if (out->rcv_limited || st->rcv_steady < EST_STEADY_TICKS)
+		out->learn_rcvbuf = 0;
+	if (out->snd_reason == EST_PROBE) {
+		st->snd_floor = out->sndbuf;
+		st->snd_floor_rate_Bps = st->snd_rate_Bps;
+	}
+	if (out->rcv_reason == EST_PROBE) {
+		st->rcv_floor = out->rcvbuf;
+		st->rcv_floor_rate_Bps = st->rcv_rate_Bps;
+	}
+}
+
+/* ---- per-destination memory --------------------------------------------- */
+
+int dest_table_init(struct dest_table *t, struct dest_entry *slots, size_t nslots, double alpha)
+{
+	if (!t || !slots || nslots == 0 || nslots % DEST_WAYS || !(alpha > 0 && alpha <= 1))
+		return -1;
+	memset(slots, 0, nslots * sizeof(*slots));
+	t->slots = slots;
+	t->nsets = nslots / DEST_WAYS;
+	t->alpha = alpha;
+	return 0;
+}
+
+static bool is_v4_mapped(const uint8_t a[16])
+{
+	static const uint8_t prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+	return memcmp(a, prefix, sizeof(prefix)) == 0;
+}
+
+/* Connections to one /24 or /64 tend to share a path (one site, one
+ * provider prefix); the cgroup separates applications with different needs. */
+struct dest_key dest_key_make(uint64_t cgroup_id, uint16_t family, const uint8_t addr[16])
+{
+	struct dest_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.cgroup_id = cgroup_id;
+	if (family == AF_INET6 && is_v4_mapped(addr)) {
+		k.family = AF_INET;
+		memcpy(k.addr, addr + 12, 3); /* /24 */
+	} else if (family == AF_INET) {
+		k.family = AF_INET;
+		memcpy(k.addr, addr, 3);
+	} else if (family == AF_INET6) {
+		k.family = AF_INET6;
+		memcpy(k.addr, addr, 8);      /* /64 */
+	}
+	return k;
+}
+
+static bool key_equal(const struct dest_key *a, const struct dest_key *b)
+{
+	return a->cgroup_id == b->cgroup_id && a->family == b->family &&
+	       memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
+}
+
+/* The key's words mixed (splitmix64's finalizer): a hash a few multiplies
+ * long, where a byte-wise one over the 26 bytes was a chain of 26, for
+ * every learning connection every tick. */
+static struct dest_entry *set_of(const struct dest_table *t, const struct dest_key *k)
+{
+	uint64_t lo, hi, h;
+
+	memcpy(&lo, k->addr, 8);
+	memcpy(&hi, k->addr + 8, 8);
+	h = k->cgroup_id ^ (lo * 0x9e3779b97f4a7c15ull) ^ (hi * 0xc2b2ae3d27d4eb4full) ^
+	    ((uint64_t)k->family << 48);
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebull;
+	h ^= h >> 31;
+	return &t->slots[(h % t->nsets) * DEST_WAYS];
+}
+
+static struct dest_entry *find(struct dest_entry *set, const struct dest_key *k)
+{
+	for (unsigned i = 0; i < DEST_WAYS; i++)
+		if (set[i].used && key_equal(&set[i].key, k))
+			return &set[i];
+	return NULL;
+}
+
+/* A free slot, else the entry learned longest ago. */
+static struct dest_entry *victim(struct dest_entry *set)
+{
+	struct dest_entry *v = &set[0];
+
+	for (unsigned i = 0; i < DEST_WAYS; i++) {
+		if (!set[i].used)
+			return &set[i];
+		if (set[i].updated_us < v->updated_us)
+			v = &set[i];
+	}
+	return v;
+}
+
+static uint32_t learn_size(uint32_t avg, uint32_t size, double alpha)
+{
+	if (size == 0)
+		return avg;
+	return (uint32_t)(ewma(avg, size, alpha) + 0.5);
+}
+
+int dest_learn(struct dest_table *t, const struct dest_key *key,
+	       uint32_t sndbuf, uint32_t rcvbuf, uint64_t now_us, struct dest_key *evicted)
+{
+	if (evicted)
+		evicted->family = 0;
+	if (key->family == 0 || (sndbuf == 0 && rcvbuf == 0))
+		return -1;
+
+	struct dest_entry *set = set_of(t, key);
+	struct dest_entry *e = find(set, key);
+	uint32_t was_snd, was_rcv;
+
+	if (!e) {
+		e = victim(set);
+		if (e->used && evicted)
+			*evicted = e->key;
+		memset(e, 0, sizeof(*e));
+		e->key = *key;
+		e->used = true;
+	}
+	was_snd = e->sndbuf;
+	was_rcv = e->rcvbuf;
+	e->sndbuf = learn_size(e->sndbuf, sndbuf, t->alpha);
+	e->rcvbuf = learn_size(e->rcvbuf, rcvbuf, t->alpha);
+	e->updated_us = now_us;
+	if (e->sndbuf != was_snd || e->rcvbuf != was_rcv)
+		e->dirty = true;
+	return 0;
+}
+
+bool dest_lookup(const struct dest_table *t, const struct dest_key *key,
+		 uint32_t *sndbuf, uint32_t *rcvbuf)
+{
+	const struct dest_entry *e = key->family ? find(set_of(t, key), key) : NULL;
+
+	*sndbuf = e ? e->sndbuf : 0;
+	*rcvbuf = e ? e->rcvbuf : 0;
+	return e != NULL;
+}
