@@ -4,7 +4,7 @@
 #   agent/runtime/  what reaches the kernel or a library: BPF, maps, sysctls, files, HTTP, inih
 #   agent/core/     pure C, unit-tested: estimates, budgets, parsing, formatting, metrics text
 # core includes neither libbpf nor system headers (C standard ones, <linux/types.h>, tcptune.h,
-# core/), runtime no cmd/ header. Includes name the layer: "core/parse.h".
+# core/), runtime no cmd/ header (`make check-layers`). Includes name the layer: "core/parse.h".
 ARCH ?= x86
 CLANG ?= clang-14
 BPFTOOL ?= bpftool
@@ -44,13 +44,14 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.
 TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline $(BUILD)/load $(BUILD)/rpc
 BENCH_TOOLS := $(BUILD)/load $(BUILD)/rpc
 
-.PHONY: all deps run test unit e2e bench bench-load bench-wan bench-noharm demo vmlinux clean help sanitize fuzz fuzz-build test-kernels
+.PHONY: all deps run test unit check-layers e2e bench bench-load bench-wan bench-noharm demo vmlinux clean help sanitize fuzz fuzz-build test-kernels
 all: $(BUILD)/tcptune
 
 help:
 	@echo "make          build ./build/tcptune"
 	@echo "make run      install what is missing, build, run the agent on the whole host"
-	@echo "make test     install what is missing, build, run unit and end-to-end tests"
+	@echo "make test     install what is missing, build, run check-layers, unit and end-to-end tests"
+	@echo "make check-layers the include rules of the agent's layers (core, runtime, cmd: Layout, top of the Makefile)"
 	@echo "make bench    overhead benchmark (agent vs no agent, ns per BPF event), then bench-load, bench-wan and bench-noharm"
 	@echo "make bench-load agent CPU, RSS and tick at 10,000 connections and 5,000 new ones/s vs idle (bench/load.sh, ~4 min)"
 	@echo "make bench-wan tcptune vs stock autotuning on emulated WAN paths (bench/wan.sh, ~20 min)"
@@ -142,10 +143,14 @@ run: deps all
 unit: $(UNIT_TESTS)
 	@bash tests/run-unit.sh $(UNIT_TESTS)
 
+# what Layout says of includes: one line per file and header that breaks it
+check-layers:
+	@bash tests/check-layers.sh
+
 e2e: all $(TEST_TOOLS)
 	@bash tests/run-all.sh
 
-test: deps all $(UNIT_TESTS) $(TEST_TOOLS)
+test: deps check-layers all $(UNIT_TESTS) $(TEST_TOOLS)
 	@bash tests/run-all.sh $(UNIT_TESTS)
 
 # The kernel matrix: each Debian kernel (tests/kernels/common.sh) fetched into
