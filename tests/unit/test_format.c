@@ -862,7 +862,7 @@ static const char *const json_keys[] = {
 	"pid", "comm", "state", "srtt_us", "min_rtt_us", "cwnd", "mss", "delivery_rate_bps",
 	"bytes_acked", "bytes_received", "snd_queue_bytes", "rcv_queue_bytes", "sndbuf",
 	"rcvbuf", "retrans", "sndbuf_limited_us", "rwnd_limited_us", "notsent_lowat",
-	"sndbuf_cap", "rcvbuf_cap", "rcv_space", "app_limited",
+	"sndbuf_cap", "rcvbuf_cap", "rcv_space", "app_limited", "rtt_callbacks",
 	"target_sndbuf", "target_rcvbuf", "target_notsent_lowat", "sndbuf_limited", "rwnd_limited", "app_not_reading",
 	"last_change_buffer", "last_change_old", "last_change_new", "last_change_reason",
 	"last_change_age_ms",
