@@ -118,16 +118,20 @@ fail: {
 }
 }
 
+void loader_init(struct loader *ld)
+{
+	memset(ld, 0, sizeof(*ld));
+	ld->flows_fd = ld->counters_fd = ld->status_fd = ld->targets_fd = ld->dests_fd = ld->bpffs_fd = -1;
+	ld->moved_fd = -1;
+}
+
 int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, size_t len)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .pin_root_path = TCPTUNE_PIN_DIR);
 	char kconfig[32];
 	int err;
 
-	memset(ld, 0, sizeof(*ld));
-	ld->flows_fd = ld->counters_fd = ld->status_fd = ld->targets_fd = ld->dests_fd = ld->bpffs_fd = -1;
-	ld->moved_fd = -1;
-
+	loader_init(ld);
 	ld->plan = opts->plan;
 	/* no configuration for libbpf to read CONFIG_HZ from: the measured one */
 	if (ld->plan.config_hz) {

@@ -46,6 +46,10 @@ struct loader {
 /* Remove pins that a killed agent left. Call with the instance lock held. */
 int loader_remove_stale_pins(void);
 
+/* A loader that holds nothing: loader_stop does nothing on it. loader_start
+ * begins with it. */
+void loader_init(struct loader *ld);
+
 /* Open, load (the programs and code paths opts->plan takes), pin and attach
  * everything. On error everything done so far is undone and a one-line
  * reason is in why. */
