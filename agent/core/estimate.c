@@ -456,6 +456,15 @@ static void decide_rcvbuf(const struct est_config *c, const struct est_state *st
 	uint32_t target = clamp_buf(c, max2(c->headroom * bdp * RCVBUF_PER_WINDOW,
 					    wakeup_bytes(st->rcv_rate_Bps, RCVBUF_PER_WINDOW,
 							 s->rcvbuf_cap, s->rcvbuf)));
+	/* Beyond the kernel's ceiling only for a window that holds the rate
+	 * back, never from an RTT that is mostly queue: a window sized from a
+	 * queue lets the queue grow (a receiver that cannot keep up, a
+	 * bottleneck shared with other flows), and the next tick sizes from
+	 * the longer one. */
+	uint32_t ceiling = s->rcvbuf > s->rcvbuf_cap ? s->rcvbuf : s->rcvbuf_cap;
+
+	if (queue && s->rcvbuf_cap && target > ceiling)
+		target = ceiling;
 	bool worth_it = rcv_shrink_worth_it(st, target);
 	struct ownership own = { s->rcvbuf_cap, (s->buf_locks & EST_LOCK_RCVBUF) != 0,
 				 worth_it, st->rcv_rising };

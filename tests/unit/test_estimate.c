@@ -1233,6 +1233,37 @@ static void conn_start_capped(struct conn *c, uint32_t sndbuf, uint32_t rcvbuf)
 	c->s.rcvbuf_cap = RMEM_CAP;
 }
 
+static void receiver_behind_its_own_queue_stays_under_the_cap(void **unused)
+{
+	(void)unused;
+	struct conn c;
+
+	/* A CPU-bound receiver on a veth: 3 GB/s, a handshake RTT of 15 us,
+	 * but the receiver's RTT 1 ms, data waiting for the reader. Its buffer
+	 * at the kernel's ceiling: rate x that RTT asks for more than the
+	 * ceiling, which would only let the queue grow. Left at the ceiling. */
+	conn_start_capped(&c, 64 * KiB, RMEM_CAP);
+	c.s.min_rtt_us = 15;
+	for (int i = 0; i < 10; i++) {
+		recv_tick(&c, 3e9, 1000);
+		assert_false(c.d.rcv_limited);
+		assert_int_not_equal(c.d.rcv_reason, EST_GROW);
+		assert_int_not_equal(c.d.rcv_reason, EST_PROBE);
+		assert_true(c.d.rcv_target <= RMEM_CAP);
+		apply(&c);
+	}
+	assert_int_equal(c.s.rcvbuf, RMEM_CAP);
+	/* the same rate and RTT with no queue (a long path, RTT at its
+	 * minimum): the window holds the rate back and is probed past the
+	 * ceiling */
+	conn_start_capped(&c, 64 * KiB, RMEM_CAP);
+	c.s.min_rtt_us = 1000;
+	recv_tick(&c, 3e9, 1000);
+	recv_tick(&c, 3e9, 1000);
+	assert_true(c.d.rcv_limited);
+	assert_true(c.d.rcvbuf > RMEM_CAP);
+}
+
 static void below_cap_buffers_stay_the_kernels(void **unused)
 {
 	(void)unused;
@@ -1894,6 +1925,7 @@ int main(void)
 		cmocka_unit_test(probe_stops_at_max_buf),
 		cmocka_unit_test(receiver_window_limited_probes),
 		cmocka_unit_test(receiver_behind_a_queue_does_not_probe),
+		cmocka_unit_test(receiver_behind_its_own_queue_stays_under_the_cap),
 		cmocka_unit_test(receiver_app_limited_does_not_probe),
 		cmocka_unit_test(shrink_is_gradual),
 		cmocka_unit_test(hysteresis_band),
