@@ -80,8 +80,9 @@ wan_build() {
 	[ -x "$WAN_DELAYLINE" ] && { [ "$WAN_DELAYLINE" -nt "$src" ] || [ ! -f "$src" ]; } && return 0
 	mkdir -p "$(dirname "$WAN_DELAYLINE")" || return 1
 	tmp="$WAN_DELAYLINE.tmp.$$"
+	# not $CC: the benches use CC for the congestion control
 	# shellcheck disable=SC2086
-	if ! ${CC:-cc} -O2 -Wall -Wextra -Werror -std=gnu11 -pthread "$src" -o "$tmp"; then
+	if ! ${HOSTCC:-cc} -O2 -Wall -Wextra -Werror -std=gnu11 -pthread "$src" -o "$tmp"; then
 		rm -f "$tmp"
 		return 1
 	fi
