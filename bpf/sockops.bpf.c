@@ -98,6 +98,13 @@ static __always_inline bool apply_learned(struct bpf_sock_ops *skops, const stru
 
 /* RWND_INIT counts segments; a request socket's MSS is not readable here */
 #define ETH_ADVMSS 1460
+/* tcp_sndbuf_expand's sizes on x86-64: MAX_TCP_HEADER, the aligned struct
+ * skb_shared_info and struct sk_buff */
+#define MAX_TCP_HEADER 320
+#define SKB_SHINFO_SIZE 320
+#define SKB_SIZE 256
+#define TCP_INIT_CWND 10
+#define SNDBUF_EXPAND 3
 
 /* The first window a connection advertises (RWND_INIT, in segments), from
  * the learned rcvbuf. It matters beyond the handshake: the peer sizes the skb
@@ -191,10 +198,31 @@ static __always_inline bool sndbuf_is_the_limit(struct tcp_sock *tp, __u32 cur)
 	return tp->write_seq == tp->snd_nxt && in_flight < tp->snd_cwnd;
 }
 
+/* What the kernel's autotuning would give this connection now
+ * (tcp_sndbuf_expand): per packet of the congestion window (at least the
+ * initial 10), its payload plus the largest TCP header and the skb's shared
+ * info, to a power of two, plus the skb itself; three of those (bbr's
+ * factor; cubic's is two). A regrowth gives a connection that much back,
+ * never more: doubling alone runs a buffer that a shared bottleneck holds
+ * back up to the ceiling within round trips, and all of it becomes queue. */
+static __always_inline __u32 kernel_sndbuf(const struct tcp_sock *tp)
+{
+	__u32 per_packet = tp->mss_cache + MAX_TCP_HEADER + SKB_SHINFO_SIZE - 1;
+	__u32 packets = tp->snd_cwnd > TCP_INIT_CWND ? tp->snd_cwnd : TCP_INIT_CWND;
+
+	per_packet |= per_packet >> 1;
+	per_packet |= per_packet >> 2;
+	per_packet |= per_packet >> 4;
+	per_packet |= per_packet >> 8;
+	per_packet |= per_packet >> 16;
+	per_packet += 1 + SKB_SIZE;
+	return SNDBUF_EXPAND * packets * per_packet;
+}
+
 static __always_inline void regrow_sndbuf(struct bpf_sock_ops *skops, struct tcp_sock *tp)
 {
 	struct sock *sk = &tp->inet_conn.icsk_inet.sk;
-	__u32 cap, cur, next;
+	__u32 cap, cur, next, expand;
 	struct conn_target *t;
 	struct conn_stats *f;
 	__u64 cookie, now;
@@ -225,6 +253,11 @@ static __always_inline void regrow_sndbuf(struct bpf_sock_ops *skops, struct tcp
 		return;
 	f->regrown_ns = now;
 	next = cur < cap / 2 ? cur * 2 : cap;
+	expand = kernel_sndbuf(tp);
+	if (next > expand)
+		next = expand;
+	if (next <= cur)
+		return;
 	val = setsockopt_value(next);
 	if (bpf_setsockopt(skops, SOL_SOCKET, SO_SNDBUF, &val, sizeof(val)) == 0)
 		count(CNT_REGROWN);
