@@ -22,7 +22,7 @@
 #      median send-buffer delay in the 10 s after the step down <= 1.05 x stock.
 #  (f) short-RTT fast path: two namespaces joined by a plain veth (no delay,
 #      no bottleneck), iperf3 with 1 and with 4 flows, F_ROUNDS rounds of
-#      stock then tcptune (means). Targets: goodput >= 0.98 x stock; memory
+#      stock and tcptune, in alternating order (means). Targets: goodput >= 0.98 x stock; memory
 #      <= stock (1.05 allowed for sampling noise).
 #  (l) slow reader: `rpc sink` reading 2 MB/s at the server end of a 100
 #      Mbit/s 40 ms path, fed as fast as TCP takes it by `cat /dev/zero` into
@@ -77,7 +77,7 @@
 #               more to fill 200 Mbit/s at 80 ms, stock or not)
 #   DOWN_FOR    (s) seconds at 25 Mbit/s after the step down (default 11)
 #   F_SECS      (f) iperf3 seconds (default 12, of which F_OMIT=2 warm-up)
-#   F_ROUNDS    (f) rounds of stock then tcptune, averaged (default 4: single
+#   F_ROUNDS    (f) rounds of stock and tcptune, averaged (default 6: single
 #               runs of a CPU-bound veth flow spread by 20%)
 #   F_IPERF_ARGS (f) more iperf3 options (default "-A 0,1 -l 64K": pinned,
 #               as bench/overhead.sh, to steady the CPU-bound veth rate)
@@ -109,7 +109,7 @@ UP_AT=${UP_AT:-10}
 UP_FOR=${UP_FOR:-25}
 DOWN_FOR=${DOWN_FOR:-11}
 F_SECS=${F_SECS:-12}
-F_ROUNDS=${F_ROUNDS:-4}
+F_ROUNDS=${F_ROUNDS:-6}
 F_OMIT=${F_OMIT:-2}
 F_IPERF_ARGS=${F_IPERF_ARGS--A 0,1 -l 64K}
 L_SECS=${L_SECS:-20}
@@ -456,19 +456,27 @@ scenario_s() {
 cpu_busy_ms() {
 	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.0f\n", ($2 + $3 + $4 + $7 + $8) * 1000 / hz; exit }' /proc/stat
 }
+# proc_cpu_ms PID: user + system CPU time of PID so far (ms, /proc/PID/stat)
+proc_cpu_ms() {
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.0f\n", ($12 + $13) * 1000 / hz }' "/proc/$1/stat" 2>/dev/null
+}
 # fast_run TAG STREAMS: one iperf3 run over the plain veth, sampled from
-# warm-up on; logs the host's busy CPU ms per GiB moved
+# warm-up on; logs the host's busy CPU ms per GiB moved and, under the agent,
+# the agent's own share of that busy time
 fast_run() {
-	local tag=$1 n=$2 c0 opts
+	local tag=$1 n=$2 c0 a0="" busy agent="" opts
 	read -ra opts <<<"$F_IPERF_ARGS"
 	fresh_start
 	c0=$(cpu_busy_ms)
+	[ -n "${AGENT_PID:-}" ] && a0=$(proc_cpu_ms "$AGENT_PID")
 	iperf_start "$tag" "$F_SECS" "$F_OMIT" "$n" "${opts[@]}"
 	sampler "$tag" "$SAMPLE" "$F_OMIT" "$NS_C" "$NS_S"
 	iperf_wait "$tag"
 	sampler_stop "$tag"
-	log "(f) $tag: $(fmt mbit "$(goodput "$WORK/$tag.json")"), busy CPU $(awk -v c=$(($(cpu_busy_ms) - c0)) \
-		-v b="$(jq -r '.end.sum_received.bytes // 0' "$WORK/$tag.json")" 'BEGIN { if (b > 0) printf "%.0f", c / (b / 2^30); else print "-" }') ms per GiB (warm-up included), sender tb median $(buf_median "$WORK/$tag.tsv" "$NS_C" 9), receiver rb median $(buf_median "$WORK/$tag.tsv" "$NS_S" 7)"
+	busy=$(($(cpu_busy_ms) - c0))
+	[ -n "$a0" ] && agent=", agent $(($(proc_cpu_ms "$AGENT_PID") - a0)) ms of the $busy ms busy"
+	log "(f) $tag: $(fmt mbit "$(goodput "$WORK/$tag.json")"), busy CPU $(awk -v c="$busy" \
+		-v b="$(jq -r '.end.sum_received.bytes // 0' "$WORK/$tag.json")" 'BEGIN { if (b > 0) printf "%.0f", c / (b / 2^30); else print "-" }') ms per GiB (warm-up included)$agent, sender tb median $(buf_median "$WORK/$tag.tsv" "$NS_C" 9), receiver rb median $(buf_median "$WORK/$tag.tsv" "$NS_S" 7)"
 }
 
 # f_mean WHAT TAG: the mean over the F_ROUNDS runs TAG.1, TAG.2... of their
@@ -480,21 +488,32 @@ f_mean() {
 	done | awk '/^[0-9.e+-]+$/ { s += $1; n++ } END { if (n == NR && n) printf "%.0f\n", s / n; else print "-" }'
 }
 
+# fast_stock ROUND: the stock runs of a round
+fast_stock() {
+	local n
+	for n in 1 4; do fast_run "fs$n.$1" "$n"; done
+}
+
 scenario_f() {
 	local n p i
 	# netpath: plain veth with "none" (no TBF); it names the namespaces
 	# NAMEc/NAMEs and sets reno, which path_ready replaces with CC
 	netpath "${UNIQ}f" none - || die "path"
 	path_ready
-	# CPU-bound rates swing between runs: rounds of stock then tcptune (a
-	# fresh agent each), so that a slow drift hits both alike
+	# CPU-bound rates swing between runs: rounds of stock and tcptune (a
+	# fresh agent each), stock first in odd rounds and last in even ones, so
+	# that a drift hits both alike
 	for ((i = 1; i <= F_ROUNDS; i++)); do
-		for n in 1 4; do fast_run "fs$n.$i" "$n"; done
+		[ $((i % 2)) = 1 ] && fast_stock "$i"
 		bench_agent_start "ft.$i"
 		for n in 1 4; do fast_run "ft$n.$i" "$n"; done
 		bench_agent_stop "ft.$i"
+		[ $((i % 2)) = 0 ] && fast_stock "$i"
+		log "(f) round $i: goodput ratio $(ratio "$(goodput "$WORK/ft1.$i.json")" "$(goodput "$WORK/fs1.$i.json")") with 1 flow, $(ratio "$(goodput "$WORK/ft4.$i.json")" "$(goodput "$WORK/fs4.$i.json")") with 4"
 	done
 	for n in 1 4; do
+		log "(f) $n flow(s): median of the per-round goodput ratios $(for ((i = 1; i <= F_ROUNDS; i++)); do
+			ratio "$(goodput "$WORK/ft$n.$i.json")" "$(goodput "$WORK/fs$n.$i.json")"; echo; done | grep . | median)"
 		p="(f) plain veth, $n flow$([ "$n" = 1 ] || echo s), mean of $F_ROUNDS runs"
 		result "$p: goodput" mbit "ge 0.98" "$(f_mean goodput "fs$n")" "$(f_mean goodput "ft$n")"
 		result "$p: memory (skmem r+w+f, both ends, mean)" mb mem "$(f_mean mem "fs$n")" "$(f_mean mem "ft$n")"
