@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include "runtime/config.h"
 #include "runtime/listen.h"
+#include "core/dest_table.h"
 #include "core/parse.h"
 
 struct parse_state {

@@ -285,13 +285,13 @@ static void learn_key(struct tuner *t, const struct dest_key *key, __u32 sndbuf,
  * be a system call per connection per tick). */
 static void dests_publish(struct tuner *t)
 {
-	for (size_t i = 0; i < TUNE_DEST_SLOTS; i++) {
-		struct dest_entry *e = &t->dest_slots[i];
+	struct dest_entry *e;
+	size_t cursor = 0;
+
+	while ((e = dest_next_dirty(&t->dests, &cursor))) {
 		struct conn_target learned = {};
 		struct dest_map_key map_key;
 
-		if (!e->used || !e->dirty)
-			continue;
 		map_key = map_key_of(&e->key);
 		learned.sndbuf = e->sndbuf;
 		learned.rcvbuf = e->rcvbuf;

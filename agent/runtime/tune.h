@@ -7,6 +7,7 @@
 #define TCPTUNE_TUNE_H
 #include <stdbool.h>
 #include "core/budget.h"
+#include "core/dest_table.h"
 #include "runtime/config.h"
 #include "core/estimate.h"
 #include "core/flow.h"
