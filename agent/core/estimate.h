@@ -13,9 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* conn_stats.app_locks bits (SOCK_SNDBUF_LOCK, SOCK_RCVBUF_LOCK). */
-#define EST_LOCK_SNDBUF 1u
-#define EST_LOCK_RCVBUF 2u
+/* conn_stats.app_locks and buf_locks bits: the kernel's SOCK_SNDBUF_LOCK and
+ * SOCK_RCVBUF_LOCK. */
+enum est_lock {
+	EST_LOCK_SNDBUF = 1u << 0,
+	EST_LOCK_RCVBUF = 1u << 1,
+};
 
 /* Smallest and largest min_buf / max_buf accepted. Below the floor the kernel
  * would raise the size itself (SOCK_MIN_SNDBUF is about 4.5 KiB), so the next
