@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <string.h>
 #include "core/estimate.h"
+#include "core/options.h"
 
 /* Thresholds of the rules, as fractions. */
 #define QUEUE_PINNED 0.9    /* send queue at least this share of what sndbuf can hold */
@@ -45,21 +46,23 @@ struct est_config est_config_default(void)
 	};
 }
 
-/* Each test is written so that NaN fails it. */
+/* The options' bounds are core/options.c's; the rest are the estimator's
+ * own. Each test is written so that NaN fails it. */
 const char *est_config_check(const struct est_config *c)
 {
-	if (!(c->alpha > 0 && c->alpha <= 1))
-		return "alpha must be in (0, 1]";
-	if (!(c->headroom >= 1 && c->headroom <= 16))
-		return "headroom must be between 1 and 16";
-	if (c->min_buf < EST_BUF_FLOOR)
-		return "min_buf must be at least 8192 bytes";
-	if (c->max_buf > EST_BUF_CEILING)
-		return "max_buf must be at most 1 GiB";
+	if (!option_within(OPTION_ALPHA, c->alpha))
+		return option_table[OPTION_ALPHA].key_must;
+	if (!option_within(OPTION_HEADROOM, c->headroom))
+		return option_table[OPTION_HEADROOM].key_must;
+	if (!option_within(OPTION_MIN_BUF, c->min_buf))
+		return option_table[OPTION_MIN_BUF].key_must;
+	/* before max_buf's own bounds: the message that names both */
 	if (c->max_buf < c->min_buf)
 		return "max_buf must not be below min_buf";
-	if (!(c->hysteresis >= 0 && c->hysteresis < 1))
-		return "hysteresis must be in [0, 1)";
+	if (!option_within(OPTION_MAX_BUF, c->max_buf))
+		return option_table[OPTION_MAX_BUF].key_must;
+	if (!option_within(OPTION_HYSTERESIS, c->hysteresis))
+		return option_table[OPTION_HYSTERESIS].key_must;
 	if (c->min_change_interval < 1)
 		return "min_change_interval must be at least 1 tick";
 	/* a smaller probe would fall inside the hysteresis band and never happen */

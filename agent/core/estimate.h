@@ -27,9 +27,11 @@ enum est_lock {
 #define EST_BUF_FLOOR 8192u
 #define EST_BUF_CEILING (1u << 30)
 
+/* The bounds of alpha, headroom, min_buf, max_buf and hysteresis are the
+ * options' (core/options.c); the others' are est_config_check()'s. */
 struct est_config {
-	double alpha;             /* EWMA weight of the newest sample, 0 < alpha <= 1 (0.25) */
-	double headroom;          /* target = headroom x BDP, 1..16 (2.0): a writer blocked
+	double alpha;             /* EWMA weight of the newest sample (0.25) */
+	double headroom;          /* target = headroom x BDP (2.0): a writer blocked
 				   * on a full send buffer is woken only when a third of
 				   * it is free (sk_stream_min_wspace), so at least 1.5
 				   * is needed to keep a BDP in flight; the rest absorbs
@@ -40,7 +42,7 @@ struct est_config {
 				   * doubles: keep max_buf <= 2 x those, or raise them,
 				   * else every probe above the cap is wasted. */
 	double hysteresis;        /* change only when |target - current| > hysteresis x
-				   * current, 0 <= h < 1 (0.25) */
+				   * current (0.25) */
 	uint32_t min_change_interval; /* ticks between two changes of one buffer, >= 1 (3);
 				       * probes wait EST_PROBE_INTERVAL ticks instead */
 	double probe_factor;      /* a limiting buffer is multiplied by this; must be
@@ -56,7 +58,8 @@ struct est_config {
 
 /* The defaults above. */
 struct est_config est_config_default(void);
-/* NULL when usable, else what is wrong ("alpha must be in (0, 1]"...). */
+/* NULL when usable, else what is wrong ("alpha must be a number above 0 and
+ * at most 1"...). */
 const char *est_config_check(const struct est_config *cfg);
 
 /* One connection at one tick: the conn_stats figures (cumulative counters are

@@ -178,24 +178,25 @@ static void config_defaults(void **unused)
 static void config_validation(void **unused)
 {
 	(void)unused;
-	EXPECT_BAD(alpha, 0, "alpha must be in (0, 1]");
-	EXPECT_BAD(alpha, -0.5, "alpha must be in (0, 1]");
-	EXPECT_BAD(alpha, 1.01, "alpha must be in (0, 1]");
-	EXPECT_BAD(alpha, __builtin_nan(""), "alpha must be in (0, 1]");
+	EXPECT_BAD(alpha, 0, "alpha must be a number above 0 and at most 1");
+	EXPECT_BAD(alpha, -0.5, "alpha must be a number above 0 and at most 1");
+	EXPECT_BAD(alpha, 1.01, "alpha must be a number above 0 and at most 1");
+	EXPECT_BAD(alpha, __builtin_nan(""), "alpha must be a number above 0 and at most 1");
 	EXPECT_GOOD(alpha, 1);
 	EXPECT_GOOD(alpha, 0.01);
-	EXPECT_BAD(headroom, 0.9, "headroom must be between 1 and 16");
-	EXPECT_BAD(headroom, 17, "headroom must be between 1 and 16");
-	EXPECT_BAD(headroom, __builtin_nan(""), "headroom must be between 1 and 16");
+	EXPECT_BAD(headroom, 0.9, "headroom must be a number from 1 to 16");
+	EXPECT_BAD(headroom, 17, "headroom must be a number from 1 to 16");
+	EXPECT_BAD(headroom, __builtin_nan(""), "headroom must be a number from 1 to 16");
 	EXPECT_GOOD(headroom, 1);
-	EXPECT_BAD(min_buf, 4096, "min_buf must be at least 8192 bytes");
+	EXPECT_BAD(min_buf, 4096, "min_buf must be a size from 8K to 1G");
 	EXPECT_GOOD(min_buf, 8192);
 	EXPECT_BAD(max_buf, 8 * KiB - 1, "max_buf must not be below min_buf");
-	EXPECT_BAD(max_buf, (1u << 30) + 1, "max_buf must be at most 1 GiB");
+	EXPECT_BAD(max_buf, (1u << 30) + 1, "max_buf must be a size from 8K to 1G");
 	EXPECT_GOOD(max_buf, 8 * KiB); /* = min_buf: a fixed size */
 	EXPECT_GOOD(max_buf, 1u << 30);
-	EXPECT_BAD(hysteresis, -0.01, "hysteresis must be in [0, 1)");
-	EXPECT_BAD(hysteresis, 1, "hysteresis must be in [0, 1)");
+	EXPECT_BAD(hysteresis, -0.01, "hysteresis must be a number from 0 to 0.99");
+	EXPECT_BAD(hysteresis, 1, "hysteresis must be a number from 0 to 0.99");
+	EXPECT_BAD(hysteresis, 0.995, "hysteresis must be a number from 0 to 0.99");
 	EXPECT_GOOD(hysteresis, 0);
 	EXPECT_BAD(min_change_interval, 0, "min_change_interval must be at least 1 tick");
 	EXPECT_GOOD(min_change_interval, 1);
