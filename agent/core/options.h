@@ -2,7 +2,8 @@
 /* The bounds of the agent's options, in one table that the command line
  * (agent/cmd/), the configuration file (runtime/config.c) and the
  * estimator's own check (est_config_check) all read: each limit and its
- * error text are written once. Pure. */
+ * error text are written once. Also the modes and the number of policies,
+ * which the tuner (core/tick_plan.h) needs as well. Pure. */
 #ifndef TCPTUNE_OPTIONS_H
 #define TCPTUNE_OPTIONS_H
 #include <stdbool.h>
@@ -18,6 +19,16 @@ enum option_id {
 	OPTION_BUDGET,
 	OPTIONS,                /* how many there are */
 };
+
+/* What the agent does with a connection: mode = in [global] and policies. */
+enum config_mode {
+	MODE_TUNE,              /* compute and apply sizes */
+	MODE_OBSERVE,           /* compute and show, change nothing */
+	MODE_OFF,               /* leave these connections alone (policies only) */
+};
+
+/* Policy sections of the configuration file at most. */
+#define CONFIG_MAX_POLICIES 64
 
 /* How an option's value is written. */
 enum option_unit {
