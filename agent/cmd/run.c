@@ -27,6 +27,17 @@ static const struct argp_option run_options[] = {
 	{},
 };
 
+/* --metrics: an address to listen on, or off. */
+static const char *metrics_arg(const struct argp_state *state, const char *arg)
+{
+	struct sockaddr_storage addr;
+	unsigned int addrlen;
+
+	if (strcmp(arg, "off") && parse_listen(arg, &addr, &addrlen))
+		usage_error(state, "--metrics '%s' must be ADDR:PORT or off (e.g. 127.0.0.1:9977, [::1]:9977)", arg);
+	return arg;
+}
+
 static error_t run_parse(int key, char *arg, struct argp_state *state)
 {
 	struct agent_options *args = state->input;
@@ -72,16 +83,10 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 		args->cli.budget = (__u64)option_arg(state, OPTION_BUDGET, arg);
 		args->cli.set |= CFG_BUDGET;
 		break;
-	case 'M': {
-		struct sockaddr_storage addr;
-		unsigned int addrlen;
-
-		if (strcmp(arg, "off") && parse_listen(arg, &addr, &addrlen))
-			usage_error(state, "--metrics '%s' must be ADDR:PORT or off (e.g. 127.0.0.1:9977, [::1]:9977)", arg);
-		args->cli.metrics = arg;
+	case 'M':
+		args->cli.metrics = metrics_arg(state, arg);
 		args->cli.set |= CFG_METRICS;
 		break;
-	}
 	case OPT_PER_CONNECTION:
 		args->cli.per_connection = true;
 		break;
