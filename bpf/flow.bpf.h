@@ -17,20 +17,19 @@
 #define USEC_PER_SEC 1000000ULL
 #define E2BIG 7
 
-/* tcp_states.h */
-#define TCP_ESTABLISHED 1
-#define TCP_SYN_SENT 2
-#define TCP_SYN_RECV 3
-#define TCP_CLOSE 7
-#define TCP_LISTEN 10
-#define TCP_NEW_SYN_RECV 12
+/* The TCP states are vmlinux.h's; the agent reads them as enum conn_state. */
+_Static_assert(CONN_ESTABLISHED == TCP_ESTABLISHED && CONN_SYN_SENT == TCP_SYN_SENT &&
+	       CONN_SYN_RECV == TCP_SYN_RECV && CONN_FIN_WAIT1 == TCP_FIN_WAIT1 &&
+	       CONN_FIN_WAIT2 == TCP_FIN_WAIT2 && CONN_TIME_WAIT == TCP_TIME_WAIT &&
+	       CONN_CLOSE == TCP_CLOSE && CONN_CLOSE_WAIT == TCP_CLOSE_WAIT &&
+	       CONN_LAST_ACK == TCP_LAST_ACK && CONN_LISTEN == TCP_LISTEN &&
+	       CONN_CLOSING == TCP_CLOSING && CONN_NEW_SYN_RECV == TCP_NEW_SYN_RECV,
+	       "enum conn_state (tcptune.h) is the kernel's TCP states");
 
 /* enum tcp_chrono */
 #define TCP_CHRONO_BUSY 1
 #define TCP_CHRONO_RWND_LIMITED 2
 #define TCP_CHRONO_SNDBUF_LIMITED 3
-
-#define TCP_TIME_WAIT 6
 
 #define SOCK_SNDBUF_LOCK 1
 #define SOCK_RCVBUF_LOCK 2

@@ -42,7 +42,7 @@ static __always_inline void dest_key_of(const struct bpf_sock_ops *skops, __u64 
 	}
 }
 
-/* Loopback connections are never tuned (is_loopback in agent/runtime/tune.c): they
+/* Loopback connections are never tuned (plan_tunable in agent/core/tick_plan.c): they
  * get no per-ACK callbacks either. */
 static __always_inline bool remote_is_loopback(const struct bpf_sock_ops *skops)
 {

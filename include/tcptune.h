@@ -10,6 +10,26 @@
 #define TCPTUNE_DEFAULT_MAX_FLOWS 65536
 #define TCPTUNE_MAX_DESTS 4096
 
+/* The kernel's TCP states (include/net/tcp_states.h), as conn_stats.state and
+ * conn_mark.state hold them. Named apart from the kernel's TCP_* constants,
+ * which vmlinux.h and <netinet/tcp.h> define; bpf/flow.bpf.h checks that the
+ * values are the kernel's. */
+enum conn_state {
+	CONN_ESTABLISHED = 1,
+	CONN_SYN_SENT,
+	CONN_SYN_RECV,
+	CONN_FIN_WAIT1,
+	CONN_FIN_WAIT2,
+	CONN_TIME_WAIT,
+	CONN_CLOSE,
+	CONN_CLOSE_WAIT,
+	CONN_LAST_ACK,
+	CONN_LISTEN,
+	CONN_CLOSING,
+	CONN_NEW_SYN_RECV,
+	CONN_STATES,             /* how many values there are, 0 (none) included */
+};
+
 /* One tracked TCP connection, keyed by socket cookie in the "flows" map.
  * Values are what tcp_get_info() would report, so they compare with ss.
  * The identity comes first; the figures each refresh writes (flow_refresh in
@@ -33,7 +53,7 @@ struct conn_stats {
 	__u64 regrown_ns;        /* the last send buffer growth on an ACK (sockops), 0 = none */
 	__u64 seen_pass;         /* last agent pass (iter/tcp) that saw the socket */
 	/* the figures */
-	__u32 state;             /* TCP_ESTABLISHED ... as in include/net/tcp_states.h */
+	__u32 state;             /* enum conn_state */
 	__u32 srtt_us;
 	__u32 min_rtt_us;
 	__u32 snd_cwnd;          /* packets */
@@ -86,7 +106,7 @@ struct conn_mark {
 				  * clock than bpf_ktime_get_ns on the write/read path) */
 	__u32 listed_tick;       /* the agent's tick it was last listed in, with its figures */
 	__u32 relisted_tick;     /* ... and listed again, refreshed after that record */
-	__u32 state;             /* at the last refresh */
+	__u32 state;             /* enum conn_state, at the last refresh */
 	__u32 drained_reads;     /* reads that found all the socket wrote acknowledged */
 };
 
@@ -146,7 +166,7 @@ struct conn_target {
 	__u32 sndbuf;
 	__u32 rcvbuf;
 	__u32 window_clamp;      /* bytes, with rcvbuf: the window follows a raised buffer only through it */
-	__u32 flags;             /* TARGET_* below: what the estimator saw last tick */
+	__u32 flags;             /* enum target_flag bits */
 	/* the last change the agent decided, for flows/top */
 	__u32 change_old;
 	__u32 change_new;
@@ -166,12 +186,15 @@ static inline int target_overtaken(__u32 target, __u32 current, __u32 from)
 	return target && target < current && from && from != current;
 }
 
-#define TARGET_SND_LIMITED 1      /* held back by its send buffer */
-#define TARGET_RCV_LIMITED 2      /* held back by its receive window */
-#define TARGET_RCV_APP_LIMITED 4  /* the application is not reading */
-#define TARGET_OBSERVE 8          /* its policy is observe: shown, never applied */
-#define TARGET_NO_REGROW 16       /* a byte budget or TCP memory pressure bounds its buffers:
-				   * sockops does not regrow its send buffer */
+/* conn_target.flags: what the estimator saw last tick. */
+enum target_flag {
+	TARGET_SND_LIMITED = 1 << 0,     /* held back by its send buffer */
+	TARGET_RCV_LIMITED = 1 << 1,     /* held back by its receive window */
+	TARGET_RCV_APP_LIMITED = 1 << 2, /* the application is not reading */
+	TARGET_OBSERVE = 1 << 3,         /* its policy is observe: shown, never applied */
+	TARGET_NO_REGROW = 1 << 4,       /* a byte budget or TCP memory pressure bounds its
+					  * buffers: sockops does not regrow its send buffer */
+};
 
 /* A destination, for sizes learned per (cgroup, remote /24 or /64): the
  * "dest_sizes" map, read by sockops when a connection is established. */

@@ -4,6 +4,7 @@
 #define TCPTUNE_COMMANDS_H
 #include <argp.h>
 #include "core/format.h"
+#include "core/options.h"
 
 int cmd_run(int argc, char **argv);
 int cmd_flows(int argc, char **argv);
@@ -14,6 +15,10 @@ int cmd_status(int argc, char **argv);
 /* One line on stderr naming the problem, then exit 2. */
 void usage_error(const struct argp_state *state, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
+
+/* The value of an option of the bounds table (core/options.h); a usage error
+ * naming the flag, the value and what is wrong if it is out of bounds. */
+double option_arg(const struct argp_state *state, enum option_id id, const char *arg);
 
 /* The value of a --sort option; a usage error if it names no order. */
 enum flow_sort sort_option(const struct argp_state *state, const char *arg);

@@ -36,6 +36,16 @@ void usage_error(const struct argp_state *state, const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
+double option_arg(const struct argp_state *state, enum option_id id, const char *arg)
+{
+	const char *why;
+	double v = 0;
+
+	if (option_parse(id, arg, &v, &why))
+		usage_error(state, "%s '%s' %s", option_table[id].flag, arg, why);
+	return v;
+}
+
 enum flow_sort sort_option(const struct argp_state *state, const char *arg)
 {
 	enum flow_sort key;

@@ -4,7 +4,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include "cmd/commands.h"
-#include "core/parse.h"
 #include "runtime/agent.h"
 #include "runtime/listen.h"
 #include "runtime/log.h"
@@ -28,10 +27,20 @@ static const struct argp_option run_options[] = {
 	{},
 };
 
+/* --metrics: an address to listen on, or off. */
+static const char *metrics_arg(const struct argp_state *state, const char *arg)
+{
+	struct sockaddr_storage addr;
+	unsigned int addrlen;
+
+	if (strcmp(arg, "off") && parse_listen(arg, &addr, &addrlen))
+		usage_error(state, "--metrics '%s' must be ADDR:PORT or off (e.g. 127.0.0.1:9977, [::1]:9977)", arg);
+	return arg;
+}
+
 static error_t run_parse(int key, char *arg, struct argp_state *state)
 {
 	struct agent_options *args = state->input;
-	const char *why;
 
 	switch (key) {
 	case 'c':
@@ -40,13 +49,11 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 		args->cgroups[args->nr_cgroups++] = arg;
 		break;
 	case 'i':
-		if (parse_interval(arg, &args->cli.interval_s, &why))
-			usage_error(state, "--interval '%s' %s", arg, why);
+		args->cli.interval_s = option_arg(state, OPTION_INTERVAL, arg);
 		args->cli.set |= CFG_INTERVAL;
 		break;
 	case 'm':
-		if (parse_count(arg, &args->max_flows) || args->max_flows > 16777216)
-			usage_error(state, "--max-flows '%s' must be a whole number from 1 to 16777216", arg);
+		args->max_flows = (long)option_arg(state, OPTION_MAX_FLOWS, arg);
 		break;
 	case 'o':
 		args->cli.observe = true;
@@ -55,44 +62,31 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 		args->cli.config_path = arg;
 		break;
 	case 'b':
-	case 'B': {
-		__u64 size;
-
-		if (parse_size(arg, &size) || size < EST_BUF_FLOOR || size > EST_BUF_CEILING)
-			usage_error(state, "--%s '%s' must be a size from 8K to 1G", key == 'b' ? "min-buf" : "max-buf", arg);
-		if (key == 'b')
-			args->cli.est.min_buf = (__u32)size;
-		else
-			args->cli.est.max_buf = (__u32)size;
-		args->cli.set |= key == 'b' ? CFG_MIN_BUF : CFG_MAX_BUF;
+		args->cli.est.min_buf = (__u32)option_arg(state, OPTION_MIN_BUF, arg);
+		args->cli.set |= CFG_MIN_BUF;
 		break;
-	}
+	case 'B':
+		args->cli.est.max_buf = (__u32)option_arg(state, OPTION_MAX_BUF, arg);
+		args->cli.set |= CFG_MAX_BUF;
+		break;
 	case 'H':
-		if (parse_fraction(arg, 1.0, 16.0, &args->cli.est.headroom))
-			usage_error(state, "--headroom '%s' must be a number from 1 to 16", arg);
+		args->cli.est.headroom = option_arg(state, OPTION_HEADROOM, arg);
 		args->cli.set |= CFG_HEADROOM;
 		break;
 	case 'a':
-		if (parse_fraction(arg, 0.0, 1.0, &args->cli.est.alpha) || args->cli.est.alpha == 0)
-			usage_error(state, "--alpha '%s' must be a number above 0 and at most 1", arg);
+		args->cli.est.alpha = option_arg(state, OPTION_ALPHA, arg);
 		args->cli.set |= CFG_ALPHA;
 		break;
 	case 'u':
-		/* 0 is "unlimited"; anything else must hold one min_buf at least */
-		if (parse_size(arg, &args->cli.budget) || args->cli.budget > BUDGET_MAX)
-			usage_error(state, "--budget '%s' must be 0 (unlimited) or a size up to 1024G (K, M, G suffixes)", arg);
+		/* 0 is "unlimited"; anything else must hold one min_buf at least
+		 * (settings_load, once min_buf is known) */
+		args->cli.budget = (__u64)option_arg(state, OPTION_BUDGET, arg);
 		args->cli.set |= CFG_BUDGET;
 		break;
-	case 'M': {
-		struct sockaddr_storage addr;
-		unsigned int addrlen;
-
-		if (strcmp(arg, "off") && parse_listen(arg, &addr, &addrlen))
-			usage_error(state, "--metrics '%s' must be ADDR:PORT or off (e.g. 127.0.0.1:9977, [::1]:9977)", arg);
-		args->cli.metrics = arg;
+	case 'M':
+		args->cli.metrics = metrics_arg(state, arg);
 		args->cli.set |= CFG_METRICS;
 		break;
-	}
 	case OPT_PER_CONNECTION:
 		args->cli.per_connection = true;
 		break;

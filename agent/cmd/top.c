@@ -41,12 +41,10 @@ static void top_on_signal(int sig)
 static error_t top_parse(int key, char *arg, struct argp_state *state)
 {
 	struct top_args *args = state->input;
-	const char *why;
 
 	switch (key) {
 	case 'i':
-		if (parse_interval(arg, &args->interval_s, &why))
-			usage_error(state, "--interval '%s' %s", arg, why);
+		args->interval_s = option_arg(state, OPTION_INTERVAL, arg);
 		break;
 	case 'n':
 		if (parse_count(arg, &args->iterations))

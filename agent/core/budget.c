@@ -52,7 +52,7 @@ static void apply_shrinks(const struct budget_config *c, struct budget_conn *con
 {
 	for (int freeing = 1; freeing >= 0; freeing--) {
 		for (size_t i = 0; i < n; i++) {
-			for (int k = 0; k < 2; k++) {
+			for (int k = 0; k < BUDGET_SIDES; k++) {
 				struct budget_buf *b = &conns[i].buf[k];
 				int64_t delta = delta_of(b);
 
@@ -106,9 +106,9 @@ static void apply_pressure(const struct budget_config *c, struct budget_conn *co
 
 			if (!conn->tunable || conn->idle_ticks < c->idle_ticks)
 				continue;
-			for (int k = 0; k < 2; k++) {
+			for (int k = 0; k < BUDGET_SIDES; k++) {
 				struct budget_buf *b = &conn->buf[k];
-				uint64_t key = ((uint64_t)b->cur << 32) | (uint64_t)(i * 2 + (size_t)k);
+				uint64_t key = ((uint64_t)b->cur << 32) | (uint64_t)(i * BUDGET_SIDES + (size_t)k);
 
 				if (b->app_owned || b->next || key >= bound || (best && key <= best_key) ||
 				    !pressure_floor(c, b))
@@ -137,7 +137,7 @@ static uint64_t grow_key(const struct budget_conn *conn)
 {
 	uint64_t key = UINT64_MAX;
 
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < BUDGET_SIDES; k++) {
 		const struct budget_buf *b = &conn->buf[k];
 		uint64_t v = ((uint64_t)b->cur << 1) | (b->reason == EST_PROBE);
 
@@ -183,11 +183,11 @@ void budget_apply(const struct budget_config *c, bool pressure, struct budget_co
 
 	*r = (struct budget_result){};
 	for (size_t i = 0; i < n; i++)
-		total += (uint64_t)conns[i].buf[0].assigned + conns[i].buf[1].assigned;
+		total += (uint64_t)conns[i].buf[BUDGET_SND].assigned + conns[i].buf[BUDGET_RCV].assigned;
 
 	if (pressure) {
 		for (size_t i = 0; i < n; i++) {
-			for (int k = 0; k < 2; k++) {
+			for (int k = 0; k < BUDGET_SIDES; k++) {
 				struct budget_buf *b = &conns[i].buf[k];
 
 				if (b->next && is_grow(b->reason)) {
@@ -206,9 +206,10 @@ void budget_apply(const struct budget_config *c, bool pressure, struct budget_co
 		qsort(conns, n, sizeof(*conns), by_grow_key);
 	for (size_t i = 0; i < n; i++) {
 		struct budget_conn *conn = &conns[i];
-		int first = conn->buf[1].cur < conn->buf[0].cur;
+		/* the smaller buffer's grow first */
+		int first = conn->buf[BUDGET_RCV].cur < conn->buf[BUDGET_SND].cur ? BUDGET_RCV : BUDGET_SND;
 
-		for (int j = 0; j < 2; j++) {
+		for (int j = 0; j < BUDGET_SIDES; j++) {
 			struct budget_buf *b = &conn->buf[j ? !first : first];
 
 			if (b->next && is_grow(b->reason))

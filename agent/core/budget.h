@@ -38,7 +38,8 @@ struct budget_config {
 #define BUDGET_PRESSURE_SHRINKS 16u
 #define BUDGET_IDLE_TICKS 2u
 
-enum { BUDGET_SND, BUDGET_RCV };
+/* The buffers of a connection, indexes of budget_conn.buf. */
+enum budget_side { BUDGET_SND, BUDGET_RCV, BUDGET_SIDES };
 
 struct budget_buf {
 	uint32_t cur;             /* sk_sndbuf / sk_rcvbuf now */
@@ -51,7 +52,7 @@ struct budget_buf {
 };
 
 struct budget_conn {
-	struct budget_buf buf[2]; /* BUDGET_SND, BUDGET_RCV */
+	struct budget_buf buf[BUDGET_SIDES];
 	uint32_t idle_ticks;      /* consecutive ticks with no byte acked or received */
 	bool tunable;             /* false: not tuned this tick (loopback, no sample
 				   * yet); its assigned bytes still count */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* Per-connection socket buffer sizing, and a per-destination memory of what
- * was learned. Pure: no libbpf, no system calls, no I/O, no allocation.
+/* Per-connection socket buffer sizing (what it learns per destination is
+ * kept by core/dest_table.h). Pure: no libbpf, no system calls, no I/O, no allocation.
  *
  * Once per agent tick the caller turns each connection's conn_stats into an
  * est_sample, calls est_update() with that connection's est_state, and applies
@@ -13,9 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* conn_stats.app_locks bits (SOCK_SNDBUF_LOCK, SOCK_RCVBUF_LOCK). */
-#define EST_LOCK_SNDBUF 1u
-#define EST_LOCK_RCVBUF 2u
+/* conn_stats.app_locks and buf_locks bits: the kernel's SOCK_SNDBUF_LOCK and
+ * SOCK_RCVBUF_LOCK. */
+enum est_lock {
+	EST_LOCK_SNDBUF = 1u << 0,
+	EST_LOCK_RCVBUF = 1u << 1,
+};
 
 /* Smallest and largest min_buf / max_buf accepted. Below the floor the kernel
  * would raise the size itself (SOCK_MIN_SNDBUF is about 4.5 KiB), so the next
@@ -24,9 +27,11 @@
 #define EST_BUF_FLOOR 8192u
 #define EST_BUF_CEILING (1u << 30)
 
+/* The bounds of alpha, headroom, min_buf, max_buf and hysteresis are the
+ * options' (core/options.c); the others' are est_config_check()'s. */
 struct est_config {
-	double alpha;             /* EWMA weight of the newest sample, 0 < alpha <= 1 (0.25) */
-	double headroom;          /* target = headroom x BDP, 1..16 (2.0): a writer blocked
+	double alpha;             /* EWMA weight of the newest sample (0.25) */
+	double headroom;          /* target = headroom x BDP (2.0): a writer blocked
 				   * on a full send buffer is woken only when a third of
 				   * it is free (sk_stream_min_wspace), so at least 1.5
 				   * is needed to keep a BDP in flight; the rest absorbs
@@ -37,7 +42,7 @@ struct est_config {
 				   * doubles: keep max_buf <= 2 x those, or raise them,
 				   * else every probe above the cap is wasted. */
 	double hysteresis;        /* change only when |target - current| > hysteresis x
-				   * current, 0 <= h < 1 (0.25) */
+				   * current (0.25) */
 	uint32_t min_change_interval; /* ticks between two changes of one buffer, >= 1 (3);
 				       * probes wait EST_PROBE_INTERVAL ticks instead */
 	double probe_factor;      /* a limiting buffer is multiplied by this; must be
@@ -53,7 +58,8 @@ struct est_config {
 
 /* The defaults above. */
 struct est_config est_config_default(void);
-/* NULL when usable, else what is wrong ("alpha must be in (0, 1]"...). */
+/* NULL when usable, else what is wrong ("alpha must be a number above 0 and
+ * at most 1"...). */
 const char *est_config_check(const struct est_config *cfg);
 
 /* One connection at one tick: the conn_stats figures (cumulative counters are
@@ -141,7 +147,7 @@ struct est_decision {
 	 * no estimate (side idle, buffer owned by the application, no RTT yet,
 	 * or receiver app-limited). A limited side's is its probe. */
 	uint32_t snd_target, rcv_target;
-	/* What dest_learn() should be fed: the path's target (rate x RTT) of a
+	/* What dest_learn() (core/dest_table.h) should be fed: the path's target (rate x RTT) of a
 	 * side its own buffer did not hold back in a steady tick, else 0. A
 	 * limited side's rate under-reports its path and its probe doubles
 	 * whatever it had; a probe's floor is this connection's evidence, kept
@@ -178,52 +184,5 @@ int est_setsockopt_value(uint32_t sk_size);
 /* sk_sndbuf bytes per payload byte for this MSS: (mss + EST_SKB_OVERHEAD) / mss. */
 #define EST_SKB_OVERHEAD 320u
 double est_sndbuf_factor(uint32_t mss);
-
-/* ---- per-destination memory ------------------------------------------- */
-
-/* A destination: a cgroup's connections to one /24 (IPv4) or /64 (IPv6). */
-struct dest_key {
-	uint64_t cgroup_id;
-	uint16_t family;             /* AF_INET or AF_INET6; 0 = not a destination */
-	uint8_t addr[16];            /* masked; IPv4 in the first 4 bytes */
-};
-
-struct dest_entry {
-	struct dest_key key;
-	uint32_t sndbuf, rcvbuf;     /* smoothed learned sizes, 0 = none learned */
-	uint64_t updated_us;         /* last dest_learn */
-	bool used;
-	bool dirty;                  /* sizes changed since the caller last copied them out (it clears it) */
-};
-
-/* Set-associative: a key hashes to one set of DEST_WAYS slots; a new key
- * replaces the least recently learned entry of its set. Bounded work per call. */
-#define DEST_WAYS 8u
-
-struct dest_table {
-	struct dest_entry *slots;    /* caller's storage, nsets x DEST_WAYS */
-	size_t nsets;
-	double alpha;                /* EWMA weight of a newly learned size */
-};
-
-/* nslots: a non-zero multiple of DEST_WAYS; alpha in (0, 1]. Clears slots.
- * Returns 0, or -1 for bad arguments. */
-int dest_table_init(struct dest_table *t, struct dest_entry *slots, size_t nslots, double alpha);
-
-/* family AF_INET: addr holds IPv4 in its first 4 bytes. An IPv4-mapped IPv6
- * address (::ffff:a.b.c.d) becomes AF_INET. Other families give family 0. */
-struct dest_key dest_key_make(uint64_t cgroup_id, uint16_t family, const uint8_t addr[16]);
-
-/* Folds one connection's targets into its destination (0 = nothing for that
- * buffer), marking the entry dirty when its sizes change. When a new
- * destination replaces another, *evicted (if not NULL) is set to the key
- * that went, else its family to 0: a copy of the table kept elsewhere must
- * drop it too. Returns 0, or -1 when nothing was learned (bad key, both 0). */
-int dest_learn(struct dest_table *t, const struct dest_key *key,
-	       uint32_t sndbuf, uint32_t rcvbuf, uint64_t now_us, struct dest_key *evicted);
-
-/* What was learned for key (0 for a buffer never learned). */
-bool dest_lookup(const struct dest_table *t, const struct dest_key *key,
-		 uint32_t *sndbuf, uint32_t *rcvbuf);
 
 #endif

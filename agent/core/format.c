@@ -76,12 +76,15 @@ const char *format_change_buffer(__u16 buffer)
 const char *format_state(__u16 state)
 {
 	static const char *const names[] = {
-		[1] = "ESTABLISHED", [2] = "SYN_SENT", [3] = "SYN_RECV", [4] = "FIN_WAIT1",
-		[5] = "FIN_WAIT2", [6] = "TIME_WAIT", [7] = "CLOSE", [8] = "CLOSE_WAIT",
-		[9] = "LAST_ACK", [10] = "LISTEN", [11] = "CLOSING", [12] = "NEW_SYN_RECV",
+		[CONN_ESTABLISHED] = "ESTABLISHED", [CONN_SYN_SENT] = "SYN_SENT",
+		[CONN_SYN_RECV] = "SYN_RECV", [CONN_FIN_WAIT1] = "FIN_WAIT1",
+		[CONN_FIN_WAIT2] = "FIN_WAIT2", [CONN_TIME_WAIT] = "TIME_WAIT",
+		[CONN_CLOSE] = "CLOSE", [CONN_CLOSE_WAIT] = "CLOSE_WAIT",
+		[CONN_LAST_ACK] = "LAST_ACK", [CONN_LISTEN] = "LISTEN",
+		[CONN_CLOSING] = "CLOSING", [CONN_NEW_SYN_RECV] = "NEW_SYN_RECV",
 	};
 
-	if (state < sizeof(names) / sizeof(names[0]) && names[state])
+	if (state < CONN_STATES && names[state])
 		return names[state];
 	return "UNKNOWN";
 }

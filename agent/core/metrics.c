@@ -9,6 +9,7 @@
 #include <string.h>
 #include "core/af.h"
 #include "core/budget.h"
+#include "core/dest_table.h"
 #include "core/estimate.h"
 #include "core/format.h"
 #include "core/metrics.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include "core/parse.h"
 
-int parse_interval(const char *text, double *seconds, const char **why)
+int parse_decimal(const char *text, double *value, const char **why)
 {
 	char *end;
 	double v;
@@ -26,15 +26,7 @@ int parse_interval(const char *text, double *seconds, const char **why)
 		*why = "is not a number";
 		return -1;
 	}
-	if (v <= 0) {
-		*why = "must be greater than zero";
-		return -1;
-	}
-	if (v < 0.01 || v > INTERVAL_MAX_S) {
-		*why = "must be between 0.01 and 3600 seconds";
-		return -1;
-	}
-	*seconds = v;
+	*value = v;
 	return 0;
 }
 

@@ -6,11 +6,11 @@
 #include <stddef.h>
 #include <linux/types.h>
 
-#define INTERVAL_MAX_S 3600.0
-
-/* A tick interval in seconds: a decimal number > 0 and <= INTERVAL_MAX_S.
- * Returns 0, or -1 with *why set to a short reason. */
-int parse_interval(const char *text, double *seconds, const char **why);
+/* A decimal number, finite: digits, a point, a sign, an exponent (what
+ * strtod takes, less hex, blanks and words). Returns 0, or -1 with *why set
+ * to a short reason ("is empty", "is not a number") and *value untouched.
+ * The bounds of an option are core/options.h's. */
+int parse_decimal(const char *text, double *value, const char **why);
 
 /* A positive count (for --iterations). */
 int parse_count(const char *text, long *count);

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include "runtime/config.h"
 #include "runtime/listen.h"
+#include "core/dest_table.h"
+#include "core/options.h"
 #include "core/parse.h"
 
 struct parse_state {
@@ -95,14 +97,70 @@ static struct config_settings *open_section(struct parse_state *st, const char *
 
 #define KEY_ERROR(...) (snprintf(st->error, sizeof(st->error), __VA_ARGS__), 0)
 
+/* The keys whose bounds are the options table's (core/options.h). */
+static const enum option_id bounded_keys[] = {
+	OPTION_MIN_BUF, OPTION_MAX_BUF, OPTION_HEADROOM, OPTION_ALPHA, OPTION_HYSTERESIS, OPTION_INTERVAL,
+	OPTION_BUDGET,
+};
+
+/* One of bounded_keys: parsed and checked by the table, stored here. */
+static int set_bounded(struct parse_state *st, struct config_settings *s, enum option_id id, const char *value)
+{
+	const char *why;
+	double v;
+
+	if (option_parse(id, value, &v, &why))
+		return KEY_ERROR("%s: '%s' %s", option_table[id].key, value, why);
+	switch (id) {
+	case OPTION_MIN_BUF: s->min_buf = (uint32_t)v, s->set |= CFG_MIN_BUF; break;
+	case OPTION_MAX_BUF: s->max_buf = (uint32_t)v, s->set |= CFG_MAX_BUF; break;
+	case OPTION_HEADROOM: s->headroom = v, s->set |= CFG_HEADROOM; break;
+	case OPTION_ALPHA: s->alpha = v, s->set |= CFG_ALPHA; break;
+	case OPTION_HYSTERESIS: s->hysteresis = v, s->set |= CFG_HYSTERESIS; break;
+	case OPTION_INTERVAL: st->cfg->interval_s = v, s->set |= CFG_INTERVAL; break;
+	case OPTION_BUDGET:
+		s->budget = (uint64_t)v;
+		if (st->global)
+			st->cfg->budget = s->budget;
+		s->set |= CFG_BUDGET;
+		break;
+	default: break;
+	}
+	return 1;
+}
+
+/* The keys that are not the table's: mode and metrics. */
+static int set_other(struct parse_state *st, struct config_settings *s, const char *name, const char *value)
+{
+	struct sockaddr_storage addr;
+	unsigned int addrlen;
+
+	if (!strcmp(name, "mode")) {
+		if (!strcmp(value, "tune"))
+			s->mode = MODE_TUNE;
+		else if (!strcmp(value, "observe"))
+			s->mode = MODE_OBSERVE;
+		else if (!strcmp(value, "off") && !st->global)
+			s->mode = MODE_OFF;
+		else
+			return KEY_ERROR("mode: '%s' must be tune, observe%s", value, st->global ? "" : " or off");
+		s->set |= CFG_MODE;
+	} else if (!strcmp(name, "metrics")) {
+		if (strcmp(value, "off") && parse_listen(value, &addr, &addrlen))
+			return KEY_ERROR("metrics: '%s' must be ADDR:PORT or off", value);
+		snprintf(st->cfg->metrics, sizeof(st->cfg->metrics), "%s", value);
+		s->set |= CFG_METRICS;
+	} else {
+		return KEY_ERROR("unknown key '%s' (keys: mode, min_buf, max_buf, headroom, alpha, hysteresis, budget%s)", name,
+				 st->global ? ", interval, metrics" : "");
+	}
+	return 1;
+}
+
 /* inih's handler, once per key: a section is opened at its first key. */
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_state *st = user;
-	struct config_settings *s;
-	__u64 size;
-	double v;
-	const char *why;
 
 	if (st->error[0])
 		return 1; /* only the first error is reported */
@@ -117,68 +175,12 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	}
 	if (!st->section)
 		return KEY_ERROR("%s: outside a known section", name);
-	s = st->section;
-	if (!strcmp(name, "mode")) {
-		if (!strcmp(value, "tune"))
-			s->mode = MODE_TUNE;
-		else if (!strcmp(value, "observe"))
-			s->mode = MODE_OBSERVE;
-		else if (!strcmp(value, "off") && !st->global)
-			s->mode = MODE_OFF;
-		else
-			return KEY_ERROR("mode: '%s' must be tune, observe%s", value, st->global ? "" : " or off");
-		s->set |= CFG_MODE;
-	} else if (!strcmp(name, "min_buf") || !strcmp(name, "max_buf")) {
-		if (parse_size(value, &size) || size < EST_BUF_FLOOR || size > EST_BUF_CEILING)
-			return KEY_ERROR("%s: '%s' must be a size from 8K to 1G", name, value);
-		if (name[1] == 'i') {
-			s->min_buf = (uint32_t)size;
-			s->set |= CFG_MIN_BUF;
-		} else {
-			s->max_buf = (uint32_t)size;
-			s->set |= CFG_MAX_BUF;
-		}
-	} else if (!strcmp(name, "headroom")) {
-		if (parse_fraction(value, 1.0, 16.0, &s->headroom))
-			return KEY_ERROR("headroom: '%s' must be a number from 1 to 16", value);
-		s->set |= CFG_HEADROOM;
-	} else if (!strcmp(name, "alpha")) {
-		if (parse_fraction(value, 0.0, 1.0, &v) || v == 0)
-			return KEY_ERROR("alpha: '%s' must be a number above 0 and at most 1", value);
-		s->alpha = v;
-		s->set |= CFG_ALPHA;
-	} else if (!strcmp(name, "hysteresis")) {
-		if (parse_fraction(value, 0.0, 0.99, &s->hysteresis))
-			return KEY_ERROR("hysteresis: '%s' must be a number from 0 to 0.99", value);
-		s->set |= CFG_HYSTERESIS;
-	} else if (!st->global && (!strcmp(name, "interval") || !strcmp(name, "metrics"))) {
+	if (!st->global && (!strcmp(name, "interval") || !strcmp(name, "metrics")))
 		return KEY_ERROR("%s: only in [global]", name);
-	} else if (!strcmp(name, "interval")) {
-		if (parse_interval(value, &st->cfg->interval_s, &why))
-			return KEY_ERROR("interval: '%s' %s", value, why);
-		s->set |= CFG_INTERVAL;
-	} else if (!strcmp(name, "budget")) {
-		__u64 budget;
-
-		if (parse_size(value, &budget) || budget > (1ull << 40))
-			return KEY_ERROR("budget: '%s' must be 0 (unlimited) or a size up to 1024G", value);
-		s->budget = budget;
-		if (st->global)
-			st->cfg->budget = budget;
-		s->set |= CFG_BUDGET;
-	} else if (!strcmp(name, "metrics")) {
-		struct sockaddr_storage addr;
-		unsigned int addrlen;
-
-		if (strcmp(value, "off") && parse_listen(value, &addr, &addrlen))
-			return KEY_ERROR("metrics: '%s' must be ADDR:PORT or off", value);
-		snprintf(st->cfg->metrics, sizeof(st->cfg->metrics), "%s", value);
-		s->set |= CFG_METRICS;
-	} else {
-		return KEY_ERROR("unknown key '%s' (keys: mode, min_buf, max_buf, headroom, alpha, hysteresis, budget%s)", name,
-				 st->global ? ", interval, metrics" : "");
-	}
-	return 1;
+	for (size_t i = 0; i < sizeof(bounded_keys) / sizeof(bounded_keys[0]); i++)
+		if (!strcmp(name, option_table[bounded_keys[i]].key))
+			return set_bounded(st, st->section, bounded_keys[i], value);
+	return set_other(st, st->section, name, value);
 }
 
 void config_apply(struct est_config *base, enum config_mode *mode, const struct config_settings *s)

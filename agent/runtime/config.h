@@ -9,16 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/estimate.h"
+#include "core/options.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/tcptune/tcptune.conf"
-#define CONFIG_MAX_POLICIES 64
 #define CONFIG_SECTION_MAX 512 /* a section header's text, cgroup path included */
-
-enum config_mode {
-	MODE_TUNE,     /* compute and apply sizes */
-	MODE_OBSERVE,  /* compute and show, change nothing */
-	MODE_OFF,      /* leave these connections alone (policies only) */
-};
 
 /* Which keys a section gave (the rest come from the level below). */
 enum {

@@ -11,8 +11,6 @@
 #include "runtime/system.h"
 
 #define METRICS_DEFAULT "127.0.0.1:9977"
-/* 1 TiB: far above any host's TCP memory, and no overflow in the sums */
-#define BUDGET_MAX (1ull << 40)
 
 /* What the command line gave: its values win over the file's [global]. */
 struct cli_settings {

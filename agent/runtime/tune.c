@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
-#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -61,65 +60,23 @@ void tuner_reconfigure(struct tuner *t, const struct est_config *est, __u64 budg
 
 void tuner_free(struct tuner *t)
 {
+	struct plan_work *w = &t->work;
+
 	free(t->conns);
-	free(t->next_conns);
-	free(t->decisions);
-	free(t->budget_conns);
+	free(w->next), free(w->decisions), free(w->budget), free(w->group), free(w->group_where);
+	free(w->actions), free(w->gone), free(w->evicted);
+	free(t->policies);
 	free(t->dest_slots);
 	free(t->write_keys);
 	free(t->write_targets);
 	t->write_keys = NULL;
 	t->write_targets = NULL;
 	t->nwrites = 0;
-	t->conns = t->next_conns = NULL;
-	t->decisions = NULL;
-	t->budget_conns = NULL;
+	t->conns = NULL;
+	*w = (struct plan_work){};
+	t->policies = NULL;
 	t->dest_slots = NULL;
 	t->work_cap = 0;
-}
-
-static struct est_sample sample_of(const struct conn_stats *s)
-{
-	return (struct est_sample){
-		.now_us = s->updated_ns / 1000,
-		.srtt_us = s->srtt_us,
-		.min_rtt_us = s->min_rtt_us,
-		.rcv_rtt_us = s->rcv_rtt_us,
-		.mss = s->mss,
-		.snd_cwnd = s->snd_cwnd,
-		.delivery_rate_Bps = s->delivery_rate_Bps,
-		.bytes_acked = s->bytes_acked,
-		.bytes_received = s->bytes_received,
-		.snd_queue_bytes = s->snd_queue_bytes,
-		.rcv_queue_bytes = s->rcv_queue_bytes,
-		.sndbuf = s->sndbuf,
-		.rcvbuf = s->rcvbuf,
-		.sndbuf_limited_us = s->sndbuf_limited_us,
-		.rwnd_limited_us = s->rwnd_limited_us,
-		.busy_us = s->busy_us,
-		.app_locks = s->app_locks,
-		.sndbuf_cap = s->sndbuf_cap,
-		.rcvbuf_cap = s->rcvbuf_cap,
-		.app_limited = s->app_limited != 0,
-		.buf_locks = s->buf_locks,
-		.notsent_lowat = s->notsent_lowat,
-		.active_us = s->active_us,
-		.drained_reads = s->drained_reads,
-	};
-}
-
-/* Loopback connections are bound by CPU, not by a path: a BDP of a few
- * microseconds would starve them, so they stay with the kernel's autotuning. */
-static bool is_loopback(const struct conn_stats *s)
-{
-	static const __u8 mapped[12] = { [10] = 0xff, [11] = 0xff };
-	static const __u8 v6_loopback[16] = { [15] = 1 };
-
-	if (s->family == AF_INET)
-		return s->daddr[0] == 127;
-	if (!memcmp(s->daddr, mapped, sizeof(mapped)))
-		return s->daddr[12] == 127;
-	return !memcmp(s->daddr, v6_loopback, sizeof(v6_loopback));
 }
 
 static int by_cookie(const void *a, const void *b)
@@ -137,77 +94,38 @@ static bool sorted_by_cookie(const struct flow *flows, size_t n)
 	return true;
 }
 
-/* Are these the connections of the last tick, in the same order? */
-static bool same_connections(const struct tuner *t, const struct flow *flows, size_t n)
-{
-	if (n != t->nconns)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (t->conns[i].cookie != flows[i].cookie)
-			return false;
-	return true;
-}
-
 /* One line per change: connection, buffer, old -> new, reason. */
-static void log_change(const struct flow *f, const char *buffer, __u32 old, __u32 new,
-		       unsigned int reason, bool observe)
+static void log_change(const struct flow *f, const struct plan_change *ch)
 {
 	char saddr[ADDR_STRLEN], daddr[ADDR_STRLEN], from[16], to[16];
-	bool unlimited = old == 0 && !strcmp(buffer, "notsent_lowat");
+	bool unlimited = ch->old == 0 && ch->buffer == CHANGE_NOTSENT_LOWAT;
 
-	log_info("%s %s:%u -> %s:%u cookie %llu %s %s -> %s (%s)", observe ? "would change" : "change",
+	log_info("%s %s:%u -> %s:%u cookie %llu %s %s -> %s (%s)", ch->observe ? "would change" : "change",
 		 format_addr(f->s.family, f->s.saddr, saddr), f->s.sport,
-		 format_addr(f->s.family, f->s.daddr, daddr), f->s.dport,
-		 (unsigned long long)f->cookie, buffer, unlimited ? "unlimited" : format_si(old, "B", from, sizeof(from)),
-		 format_si(new, "B", to, sizeof(to)), tune_reason_name(reason));
+		 format_addr(f->s.family, f->s.daddr, daddr), f->s.dport, (unsigned long long)f->cookie,
+		 format_change_buffer((__u16)ch->buffer),
+		 unlimited ? "unlimited" : format_si(ch->old, "B", from, sizeof(from)),
+		 format_si(ch->new, "B", to, sizeof(to)), tune_reason_name(ch->reason));
 }
 
-/* A send-buffer target that a regrowth overtook is never applied: the
- * size the connection has is its target now, so flows shows it and the
- * budget counts it. True when it changed. */
-static bool adopt_regrowth(struct conn_target *target, const struct conn_stats *s)
-{
-	if (!target_overtaken(target->sndbuf, s->sndbuf, target->sndbuf_from))
-		return false;
-	target->sndbuf = target->sndbuf_from = s->sndbuf;
-	return true;
-}
-
-static void record_change(struct tuner *t, struct conn_target *target, const struct flow *f, bool observe,
-			  enum change_buffer buffer, __u32 old, __u32 new, unsigned int reason)
-{
-	target->change_buffer = (__u16)buffer;
-	target->change_reason = (__u16)reason;
-	target->change_old = old;
-	target->change_new = new;
-	target->change_ns = monotonic_ns();
-	if (buffer > CHANGE_NONE && buffer < CHANGE_BUFFERS && reason < TUNE_REASONS) {
-		t->changes[buffer][reason]++;
-		if (t->logged_this_tick >= TUNE_LOG_CHANGES_PER_TICK)
-			t->unlogged[buffer][reason]++;
-	}
-	if (t->logged_this_tick++ < TUNE_LOG_CHANGES_PER_TICK)
-		log_change(f, format_change_buffer((__u16)buffer), old, new, reason, observe);
-}
-
-/* One line for the changes of this tick past TUNE_LOG_CHANGES_PER_TICK. */
-static void log_unlogged(struct tuner *t)
+/* The plan's change lines, then one line for the changes past them. */
+static void log_changes(const struct tuner *t, const struct flow *flows, const struct plan_output *out)
 {
 	char counts[512];
 	size_t len = 0, total = 0;
 
+	for (size_t i = 0; i < out->nlogged; i++)
+		log_change(&flows[out->logged[i].conn], &out->logged[i]);
 	for (int b = CHANGE_SNDBUF; b < CHANGE_BUFFERS; b++)
 		for (int r = 0; r < TUNE_REASONS; r++) {
-			if (!t->unlogged[b][r])
+			if (!out->unlogged[b][r])
 				continue;
-			total += t->unlogged[b][r];
+			total += out->unlogged[b][r];
 			if (len < sizeof(counts))
 				len += (size_t)snprintf(counts + len, sizeof(counts) - len, "%s%s %s %llu", len ? ", " : "",
 							format_change_buffer((__u16)b), tune_reason_name((unsigned int)r),
-							(unsigned long long)t->unlogged[b][r]);
+							(unsigned long long)out->unlogged[b][r]);
 		}
-	memset(t->unlogged, 0, sizeof(t->unlogged));
-	t->logged_this_tick = 0;
 	if (total)
 		log_info("%zu more %schanges this tick, not logged one by one: %s (flows shows each connection's last change; the metrics count them all)",
 			 total, t->observe ? "would-" : "", counts);
@@ -264,34 +182,18 @@ static struct dest_map_key map_key_of(const struct dest_key *key)
 	return map_key;
 }
 
-/* Folds one size into the table's entry for KEY; dests_publish() copies it to
- * dest_sizes. A destination the table replaced leaves dest_sizes now: the
- * map has as many entries as the table, and one that kept replaced keys
- * would fill up and refuse every destination learned after. */
-static void learn_key(struct tuner *t, const struct dest_key *key, __u32 sndbuf, __u32 rcvbuf,
-		      __u64 now_us)
-{
-	struct dest_map_key map_key;
-	struct dest_key evicted;
-
-	if (dest_learn(&t->dests, key, sndbuf, rcvbuf, now_us, &evicted) || !evicted.family)
-		return;
-	map_key = map_key_of(&evicted);
-	bpf_map_delete_elem(t->dests_fd, &map_key);
-}
-
 /* The destinations whose sizes changed this tick, written once each (every
  * connection to a destination folds into it: one write per connection would
  * be a system call per connection per tick). */
 static void dests_publish(struct tuner *t)
 {
-	for (size_t i = 0; i < TUNE_DEST_SLOTS; i++) {
-		struct dest_entry *e = &t->dest_slots[i];
+	struct dest_entry *e;
+	size_t cursor = 0;
+
+	while ((e = dest_next_dirty(&t->dests, &cursor))) {
 		struct conn_target learned = {};
 		struct dest_map_key map_key;
 
-		if (!e->used || !e->dirty)
-			continue;
 		map_key = map_key_of(&e->key);
 		learned.sndbuf = e->sndbuf;
 		learned.rcvbuf = e->rcvbuf;
@@ -300,24 +202,6 @@ static void dests_publish(struct tuner *t)
 		e->dirty = false;
 		if (t->dests_learned && !*t->dests_learned)
 			*t->dests_learned = 1; /* sockops starts looking destinations up */
-	}
-}
-
-/* Per (cgroup, remote prefix), and the receive side also per remote prefix
- * alone (cgroup 0): a listener's SYN-ACK window is chosen before the
- * connection has a cgroup sockops can read (bpf/sockops.bpf.c). */
-static void learn(struct tuner *t, const struct flow *f, const struct est_decision *d)
-{
-	struct dest_key key, any_cgroup;
-	__u64 now_us = f->s.updated_ns / 1000;
-
-	if (!d->learn_sndbuf && !d->learn_rcvbuf)
-		return; /* most connections, most ticks: before the keys are made */
-	key = dest_key_make(f->s.cgroup_id, f->s.family, f->s.daddr);
-	learn_key(t, &key, d->learn_sndbuf, d->learn_rcvbuf, now_us);
-	if (d->learn_rcvbuf) {
-		any_cgroup = dest_key_make(0, f->s.family, f->s.daddr);
-		learn_key(t, &any_cgroup, 0, d->learn_rcvbuf, now_us);
 	}
 }
 
@@ -400,70 +284,6 @@ static void log_budget(struct tuner *t, const struct budget_result *r)
 		  r->dropped, r->pressure_shrinks, r->capped, r->refused);
 }
 
-static void budget_buf_of(struct budget_buf *b, __u32 cur, __u32 assigned, __u32 queued, bool app_owned,
-			  __u32 next, enum est_reason reason)
-{
-	*b = (struct budget_buf){ .cur = cur, .assigned = assigned, .queued = queued, .app_owned = app_owned,
-				  .next = next, .reason = reason };
-}
-
-/* Policies with a budget of their own: after the global pass, the grows of
- * each such policy's connections are cut again to what its budget has left
- * (pressure is the global pass's business). */
-static void policy_budgets(struct tuner *t, const struct conn_track *conns, struct budget_conn *bc, size_t n)
-{
-	bool done[CONFIG_MAX_POLICIES + 1] = {};
-	struct budget_conn *sub;
-	size_t *where;
-
-	for (size_t k = 0; k < n; k++) {
-		const struct conn_track *first = &conns[bc[k].id];
-		int group = first->budget_group;
-		struct budget_config limits = t->limits;
-		struct budget_result r;
-		size_t m = 0;
-
-		if (group <= 0 || group > CONFIG_MAX_POLICIES || done[group] || !first->group_budget ||
-		    !bc[k].tunable)
-			continue;
-		done[group] = true; /* its first connection: the group is gathered now */
-		sub = calloc(n, sizeof(*sub));
-		where = calloc(n, sizeof(*where));
-		if (!sub || !where) {
-			free(sub), free(where);
-			return;
-		}
-		for (size_t j = k; j < n; j++) {
-			if (!bc[j].tunable || conns[bc[j].id].budget_group != group)
-				continue;
-			where[m] = j;
-			sub[m] = bc[j];
-			sub[m].id = m;
-			m++;
-		}
-		limits.budget = first->group_budget;
-		budget_apply(&limits, false, sub, m, &r);
-		for (size_t j = 0; j < m; j++) {
-			struct budget_conn *out = &bc[where[sub[j].id]];
-
-			memcpy(out->buf, sub[j].buf, sizeof(out->buf));
-		}
-		log_debug("tuner: policy budget %llu: %llu assigned, %u capped, %u refused",
-			  (unsigned long long)limits.budget, (unsigned long long)r.assigned, r.capped, r.refused);
-		free(sub), free(where);
-	}
-}
-
-/*
- * Three phases: the estimator decides for every connection; the safety limits
- * adjust all decisions together (budget_apply); the targets are written.
- * est_update() assumes every change it returns is made, and records its tick
- * for the rate limit: a grow the budget refuses or pressure drops is simply
- * not made, the buffer stays, and the estimator asks again after
- * min_change_interval ticks (probes: the next tick), seeing the real size.
- * A pressure shrink is not the estimator's: it sees the smaller buffer in the
- * next sample and, pressure over, grows it back to its target in one step.
- */
 /* *array grown to cap elements (left as it was when that fails). */
 static bool grow_array(void **array, size_t cap, size_t size)
 {
@@ -508,170 +328,124 @@ static void target_forget(struct tuner *t, __u64 cookie)
 	bpf_map_delete_elem(t->targets_fd, &cookie);
 }
 
-/* The working arrays for n connections: decisions and budget_conns zeroed;
- * next_conns is filled in by tuner_tick. */
+/* The working arrays for n connections, kept and grown from tick to tick. */
 static int work_reserve(struct tuner *t, size_t n)
 {
-	if (n > t->work_cap) {
-		size_t cap = t->work_cap ? t->work_cap : 256;
-		bool ok;
+	struct plan_work *w = &t->work;
+	size_t cap = t->work_cap ? t->work_cap : 256;
+	bool ok;
 
-		while (cap < n)
-			cap *= 2;
-		/* the table too: it is the next tick's working array (kept as is) */
-		ok = grow_array((void **)&t->conns, cap, sizeof(*t->conns));
-		ok &= grow_array((void **)&t->next_conns, cap, sizeof(*t->next_conns));
-		ok &= grow_array((void **)&t->decisions, cap, sizeof(*t->decisions));
-		ok &= grow_array((void **)&t->budget_conns, cap, sizeof(*t->budget_conns));
-		if (!ok)
-			return -ENOMEM;
-		t->work_cap = cap;
-	}
-	memset(t->decisions, 0, n * sizeof(*t->decisions));
-	memset(t->budget_conns, 0, n * sizeof(*t->budget_conns));
+	if (n <= t->work_cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	/* the table too: it is the next tick's working array (kept as is) */
+	ok = grow_array((void **)&t->conns, cap, sizeof(*t->conns));
+	ok &= grow_array((void **)&w->next, cap, sizeof(*w->next));
+	ok &= grow_array((void **)&w->decisions, cap, sizeof(*w->decisions));
+	ok &= grow_array((void **)&w->budget, cap, sizeof(*w->budget));
+	ok &= grow_array((void **)&w->group, cap, sizeof(*w->group));
+	ok &= grow_array((void **)&w->group_where, cap, sizeof(*w->group_where));
+	ok &= grow_array((void **)&w->actions, cap, sizeof(*w->actions));
+	ok &= grow_array((void **)&w->gone, cap, sizeof(*w->gone));
+	ok &= grow_array((void **)&w->evicted, 2 * cap, sizeof(*w->evicted));
+	ok &= grow_array((void **)&t->policies, cap, sizeof(*t->policies));
+	if (!ok)
+		return -ENOMEM;
+	t->work_cap = cap;
 	return 0;
+}
+
+/* Each tunable connection's settings, from the policies (which may look its
+ * cgroup up): the plan takes them as they are. */
+static void read_policies(struct tuner *t, const struct flow *flows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!plan_tunable(&flows[i]))
+			continue;
+		t->policies[i] = (struct tune_policy){ .est = t->est, .mode = t->observe ? MODE_OBSERVE : MODE_TUNE };
+		t->policy(t->policy_ctx, &flows[i], &t->policies[i]);
+	}
+}
+
+/* The tick's input: the flows, the last tick's table, the settings. */
+static struct plan_input plan_input_of(struct tuner *t, const struct flow *flows, size_t n)
+{
+	if (t->policy)
+		read_policies(t, flows, n);
+	return (struct plan_input){
+		.flows = flows, .n = n, .prev = t->conns, .nprev = t->nconns,
+		.policies = t->policy ? t->policies : NULL,
+		.policy = { .est = t->est, .mode = t->observe ? MODE_OBSERVE : MODE_TUNE },
+		.limits = t->limits, .pressure = t->pressure, .now_ns = monotonic_ns(), .dests = &t->dests,
+	};
+}
+
+/* What the plan says to write: targets changed, targets of connections
+ * gone, destinations the table replaced; the namespaces to apply in. */
+static void plan_write(struct tuner *t, const struct flow *flows, size_t n, const struct plan_output *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (out->actions[i] & PLAN_WRITE)
+			target_write(t, flows[i].cookie, &out->conns[i].target);
+		if (out->actions[i] & PLAN_APPLY)
+			note_netns(t, flows[i].s.netns_cookie);
+	}
+	targets_flush(t);
+	for (size_t i = 0; i < out->ngone; i++)
+		target_forget(t, out->gone[i]);
+	/* the map holds what the table holds: one that kept replaced keys would
+	 * fill up and refuse every destination learned after */
+	for (size_t i = 0; i < out->nevicted; i++) {
+		struct dest_map_key map_key = map_key_of(&out->evicted[i]);
+
+		bpf_map_delete_elem(t->dests_fd, &map_key);
+	}
+	t->urgent |= out->urgent;
+	for (int b = 0; b < CHANGE_BUFFERS; b++)
+		for (int r = 0; r < TUNE_REASONS; r++)
+			t->changes[b][r] += out->counts[b][r];
+}
+
+static void log_groups(const struct plan_output *out)
+{
+	for (size_t g = 0; g < out->ngroups; g++)
+		log_debug("tuner: policy budget %llu: %llu assigned, %u capped, %u refused",
+			  (unsigned long long)out->groups[g].budget,
+			  (unsigned long long)out->groups[g].result.assigned, out->groups[g].result.capped,
+			  out->groups[g].result.refused);
 }
 
 size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 {
-	struct conn_track *next;
-	struct est_decision *dec;
-	struct budget_conn *bc;
 	struct tcp_mem_state mem;
-	struct budget_result res;
-	size_t j = 0, changes = 0;
-	bool in_place;
+	struct plan_input in;
+	struct plan_output out;
 
 	if (work_reserve(t, n ? n : 1)) {
 		log_error("tuning skipped this tick: out of memory");
 		return 0;
 	}
-	dec = t->decisions, bc = t->budget_conns;
 	/* the collector's table is sorted already; flows may be NULL when n is 0,
 	 * which qsort must not get */
 	if (n && !sorted_by_cookie(flows, n))
 		qsort(flows, n, sizeof(*flows), by_cookie);
-	/* no connection came or went (most ticks): the state is updated where
-	 * it is, not copied to the other array (megabytes a tick) */
-	in_place = same_connections(t, flows, n);
-	next = in_place ? t->conns : t->next_conns;
-	for (size_t i = 0; i < n; i++) {
-		const struct flow *f = &flows[i];
-		struct conn_track *c = &next[i];
-		struct est_sample sample = sample_of(&f->s);
-		struct est_decision *d = &dec[i];
-		struct tune_policy pol;
-		bool seen;
-
-		/* carry the state of connections seen before (both lists are
-		 * sorted); those passed over are gone */
-		while (!in_place && j < t->nconns && t->conns[j].cookie < f->cookie)
-			target_forget(t, t->conns[j++].cookie);
-		if (!in_place && j < t->nconns && t->conns[j].cookie == f->cookie)
-			*c = t->conns[j++];
-		else if (!in_place)
-			memset(c, 0, sizeof(*c));
-		c->cookie = f->cookie;
-		if (!c->observe && adopt_regrowth(&c->target, &f->s))
-			target_write(t, f->cookie, &c->target);
-		bc[i].id = i;
-		/* sizes the agent set count against the budget until the connection closes */
-		bc[i].buf[BUDGET_SND].assigned = c->target.sndbuf;
-		bc[i].buf[BUDGET_RCV].assigned = c->target.rcvbuf;
-		if (!f->s.updated_ns || is_loopback(&f->s))
-			continue; /* not refreshed by a pass yet, or left to the kernel */
-		pol = (struct tune_policy){ .est = t->est, .mode = t->observe ? MODE_OBSERVE : MODE_TUNE };
-		if (t->policy)
-			t->policy(t->policy_ctx, f, &pol);
-		if (pol.mode == MODE_OFF)
-			continue; /* its policy: left alone */
-		c->observe = pol.mode == MODE_OBSERVE;
-		c->budget_group = pol.budget_group;
-		c->group_budget = pol.budget;
-		seen = c->st.tick > 0;
-		est_update(&pol.est, &c->st, &sample, d);
-		c->idle_ticks = d->sender || d->receiver || !seen ? 0 : c->idle_ticks + 1;
-		bc[i].tunable = true;
-		bc[i].idle_ticks = c->idle_ticks;
-		budget_buf_of(&bc[i].buf[BUDGET_SND], f->s.sndbuf, c->target.sndbuf, f->s.snd_queue_bytes,
-			      f->s.app_locks & EST_LOCK_SNDBUF, d->sndbuf, d->snd_reason);
-		budget_buf_of(&bc[i].buf[BUDGET_RCV], f->s.rcvbuf, c->target.rcvbuf, f->s.rcv_queue_bytes,
-			      f->s.app_locks & EST_LOCK_RCVBUF, d->rcvbuf, d->rcv_reason);
-	}
-
 	update_pressure(t, &mem);
-	budget_apply(&t->limits, t->pressure, bc, n, &res);
-	t->assigned = res.assigned;
-	log_budget(t, &res);
-	policy_budgets(t, next, bc, n);
-
-	for (size_t k = 0; k < n; k++) {
-		size_t i = bc[k].id;
-		const struct flow *f = &flows[i];
-		const struct est_decision *d = &dec[i];
-		const struct budget_buf *snd = &bc[k].buf[BUDGET_SND], *rcv = &bc[k].buf[BUDGET_RCV];
-		struct conn_track *c = &next[i];
-		struct conn_target before;
-		size_t changes_before = changes;
-
-		if (!bc[k].tunable)
-			continue;
-		before = c->target;
-		c->target.flags = (d->snd_limited ? TARGET_SND_LIMITED : 0) |
-				  (d->rcv_limited ? TARGET_RCV_LIMITED : 0) |
-				  (d->rcv_app_limited ? TARGET_RCV_APP_LIMITED : 0) |
-				  (c->observe ? TARGET_OBSERVE : 0) |
-				  (t->limits.budget || c->group_budget || t->pressure ? TARGET_NO_REGROW : 0);
-		if (snd->next) {
-			record_change(t, &c->target, f, c->observe, CHANGE_SNDBUF, f->s.sndbuf, snd->next, snd->reason);
-			c->target.sndbuf = snd->next;
-			c->target.sndbuf_from = f->s.sndbuf;
-			changes += !c->observe;
-			t->urgent |= !c->observe && snd->reason != EST_SHRINK;
-		}
-		if (rcv->next) {
-			record_change(t, &c->target, f, c->observe, CHANGE_RCVBUF, f->s.rcvbuf, rcv->next, rcv->reason);
-			c->target.rcvbuf = rcv->next;
-			changes += !c->observe;
-			t->urgent |= !c->observe && rcv->reason != EST_SHRINK;
-			/* the window the buffer backs, in the estimator's proportion; a
-			 * pressure shrink leaves the clamp: the smaller buffer bounds the
-			 * window by itself */
-			if (rcv->reason != BUDGET_PRESSURE && d->rcvbuf)
-				c->target.window_clamp = (__u32)((__u64)d->window_clamp * rcv->next / d->rcvbuf);
-		}
-		/* not buffer memory: outside the budget. Under pressure only a lower
-		 * mark (less unsent data queued; 0 in force is unlimited) */
-		if (d->notsent_lowat &&
-		    !(t->pressure && f->s.notsent_lowat && d->notsent_lowat > f->s.notsent_lowat)) {
-			record_change(t, &c->target, f, c->observe, CHANGE_NOTSENT_LOWAT, f->s.notsent_lowat, d->notsent_lowat, d->lowat_reason);
-			c->target.notsent_lowat = d->notsent_lowat;
-			changes += !c->observe;
-		}
-		/* written in observe mode too, so flows and top show what would be
-		 * done; only when it changed (a syscall per connection per tick
-		 * otherwise: an entry's absence reads as all zero, like a new one) */
-		if (memcmp(&before, &c->target, sizeof(before)))
-			target_write(t, f->cookie, &c->target);
-		if (changes > changes_before)
-			note_netns(t, f->s.netns_cookie);
-		/* learned sizes are set by sockops, outside the budget's account, and
-		 * would grow new connections under pressure */
-		if (!c->observe && !t->limits.budget && !t->pressure)
-			learn(t, f, d);
-	}
-	targets_flush(t);
-	log_unlogged(t);
+	in = plan_input_of(t, flows, n);
+	tick_plan(&in, &t->work, &out);
+	t->assigned = out.budget.assigned;
+	log_budget(t, &out.budget);
+	log_groups(&out);
+	plan_write(t, flows, n, &out);
+	log_changes(t, flows, &out);
 	if (!t->pressure) /* sockops hands out nothing meanwhile (update_pressure) */
 		dests_publish(t);
 	publish(t, &mem);
-	if (!in_place) {
-		while (j < t->nconns)
-			target_forget(t, t->conns[j++].cookie);
+	if (out.conns != t->conns) {
 		/* the tick's array becomes the table; the old one is the next tick's */
-		t->next_conns = t->conns;
-		t->conns = next;
+		t->work.next = t->conns;
+		t->conns = out.conns;
 	}
 	t->nconns = n;
-	return changes;
+	return out.changes;
 }

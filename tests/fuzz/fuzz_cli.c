@@ -24,6 +24,7 @@
 #include "fuzz.h"
 #include "runtime/listen.h"
 #include "runtime/log.h"
+#include "core/options.h"
 #include "core/parse.h"
 
 enum { SEL_INTERVAL, SEL_COUNT, SEL_SIZE, SEL_HEADROOM, SEL_ALPHA, SEL_HYSTERESIS, SEL_LISTEN, SEL_SORT,
@@ -232,18 +233,24 @@ static void check_listen(const char *text)
 		fuzz_die("parse_listen '%s' gave %s, which does not read back the same", text, back);
 }
 
-static void check_fraction(const char *text, double lo, double hi)
+/* An option of the bounds table: what it accepts is within its bounds, and
+ * what it refuses comes with a reason. */
+static void check_option(enum option_id id, const char *text)
 {
+	const struct option_bounds *o = &option_table[id];
+	const char *why = NULL;
 	double v;
 
-	if (!parse_fraction(text, lo, hi, &v) && !(v >= lo && v <= hi))
-		fuzz_die("parse_fraction '%s' [%g, %g] gave %g", text, lo, hi, v);
+	if (!option_parse(id, text, &v, &why)) {
+		if (!(v >= o->min && v <= o->max) || (o->above_min && v == o->min))
+			fuzz_die("option %s '%s' gave %g", o->key, text, v);
+	} else if (!why || !*why) {
+		fuzz_die("option %s '%s' refused without a reason", o->key, text);
+	}
 }
 
 static void check_value(int selector, char *text, size_t size)
 {
-	const char *why = NULL;
-	double seconds;
 	long count;
 	__u64 bytes, again, pages[3];
 	enum flow_sort sort;
@@ -251,12 +258,7 @@ static void check_value(int selector, char *text, size_t size)
 
 	switch (selector) {
 	case SEL_INTERVAL:
-		if (!parse_interval(text, &seconds, &why)) {
-			if (!(seconds >= 0.01 && seconds <= INTERVAL_MAX_S))
-				fuzz_die("parse_interval '%s' gave %g", text, seconds);
-		} else if (!why || !*why) {
-			fuzz_die("parse_interval '%s' refused without a reason", text);
-		}
+		check_option(OPTION_INTERVAL, text);
 		break;
 	case SEL_COUNT:
 		if (!parse_count(text, &count) && count <= 0)
@@ -270,13 +272,13 @@ static void check_value(int selector, char *text, size_t size)
 		}
 		break;
 	case SEL_HEADROOM:
-		check_fraction(text, 1.0, 16.0);
+		check_option(OPTION_HEADROOM, text);
 		break;
 	case SEL_ALPHA:
-		check_fraction(text, 0.0, 1.0);
+		check_option(OPTION_ALPHA, text);
 		break;
 	case SEL_HYSTERESIS:
-		check_fraction(text, 0.0, 0.99);
+		check_option(OPTION_HYSTERESIS, text);
 		break;
 	case SEL_LISTEN:
 		check_listen(text);

@@ -42,7 +42,7 @@ static struct moved_head ev(__u64 cookie, __u32 closed)
 static struct moved_figures ev_figures(__u64 cookie, __u64 acked)
 {
 	struct moved_figures e = { .head = { .cookie = cookie, .with_figures = 1 } };
-	struct conn_stats s = { .bytes_acked = acked, .sndbuf = 4096, .state = 1, .updated_ns = 1000 };
+	struct conn_stats s = { .bytes_acked = acked, .sndbuf = 4096, .state = CONN_ESTABLISHED, .updated_ns = 1000 };
 
 	memcpy(e.figures, (__u8 *)&s + CONN_FIGURES_START, CONN_FIGURES_SIZE);
 	return e;
@@ -135,7 +135,7 @@ static void figures_without_lookup(void **state)
 	f = flow_table_find(&t, 5);
 	assert_int_equal(f->s.bytes_acked, 60);
 	assert_int_equal(f->s.sndbuf, 4096);
-	assert_int_equal(f->s.state, 1);
+	assert_int_equal(f->s.state, CONN_ESTABLISHED);
 	assert_int_equal(f->s.updated_ns, 1000);
 	assert_int_equal(f->s.netns_cookie, 77);
 	assert_int_equal(f->s.pid, 1234);

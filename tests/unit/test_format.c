@@ -409,7 +409,7 @@ static struct flow sample_v4(void)
 	set_v4(f.s.daddr, 192, 168, 1, 20);
 	f.s.sport = 35196;
 	f.s.dport = 5201;
-	f.s.state = 1; /* ESTABLISHED */
+	f.s.state = CONN_ESTABLISHED;
 	f.s.pid = 2673;
 	memcpy(f.s.comm, "iperf3", 6);
 	f.s.srtt_us = 70;
@@ -452,7 +452,7 @@ static struct flow sample_v6(void)
 	set_v6(f.s.daddr, "fd00:198:18:7::2");
 	f.s.sport = 443;
 	f.s.dport = 60000;
-	f.s.state = 8; /* CLOSE_WAIT */
+	f.s.state = CONN_CLOSE_WAIT;
 	return f;
 }
 
@@ -635,7 +635,7 @@ static void state_names(void **state)
 	for (__u16 s = 1; s < sizeof(want) / sizeof(want[0]); s++)
 		assert_string_equal(format_state(s), want[s]);
 	assert_string_equal(format_state(0), "UNKNOWN");
-	assert_string_equal(format_state(13), "UNKNOWN");
+	assert_string_equal(format_state(CONN_STATES), "UNKNOWN");
 	assert_string_equal(format_state(255), "UNKNOWN");
 	assert_string_equal(format_state(0xffff), "UNKNOWN");
 }

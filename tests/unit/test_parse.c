@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* Unit tests for agent/core/parse.c and agent/runtime/listen.c: command-line
  * values, /proc/self/mountinfo, tcp_mem, sockstat and the metrics listen
- * address. */
+ * address. The options' bounds are tests/unit/test_options.c's. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,125 +16,6 @@
 #include <sys/socket.h>
 #include "runtime/listen.h"
 #include "core/parse.h"
-
-/* ---- parse_interval ---------------------------------------------------- */
-
-/* A value that parse_interval never produces: shows *seconds was not written. */
-#define UNTOUCHED -12345.0
-
-static void expect_interval_ok(const char *text, double want)
-{
-	double s = UNTOUCHED;
-	const char *why = NULL;
-
-	if (parse_interval(text, &s, &why) != 0)
-		fail_msg("parse_interval(\"%s\") refused: %s", text, why ? why : "(no reason)");
-	assert_float_equal(s, want, 1e-12);
-}
-
-/* Refused with exactly this reason, and *seconds left alone. */
-static void expect_interval_bad(const char *text, const char *reason)
-{
-	double s = UNTOUCHED;
-	const char *why = NULL;
-
-	if (parse_interval(text, &s, &why) != -1)
-		fail_msg("parse_interval(\"%s\") accepted (%g)", text ? text : "(null)", s);
-	assert_non_null(why);
-	assert_string_equal(why, reason);
-	assert_float_equal(s, UNTOUCHED, 0.0);
-}
-
-static void interval_accepts_decimals(void **state)
-{
-	(void)state;
-	expect_interval_ok("1", 1.0);
-	expect_interval_ok("2", 2.0);
-	expect_interval_ok("0.5", 0.5);
-	expect_interval_ok("0.25", 0.25);
-	expect_interval_ok("1.5", 1.5);
-	expect_interval_ok("10", 10.0);
-	expect_interval_ok("59.999", 59.999);
-	expect_interval_ok("120.0", 120.0);
-}
-
-static void interval_accepts_bounds(void **state)
-{
-	(void)state;
-	expect_interval_ok("0.01", 0.01);
-	expect_interval_ok("0.010", 0.01);
-	expect_interval_ok("3600", 3600.0);
-	expect_interval_ok("3600.0", 3600.0);
-	expect_interval_ok("3599.99", 3599.99);
-}
-
-static void interval_rejects_empty(void **state)
-{
-	(void)state;
-	expect_interval_bad("", "is empty");
-	expect_interval_bad(NULL, "is empty");
-}
-
-static void interval_rejects_non_numbers(void **state)
-{
-	(void)state;
-	expect_interval_bad("abc", "is not a number");
-	expect_interval_bad("1s", "is not a number");
-	expect_interval_bad("500ms", "is not a number");
-	expect_interval_bad("1.5.2", "is not a number");
-	expect_interval_bad("1,5", "is not a number");
-	expect_interval_bad(" ", "is not a number");
-	expect_interval_bad("1 ", "is not a number");
-	expect_interval_bad(".", "is not a number");
-	expect_interval_bad("-", "is not a number");
-	expect_interval_bad("one", "is not a number");
-}
-
-static void interval_rejects_nan_inf(void **state)
-{
-	(void)state;
-	expect_interval_bad("nan", "is not a number");
-	expect_interval_bad("NaN", "is not a number");
-	expect_interval_bad("-nan", "is not a number");
-	expect_interval_bad("inf", "is not a number");
-	expect_interval_bad("INF", "is not a number");
-	expect_interval_bad("infinity", "is not a number");
-	expect_interval_bad("-inf", "is not a number");
-	/* overflows a double: ERANGE */
-	expect_interval_bad("1e999", "is not a number");
-}
-
-static void interval_rejects_zero_and_negatives(void **state)
-{
-	(void)state;
-	expect_interval_bad("0", "must be greater than zero");
-	expect_interval_bad("0.0", "must be greater than zero");
-	expect_interval_bad("-0", "must be greater than zero");
-	expect_interval_bad("-1", "must be greater than zero");
-	expect_interval_bad("-0.5", "must be greater than zero");
-	expect_interval_bad("-3600", "must be greater than zero");
-}
-
-static void interval_rejects_out_of_range(void **state)
-{
-	(void)state;
-	expect_interval_bad("0.009", "must be between 0.01 and 3600 seconds");
-	expect_interval_bad("0.0099999", "must be between 0.01 and 3600 seconds");
-	expect_interval_bad("0.001", "must be between 0.01 and 3600 seconds");
-	expect_interval_bad("3600.001", "must be between 0.01 and 3600 seconds");
-	expect_interval_bad("3601", "must be between 0.01 and 3600 seconds");
-	expect_interval_bad("86400", "must be between 0.01 and 3600 seconds");
-}
-
-static void interval_max_matches_header(void **state)
-{
-	char text[32];
-
-	(void)state;
-	assert_float_equal(INTERVAL_MAX_S, 3600.0, 0.0);
-	snprintf(text, sizeof(text), "%.3f", INTERVAL_MAX_S);
-	expect_interval_ok(text, INTERVAL_MAX_S);
-}
 
 /* ---- parse_count ------------------------------------------------------- */
 
@@ -579,14 +460,6 @@ static void listen_addresses(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(interval_accepts_decimals),
-		cmocka_unit_test(interval_accepts_bounds),
-		cmocka_unit_test(interval_rejects_empty),
-		cmocka_unit_test(interval_rejects_non_numbers),
-		cmocka_unit_test(interval_rejects_nan_inf),
-		cmocka_unit_test(interval_rejects_zero_and_negatives),
-		cmocka_unit_test(interval_rejects_out_of_range),
-		cmocka_unit_test(interval_max_matches_header),
 		cmocka_unit_test(count_accepts_positive_whole_numbers),
 		cmocka_unit_test(count_rejects_zero_negative_and_junk),
 		cmocka_unit_test(mountinfo_cgroup2_with_optional_field),
