@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* Maps and per-socket recording shared by every tcptune BPF object.
- * Each object declares the maps; libbpf pins them by name under
- * /sys/fs/bpf/tcptune/ and every later object reuses the pinned ones. */
+/* Maps and per-socket recording shared by the programs of tcptune.bpf.c.
+ * libbpf pins the maps by name under /sys/fs/bpf/tcptune/, where the
+ * agent's commands (flows, top, status) and bpftool read them. */
 #ifndef FLOW_BPF_H
 #define FLOW_BPF_H
 
