@@ -39,15 +39,6 @@ const volatile bool iter_cookie = false;
 __u64 pass = 0;
 __u32 iter_pass_kind = ITER_PASS_FULL;
 
-/* Read by the agent, flows and top; written by the agent only. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct agent_status);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} status SEC(".maps");
-
 static __always_inline bool scoped(__u64 cgroup_id)
 {
 	for (__u32 i = 0; i < TCPTUNE_MAX_SCOPES && i < nr_scopes; i++)
