@@ -289,6 +289,16 @@ void loader_stop(struct loader *ld)
 	ld->bpffs_mounted = false;
 }
 
+bool loader_loaded(const struct loader *ld, const char *program)
+{
+	const struct bpf_program *prog;
+
+	if (!ld->skel)
+		return false;
+	prog = bpf_object__find_program_by_name(ld->skel->obj, program);
+	return prog && bpf_program__fd(prog) >= 0;
+}
+
 size_t loader_program_stats(struct loader *ld, struct metrics_program *out, size_t max)
 {
 	struct bpf_program *prog;

@@ -61,6 +61,9 @@ void loader_set_iter_pass(struct loader *ld, enum iter_pass_kind kind);
 /* sockops' flag that some destination size was learned (in the .bss). */
 __u32 *loader_dests_learned(struct loader *ld);
 
+/* Is the program of that name loaded (the plan took it)? */
+bool loader_loaded(const struct loader *ld, const char *program);
+
 /* Run counts and run time of each program (kernel BPF statistics: they
  * count only while enabled, see loader_enable_stats). Returns how many of
  * at most max were filled. */
