@@ -111,18 +111,18 @@ static void configure_for_run(struct tcptune_bpf *skel, const struct loader_opts
 	bpf_program__set_autoattach(skel->progs.tcptune_owners, false);
 }
 
-/* iter/tcp, and the optional iterators the plan loaded. */
+/* iter/tcp, and the optional iterators configure_for_kernel loaded. */
 static int attach_iterators(struct loader *ld, char *why, size_t len)
 {
 	ld->iter_link = bpf_program__attach_iter(ld->skel->progs.tcptune_iter, NULL);
 	if (!ld->iter_link)
 		goto fail;
-	if (ld->plan.owners) {
+	if (bpf_program__autoload(ld->skel->progs.tcptune_owners)) {
 		ld->owners_link = bpf_program__attach_iter(ld->skel->progs.tcptune_owners, NULL);
 		if (!ld->owners_link)
 			goto fail;
 	}
-	if (ld->plan.walk == WALK_STORAGE_ITER) {
+	if (bpf_program__autoload(ld->skel->progs.tcptune_refresh)) {
 		union bpf_iter_link_info marks = { .map.map_fd = bpf_map__fd(ld->skel->maps.marks) };
 		LIBBPF_OPTS(bpf_iter_attach_opts, on_marks, .link_info = &marks, .link_info_len = sizeof(marks));
 
