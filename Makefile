@@ -26,8 +26,11 @@ CFLAGS += $(SAN_FLAGS)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-function -Wno-unused-parameter \
 	-Ivmlinux/$(ARCH) -Iinclude -Ibpf
 
+# tcptune: the agent's programs, one object and skeleton; bpf/tcptune.bpf.c
+# includes one file per concern (BPF_PARTS).
 # probe: minimal programs loaded one by one at start (agent/runtime/probe.c)
-BPF_OBJS := track sockops iter probe
+BPF_OBJS := tcptune probe
+BPF_PARTS := $(patsubst %,bpf/%.bpf.c,track sockops iter)
 SKELS := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_OBJS))
 CORE_SRCS := $(sort $(wildcard agent/core/*.c))
 RUNTIME_SRCS := $(sort $(wildcard agent/runtime/*.c))
@@ -72,6 +75,8 @@ $(BUILD):
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) include/tcptune.h | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/tcptune.bpf.o: $(BPF_PARTS)
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@

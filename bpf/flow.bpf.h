@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* Maps and per-socket recording shared by every tcptune BPF object.
- * Each object declares the maps; libbpf pins them by name under
- * /sys/fs/bpf/tcptune/ and every later object reuses the pinned ones. */
+/* Per-socket recording shared by the programs of tcptune.bpf.c, on the
+ * maps of maps.bpf.h. */
 #ifndef FLOW_BPF_H
 #define FLOW_BPF_H
 
@@ -11,6 +10,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_tracing.h>
 #include "tcptune.h"
+#include "maps.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -40,47 +40,6 @@ extern unsigned int CONFIG_HZ __kconfig;
  * "marks" socket storage, taken from sockops and iter/tcp programs (Linux
  * 5.11). Without it every tick is a full pass and nothing is marked. */
 const volatile bool use_marks = false;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TCPTUNE_DEFAULT_MAX_FLOWS);
-	__type(key, __u64); /* socket cookie */
-	__type(value, struct conn_stats);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} flows SEC(".maps");
-
-/* One per tracked socket, freed with it: what the light pass walks */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct conn_mark);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} marks SEC(".maps");
-
-#define MOVED_RING_BYTES (1 << 20)
-
-/* The sockets that moved, with their figures, and those that closed, since
- * the agent last read it (once per tick; it is not woken per record). */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	/* 8,192 records with figures (120 bytes and an 8-byte header each),
-	 * or 43,690 heads alone (16 and 8): room for what 20,000 connections
-	 * writing a byte every 5 s list in a tick (4,000 with figures, 0.5
-	 * MB), or for what a targets pass that changed all 20,000 lists (read
-	 * by the agent at once). More in one tick overflow it, and the next
-	 * pass is a walk, which misses nothing. */
-	__uint(max_entries, MOVED_RING_BYTES);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} moved SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, CNT_MAX);
-	__type(key, __u32); /* enum tcptune_counter (array keys must be plain ints) */
-	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} counters SEC(".maps");
 
 static __always_inline void count(enum tcptune_counter counter)
 {

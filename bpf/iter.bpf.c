@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* The agent's passes over sockets:
+/* Part of the agent's one BPF object (tcptune.bpf.c includes it).
+ *
+ * The agent's passes over sockets:
  *  - iter/tcp, a full pass in every network namespace that holds sockets,
  *    refreshes each tracked connection's figures, applies its target, picks
  *    up connections that were open before the agent started (or that a full
@@ -13,8 +15,6 @@
  *  - iter/task_file, run when some entry has no owner yet, records the pid and
  *    comm of the process holding each tracked socket. */
 #include "tune.bpf.h"
-
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define MAX_CGROUP_DEPTH 32
 #define S_IFMT 00170000
@@ -38,15 +38,6 @@ const volatile bool iter_cookie = false;
  * about what the walk itself does. */
 __u64 pass = 0;
 __u32 iter_pass_kind = ITER_PASS_FULL;
-
-/* Read by the agent, flows and top; written by the agent only. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct agent_status);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} status SEC(".maps");
 
 static __always_inline bool scoped(__u64 cgroup_id)
 {

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* One minimal program per kernel feature the agent's programs use. The agent
+/* An object of its own: probing must load where the agent's object would not
+ * (the kernel refuses an object as a whole), one program at a time.
+ *
+ * One minimal program per kernel feature the agent's programs use. The agent
  * loads them one at a time at start (agent/runtime/probe.c) to learn what this
- * kernel allows, then loads its own objects with the programs and code paths
- * that kernel takes. A separate object, because the verifier refuses an
- * object as a whole: one refused program would fail the agent's load. */
+ * kernel allows, then loads its own object (tcptune.bpf.c) with the programs
+ * and code paths that kernel takes. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Sockops, attached to each cgroup in scope: a connection established by a
+/* Part of the agent's one BPF object (tcptune.bpf.c includes it).
+ *
+ * Sockops, attached to each cgroup in scope: a connection established by a
  * socket of that cgroup gets its entry here, and starts with the buffer sizes
  * the agent learned for its destination (cgroup, remote /24 or /64), its
  * receive window from the SYN on. */
 #include "tune.bpf.h"
-
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the agent where iter/tcp cannot call bpf_setsockopt (before Linux
  * 5.14): targets are applied here instead, on the RTT callback that a

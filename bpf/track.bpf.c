@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Lifecycle from the inet_sock_set_state tracepoint: the entry goes the moment
+/* Part of the agent's one BPF object (tcptune.bpf.c includes it).
+ *
+ * Lifecycle from the inet_sock_set_state tracepoint: the entry goes the moment
  * the connection reaches TCP_CLOSE, so churn cannot grow the map.
  *
  * Activity from the application's writes and reads (sock_send_length,
@@ -9,8 +11,6 @@
  * a refresh (include/tcptune.h, struct conn_mark), and on a read a look at
  * the send queue. */
 #include "flow.bpf.h"
-
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)

@@ -26,22 +26,6 @@ const volatile __u32 max_buf = 0;
  * connections tcptune leaves to the kernel pay nothing per ACK. */
 const volatile bool callbacks_on_demand = false;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TCPTUNE_DEFAULT_MAX_FLOWS);
-	__type(key, __u64); /* socket cookie */
-	__type(value, struct conn_target);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} targets SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TCPTUNE_MAX_DESTS);
-	__type(key, struct dest_map_key);
-	__type(value, struct conn_target);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} dest_sizes SEC(".maps");
-
 static __always_inline bool size_valid(__u32 size)
 {
 	return tune_enabled && size >= min_buf && size <= max_buf;

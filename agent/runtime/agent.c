@@ -55,6 +55,17 @@ static void log_settings(const struct settings *s)
 			 (unsigned long long)s->budget);
 }
 
+/* The programs besides sockops (one attachment per cgroup), as status shows
+ * them; it lists those the loader loaded, which it chose for the kernel. */
+static const struct status_attachment programs[] = {
+	{ "inet_sock_set_state", "tp_btf", "tracepoint sock/inet_sock_set_state" },
+	{ "tcptune_iter", "iter/tcp", "run by the agent in every network namespace, each pass" },
+	{ "tcptune_sendmsg", "tp_btf", "tracepoint sock/sock_send_length" },
+	{ "tcptune_recvmsg", "tp_btf", "tracepoint sock/sock_recv_length" },
+	{ "tcptune_refresh", "iter/bpf_sk_storage_map", "run by the agent over the marks, each walk pass" },
+	{ "tcptune_owners", "iter/task_file", "run by the agent to find new connections' processes" },
+};
+
 static void status_setup(struct agent *a)
 {
 	struct status_attachment *att = a->status.att;
@@ -64,22 +75,9 @@ static void status_setup(struct agent *a)
 		att[n++] = (struct status_attachment){ .program = "tcptune_sockops", .type = "cgroup sock_ops",
 						       .target = a->scopes[i].path };
 	}
-	att[n++] = (struct status_attachment){ .program = "inet_sock_set_state", .type = "tp_btf",
-					       .target = "tracepoint sock/inet_sock_set_state" };
-	att[n++] = (struct status_attachment){ .program = "tcptune_iter", .type = "iter/tcp",
-					       .target = "run by the agent in every network namespace, each pass" };
-	if (a->loader.plan.app_events) {
-		att[n++] = (struct status_attachment){ .program = "tcptune_sendmsg", .type = "tp_btf",
-						       .target = "tracepoint sock/sock_send_length" };
-		att[n++] = (struct status_attachment){ .program = "tcptune_recvmsg", .type = "tp_btf",
-						       .target = "tracepoint sock/sock_recv_length" };
-	}
-	if (a->loader.plan.walk == WALK_STORAGE_ITER)
-		att[n++] = (struct status_attachment){ .program = "tcptune_refresh", .type = "iter/bpf_sk_storage_map",
-						       .target = "run by the agent over the marks, each walk pass" };
-	if (a->loader.plan.owners)
-		att[n++] = (struct status_attachment){ .program = "tcptune_owners", .type = "iter/task_file",
-						       .target = "run by the agent to find new connections' processes" };
+	for (size_t i = 0; i < sizeof(programs) / sizeof(programs[0]); i++)
+		if (loader_loaded(&a->loader, programs[i].program))
+			att[n++] = programs[i];
 	a->status.info = (struct status_info){ .pid = (int)getpid(), .started_unix = (long long)time(NULL),
 					       .attachments = att, .nattachments = n, .features = &a->features };
 }

@@ -11,7 +11,6 @@
 #include <bpf/libbpf.h>
 #include "runtime/collect.h"
 #include "core/flowtable.h"
-#include "iter.skel.h"
 #include "runtime/log.h"
 #include "runtime/sysctl.h"
 

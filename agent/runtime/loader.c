@@ -8,12 +8,10 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "runtime/faultpoint.h"
-#include "iter.skel.h"
 #include "runtime/loader.h"
 #include "core/metrics.h"
 #include "runtime/log.h"
-#include "sockops.skel.h"
-#include "track.skel.h"
+#include "tcptune.skel.h"
 
 /* The pins and their directory in the bpffs open at bpffs_fd: through the
  * fd, what an agent pinned is removed even if that bpffs was unmounted
@@ -72,40 +70,63 @@ static int load_error(const char *what, int err, char *why, size_t len)
 	return err;
 }
 
-/* The programs and code paths this kernel takes (features_plan). */
-static void configure_for_kernel(struct loader *ld)
+/* The programs and code paths this kernel takes (features_plan), chosen
+ * before the load: the kernel refuses the object as a whole, so a program
+ * it lacks must not be loaded, and a helper it lacks must sit behind a
+ * const volatile flag, in code the verifier then drops unchecked. The
+ * programs not named here are the required ones, which the plan checked. */
+static void configure_for_kernel(struct tcptune_bpf *skel, const struct feature_plan *plan)
 {
-	const struct feature_plan *plan = &ld->plan;
-
-	ld->track->rodata->use_marks = ld->sockops->rodata->use_marks = ld->iter->rodata->use_marks = plan->marks;
-	ld->track->rodata->netns_by_inode = ld->sockops->rodata->netns_by_inode = ld->iter->rodata->netns_by_inode =
-		plan->netns_by_inode;
-	bpf_program__set_autoload(ld->track->progs.tcptune_sendmsg, plan->app_events);
-	bpf_program__set_autoload(ld->track->progs.tcptune_recvmsg, plan->app_events);
-	bpf_program__set_autoload(ld->iter->progs.tcptune_refresh, plan->walk == WALK_STORAGE_ITER);
-	bpf_program__set_autoload(ld->iter->progs.tcptune_owners, plan->owners);
-	ld->iter->rodata->iter_writes = plan->writeback == WRITEBACK_PASSES;
-	ld->iter->rodata->iter_cookie = plan->iter_cookie;
-	ld->sockops->rodata->apply_on_callbacks = plan->writeback == WRITEBACK_CALLBACKS;
-	ld->sockops->rodata->callbacks_on_demand = ld->iter->rodata->callbacks_on_demand = plan->callbacks_on_demand;
+	bpf_program__set_autoload(skel->progs.tcptune_sendmsg, plan->app_events);
+	bpf_program__set_autoload(skel->progs.tcptune_recvmsg, plan->app_events);
+	bpf_program__set_autoload(skel->progs.tcptune_refresh, plan->walk == WALK_STORAGE_ITER);
+	bpf_program__set_autoload(skel->progs.tcptune_owners, plan->owners);
+	skel->rodata->use_marks = plan->marks;
+	skel->rodata->netns_by_inode = plan->netns_by_inode;
+	skel->rodata->iter_writes = plan->writeback == WRITEBACK_PASSES;
+	skel->rodata->iter_cookie = plan->iter_cookie;
+	skel->rodata->apply_on_callbacks = plan->writeback == WRITEBACK_CALLBACKS;
+	skel->rodata->callbacks_on_demand = plan->callbacks_on_demand;
 }
 
-/* iter/tcp, and the optional iterators the plan loaded. */
+/* The map sizes and the settings of the run. */
+static void configure_for_run(struct tcptune_bpf *skel, const struct loader_opts *opts)
+{
+	bpf_map__set_max_entries(skel->maps.flows, opts->max_flows);
+	bpf_map__set_max_entries(skel->maps.targets, opts->max_flows);
+	skel->rodata->tune_enabled = opts->tune;
+	skel->rodata->min_buf = opts->min_buf;
+	skel->rodata->max_buf = opts->max_buf;
+	if (!opts->whole_host) {
+		skel->rodata->nr_scopes = (__u32)opts->nr_scopes;
+		for (int i = 0; i < opts->nr_scopes; i++)
+			skel->rodata->scope_cgroup_ids[i] = opts->scopes[i].id;
+	}
+	/* the skeleton's attach is for the tracepoints: sockops goes to each
+	 * cgroup in scope, and the agent runs the iterators from its own links
+	 * (the walk's on the marks map) */
+	bpf_program__set_autoattach(skel->progs.tcptune_sockops, false);
+	bpf_program__set_autoattach(skel->progs.tcptune_iter, false);
+	bpf_program__set_autoattach(skel->progs.tcptune_refresh, false);
+	bpf_program__set_autoattach(skel->progs.tcptune_owners, false);
+}
+
+/* iter/tcp, and the optional iterators configure_for_kernel loaded. */
 static int attach_iterators(struct loader *ld, char *why, size_t len)
 {
-	ld->iter_link = bpf_program__attach_iter(ld->iter->progs.tcptune_iter, NULL);
+	ld->iter_link = bpf_program__attach_iter(ld->skel->progs.tcptune_iter, NULL);
 	if (!ld->iter_link)
 		goto fail;
-	if (ld->plan.owners) {
-		ld->owners_link = bpf_program__attach_iter(ld->iter->progs.tcptune_owners, NULL);
+	if (bpf_program__autoload(ld->skel->progs.tcptune_owners)) {
+		ld->owners_link = bpf_program__attach_iter(ld->skel->progs.tcptune_owners, NULL);
 		if (!ld->owners_link)
 			goto fail;
 	}
-	if (ld->plan.walk == WALK_STORAGE_ITER) {
-		union bpf_iter_link_info marks = { .map.map_fd = bpf_map__fd(ld->iter->maps.marks) };
+	if (bpf_program__autoload(ld->skel->progs.tcptune_refresh)) {
+		union bpf_iter_link_info marks = { .map.map_fd = bpf_map__fd(ld->skel->maps.marks) };
 		LIBBPF_OPTS(bpf_iter_attach_opts, on_marks, .link_info = &marks, .link_info_len = sizeof(marks));
 
-		ld->refresh_link = bpf_program__attach_iter(ld->iter->progs.tcptune_refresh, &on_marks);
+		ld->refresh_link = bpf_program__attach_iter(ld->skel->progs.tcptune_refresh, &on_marks);
 		if (!ld->refresh_link)
 			goto fail;
 	}
@@ -118,11 +139,53 @@ fail: {
 }
 }
 
+/* The tracepoints, sockops on each cgroup in scope, the iterators. */
+static int attach_programs(struct loader *ld, const struct loader_opts *opts, char *why, size_t len)
+{
+	int err = tcptune_bpf__attach(ld->skel);
+
+	if (err) {
+		snprintf(why, len, "cannot attach the tracepoint programs: %s", strerror(-err));
+		return err;
+	}
+	fault_point("attaching");
+	for (int i = 0; i < opts->nr_scopes; i++) {
+		ld->sockops_links[i] = bpf_program__attach_cgroup(ld->skel->progs.tcptune_sockops,
+								  opts->scopes[i].fd);
+		if (!ld->sockops_links[i]) {
+			err = -errno;
+			snprintf(why, len, "cannot attach sockops to cgroup %s: %s", opts->scopes[i].path,
+				 strerror(errno));
+			return err;
+		}
+	}
+	return attach_iterators(ld, why, len);
+}
+
 void loader_init(struct loader *ld)
 {
 	memset(ld, 0, sizeof(*ld));
 	ld->flows_fd = ld->counters_fd = ld->status_fd = ld->targets_fd = ld->dests_fd = ld->bpffs_fd = -1;
 	ld->moved_fd = -1;
+}
+
+/* The bpffs the maps are pinned in: mounted where it is not, and held
+ * open for loader_stop. */
+static int open_pin_root(struct loader *ld, char *why, size_t len)
+{
+	int err = bpffs_ensure(&ld->bpffs_mounted);
+
+	if (err) {
+		snprintf(why, len, "bpffs is not mounted at /sys/fs/bpf and mounting it failed: %s",
+			 strerror(-err));
+		return err;
+	}
+	ld->bpffs_fd = open_bpffs();
+	if (ld->bpffs_fd < 0) {
+		err = -errno;
+		snprintf(why, len, "cannot open %s: %s", BPFFS_PATH, strerror(errno));
+	}
+	return err;
 }
 
 int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, size_t len)
@@ -138,86 +201,35 @@ int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, s
 		snprintf(kconfig, sizeof(kconfig), "CONFIG_HZ=%u\n", ld->plan.config_hz);
 		open_opts.kconfig = kconfig;
 	}
-	err = bpffs_ensure(&ld->bpffs_mounted);
-	if (err) {
-		snprintf(why, len, "bpffs is not mounted at /sys/fs/bpf and mounting it failed: %s",
-			 strerror(-err));
-		return err;
-	}
-	/* the instance the maps are pinned in, for loader_stop */
-	ld->bpffs_fd = open_bpffs();
-	if (ld->bpffs_fd < 0) {
+	err = open_pin_root(ld, why, len);
+	if (err)
+		goto cleanup;
+	ld->skel = tcptune_bpf__open_opts(&open_opts);
+	if (!ld->skel) {
 		err = -errno;
-		snprintf(why, len, "cannot open %s: %s", BPFFS_PATH, strerror(errno));
+		snprintf(why, len, "cannot open the BPF object: %s", strerror(errno));
 		goto cleanup;
 	}
+	configure_for_kernel(ld->skel, &ld->plan);
+	configure_for_run(ld->skel, opts);
 
-	ld->track = track_bpf__open_opts(&open_opts);
-	ld->sockops = sockops_bpf__open_opts(&open_opts);
-	ld->iter = iter_bpf__open_opts(&open_opts);
-	if (!ld->track || !ld->sockops || !ld->iter) {
-		err = -errno;
-		snprintf(why, len, "cannot open the BPF objects: %s", strerror(errno));
-		goto cleanup;
-	}
-	bpf_map__set_max_entries(ld->track->maps.flows, opts->max_flows);
-	bpf_map__set_max_entries(ld->sockops->maps.flows, opts->max_flows);
-	bpf_map__set_max_entries(ld->iter->maps.flows, opts->max_flows);
-	ld->iter->rodata->tune_enabled = ld->sockops->rodata->tune_enabled = opts->tune;
-	ld->iter->rodata->min_buf = ld->sockops->rodata->min_buf = opts->min_buf;
-	ld->iter->rodata->max_buf = ld->sockops->rodata->max_buf = opts->max_buf;
-	bpf_map__set_max_entries(ld->iter->maps.targets, opts->max_flows);
-	bpf_map__set_max_entries(ld->sockops->maps.targets, opts->max_flows);
-	configure_for_kernel(ld);
-	if (!opts->whole_host) {
-		ld->iter->rodata->nr_scopes = (__u32)opts->nr_scopes;
-		for (int i = 0; i < opts->nr_scopes; i++)
-			ld->iter->rodata->scope_cgroup_ids[i] = opts->scopes[i].id;
-	}
-
-	/* the first load creates and pins the maps, the others reuse the pins */
+	/* the load creates the maps and pins them by name */
 	ld->pinned = true;
-	err = track_bpf__load(ld->track);
+	err = tcptune_bpf__load(ld->skel);
 	if (err) {
-		load_error("the tracepoint programs (bpf/track.bpf.c)", err, why, len);
+		load_error("the BPF programs (bpf/tcptune.bpf.c)", err, why, len);
 		goto cleanup;
 	}
 	fault_point("pinned");
-	err = sockops_bpf__load(ld->sockops);
-	if (err) {
-		load_error("the sockops program (bpf/sockops.bpf.c)", err, why, len);
-		goto cleanup;
-	}
-	err = iter_bpf__load(ld->iter);
-	if (err) {
-		load_error("the iter/tcp program (bpf/iter.bpf.c)", err, why, len);
-		goto cleanup;
-	}
-	ld->flows_fd = bpf_map__fd(ld->track->maps.flows);
-	ld->counters_fd = bpf_map__fd(ld->track->maps.counters);
-	ld->moved_fd = bpf_map__fd(ld->track->maps.moved);
-	ld->status_fd = bpf_map__fd(ld->iter->maps.status);
-	ld->targets_fd = bpf_map__fd(ld->iter->maps.targets);
-	ld->dests_fd = bpf_map__fd(ld->iter->maps.dest_sizes);
+	ld->flows_fd = bpf_map__fd(ld->skel->maps.flows);
+	ld->counters_fd = bpf_map__fd(ld->skel->maps.counters);
+	ld->moved_fd = bpf_map__fd(ld->skel->maps.moved);
+	ld->status_fd = bpf_map__fd(ld->skel->maps.status);
+	ld->targets_fd = bpf_map__fd(ld->skel->maps.targets);
+	ld->dests_fd = bpf_map__fd(ld->skel->maps.dest_sizes);
 	fault_point("loaded");
 
-	err = track_bpf__attach(ld->track);
-	if (err) {
-		snprintf(why, len, "cannot attach the tracepoint programs: %s", strerror(-err));
-		goto cleanup;
-	}
-	fault_point("attaching");
-	for (int i = 0; i < opts->nr_scopes; i++) {
-		ld->sockops_links[i] = bpf_program__attach_cgroup(ld->sockops->progs.tcptune_sockops,
-								  opts->scopes[i].fd);
-		if (!ld->sockops_links[i]) {
-			err = -errno;
-			snprintf(why, len, "cannot attach sockops to cgroup %s: %s", opts->scopes[i].path,
-				 strerror(errno));
-			goto cleanup;
-		}
-	}
-	err = attach_iterators(ld, why, len);
+	err = attach_programs(ld, opts, why, len);
 	if (err)
 		goto cleanup;
 	fault_point("started");
@@ -231,23 +243,23 @@ cleanup:
 void loader_set_refresh(struct loader *ld, double seconds)
 {
 	/* CONFIG_HZ as libbpf resolved it for the program */
-	ld->track->data->refresh_jiffies = (__u64)(seconds * ld->track->kconfig->CONFIG_HZ);
+	ld->skel->data->refresh_jiffies = (__u64)(seconds * ld->skel->kconfig->CONFIG_HZ);
 }
 
 void loader_set_tick(struct loader *ld, __u64 pass)
 {
-	ld->iter->bss->pass = pass;
-	ld->iter->bss->tick = ld->track->bss->tick = ld->sockops->bss->tick = (__u32)pass;
+	ld->skel->bss->pass = pass;
+	ld->skel->bss->tick = (__u32)pass;
 }
 
 void loader_set_iter_pass(struct loader *ld, enum iter_pass_kind kind)
 {
-	ld->iter->bss->iter_pass_kind = kind;
+	ld->skel->bss->iter_pass_kind = kind;
 }
 
 __u32 *loader_dests_learned(struct loader *ld)
 {
-	return &ld->sockops->bss->dests_learned;
+	return &ld->skel->bss->dests_learned;
 }
 
 void loader_stop(struct loader *ld)
@@ -261,12 +273,8 @@ void loader_stop(struct loader *ld)
 		bpf_link__destroy(ld->sockops_links[i]);
 		ld->sockops_links[i] = NULL;
 	}
-	iter_bpf__destroy(ld->iter);
-	sockops_bpf__destroy(ld->sockops);
-	track_bpf__destroy(ld->track);
-	ld->iter = NULL;
-	ld->sockops = NULL;
-	ld->track = NULL;
+	tcptune_bpf__destroy(ld->skel);
+	ld->skel = NULL;
 	if (ld->pinned) {
 		int err = remove_pins_at(ld->bpffs_fd);
 
@@ -281,38 +289,33 @@ void loader_stop(struct loader *ld)
 	ld->bpffs_mounted = false;
 }
 
-#define MAX_PROGRAMS 8
-
-static size_t add_programs(struct bpf_object *obj, struct bpf_program **progs, size_t n)
+bool loader_loaded(const struct loader *ld, const char *program)
 {
-	struct bpf_program *p;
+	const struct bpf_program *prog;
 
-	bpf_object__for_each_program(p, obj) {
-		if (n < MAX_PROGRAMS)
-			progs[n++] = p;
-	}
-	return n;
+	if (!ld->skel)
+		return false;
+	prog = bpf_object__find_program_by_name(ld->skel->obj, program);
+	return prog && bpf_program__fd(prog) >= 0;
 }
 
 size_t loader_program_stats(struct loader *ld, struct metrics_program *out, size_t max)
 {
-	struct bpf_program *progs[MAX_PROGRAMS];
-	size_t n = 0, filled = 0;
+	struct bpf_program *prog;
+	size_t filled = 0;
 
-	if (ld->track)
-		n = add_programs(ld->track->obj, progs, n);
-	if (ld->sockops)
-		n = add_programs(ld->sockops->obj, progs, n);
-	if (ld->iter)
-		n = add_programs(ld->iter->obj, progs, n);
-	for (size_t i = 0; i < n && filled < max; i++) {
+	if (!ld->skel)
+		return 0;
+	bpf_object__for_each_program(prog, ld->skel->obj) {
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
-		int fd = bpf_program__fd(progs[i]);
+		int fd = bpf_program__fd(prog);
 
+		if (filled == max)
+			break;
 		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
 			continue;
-		out[filled++] = (struct metrics_program){ .name = bpf_program__name(progs[i]),
+		out[filled++] = (struct metrics_program){ .name = bpf_program__name(prog),
 							  .runs = info.run_cnt, .run_ns = info.run_time_ns };
 	}
 	return filled;

@@ -7,9 +7,7 @@
 #include "runtime/system.h"
 #include "tcptune.h"
 
-struct track_bpf;
-struct sockops_bpf;
-struct iter_bpf;
+struct tcptune_bpf;
 struct bpf_link;
 
 struct loader_opts {
@@ -23,9 +21,7 @@ struct loader_opts {
 };
 
 struct loader {
-	struct track_bpf *track;
-	struct sockops_bpf *sockops;
-	struct iter_bpf *iter;
+	struct tcptune_bpf *skel;      /* the programs and maps (bpf/tcptune.bpf.c) */
 	struct bpf_link *sockops_links[TCPTUNE_MAX_SCOPES];
 	struct bpf_link *iter_link;   /* iter/tcp: the per-namespace pass */
 	struct bpf_link *owners_link; /* iter/task_file: pids of sockets' owners */
@@ -55,7 +51,6 @@ void loader_init(struct loader *ld);
  * reason is in why. */
 int loader_start(struct loader *ld, const struct loader_opts *opts, char *why, size_t len);
 
-/* sockops' flag that some destination size was learned (in its .bss). */
 /* How stale a moving connection's entry may get (BPF refreshes it at most
  * that often), and the pass now starting (a socket's writes and reads list
  * it in "moved" once per tick, and once more if it is refreshed again). */
@@ -63,7 +58,11 @@ void loader_set_refresh(struct loader *ld, double seconds);
 void loader_set_tick(struct loader *ld, __u64 pass);
 /* What the iter/tcp passes do from now on. */
 void loader_set_iter_pass(struct loader *ld, enum iter_pass_kind kind);
+/* sockops' flag that some destination size was learned (in the .bss). */
 __u32 *loader_dests_learned(struct loader *ld);
+
+/* Is the program of that name loaded (the plan took it)? */
+bool loader_loaded(const struct loader *ld, const char *program);
 
 /* Run counts and run time of each program (kernel BPF statistics: they
  * count only while enabled, see loader_enable_stats). Returns how many of

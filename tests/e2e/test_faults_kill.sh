@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # SIGKILL at each point of the agent's life where a crash could leave the
 # host half changed (TCPTUNE_FAULT=POINT, agent/runtime/faultpoint.c): after the
-# first load pinned the maps, after every program loaded, between the first
-# attach and the rest, once all is attached, between recording the old
-# sysctl values and raising them, between raising the first and the second,
-# after the tuner wrote targets and before a pass applied them, and in the
-# stop path after the unpin and before the sysctls are restored. For each:
+# load pinned the maps and loaded every program (two points at one moment),
+# between the first attach and the rest, once all is attached, between
+# recording the old sysctl values and raising them, between raising the
+# first and the second, after the tuner wrote targets and before a pass
+# applied them, and in the stop path after the unpin and before the sysctls
+# are restored. For each:
 # the agent died by SIGKILL there; what it left is as expected (no program
 # attached, pins, sysctls, the record of their old values); a normal start
 # then removes the pins, restores the sysctls first and records the
