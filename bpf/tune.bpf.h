@@ -39,22 +39,23 @@ static __always_inline int setsockopt_value(__u32 size)
 
 /* Nothing to do for this buffer: no target, the target in force, or a
  * stale one (target_overtaken). from is the size the target was decided
- * from (0: any). */
-static __always_inline bool settled(__u32 target, __u32 current, __u32 from)
+ * from (0: any), locked whether the buffer's size is locked. */
+static __always_inline bool settled(__u32 target, __u32 current, __u32 from, bool locked)
 {
-	return !target || target == current || target_overtaken(target, current, from);
+	return !target || target == current || target_overtaken(target, current, from, locked);
 }
 
-/* One buffer toward its target; the lock bits the application set before
- * tcptune first saw the socket keep the buffer the application's. */
-static __always_inline bool apply(void *ctx, const struct conn_stats *f, __u32 target,
-				  __u32 current, __u32 from, __u32 app_lock, int optname)
+/* One buffer toward its target; lock is its bit of sk_userlocks (locks the
+ * socket's now). The lock bits the application set before tcptune first
+ * saw the socket keep the buffer the application's. */
+static __always_inline bool apply(void *ctx, const struct conn_stats *f, __u32 target, __u32 current,
+				  __u32 from, __u32 lock, __u32 locks, int optname)
 {
 	int val;
 
-	if (settled(target, current, from))
+	if (settled(target, current, from, locks & lock))
 		return false;
-	if (!size_valid(target) || (f->app_locks & app_lock)) {
+	if (!size_valid(target) || (f->app_locks & lock)) {
 		count(CNT_REFUSED);
 		return false;
 	}
@@ -84,15 +85,16 @@ static __always_inline bool apply_targets(void *ctx, struct tcp_sock *tp, const 
 					  const struct conn_stats *f)
 {
 	struct sock *sk = &tp->inet_conn.icsk_inet.sk;
+	__u32 locks = sock_userlocks(sk);
 	int clamp, lowat;
 	bool changed;
 
 	if (!tune_enabled || !t || (t->flags & TARGET_OBSERVE))
 		return false;
-	changed = apply(ctx, f, t->sndbuf, sk->sk_sndbuf, t->sndbuf_from, SOCK_SNDBUF_LOCK, SO_SNDBUF);
+	changed = apply(ctx, f, t->sndbuf, sk->sk_sndbuf, t->sndbuf_from, SOCK_SNDBUF_LOCK, locks, SO_SNDBUF);
 	if (changed && callbacks_on_demand)
 		rtt_callbacks_on(ctx, tp);
-	changed |= apply(ctx, f, t->rcvbuf, sk->sk_rcvbuf, 0, SOCK_RCVBUF_LOCK, SO_RCVBUF);
+	changed |= apply(ctx, f, t->rcvbuf, sk->sk_rcvbuf, 0, SOCK_RCVBUF_LOCK, locks, SO_RCVBUF);
 	/* unsent data a writer may queue: at most max_buf, like the buffers
 	 * (which also keeps it a positive int) */
 	if (t->notsent_lowat && t->notsent_lowat != tp->notsent_lowat) {
@@ -121,9 +123,10 @@ static __always_inline bool apply_targets(void *ctx, struct tcp_sock *tp, const 
 static __always_inline bool target_in_force(const struct tcp_sock *tp, const struct conn_target *t)
 {
 	const struct sock *sk = &tp->inet_conn.icsk_inet.sk;
+	__u32 locks = sock_userlocks(sk);
 
-	return settled(t->sndbuf, sk->sk_sndbuf, t->sndbuf_from) &&
-	       settled(t->rcvbuf, sk->sk_rcvbuf, 0) &&
+	return settled(t->sndbuf, sk->sk_sndbuf, t->sndbuf_from, locks & SOCK_SNDBUF_LOCK) &&
+	       settled(t->rcvbuf, sk->sk_rcvbuf, 0, false) &&
 	       (!t->notsent_lowat || t->notsent_lowat == tp->notsent_lowat) &&
 	       (!t->window_clamp || t->window_clamp == tp->window_clamp);
 }

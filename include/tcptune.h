@@ -179,11 +179,14 @@ struct conn_target {
 };
 
 /* A smaller send-buffer target decided from another size than the buffer
- * has now is stale: the buffer grew since (sockops regrowth) after the agent
- * read it. BPF does not apply it; the agent adopts the grown size. */
-static inline int target_overtaken(__u32 target, __u32 current, __u32 from)
+ * has now is stale when the buffer is locked (tcptune's own size): only a
+ * sockops regrowth grows a locked buffer, so the connection needed more
+ * after the agent read it. BPF does not apply it; the agent adopts the grown
+ * size. An unlocked buffer grows by the kernel's autotuning, which is what
+ * the shrink is for: it still applies. */
+static inline int target_overtaken(__u32 target, __u32 current, __u32 from, int locked)
 {
-	return target && target < current && from && from != current;
+	return locked && target && target < current && from && from != current;
 }
 
 /* conn_target.flags: what the estimator saw last tick. */

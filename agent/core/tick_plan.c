@@ -41,7 +41,7 @@ static bool same_connections(const struct plan_input *in)
  * budget counts it. True when it changed. */
 static bool adopt_regrowth(struct conn_target *target, const struct conn_stats *s)
 {
-	if (!target_overtaken(target->sndbuf, s->sndbuf, target->sndbuf_from))
+	if (!target_overtaken(target->sndbuf, s->sndbuf, target->sndbuf_from, s->buf_locks & EST_LOCK_SNDBUF))
 		return false;
 	target->sndbuf = target->sndbuf_from = s->sndbuf;
 	return true;

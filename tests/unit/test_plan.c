@@ -321,9 +321,9 @@ static void big_target_before(struct run *r)
 	r->nprev = 1;
 }
 
-/* The agent shrank the send buffer from 256 KiB to 64 KiB, but sockops
- * regrew it to 512 KiB before the shrink was applied. */
-static void shrink_overtaken(struct run *r)
+/* The agent shrank the send buffer from 256 KiB to 64 KiB, but before the
+ * shrink was applied the buffer grew to 512 KiB. */
+static void shrink_outgrown(struct run *r)
 {
 	struct conn_track *t = &r->prev[0];
 
@@ -332,6 +332,13 @@ static void shrink_overtaken(struct run *r)
 	t->target.sndbuf_from = 256 * KiB;
 	r->flows[0].s.sndbuf = 512 * KiB;
 	r->nprev = 1;
+}
+
+/* ... by a sockops regrowth: only those grow a buffer tcptune locked. */
+static void shrink_overtaken(struct run *r)
+{
+	shrink_outgrown(r);
+	r->flows[0].s.buf_locks = EST_LOCK_SNDBUF;
 }
 
 /* The stale target is never applied: the regrown size is the target now,
@@ -344,6 +351,18 @@ static void regrowth_adopted(const struct plan_case *c, struct run *r)
 	assert_int_equal(t->sndbuf_from, 512 * KiB);
 	assert_true(r->out.actions[0] & PLAN_WRITE);
 	assert_false(r->out.actions[0] & PLAN_APPLY);
+	(void)c;
+}
+
+/* An unlocked buffer grows by the kernel's autotuning, which is what the
+ * shrink is for: the target stays and is applied. */
+static void shrink_still_applies(const struct plan_case *c, struct run *r)
+{
+	const struct conn_target *t = &r->out.conns[0].target;
+
+	assert_int_equal(t->sndbuf, 64 * KiB);
+	assert_int_equal(t->sndbuf_from, 256 * KiB);
+	assert_int_equal(r->flows[0].s.sndbuf, 64 * KiB);
 	(void)c;
 }
 
@@ -421,6 +440,8 @@ static const struct plan_case cases[] = {
 	  .check = pressure_shrinks_idle },
 	{ .name = "a stale target overtaken by a sockops regrowth", .conns = { IDLE }, .nconns = 1, .ticks = 1,
 	  .setup = shrink_overtaken, .want_buffer = CHANGE_NONE, .check = regrowth_adopted },
+	{ .name = "a shrink the kernel's autotuning outgrew still applies", .conns = { IDLE }, .nconns = 1,
+	  .ticks = 1, .setup = shrink_outgrown, .want_buffer = CHANGE_NONE, .check = shrink_still_applies },
 	{ .name = "a connection that closed", .conns = { IDLE, IDLE }, .nconns = 2, .ticks = 4, .closes_at = 3,
 	  .want_buffer = CHANGE_NONE, .check = closed_is_gone },
 	{ .name = "learned destinations", .conns = { BULK_SENDER, BULK_RECEIVER }, .nconns = 2, .ticks = 5,
