@@ -164,13 +164,25 @@ static __always_inline void apply_on_callback(struct bpf_sock_ops *skops, struct
 	apply_targets(skops, tp, t, f);
 }
 
+/* The RTT of the most recently sent packet this ACK delivered (RACK's):
+ * the queue now, where the smoothed RTT still holds the queue of round
+ * trips ago, before the path got faster. */
+static __always_inline __u32 latest_rtt_us(const struct tcp_sock *tp)
+{
+	if (bpf_core_field_exists(tp->rack.rtt_us) && tp->rack.rtt_us)
+		return tp->rack.rtt_us;
+	return tp->srtt_us >> 3;
+}
+
 /* A send buffer tcptune set below the kernel's autotuning ceiling is locked:
  * the kernel no longer grows it as the connection speeds up (it would, on
  * ACKs: tcp_sndbuf_expand). So here, on an ACK that finds the buffer the
  * limit, it is doubled, at most once a round trip, up to that ceiling: a
  * faster path is used within round trips, not agent ticks. Above the ceiling
  * only the agent's probes go. The buffer is the limit when the writer waits
- * for room (SOCK_NOSPACE) and this ACK leaves too little for it, and either
+ * for room (SOCK_NOSPACE), this ACK leaves too little for it, its RTT is not
+ * mostly queue (rtt_is_mostly_queue: then a shared bottleneck holds the
+ * connection back, not its buffer), and either
  *  - the kernel's send-buffer-limited clock runs (it started when a
  *    transmission emptied the queue without a full congestion window: a
  *    paced sender, whose queue the ACK finds holding data for the pacer), or
@@ -190,6 +202,8 @@ static __always_inline bool sndbuf_is_the_limit(struct tcp_sock *tp, __u32 cur)
 	 * (sk_stream_write_space): what it waits for is not the buffer but
 	 * TCP_NOTSENT_LOWAT, which the kernel's clock does not tell apart */
 	if ((__u64)sk->sk_wmem_queued * 3 <= (__u64)cur * 2)
+		return false;
+	if (rtt_is_mostly_queue(latest_rtt_us(tp), tp->rtt_min.s[0].v))
 		return false;
 	if (bpf_core_field_exists(tp->chrono_type) &&
 	    BPF_CORE_READ_BITFIELD(tp, chrono_type) == TCP_CHRONO_SNDBUF_LIMITED)
@@ -239,6 +253,12 @@ static __always_inline void regrow_sndbuf(struct bpf_sock_ops *skops, struct tcp
 	}
 	if (!sndbuf_is_the_limit(tp, cur))
 		return;
+	next = cur < cap / 2 ? cur * 2 : cap;
+	expand = kernel_sndbuf(tp);
+	if (next > expand)
+		next = expand;
+	if (next <= cur)
+		return;
 	cookie = bpf_get_socket_cookie(skops);
 	f = bpf_map_lookup_elem(&flows, &cookie);
 	if (!f || (f->app_locks & SOCK_SNDBUF_LOCK))
@@ -252,12 +272,6 @@ static __always_inline void regrow_sndbuf(struct bpf_sock_ops *skops, struct tcp
 	if (now - f->regrown_ns < (__u64)(tp->srtt_us >> 3) * 1000)
 		return;
 	f->regrown_ns = now;
-	next = cur < cap / 2 ? cur * 2 : cap;
-	expand = kernel_sndbuf(tp);
-	if (next > expand)
-		next = expand;
-	if (next <= cur)
-		return;
 	val = setsockopt_value(next);
 	if (bpf_setsockopt(skops, SOL_SOCKET, SO_SNDBUF, &val, sizeof(val)) == 0)
 		count(CNT_REGROWN);

@@ -178,6 +178,16 @@ struct conn_target {
 	__u64 change_ns;         /* CLOCK_MONOTONIC */
 };
 
+/* An RTT above 1.5 x the connection's minimum is mostly queue. A flow that
+ * its own buffer or window holds back builds none, so the queue is the
+ * path's (a bottleneck shared with other flows, or a receiver that cannot
+ * keep up), and a bigger buffer would only take a bigger share of it.
+ * min_rtt_us is 0 or ~0 when never measured. */
+static inline int rtt_is_mostly_queue(__u32 rtt_us, __u32 min_rtt_us)
+{
+	return min_rtt_us && min_rtt_us != (__u32)-1 && (__u64)rtt_us * 2 > (__u64)min_rtt_us * 3;
+}
+
 /* A smaller send-buffer target decided from another size than the buffer
  * has now is stale when the buffer is locked (tcptune's own size): only a
  * sockops regrowth grows a locked buffer, so the connection needed more

@@ -5,6 +5,8 @@
  * together. */
 #include <limits.h>
 #include <string.h>
+#include <linux/types.h>
+#include "tcptune.h"
 #include "core/estimate.h"
 #include "core/options.h"
 
@@ -13,7 +15,6 @@
 #define WINDOW_LIMITED 0.8  /* rate x RTT at least this share of the receive window */
 #define APP_LIMITED 0.5     /* unread data at least this share of rcvbuf */
 #define PEER_LIMITED 0.25   /* the peer's window held a sender back this share of the tick */
-#define QUEUED_RTT 1.5      /* receiver's RTT above this x the connection's min RTT: a queue */
 #define PATH_RTT_SHARE 4.0  /* a min RTT under 1/this of the receiver's RTT: no path delay to size from */
 #define STEADY_BUSY 0.9     /* a steady sender has data out this share of the tick */
 /* The receiver advertises about half of sk_rcvbuf: the rest pays for skb
@@ -444,14 +445,11 @@ static void decide_rcvbuf(const struct est_config *c, const struct est_state *st
 	 * to it means the window, not the path, set the rate. This tick's own
 	 * rate counts too: the window caps every tick, while the smoothed rate
 	 * lags a probe by several ticks and would stall the next one. Unless
-	 * the RTT shows a bottleneck queue: a flow its window holds back builds
-	 * none, so the queue is the path's (full, or shared with other flows),
-	 * and a bigger window would only take a bigger share of it. Probing
-	 * there also costs delay for the connection's life: the peer sizes its
+	 * the RTT is mostly queue (rtt_is_mostly_queue). Probing there also
+	 * costs delay for the connection's life: the peer sizes its
 	 * unsent tail skb from the largest window it was ever offered. min_rtt
 	 * is the handshake's on a pure receiver; ~0 when never measured. */
-	bool queue = s->min_rtt_us && s->min_rtt_us != UINT32_MAX &&
-		     st->rcv_rtt_us > QUEUED_RTT * s->min_rtt_us;
+	bool queue = rtt_is_mostly_queue((uint32_t)st->rcv_rtt_us, s->min_rtt_us);
 
 	out->rcv_limited = !queue && max2(bdp, bdp_this_tick) >= WINDOW_LIMITED * window;
 
