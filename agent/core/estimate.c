@@ -262,6 +262,14 @@ static enum est_reason decide(const struct est_config *c, uint32_t cur, uint32_t
 	return why;
 }
 
+/* What moved since the previous sample: the tick's differences. */
+struct tick_delta {
+	double dt_us;
+	uint64_t acked, received;
+	uint64_t sndbuf_limited_us, rwnd_limited_us, busy_us;
+	bool drained;                /* a read found all the application wrote acknowledged */
+};
+
 /* ---- send buffer -------------------------------------------------------- */
 
 /* Held back by its own send buffer this tick? The kernel's measure
@@ -273,24 +281,23 @@ static enum est_reason decide(const struct est_config *c, uint32_t cur, uint32_t
  * cwnd) AND the peer's window is not the limit (then data waits for the peer,
  * and a bigger buffer would not help). */
 static bool send_buffer_limited(const struct est_config *c, const struct est_sample *s,
-				double dt_us, uint64_t d_sndbuf_limited, uint64_t d_rwnd_limited)
+				const struct tick_delta *d)
 {
-	double threshold = c->limited_fraction * dt_us;
+	double threshold = c->limited_fraction * d->dt_us;
 	uint32_t mss = s->mss ? s->mss : DEFAULT_MSS;
 	double holds = s->sndbuf / est_sndbuf_factor(s->mss);
 
-	if (d_sndbuf_limited > threshold)
+	if (d->sndbuf_limited_us > threshold)
 		return true;
 	bool pinned = s->snd_queue_bytes >= QUEUE_PINNED * holds;
 	bool all_in_window = s->snd_cwnd && s->snd_queue_bytes <= (double)s->snd_cwnd * mss;
-	bool peer_window = d_rwnd_limited > threshold;
+	bool peer_window = d->rwnd_limited_us > threshold;
 
 	return pinned && all_in_window && !peer_window;
 }
 
 static void decide_sndbuf(const struct est_config *c, const struct est_state *st,
-			  const struct est_sample *s, double dt_us,
-			  uint64_t d_sndbuf_limited, uint64_t d_rwnd_limited,
+			  const struct est_sample *s, const struct tick_delta *d,
 			  struct est_decision *out)
 {
 	if (!out->sender)
@@ -307,7 +314,7 @@ static void decide_sndbuf(const struct est_config *c, const struct est_state *st
 		target = clamp_buf(c, max2(c->headroom * bdp * est_sndbuf_factor(s->mss),
 					   wakeup_bytes(st->snd_rate_Bps, est_sndbuf_factor(s->mss),
 							s->sndbuf_cap, s->sndbuf)));
-	out->snd_limited = send_buffer_limited(c, s, dt_us, d_sndbuf_limited, d_rwnd_limited);
+	out->snd_limited = send_buffer_limited(c, s, d);
 
 	/* The peer's window holds it back. When that window opens (the peer's
 	 * receiver probing or autotuning), this buffer must already hold
@@ -315,7 +322,7 @@ static void decide_sndbuf(const struct est_config *c, const struct est_state *st
 	 * and the two ends take turns, doubling every other tick: keep ahead,
 	 * at probe pace. In flight is rate x srtt (queueing included). Only for
 	 * a sustained limit (PEER_LIMITED), not the odd moment of a full window. */
-	bool peer_limited = d_rwnd_limited > PEER_LIMITED * dt_us;
+	bool peer_limited = d->rwnd_limited_us > PEER_LIMITED * d->dt_us;
 	bool ahead = false;
 
 	if (!out->snd_limited && peer_limited && s->srtt_us) {
@@ -409,7 +416,7 @@ static bool rcv_shrink_worth_it(const struct est_state *st, uint32_t target)
 }
 
 static void decide_rcvbuf(const struct est_config *c, const struct est_state *st,
-			  const struct est_sample *s, double dt_us, uint64_t d_received,
+			  const struct est_sample *s, const struct tick_delta *d,
 			  struct est_decision *out)
 {
 	if (!out->receiver)
@@ -436,7 +443,7 @@ static void decide_rcvbuf(const struct est_config *c, const struct est_state *st
 	    s->min_rtt_us * PATH_RTT_SHARE >= path_rtt)
 		path_rtt = s->min_rtt_us;
 	double bdp = st->rcv_rate_Bps * path_rtt / 1e6;
-	double bdp_this_tick = d_received / dt_us * st->rcv_rtt_us;
+	double bdp_this_tick = d->received / d->dt_us * st->rcv_rtt_us;
 	double window = s->rcvbuf / RCVBUF_PER_WINDOW;
 
 	if (!(bdp > 0))
@@ -514,64 +521,62 @@ static uint32_t first_nonzero(uint32_t a, uint32_t b, uint32_t c)
 	return a ? a : b ? b : c;
 }
 
-void est_update(const struct est_config *c, struct est_state *st,
-		const struct est_sample *s, struct est_decision *out)
+/* The tick's differences. Counters whose last segment came long before
+ * these figures were taken (more than half the time since the previous
+ * ones) were read late: a connection whose last bytes were acked with no
+ * system call since is refreshed by the next walk. That is a burst that
+ * ended, old news, not traffic now: the connection is idle. */
+static void take_delta(const struct est_state *st, const struct est_sample *s, struct tick_delta *d)
 {
-	memset(out, 0, sizeof(*out));
-	st->tick++;
-	if (!comparable(st, s)) {
-		remember_counters(st, s);
-		return;
-	}
-
-	double dt_us = (double)(s->now_us - st->last_us);
-	uint64_t d_acked = s->bytes_acked - st->bytes_acked;
-	uint64_t d_received = s->bytes_received - st->bytes_received;
-	uint64_t d_sndbuf_limited = s->sndbuf_limited_us - st->sndbuf_limited_us;
-	uint64_t d_rwnd_limited = s->rwnd_limited_us - st->rwnd_limited_us;
-	uint64_t d_busy = s->busy_us - st->busy_us;
-	uint32_t prev_sndbuf = st->sndbuf;
+	d->dt_us = (double)(s->now_us - st->last_us);
+	if (s->active_us && s->active_us < s->now_us && s->now_us - s->active_us > d->dt_us / 2)
+		return; /* the rest stays 0 */
+	d->acked = s->bytes_acked - st->bytes_acked;
+	d->received = s->bytes_received - st->bytes_received;
+	d->sndbuf_limited_us = s->sndbuf_limited_us - st->sndbuf_limited_us;
+	d->rwnd_limited_us = s->rwnd_limited_us - st->rwnd_limited_us;
+	d->busy_us = s->busy_us - st->busy_us;
 	/* wraps harmlessly: only "any" matters */
-	bool drained = s->drained_reads != st->drained_reads;
+	d->drained = s->drained_reads != st->drained_reads;
+}
 
-	/* Counters whose last segment came long before these figures were
-	 * taken (more than half the time since the previous ones) were read
-	 * late: a connection whose last bytes were acked with no system call
-	 * since is refreshed by the next walk. That is a burst that ended,
-	 * old news, not traffic now: the connection is idle. */
-	if (s->active_us && s->active_us < s->now_us && s->now_us - s->active_us > dt_us / 2) {
-		d_acked = d_received = d_sndbuf_limited = d_rwnd_limited = d_busy = 0;
-		drained = false;
-	}
-	remember_counters(st, s);
-	out->sender = d_acked > 0;
-	out->receiver = d_received > 0;
+/* How many ticks in a row each side has moved steady traffic. */
+static void count_steady(const struct est_config *c, struct est_state *st,
+			 const struct est_sample *s, const struct tick_delta *d,
+			 const struct est_decision *out)
+{
 	/* A writer our own TCP_NOTSENT_LOWAT holds back keeps less than a
 	 * segment unsent, which the kernel also counts as application-limited:
 	 * under our mark the flag says nothing about the application. */
 	bool our_lowat = s->notsent_lowat && s->notsent_lowat == st->lowat_set;
-
-	bool busy = d_busy >= STEADY_BUSY * dt_us;
+	bool busy = d->busy_us >= STEADY_BUSY * d->dt_us;
 	/* The flag also marks a writer its full send buffer holds back (all
 	 * it wrote in flight, less than a segment unsent): not the
 	 * application's doing either. */
-	bool held_by_buffer = d_sndbuf_limited > c->limited_fraction * dt_us;
+	bool held_by_buffer = d->sndbuf_limited_us > c->limited_fraction * d->dt_us;
 
 	/* Back-to-back request/response keeps data in flight all the time (the
 	 * ACK of a response comes with the next request) and its rate samples
 	 * mid-response are not application-limited: what gives it away is a
 	 * read that found every response byte acknowledged. */
-	st->snd_steady = out->sender && busy && !drained &&
+	st->snd_steady = out->sender && busy && !d->drained &&
 			 (!s->app_limited || our_lowat || held_by_buffer) ? st->snd_steady + 1 : 0;
 	st->rcv_steady = out->receiver && !out->sender ? st->rcv_steady + 1 : 0;
+}
 
+/* The smoothed rates and RTTs. Sender: the kernel's delivery rate sample;
+ * the tick's average when there is none. Path RTT: min_rtt, the
+ * propagation delay without queueing (headroom covers the queue).
+ * Receiver: bytes received over the tick; its own RTT estimate (a pure
+ * receiver sends no data, so min_rtt/srtt may be empty or stale). */
+static void smooth_rates(const struct est_config *c, struct est_state *st,
+			 const struct est_sample *s, const struct tick_delta *d,
+			 const struct est_decision *out)
+{
 	st->snd_rising = st->rcv_rising = false;
-	/* Sender: the kernel's delivery rate sample; the tick's average when
-	 * there is none. Path RTT: min_rtt, the propagation delay without
-	 * queueing (headroom covers the queue). */
 	if (out->sender) {
 		double rate = s->delivery_rate_Bps ? (double)s->delivery_rate_Bps :
-						     d_acked * 1e6 / dt_us;
+						     d->acked * 1e6 / d->dt_us;
 		uint32_t rtt = first_nonzero(s->min_rtt_us, s->srtt_us, 0);
 
 		st->snd_rate_Bps = ewma(st->snd_rate_Bps, rate, c->alpha);
@@ -580,12 +585,9 @@ void est_update(const struct est_config *c, struct est_state *st,
 			st->snd_rtt_us = ewma(st->snd_rtt_us, rtt, c->alpha);
 		st->snd_floor_rate_Bps = max2(st->snd_floor_rate_Bps, st->snd_rate_Bps);
 	}
-	/* Receiver: bytes received over the tick; its own RTT estimate (a pure
-	 * receiver sends no data, so min_rtt/srtt may be empty or stale). */
 	if (out->receiver) {
 		uint32_t rtt = first_nonzero(s->rcv_rtt_us, s->min_rtt_us, s->srtt_us);
-
-		double rate = d_received * 1e6 / dt_us;
+		double rate = d->received * 1e6 / d->dt_us;
 
 		st->rcv_rate_Bps = ewma(st->rcv_rate_Bps, rate, c->alpha);
 		st->rcv_rising = rate > (1 + c->hysteresis) * st->rcv_rate_Bps;
@@ -593,24 +595,31 @@ void est_update(const struct est_config *c, struct est_state *st,
 			st->rcv_rtt_us = ewma(st->rcv_rtt_us, rtt, c->alpha);
 		st->rcv_floor_rate_Bps = max2(st->rcv_floor_rate_Bps, st->rcv_rate_Bps);
 	}
+}
 
-	/* Grown since the last sample, beyond what was set: sockops regrew it
-	 * on ACKs that found it holding the connection back (regrow_sndbuf in
-	 * bpf/sockops.bpf.c). That is a probe's evidence, and its size a
-	 * probe's floor. A size that merely has not come down yet (a shrink
-	 * decided, not applied by the time of these figures) did not grow. */
+/* Grown since the last sample, beyond what was set: sockops regrew it on
+ * ACKs that found it holding the connection back (regrow_sndbuf in
+ * bpf/sockops.bpf.c). That is a probe's evidence, and its size a probe's
+ * floor. A size that merely has not come down yet (a shrink decided, not
+ * applied by the time of these figures) did not grow. */
+static void adopt_regrown_sndbuf(const struct est_config *c, struct est_state *st,
+				 const struct est_sample *s, uint32_t prev_sndbuf)
+{
 	if (st->snd_set && s->sndbuf > st->snd_set + st->snd_set / 8 && s->sndbuf > prev_sndbuf) {
 		st->snd_floor = clamp_buf(c, s->sndbuf);
 		st->snd_floor_rate_Bps = st->snd_rate_Bps;
 		st->snd_set = s->sndbuf;
 	}
-	decide_sndbuf(c, st, s, dt_us, d_sndbuf_limited, d_rwnd_limited, out);
-	if (out->snd_reason != EST_NONE)
+}
+
+/* What the decisions leave behind: change ticks, what is learned, a
+ * probe's floor. */
+static void record_decisions(struct est_state *st, struct est_decision *out)
+{
+	if (out->snd_reason != EST_NONE) {
 		st->snd_set = out->sndbuf;
-	decide_lowat(c, st, s, out);
-	decide_rcvbuf(c, st, s, dt_us, d_received, out);
-	if (out->snd_reason != EST_NONE)
 		st->snd_change_tick = st->tick;
+	}
 	if (out->rcv_reason != EST_NONE)
 		st->rcv_change_tick = st->tick;
 	/* Only steady traffic is learned: an application-limited rate, or the
@@ -628,4 +637,29 @@ void est_update(const struct est_config *c, struct est_state *st,
 		st->rcv_floor = out->rcvbuf;
 		st->rcv_floor_rate_Bps = st->rcv_rate_Bps;
 	}
+}
+
+void est_update(const struct est_config *c, struct est_state *st,
+		const struct est_sample *s, struct est_decision *out)
+{
+	struct tick_delta d = {};
+	uint32_t prev_sndbuf = st->sndbuf;
+
+	memset(out, 0, sizeof(*out));
+	st->tick++;
+	if (!comparable(st, s)) {
+		remember_counters(st, s);
+		return;
+	}
+	take_delta(st, s, &d);
+	remember_counters(st, s);
+	out->sender = d.acked > 0;
+	out->receiver = d.received > 0;
+	count_steady(c, st, s, &d, out);
+	smooth_rates(c, st, s, &d, out);
+	adopt_regrown_sndbuf(c, st, s, prev_sndbuf);
+	decide_sndbuf(c, st, s, &d, out);
+	decide_lowat(c, st, s, out);
+	decide_rcvbuf(c, st, s, &d, out);
+	record_decisions(st, out);
 }
