@@ -215,6 +215,7 @@ install: all
 	install -D -m 0644 deploy/systemd/tcptune.service "$(DESTDIR)$(SYSTEMD_UNITDIR)/tcptune.service"
 	sed -i 's|@SBINDIR@|$(SBINDIR)|g' "$(DESTDIR)$(SYSTEMD_UNITDIR)/tcptune.service"
 	install -D -m 0644 man/tcptune.8 "$(DESTDIR)$(MANDIR)/man8/tcptune.8"
+	sed -i 's|@SBINDIR@|$(SBINDIR)|g' "$(DESTDIR)$(MANDIR)/man8/tcptune.8"
 	install -D -m 0644 tcptune.conf.example "$(DESTDIR)$(SYSCONFDIR)/tcptune/tcptune.conf.example"
 	@if [ -z "$(DESTDIR)" ]; then echo "tcptune: installed; 'systemctl daemon-reload', then 'systemctl enable --now tcptune'"; fi
 

@@ -49,6 +49,8 @@ version=$("$BIN" --version 2>&1)
 check "installed binary runs: --version says '$version'" grep -qE '^tcptune [0-9]+\.[0-9]+' <<<"$version"
 
 check "unit: ExecStart=/usr/sbin/tcptune run" grep -qx 'ExecStart=/usr/sbin/tcptune run' "$UNIT"
+check "man page: its drop-in example starts /usr/sbin/tcptune" \
+	grep -q '^ExecStart=/usr/sbin/tcptune run' "$MAN"
 check "unit: no @PLACEHOLDER@ left" bash -c '! grep -q "@[A-Z_]*@" "$1"' _ "$UNIT"
 check "unit: reload is SIGHUP" grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$UNIT"
 caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$UNIT")
