@@ -54,7 +54,7 @@
 # and met/MISSED (both passes must meet it), "# noharm:" detail lines, then a
 # "noharm: summary" block. Exit status: 0 when everything was measured (even
 # with targets MISSED), 1 when something could not be measured or cleaned up.
-# About 10 minutes of measuring with the defaults, plus any wait for the lock
+# About 25 minutes of measuring with the defaults, plus any wait for the lock
 # (the summary gives both).
 #
 # Each scenario (and each congestion control of (s)) runs in its own process
