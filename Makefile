@@ -43,17 +43,21 @@ AGENT_OBJS := $(patsubst agent/%.c,$(BUILD)/%.o,$(AGENT_SRCS))
 # (no system calls, but inih and socket addresses)
 UNIT_SRCS := $(CORE_SRCS) agent/runtime/config.c agent/runtime/listen.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
+# BPF tests: the agent's programs on real sockets, as its loader and passes
+# drive them (tests/bpf/); root only, run by tests/run-all.sh
+BPF_TESTS := $(patsubst tests/bpf/%.c,$(BUILD)/%,$(wildcard tests/bpf/test_bpf_*.c))
 # helpers the end-to-end tests run
 TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline $(BUILD)/load $(BUILD)/rpc
 BENCH_TOOLS := $(BUILD)/load $(BUILD)/rpc
 
-.PHONY: all deps run test unit check-layers e2e bench bench-load bench-wan bench-noharm demo vmlinux clean help sanitize fuzz fuzz-build test-kernels
+.PHONY: all deps run test unit bpf-tests check-layers e2e bench bench-load bench-wan bench-noharm demo vmlinux clean help sanitize fuzz fuzz-build test-kernels
 all: $(BUILD)/tcptune
 
 help:
 	@echo "make          build ./build/tcptune"
 	@echo "make run      install what is missing, build, run the agent on the whole host"
 	@echo "make test     install what is missing, build, run check-layers, unit and end-to-end tests"
+	@echo "make bpf-tests the BPF programs on real sockets, asserted on the maps (tests/bpf/, root)"
 	@echo "make check-layers the include rules of the agent's layers (core, runtime, cmd: Layout, top of the Makefile)"
 	@echo "make bench    overhead benchmark (agent vs no agent, ns per BPF event), then bench-load, bench-wan and bench-noharm"
 	@echo "make bench-load agent CPU, RSS and tick at 10,000 connections and 5,000 new ones/s vs idle (bench/load.sh, ~6 min)"
@@ -91,6 +95,12 @@ $(BUILD)/tcptune: $(AGENT_OBJS)
 $(BUILD)/test_%: tests/unit/test_%.c $(UNIT_SRCS) $(AGENT_HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) $< $(UNIT_SRCS) -o $@ -lcmocka $(INIH_LIBS) -lm
 
+# linked with the agent's objects from the archive: its loader and collector
+BPF_TEST_FIXTURE := tests/bpf/fixture.c tests/bpf/fixture.h
+$(BUILD)/test_bpf_%: tests/bpf/test_bpf_%.c $(BPF_TEST_FIXTURE) $(BUILD)/libtcptune.a
+	$(CC) $(CFLAGS) -Itests/bpf $< tests/bpf/fixture.c $(BUILD)/libtcptune.a -o $@ -lcmocka \
+		$(LIBBPF_LIBS) $(MHD_LIBS) $(INIH_LIBS) -lm
+
 $(BUILD)/load: bench/load.c | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@
 
@@ -111,7 +121,7 @@ $(BUILD)/delayline: tests/tools/delayline.c | $(BUILD)
 SANITIZE_FLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
 sanitize: deps all $(TEST_TOOLS)
 	@$(MAKE) -s BUILD=build-asan SAN_FLAGS="$(SANITIZE_FLAGS)" build-asan/tcptune \
-		$(patsubst $(BUILD)/%,build-asan/%,$(UNIT_TESTS))
+		$(patsubst $(BUILD)/%,build-asan/%,$(UNIT_TESTS) $(BPF_TESTS))
 	@bash tests/run-sanitized.sh $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_TESTS))
 
 # libFuzzer targets (tests/fuzz/): clang-14, ASan + UBSan, in build-fuzz/.
@@ -152,10 +162,14 @@ unit: $(UNIT_TESTS)
 check-layers:
 	@bash tests/check-layers.sh
 
-e2e: all $(TEST_TOOLS)
+# the BPF tests alone (TESTS= picks some, as for e2e)
+bpf-tests: $(BPF_TESTS)
+	@E2E=no bash tests/run-all.sh
+
+e2e: all $(TEST_TOOLS) $(BPF_TESTS)
 	@bash tests/run-all.sh
 
-test: deps check-layers all $(UNIT_TESTS) $(TEST_TOOLS)
+test: deps check-layers all $(UNIT_TESTS) $(BPF_TESTS) $(TEST_TOOLS)
 	@bash tests/run-all.sh $(UNIT_TESTS)
 
 # The kernel matrix: each Debian kernel (tests/kernels/common.sh) fetched into

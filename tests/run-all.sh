@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs the unit tests (given as arguments), then every end-to-end test, and
-# prints one summary line: "N passed, N failed, N skipped".
+# Runs the unit tests (given as arguments), then every BPF test (a program
+# per tests/bpf/test_bpf_*.c, built in BPF_TEST_DIR, default build), then
+# every end-to-end test (E2E=no: none), and prints one summary line:
+# "N passed, N failed, N skipped". TESTS picks the BPF and e2e tests whose
+# name contains it.
 set -u
 cd "$(dirname "$0")/.."
 passed=0 failed=0 skipped=0
@@ -25,7 +28,22 @@ for t in "$@"; do
 	echo "== unit: $t"
 	run_one "$t" "$t"
 done
+# a BPF test that was not built fails: it is not left out unnoticed
+for src in tests/bpf/test_bpf_*.c; do
+	t=${BPF_TEST_DIR:-build}/$(basename "$src" .c)
+	[ -n "${TESTS:-}" ] && [[ "$t" != *"$TESTS"* ]] && continue
+	echo "== bpf: $t"
+	start=$(date +%s)
+	if [ -x "$t" ]; then
+		run_one "$t" timeout 120 "$t"
+	else
+		echo "not ok - $t: not built (make $t)"
+		failed=$((failed + 1)); failures+=("$t (not built)")
+	fi
+	echo "== $t took $(( $(date +%s) - start ))s"
+done
 for t in tests/e2e/test_*.sh; do
+	[ "${E2E:-yes}" = no ] && break
 	[ -n "${TESTS:-}" ] && [[ "$t" != *"$TESTS"* ]] && continue
 	echo "== e2e: $t"
 	start=$(date +%s)
