@@ -50,7 +50,7 @@ BPF_TESTS := $(patsubst tests/bpf/%.c,$(BUILD)/%,$(wildcard tests/bpf/test_bpf_*
 TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline $(BUILD)/load $(BUILD)/rpc
 BENCH_TOOLS := $(BUILD)/load $(BUILD)/rpc
 
-.PHONY: all deps run test unit bpf-tests check-layers e2e bench bench-load bench-wan bench-noharm demo vmlinux clean help sanitize fuzz fuzz-build test-kernels
+.PHONY: all deps run test unit bpf-tests check-layers format-check format e2e bench bench-load bench-wan bench-noharm demo vmlinux clean help sanitize fuzz fuzz-build test-kernels
 all: $(BUILD)/tcptune
 
 help:
@@ -59,6 +59,7 @@ help:
 	@echo "make test     install what is missing, build, run check-layers, unit and end-to-end tests"
 	@echo "make bpf-tests the BPF programs on real sockets, asserted on the maps (tests/bpf/, root)"
 	@echo "make check-layers the include rules of the agent's layers (core, runtime, cmd: Layout, top of the Makefile)"
+	@echo "make format-check every C file against .clang-format (kernel style, 100 columns); make format rewrites them"
 	@echo "make bench    overhead benchmark (agent vs no agent, ns per BPF event), then bench-load, bench-wan and bench-noharm"
 	@echo "make bench-load agent CPU, RSS and tick at 10,000 connections and 5,000 new ones/s vs idle (bench/load.sh, ~6 min)"
 	@echo "make bench-wan tcptune vs stock autotuning on emulated WAN paths (bench/wan.sh, ~20 min)"
@@ -157,6 +158,15 @@ run: deps all
 
 unit: $(UNIT_TESTS)
 	@bash tests/run-unit.sh $(UNIT_TESTS)
+
+# every C file of the tree against .clang-format (kernel style, 100 columns;
+# vmlinux.h aside); `make format` rewrites them so
+CLANG_FORMAT ?= clang-format-14
+FORMAT_FILES = $(sort $(shell find agent bpf include tests bench -name '*.[ch]'))
+format-check: deps
+	@$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES) && echo "format-check: ok ($(words $(FORMAT_FILES)) files)"
+format:
+	@$(CLANG_FORMAT) -i $(FORMAT_FILES)
 
 # what Layout says of includes: one line per file and header that breaks it
 check-layers:

@@ -51,8 +51,8 @@ enum conn_state {
 
 struct conn {
 	enum conn_state state;
-	bool held;       /* a --hold connection (counted apart from churn) */
-	bool got_reply;  /* CONN_CLOSING: the 'q' came back */
+	bool held;      /* a --hold connection (counted apart from churn) */
+	bool got_reply; /* CONN_CLOSING: the 'q' came back */
 };
 
 struct options {
@@ -66,12 +66,12 @@ struct options {
 };
 
 struct counts {
-	long established, connect_failed;     /* client ends */
+	long established, connect_failed; /* client ends */
 	long held_closed_early;
 	long churned, churn_failed;
 	long trickle_sent, trickle_echoed;
 	long served, serving, serving_peak;
-	long *per_second;                     /* churn completions per second of the run */
+	long *per_second; /* churn completions per second of the run */
 	long seconds_slots;
 };
 
@@ -165,8 +165,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 		if (!strcmp(opt, "--listen") || !strcmp(opt, "--connect")) {
 			bool l = opt[2] == 'l';
 
-			if (parse_addr(val, l ? &o->listen_addr : &o->connect_addr, l ? &o->listen_len : &o->connect_len)) {
-				fprintf(stderr, "load: %s '%s' must be ADDR:PORT (IPv4, or [IPv6]:PORT)\n", opt, val);
+			if (parse_addr(val, l ? &o->listen_addr : &o->connect_addr,
+				       l ? &o->listen_len : &o->connect_len)) {
+				fprintf(stderr,
+					"load: %s '%s' must be ADDR:PORT (IPv4, or [IPv6]:PORT)\n",
+					opt, val);
 				return -1;
 			}
 			*(l ? &o->listen : &o->connect) = true;
@@ -174,20 +177,25 @@ static int parse_options(int argc, char **argv, struct options *o)
 		}
 		if (!strcmp(opt, "--seconds") || !strcmp(opt, "--trickle")) {
 			if (parse_number(val, MAX_SECONDS, &v) || (opt[2] == 's' && v == 0)) {
-				fprintf(stderr, "load: %s '%s' must be a number of seconds above 0, at most %d\n", opt,
-					val, MAX_SECONDS);
+				fprintf(stderr,
+					"load: %s '%s' must be a number of seconds above 0, at most %d\n",
+					opt, val, MAX_SECONDS);
 				return -1;
 			}
 			*(opt[2] == 's' ? &o->seconds : &o->trickle) = v;
 		} else if (!strcmp(opt, "--rate")) {
 			if (parse_number(val, 1e7, &o->rate)) {
-				fprintf(stderr, "load: --rate '%s' must be connections per second (0: as fast as possible)\n", val);
+				fprintf(stderr,
+					"load: --rate '%s' must be connections per second (0: as fast as possible)\n",
+					val);
 				return -1;
 			}
 			o->rate_set = true;
 		} else if (!strcmp(opt, "--hold") || !strcmp(opt, "--parallel")) {
 			if (parse_number(val, 1e6, &v) || v < 1 || v != (long)v) {
-				fprintf(stderr, "load: %s '%s' must be a whole number from 1 to 1000000\n", opt, val);
+				fprintf(stderr,
+					"load: %s '%s' must be a whole number from 1 to 1000000\n",
+					opt, val);
 				return -1;
 			}
 			*(opt[2] == 'h' ? &o->hold : &o->parallel) = (long)v;
@@ -209,7 +217,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		return -1;
 	}
 	if (!o->connect && (o->hold || o->rate_set || o->trickle || o->parallel)) {
-		fprintf(stderr, "load: --hold, --rate, --trickle and --parallel go with --connect\n");
+		fprintf(stderr,
+			"load: --hold, --rate, --trickle and --parallel go with --connect\n");
 		return -1;
 	}
 	if (o->trickle && !o->hold) {
@@ -241,7 +250,8 @@ static int raise_fd_limit(const struct options *o)
 		}
 	}
 	if (o->connect && (rlim_t)need > rl.rlim_cur) {
-		fprintf(stderr, "load: this run needs %ld file descriptors and the hard limit is %llu: hold fewer, or run --listen in another process%s\n",
+		fprintf(stderr,
+			"load: this run needs %ld file descriptors and the hard limit is %llu: hold fewer, or run --listen in another process%s\n",
 			need, (unsigned long long)rl.rlim_cur, ends == 2 ? "" : " (ulimit -Hn)");
 		return -1;
 	}
@@ -269,7 +279,8 @@ static void drop(int fd, struct counts *c)
 
 static int listen_on(const struct options *o)
 {
-	int fd = socket(o->listen_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+	int fd = socket(o->listen_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
+	    one = 1;
 
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(fd, (const struct sockaddr *)&o->listen_addr, o->listen_len) || listen(fd, 4096) ||
@@ -317,7 +328,8 @@ static int start_connection(const struct options *o, bool held)
 
 	if (fd < 0)
 		return -1;
-	if ((connect(fd, (const struct sockaddr *)&o->connect_addr, o->connect_len) && errno != EINPROGRESS) ||
+	if ((connect(fd, (const struct sockaddr *)&o->connect_addr, o->connect_len) &&
+	     errno != EINPROGRESS) ||
 	    watch(fd, CONN_CONNECTING, EPOLL_CTL_ADD, EPOLLOUT)) {
 		close(fd);
 		return -1;
@@ -451,12 +463,14 @@ static int run_hold(const struct options *o, struct counts *c)
 	double t0 = now_s(), held_at, held_for, end;
 	int err = 0;
 
-	while (!stop_requested && c->established + c->connect_failed < o->hold && now_s() - t0 < o->seconds) {
+	while (!stop_requested && c->established + c->connect_failed < o->hold &&
+	       now_s() - t0 < o->seconds) {
 		long inflight = started - c->established - c->connect_failed;
 
 		while (started < o->hold && inflight < o->parallel) {
 			if (start_connection(o, true)) {
-				fprintf(stderr, "load: hold: cannot open connection %ld: %s\n", started + 1, strerror(errno));
+				fprintf(stderr, "load: hold: cannot open connection %ld: %s\n",
+					started + 1, strerror(errno));
 				c->connect_failed += o->hold - started;
 				break;
 			}
@@ -465,13 +479,15 @@ static int run_hold(const struct options *o, struct counts *c)
 		poll_once(c, t0, 10);
 	}
 	held_at = now_s();
-	printf("load: hold: %ld of %ld connections established in %.2f s\n", c->established, o->hold, held_at - t0);
+	printf("load: hold: %ld of %ld connections established in %.2f s\n", c->established,
+	       o->hold, held_at - t0);
 	fflush(stdout);
 
 	end = held_at + o->seconds;
 	for (double t = held_at; !stop_requested && t < end; t = now_s()) {
 		/* trickle: each held connection writes a byte every o->trickle s */
-		long due = o->trickle ? (long)((t - held_at) * (double)c->established / o->trickle) : 0;
+		long due = o->trickle ? (long)((t - held_at) * (double)c->established / o->trickle)
+				      : 0;
 
 		for (long scanned = 0; trickled < due && scanned < nconns; scanned++) {
 			if (next_fd >= nconns)
@@ -490,14 +506,16 @@ static int run_hold(const struct options *o, struct counts *c)
 	for (double settle = now_s() + 0.5; now_s() < settle;)
 		poll_once(c, t0, 10);
 	printf("load: hold: held %ld connections for %.1f s; %ld trickle bytes sent, %ld echoed; %ld closed early\n",
-	       count_state(CONN_HELD, 1), held_for, c->trickle_sent, c->trickle_echoed, c->held_closed_early);
+	       count_state(CONN_HELD, 1), held_for, c->trickle_sent, c->trickle_echoed,
+	       c->held_closed_early);
 	for (long fd = 0; fd < nconns; fd++)
 		if (conns[fd].state == CONN_HELD && finish((int)fd))
 			drop((int)fd, c);
-	for (double drain = now_s() + DRAIN_SECONDS; count_state(CONN_CLOSING, 1) && now_s() < drain;)
+	for (double drain = now_s() + DRAIN_SECONDS;
+	     count_state(CONN_CLOSING, 1) && now_s() < drain;)
 		poll_once(c, t0, 10);
-	printf("load: hold: closed; %ld not closed by the server within %.0f s\n", count_state(CONN_CLOSING, 1),
-	       DRAIN_SECONDS);
+	printf("load: hold: closed; %ld not closed by the server within %.0f s\n",
+	       count_state(CONN_CLOSING, 1), DRAIN_SECONDS);
 	if (c->established < o->hold || c->held_closed_early || count_state(CONN_CLOSING, 1))
 		err = 1;
 	return err;
@@ -534,8 +552,9 @@ static int run_churn(const struct options *o, struct counts *c)
 	for (long s = 0; s < full; s++)
 		if (slowest < 0 || c->per_second[s] < slowest)
 			slowest = c->per_second[s];
-	printf("load: churn: %ld connections in %.1f s (%.0f/s; slowest whole second %ld), %ld failed\n", c->churned,
-	       took, (double)c->churned / took, slowest < 0 ? 0 : slowest, c->churn_failed);
+	printf("load: churn: %ld connections in %.1f s (%.0f/s; slowest whole second %ld), %ld failed\n",
+	       c->churned, took, (double)c->churned / took, slowest < 0 ? 0 : slowest,
+	       c->churn_failed);
 	free(c->per_second);
 	return c->churn_failed ? 1 : 0;
 }
@@ -574,7 +593,8 @@ int main(int argc, char **argv)
 		ret = 0;
 	}
 	if (o.listen)
-		printf("load: serve: %ld connections accepted, at most %ld open at once\n", c.served, c.serving_peak);
+		printf("load: serve: %ld connections accepted, at most %ld open at once\n",
+		       c.served, c.serving_peak);
 
 cleanup:
 	for (long fd = 0; conns && fd < nconns; fd++)

@@ -19,11 +19,11 @@
 
 /* The TCP states are vmlinux.h's; the agent reads them as enum conn_state. */
 _Static_assert(CONN_ESTABLISHED == TCP_ESTABLISHED && CONN_SYN_SENT == TCP_SYN_SENT &&
-	       CONN_SYN_RECV == TCP_SYN_RECV && CONN_FIN_WAIT1 == TCP_FIN_WAIT1 &&
-	       CONN_FIN_WAIT2 == TCP_FIN_WAIT2 && CONN_TIME_WAIT == TCP_TIME_WAIT &&
-	       CONN_CLOSE == TCP_CLOSE && CONN_CLOSE_WAIT == TCP_CLOSE_WAIT &&
-	       CONN_LAST_ACK == TCP_LAST_ACK && CONN_LISTEN == TCP_LISTEN &&
-	       CONN_CLOSING == TCP_CLOSING && CONN_NEW_SYN_RECV == TCP_NEW_SYN_RECV,
+		       CONN_SYN_RECV == TCP_SYN_RECV && CONN_FIN_WAIT1 == TCP_FIN_WAIT1 &&
+		       CONN_FIN_WAIT2 == TCP_FIN_WAIT2 && CONN_TIME_WAIT == TCP_TIME_WAIT &&
+		       CONN_CLOSE == TCP_CLOSE && CONN_CLOSE_WAIT == TCP_CLOSE_WAIT &&
+		       CONN_LAST_ACK == TCP_LAST_ACK && CONN_LISTEN == TCP_LISTEN &&
+		       CONN_CLOSING == TCP_CLOSING && CONN_NEW_SYN_RECV == TCP_NEW_SYN_RECV,
 	       "enum conn_state (tcptune.h) is the kernel's TCP states");
 
 /* enum tcp_chrono */
@@ -53,9 +53,8 @@ static __always_inline void count(enum tcptune_counter counter)
  * half-open and time-wait sockets are not connections with a rate. */
 static __always_inline bool state_tracked(int state)
 {
-	return state != TCP_CLOSE && state != TCP_LISTEN &&
-	       state != TCP_SYN_SENT && state != TCP_SYN_RECV &&
-	       state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV;
+	return state != TCP_CLOSE && state != TCP_LISTEN && state != TCP_SYN_SENT &&
+	       state != TCP_SYN_RECV && state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV;
 }
 
 /* Kernel layouts other than vmlinux.h's, matched by CO-RE (the ___ suffix is
@@ -167,8 +166,10 @@ static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_
 	f->min_rtt_us = TP_FIGURE(tp, rtt_min.s[0].v);
 	f->snd_cwnd = tp->snd_cwnd;
 	f->mss = tp->mss_cache;
-	f->delivery_rate_Bps = rate_delivered && rate_interval_us ?
-		(__u64)rate_delivered * tp->mss_cache * USEC_PER_SEC / rate_interval_us : 0;
+	f->delivery_rate_Bps =
+		rate_delivered && rate_interval_us
+			? (__u64)rate_delivered * tp->mss_cache * USEC_PER_SEC / rate_interval_us
+			: 0;
 	f->bytes_acked = TP_FIGURE(tp, bytes_acked);
 	f->bytes_received = TP_FIGURE(tp, bytes_received);
 	f->snd_queue_bytes = tp->write_seq - tp->snd_una;
@@ -181,8 +182,9 @@ static __always_inline void flow_refresh(struct conn_stats *f, const struct tcp_
 	f->sndbuf_cap = autotune_cap(sk, false);
 	f->rcvbuf_cap = autotune_cap(sk, true);
 	f->rcv_space = TP_FIGURE(tp, rcvq_space.space);
-	f->app_limited = bpf_core_field_exists(tp->rate_app_limited) ?
-		BPF_CORE_READ_BITFIELD(tp, rate_app_limited) : 0;
+	f->app_limited = bpf_core_field_exists(tp->rate_app_limited)
+				 ? BPF_CORE_READ_BITFIELD(tp, rate_app_limited)
+				 : 0;
 	f->buf_locks = sock_userlocks(sk) & (SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK);
 	f->rtt_callbacks = (tp->bpf_sock_ops_cb_flags & BPF_SOCK_OPS_RTT_CB_FLAG) != 0;
 	f->sndbuf_limited_us = chrono_us(tp, TCP_CHRONO_SNDBUF_LIMITED, now_jiffies);
@@ -259,7 +261,8 @@ static __always_inline void flow_stamp(struct conn_stats *f, const struct tcp_so
 
 /* The socket's entry refreshed from it, and its mark taken; the entry, or
  * NULL when the socket has none. */
-static __always_inline struct conn_stats *mark_refresh(struct conn_mark *m, const struct tcp_sock *tp)
+static __always_inline struct conn_stats *mark_refresh(struct conn_mark *m,
+						       const struct tcp_sock *tp)
 {
 	/* a key on the stack: before Linux 6.2 a map lookup takes none from an
 	 * iterator's buffer */

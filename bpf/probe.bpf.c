@@ -126,7 +126,8 @@ int probe_iter_cb_flags(struct bpf_iter__tcp *ctx)
 	if (!tp)
 		return 0;
 	flags = tp->bpf_sock_ops_cb_flags;
-	probe_result = bpf_setsockopt(tp, SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags));
+	probe_result =
+		bpf_setsockopt(tp, SOL_TCP, TCP_BPF_SOCK_OPS_CB_FLAGS, &flags, sizeof(flags));
 	return 0;
 }
 

@@ -21,9 +21,8 @@ static __always_inline void dest_key_of(const struct bpf_sock_ops *skops, __u64 
 					struct dest_map_key *key)
 {
 	key->cgroup_id = cgroup_id;
-	if (skops->family == AF_INET6 &&
-	    !(skops->remote_ip6[0] == 0 && skops->remote_ip6[1] == 0 &&
-	      skops->remote_ip6[2] == bpf_htonl(0xffff))) {
+	if (skops->family == AF_INET6 && !(skops->remote_ip6[0] == 0 && skops->remote_ip6[1] == 0 &&
+					   skops->remote_ip6[2] == bpf_htonl(0xffff))) {
 		__u32 hi[2] = { skops->remote_ip6[0], skops->remote_ip6[1] };
 
 		key->family = AF_INET6;
@@ -248,7 +247,8 @@ static __always_inline void regrow_sndbuf(struct bpf_sock_ops *skops, struct tcp
 		/* nothing to regrow until tcptune sets the buffer again, which
 		 * turns the callbacks back on */
 		if (callbacks_on_demand)
-			bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags & ~BPF_SOCK_OPS_RTT_CB_FLAG);
+			bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
+								 ~BPF_SOCK_OPS_RTT_CB_FLAG);
 		return;
 	}
 	if (!sndbuf_is_the_limit(tp, cur))
@@ -318,6 +318,7 @@ int tcptune_sockops(struct bpf_sock_ops *skops)
 	 * where iter/tcp cannot set options; where iter/tcp turns them on, only
 	 * once a send buffer is tcptune's */
 	if (tune_enabled && !remote_is_loopback(skops) && (!callbacks_on_demand || sndbuf_set))
-		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_RTT_CB_FLAG);
+		bpf_sock_ops_cb_flags_set(skops,
+					  skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_RTT_CB_FLAG);
 	return 1;
 }

@@ -64,8 +64,7 @@ static __always_inline void moved_by_app(struct sock *sk, bool read)
 	}
 	/* jiffies: a load, where bpf_ktime_get_ns() reads a clock source
 	 * (slow on a VM) on every write and read */
-	if (m->listed_tick == tick &&
-	    bpf_jiffies64() - m->refreshed_jiffies < refresh_jiffies)
+	if (m->listed_tick == tick && bpf_jiffies64() - m->refreshed_jiffies < refresh_jiffies)
 		return;
 	if (!read) /* a read looked the socket up above */
 		tp = bpf_skc_to_tcp_sock(sk);

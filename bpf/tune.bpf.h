@@ -48,8 +48,8 @@ static __always_inline bool settled(__u32 target, __u32 current, __u32 from, boo
 /* One buffer toward its target; lock is its bit of sk_userlocks (locks the
  * socket's now). The lock bits the application set before tcptune first
  * saw the socket keep the buffer the application's. */
-static __always_inline bool apply(void *ctx, const struct conn_stats *f, __u32 target, __u32 current,
-				  __u32 from, __u32 lock, __u32 locks, int optname)
+static __always_inline bool apply(void *ctx, const struct conn_stats *f, __u32 target,
+				  __u32 current, __u32 from, __u32 lock, __u32 locks, int optname)
 {
 	int val;
 
@@ -81,8 +81,8 @@ static __always_inline void rtt_callbacks_on(void *ctx, struct tcp_sock *tp)
 /* The agent's targets t (NULL: none) for this tracked connection (lock_sock
  * is held). ctx is what bpf_setsockopt takes: the socket in iter/tcp, the
  * context in sockops. True when a buffer size changed. */
-static __always_inline bool apply_targets(void *ctx, struct tcp_sock *tp, const struct conn_target *t,
-					  const struct conn_stats *f)
+static __always_inline bool apply_targets(void *ctx, struct tcp_sock *tp,
+					  const struct conn_target *t, const struct conn_stats *f)
 {
 	struct sock *sk = &tp->inet_conn.icsk_inet.sk;
 	__u32 locks = sock_userlocks(sk);
@@ -91,7 +91,8 @@ static __always_inline bool apply_targets(void *ctx, struct tcp_sock *tp, const 
 
 	if (!tune_enabled || !t || (t->flags & TARGET_OBSERVE))
 		return false;
-	changed = apply(ctx, f, t->sndbuf, sk->sk_sndbuf, t->sndbuf_from, SOCK_SNDBUF_LOCK, locks, SO_SNDBUF);
+	changed = apply(ctx, f, t->sndbuf, sk->sk_sndbuf, t->sndbuf_from, SOCK_SNDBUF_LOCK, locks,
+			SO_SNDBUF);
 	if (changed && callbacks_on_demand)
 		rtt_callbacks_on(ctx, tp);
 	changed |= apply(ctx, f, t->rcvbuf, sk->sk_rcvbuf, 0, SOCK_RCVBUF_LOCK, locks, SO_RCVBUF);

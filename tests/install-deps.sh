@@ -4,7 +4,7 @@
 set -eu
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
-for p in clang-14 llvm-14 libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
+for p in clang-14 clang-format-14 llvm-14 libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
 	libclang-rt-14-dev iperf3 iproute2 iputils-ping libcmocka-dev jq procps util-linux python3 \
 	libmicrohttpd-dev libinih-dev prometheus mandoc man-db groff-base systemd yamllint python3-kubernetes valgrind strace \
 	qemu-system-x86 busybox-static kmod cpio xz-utils debian-archive-keyring; do

@@ -19,7 +19,8 @@ static error_t check_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case ARGP_KEY_END:
 		if (!*path)
-			usage_error(state, "which file? tcptune check-config PATH (e.g. %s)", CONFIG_DEFAULT_PATH);
+			usage_error(state, "which file? tcptune check-config PATH (e.g. %s)",
+				    CONFIG_DEFAULT_PATH);
 		break;
 	default:
 		return common_parse(key, arg, state);
@@ -31,9 +32,15 @@ int cmd_check_config(int argc, char **argv)
 {
 	static const struct argp_option options[] = { {} };
 	const char *path = NULL;
-	struct argp argp = { options, check_parse, "PATH",
-			     "Check a configuration file as `run --config PATH` would read it (without command-line options), and print the settings it gives. Exit status 0: valid, 1: not.",
-			     common_children, NULL, NULL };
+	struct argp argp = {
+		options,
+		check_parse,
+		"PATH",
+		"Check a configuration file as `run --config PATH` would read it (without command-line options), and print the settings it gives. Exit status 0: valid, 1: not.",
+		common_children,
+		NULL,
+		NULL
+	};
 	struct cli_settings cli = {};
 	struct settings *s;
 	char why[1024];
@@ -53,8 +60,9 @@ int cmd_check_config(int argc, char **argv)
 	}
 	printf("%s: valid\n", path);
 	printf("[global]: %s, buffers %u..%u bytes, headroom %g, alpha %g, hysteresis %g, interval %gs, budget %llu, metrics %s\n",
-	       config_mode_name(s->mode), s->est.min_buf, s->est.max_buf, s->est.headroom, s->est.alpha,
-	       s->est.hysteresis, s->interval_s, (unsigned long long)s->budget, s->metrics);
+	       config_mode_name(s->mode), s->est.min_buf, s->est.max_buf, s->est.headroom,
+	       s->est.alpha, s->est.hysteresis, s->interval_s, (unsigned long long)s->budget,
+	       s->metrics);
 	for (size_t i = 0; i < s->file.npolicies; i++) {
 		char line[CONFIG_SECTION_MAX + 200];
 

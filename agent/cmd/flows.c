@@ -40,9 +40,15 @@ static error_t flows_parse(int key, char *arg, struct argp_state *state)
 int cmd_flows(int argc, char **argv)
 {
 	struct flows_args args = { .sort = SORT_RATE };
-	struct argp argp = { flows_options, flows_parse, NULL,
-			     "Print the connections the running agent tracks, read from its pinned maps.",
-			     common_children, NULL, NULL };
+	struct argp argp = {
+		flows_options,
+		flows_parse,
+		NULL,
+		"Print the connections the running agent tracks, read from its pinned maps.",
+		common_children,
+		NULL,
+		NULL
+	};
 	struct flow *flows = NULL;
 	struct pinned_maps maps;
 	int n, err;
@@ -56,8 +62,9 @@ int cmd_flows(int argc, char **argv)
 	}
 	err = request_fresh_pass(&maps, FRESH_PASS_TIMEOUT_S);
 	if (err)
-		log_error("the agent (pid %d) did not run a pass on request (%s): figures are from its last pass",
-			  (int)maps.agent, strerror(-err));
+		log_error(
+			"the agent (pid %d) did not run a pass on request (%s): figures are from its last pass",
+			(int)maps.agent, strerror(-err));
 	n = flows_read_with_targets(&maps, &flows);
 	pinned_maps_close(&maps);
 	if (n < 0) {

@@ -18,7 +18,8 @@ static const struct {
 	{ "run", cmd_run, "run the agent: load, attach and collect until SIGINT/SIGTERM" },
 	{ "flows", cmd_flows, "print the tracked connections once, from the running agent" },
 	{ "top", cmd_top, "live table of the tracked connections" },
-	{ "status", cmd_status, "what the running agent attached, changed and counts, and its configuration" },
+	{ "status", cmd_status,
+	  "what the running agent attached, changed and counts, and its configuration" },
 	{ "check-config", cmd_check_config, "validate a configuration file without running" },
 };
 
@@ -60,8 +61,9 @@ error_t common_parse(int key, char *arg, struct argp_state *state)
 	if (key == ARGP_KEY_ARG)
 		usage_error(state, "unexpected argument '%s'", arg);
 	if (key == ARGP_KEY_ERROR) {
-		const char *bad = state->next > 0 && state->next <= state->argc ?
-			state->argv[state->next - 1] : "?";
+		const char *bad = state->next > 0 && state->next <= state->argc
+					  ? state->argv[state->next - 1]
+					  : "?";
 
 		usage_error(state, "unknown option or missing value: '%s'", bad);
 	}
@@ -104,7 +106,9 @@ const struct argp_child common_children[] = { { &help_argp, 0, NULL, 0 }, {} };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
-	fputs(log_level_prefix(level == LIBBPF_WARN ? LOG_PRIO_ERR : level == LIBBPF_INFO ? LOG_PRIO_INFO : LOG_PRIO_DEBUG),
+	fputs(log_level_prefix(level == LIBBPF_WARN   ? LOG_PRIO_ERR
+			       : level == LIBBPF_INFO ? LOG_PRIO_INFO
+						      : LOG_PRIO_DEBUG),
 	      stderr);
 	return vfprintf(stderr, fmt, args);
 }

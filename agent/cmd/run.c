@@ -11,18 +11,35 @@
 #define OPT_PER_CONNECTION 0x100
 
 static const struct argp_option run_options[] = {
-	{ "cgroup", 'c', "PATH", 0, "Track only sockets of this cgroup v2 subtree (repeatable, up to 16; default: whole host)", 0 },
+	{ "cgroup", 'c', "PATH", 0,
+	  "Track only sockets of this cgroup v2 subtree (repeatable, up to 16; default: whole host)",
+	  0 },
 	{ "interval", 'i', "SECONDS", 0, "Collection interval (default 1)", 0 },
-	{ "max-flows", 'm', "N", 0, "Connections tracked at most; beyond it new ones are counted as map_full and not tracked (default 65536)", 0 },
+	{ "max-flows", 'm', "N", 0,
+	  "Connections tracked at most; beyond it new ones are counted as map_full and not tracked (default 65536)",
+	  0 },
 	{ "observe", 'o', NULL, 0, "Compute and show targets; change no socket and no sysctl", 0 },
-	{ "min-buf", 'b', "BYTES", 0, "Smallest buffer tcptune sets, as ss shows it (default 8K; K, M, G suffixes)", 0 },
-	{ "max-buf", 'B', "BYTES", 0, "Largest buffer tcptune sets (default 64M); net.core.wmem_max/rmem_max are raised to half of it if lower, and restored on exit", 0 },
+	{ "min-buf", 'b', "BYTES", 0,
+	  "Smallest buffer tcptune sets, as ss shows it (default 8K; K, M, G suffixes)", 0 },
+	{ "max-buf", 'B', "BYTES", 0,
+	  "Largest buffer tcptune sets (default 64M); net.core.wmem_max/rmem_max are raised to half of it if lower, and restored on exit",
+	  0 },
 	{ "headroom", 'H', "X", 0, "Target = X times the bandwidth-delay product (default 2)", 0 },
-	{ "alpha", 'a', "A", 0, "Smoothing weight of the newest sample, 0 < A <= 1 (default 0.25)", 0 },
-	{ "budget", 'u', "BYTES", 0, "Total buffer bytes tcptune may assign across all connections; grows beyond it are cut or refused (default 0: unlimited; K, M, G suffixes)", 0 },
-	{ "metrics", 'M', "ADDR:PORT", 0, "Serve Prometheus metrics at http://ADDR:PORT/metrics (default " METRICS_DEFAULT "; [IPV6]:PORT; off: none)", 0 },
-	{ "metrics-per-connection", OPT_PER_CONNECTION, NULL, 0, "Also one metrics series per connection (many series on a busy host)", 0 },
-	{ "config", 'f', "PATH", 0, "Configuration file (default " CONFIG_DEFAULT_PATH " if it exists); options given here win over its [global]; SIGHUP reloads it", 0 },
+	{ "alpha", 'a', "A", 0, "Smoothing weight of the newest sample, 0 < A <= 1 (default 0.25)",
+	  0 },
+	{ "budget", 'u', "BYTES", 0,
+	  "Total buffer bytes tcptune may assign across all connections; grows beyond it are cut or refused (default 0: unlimited; K, M, G suffixes)",
+	  0 },
+	{ "metrics", 'M', "ADDR:PORT", 0,
+	  "Serve Prometheus metrics at http://ADDR:PORT/metrics (default " METRICS_DEFAULT
+	  "; [IPV6]:PORT; off: none)",
+	  0 },
+	{ "metrics-per-connection", OPT_PER_CONNECTION, NULL, 0,
+	  "Also one metrics series per connection (many series on a busy host)", 0 },
+	{ "config", 'f', "PATH", 0,
+	  "Configuration file (default " CONFIG_DEFAULT_PATH
+	  " if it exists); options given here win over its [global]; SIGHUP reloads it",
+	  0 },
 	{ "verbose", 'v', NULL, 0, "Debug output, including libbpf's", 0 },
 	{},
 };
@@ -34,7 +51,10 @@ static const char *metrics_arg(const struct argp_state *state, const char *arg)
 	unsigned int addrlen;
 
 	if (strcmp(arg, "off") && parse_listen(arg, &addr, &addrlen))
-		usage_error(state, "--metrics '%s' must be ADDR:PORT or off (e.g. 127.0.0.1:9977, [::1]:9977)", arg);
+		usage_error(
+			state,
+			"--metrics '%s' must be ADDR:PORT or off (e.g. 127.0.0.1:9977, [::1]:9977)",
+			arg);
 	return arg;
 }
 
@@ -102,8 +122,15 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 int cmd_run(int argc, char **argv)
 {
 	struct agent_options opts = { .max_flows = TCPTUNE_DEFAULT_MAX_FLOWS };
-	struct argp argp = { run_options, run_parse, NULL,
-			     "Load tcptune's BPF programs, collect per-connection TCP metrics and size each connection's buffers from them (--observe: only show the sizes) until SIGINT/SIGTERM.", common_children, NULL, NULL };
+	struct argp argp = {
+		run_options,
+		run_parse,
+		NULL,
+		"Load tcptune's BPF programs, collect per-connection TCP metrics and size each connection's buffers from them (--observe: only show the sizes) until SIGINT/SIGTERM.",
+		common_children,
+		NULL,
+		NULL
+	};
 	struct agent agent;
 	int ret;
 

@@ -13,8 +13,8 @@
 #include "runtime/sysctl.h"
 
 static const char *const counter_names[CNT_MAX] = {
-	"flows_created", "flows_deleted", "map_full", "applied", "learned_at_start", "refused", "window_at_start",
-	"events_lost", "regrown",
+	"flows_created", "flows_deleted",   "map_full",    "applied", "learned_at_start",
+	"refused",       "window_at_start", "events_lost", "regrown",
 };
 
 static int copy_file(const char *path, FILE *out)
@@ -48,9 +48,15 @@ int cmd_status(int argc, char **argv)
 		{ "json", 'j', NULL, 0, "Print one JSON object", 0 },
 		{},
 	};
-	struct argp argp = { options, status_parse, NULL,
-			     "Show what the running agent attached where, the sysctls it changed and from what, its counters and the configuration in force.",
-			     common_children, NULL, NULL };
+	struct argp argp = {
+		options,
+		status_parse,
+		NULL,
+		"Show what the running agent attached where, the sysctls it changed and from what, its counters and the configuration in force.",
+		common_children,
+		NULL,
+		NULL
+	};
 	struct sysctl_change changes[4];
 	struct pinned_maps maps;
 	struct agent_status st = {};
@@ -79,11 +85,12 @@ int cmd_status(int argc, char **argv)
 	if (json) {
 		printf(", \"sysctls\": [");
 		for (int i = 0; i < n; i++)
-			printf("%s{\"name\": \"%s\", \"was\": %llu, \"now\": %llu}", i ? ", " : "", changes[i].name,
-			       changes[i].was, changes[i].now);
+			printf("%s{\"name\": \"%s\", \"was\": %llu, \"now\": %llu}", i ? ", " : "",
+			       changes[i].name, changes[i].was, changes[i].now);
 		printf("], \"pass\": %llu, \"namespaces\": %u, \"assigned_bytes\": %llu, \"tcp_mem_pages\": %llu, \"tcp_mem_pressure_pages\": %llu, \"pressure\": %s, \"counters\": {",
-		       (unsigned long long)st.pass, st.namespaces, (unsigned long long)st.assigned_bytes,
-		       (unsigned long long)st.tcp_mem_pages, (unsigned long long)st.tcp_mem_pressure_pages,
+		       (unsigned long long)st.pass, st.namespaces,
+		       (unsigned long long)st.assigned_bytes, (unsigned long long)st.tcp_mem_pages,
+		       (unsigned long long)st.tcp_mem_pressure_pages,
 		       st.pressure ? "true" : "false");
 		for (int i = 0; i < CNT_MAX; i++)
 			printf("%s\"%s\": %llu", i ? ", " : "", counter_names[i],
@@ -91,17 +98,19 @@ int cmd_status(int argc, char **argv)
 		printf("}}\n");
 	} else {
 		for (int i = 0; i < n; i++)
-			printf("sysctl: %s = %llu (was %llu; restored when the agent stops)\n", changes[i].name, changes[i].now,
-			       changes[i].was);
+			printf("sysctl: %s = %llu (was %llu; restored when the agent stops)\n",
+			       changes[i].name, changes[i].now, changes[i].was);
 		if (!n)
 			printf("sysctl: none changed\n");
 		printf("passes: %llu, %u network namespaces in the last; buffer bytes assigned %llu; TCP memory %llu pages (pressure at %llu)%s\n",
-		       (unsigned long long)st.pass, st.namespaces, (unsigned long long)st.assigned_bytes,
-		       (unsigned long long)st.tcp_mem_pages, (unsigned long long)st.tcp_mem_pressure_pages,
+		       (unsigned long long)st.pass, st.namespaces,
+		       (unsigned long long)st.assigned_bytes, (unsigned long long)st.tcp_mem_pages,
+		       (unsigned long long)st.tcp_mem_pressure_pages,
 		       st.pressure ? ", UNDER PRESSURE" : "");
 		printf("counters:");
 		for (int i = 0; i < CNT_MAX; i++)
-			printf(" %s %llu", counter_names[i], (unsigned long long)counter_read(maps.counters_fd, i));
+			printf(" %s %llu", counter_names[i],
+			       (unsigned long long)counter_read(maps.counters_fd, i));
 		printf("\n");
 	}
 	pinned_maps_close(&maps);

@@ -26,7 +26,8 @@ struct top_args {
 static const struct argp_option top_options[] = {
 	{ "interval", 'i', "SECONDS", 0, "Refresh interval (default 1)", 0 },
 	{ "iterations", 'n', "N", 0, "Stop after N refreshes (default: until q or Ctrl-C)", 0 },
-	{ "sort", 's', "KEY", 0, "Order by rate, rtt or queue (default rate); keys r, t, w switch live", 0 },
+	{ "sort", 's', "KEY", 0,
+	  "Order by rate, rtt or queue (default rate); keys r, t, w switch live", 0 },
 	{},
 };
 
@@ -48,7 +49,8 @@ static error_t top_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case 'n':
 		if (parse_count(arg, &args->iterations))
-			usage_error(state, "--iterations '%s' must be a whole number above zero", arg);
+			usage_error(state, "--iterations '%s' must be a whole number above zero",
+				    arg);
 		break;
 	case 's':
 		args->sort = sort_option(state, arg);
@@ -95,7 +97,8 @@ static int wait_key(double seconds)
 	char c;
 
 	if (!raw_mode) {
-		struct timespec ts = { (time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9) };
+		struct timespec ts = { (time_t)seconds,
+				       (long)((seconds - (double)(time_t)seconds) * 1e9) };
 
 		nanosleep(&ts, NULL);
 		return 0;
@@ -136,11 +139,13 @@ static void draw(const struct pinned_maps *maps, const struct top_args *args, bo
 		fputs("\033[H\033[2J", stdout);
 	}
 	printf("%s  tcptune top  %d connections  map_full %llu  sorted by %s%s%s\n", stamp, n,
-	       (unsigned long long)counter_read(maps->counters_fd, CNT_MAP_FULL), sort_name(args->sort),
-	       fresh ? "" : "  (agent busy: figures from its last pass)",
+	       (unsigned long long)counter_read(maps->counters_fd, CNT_MAP_FULL),
+	       sort_name(args->sort), fresh ? "" : "  (agent busy: figures from its last pass)",
 	       tty ? "  [r]ate [t] RTT [w] queue [q]uit" : "");
 	/* on a terminal, as many rows as fit under the two header lines */
-	print_flows_table(stdout, flows, tty && n > rows - 3 ? (size_t)(rows > 3 ? rows - 3 : 0) : (size_t)n, cols);
+	print_flows_table(stdout, flows,
+			  tty && n > rows - 3 ? (size_t)(rows > 3 ? rows - 3 : 0) : (size_t)n,
+			  cols);
 	if (!tty)
 		putchar('\n');
 	fflush(stdout);
@@ -150,8 +155,13 @@ static void draw(const struct pinned_maps *maps, const struct top_args *args, bo
 int cmd_top(int argc, char **argv)
 {
 	struct top_args args = { .interval_s = 1.0, .sort = SORT_RATE };
-	struct argp argp = { top_options, top_parse, NULL,
-			     "Live table of the connections the running agent tracks.", common_children, NULL, NULL };
+	struct argp argp = { top_options,
+			     top_parse,
+			     NULL,
+			     "Live table of the connections the running agent tracks.",
+			     common_children,
+			     NULL,
+			     NULL };
 	struct sigaction sa = { .sa_handler = top_on_signal };
 	struct pinned_maps maps;
 	bool tty = isatty(STDOUT_FILENO);

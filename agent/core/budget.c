@@ -18,9 +18,12 @@
 const char *tune_reason_name(unsigned int reason)
 {
 	switch (reason) {
-	case BUDGET_PRESSURE: return "pressure";
-	case BUDGET_CAPPED: return "budget";
-	default: return est_reason_name((enum est_reason)reason);
+	case BUDGET_PRESSURE:
+		return "pressure";
+	case BUDGET_CAPPED:
+		return "budget";
+	default:
+		return est_reason_name((enum est_reason)reason);
 	}
 }
 
@@ -108,10 +111,11 @@ static void apply_pressure(const struct budget_config *c, struct budget_conn *co
 				continue;
 			for (int k = 0; k < BUDGET_SIDES; k++) {
 				struct budget_buf *b = &conn->buf[k];
-				uint64_t key = ((uint64_t)b->cur << 32) | (uint64_t)(i * BUDGET_SIDES + (size_t)k);
+				uint64_t key = ((uint64_t)b->cur << 32) |
+					       (uint64_t)(i * BUDGET_SIDES + (size_t)k);
 
-				if (b->app_owned || b->next || key >= bound || (best && key <= best_key) ||
-				    !pressure_floor(c, b))
+				if (b->app_owned || b->next || key >= bound ||
+				    (best && key <= best_key) || !pressure_floor(c, b))
 					continue;
 				best = b;
 				best_key = key;
@@ -166,7 +170,8 @@ static void apply_grow(const struct budget_config *c, struct budget_buf *b, uint
 	/* the most this buffer may have: what it holds of the budget and the rest */
 	room = *total < c->budget ? c->budget - *total : 0;
 	capped = b->assigned + room;
-	if (capped < c->min_buf || capped <= b->cur || (double)(capped - b->cur) <= c->hysteresis * b->cur) {
+	if (capped < c->min_buf || capped <= b->cur ||
+	    (double)(capped - b->cur) <= c->hysteresis * b->cur) {
 		refuse(b, r);
 		return;
 	}
@@ -183,7 +188,8 @@ void budget_apply(const struct budget_config *c, bool pressure, struct budget_co
 
 	*r = (struct budget_result){};
 	for (size_t i = 0; i < n; i++)
-		total += (uint64_t)conns[i].buf[BUDGET_SND].assigned + conns[i].buf[BUDGET_RCV].assigned;
+		total += (uint64_t)conns[i].buf[BUDGET_SND].assigned +
+			 conns[i].buf[BUDGET_RCV].assigned;
 
 	if (pressure) {
 		for (size_t i = 0; i < n; i++) {
@@ -207,7 +213,8 @@ void budget_apply(const struct budget_config *c, bool pressure, struct budget_co
 	for (size_t i = 0; i < n; i++) {
 		struct budget_conn *conn = &conns[i];
 		/* the smaller buffer's grow first */
-		int first = conn->buf[BUDGET_RCV].cur < conn->buf[BUDGET_SND].cur ? BUDGET_RCV : BUDGET_SND;
+		int first = conn->buf[BUDGET_RCV].cur < conn->buf[BUDGET_SND].cur ? BUDGET_RCV
+										  : BUDGET_SND;
 
 		for (int j = 0; j < BUDGET_SIDES; j++) {
 			struct budget_buf *b = &conn->buf[j ? !first : first];

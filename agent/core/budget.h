@@ -20,19 +20,20 @@
 enum budget_reason {
 	BUDGET_PRESSURE = EST_PROBE + 1, /* idle buffer shrunk under TCP memory pressure */
 	BUDGET_CAPPED,                   /* a grow or probe cut to what the budget has left */
-	TUNE_REASONS,                    /* how many est_reason and budget_reason values there are */
+	TUNE_REASONS, /* how many est_reason and budget_reason values there are */
 };
 
 /* est_reason or budget_reason: "grow", "shrink", "probe", "pressure", "budget". */
 const char *tune_reason_name(unsigned int reason);
 
 struct budget_config {
-	uint64_t budget;          /* bytes the agent may assign in total, 0 = unlimited */
-	uint32_t min_buf;         /* pressure shrinks go down to this */
-	double hysteresis;        /* a change smaller than this fraction of the buffer is
-				   * not worth making (est_config.hysteresis) */
+	uint64_t budget;  /* bytes the agent may assign in total, 0 = unlimited */
+	uint32_t min_buf; /* pressure shrinks go down to this */
+	/* a change smaller than this fraction of the buffer is not worth making
+	 * (est_config.hysteresis) */
+	double hysteresis;
 	uint32_t pressure_shrinks; /* buffers shrunk per tick at most under pressure */
-	uint32_t idle_ticks;      /* ticks without traffic before a connection is idle */
+	uint32_t idle_ticks;       /* ticks without traffic before a connection is idle */
 };
 
 #define BUDGET_PRESSURE_SHRINKS 16u
@@ -42,29 +43,30 @@ struct budget_config {
 enum budget_side { BUDGET_SND, BUDGET_RCV, BUDGET_SIDES };
 
 struct budget_buf {
-	uint32_t cur;             /* sk_sndbuf / sk_rcvbuf now */
-	uint32_t assigned;        /* the agent's size in force, 0 = not the agent's */
-	uint32_t queued;          /* payload in it (unsent / unread) */
-	bool app_owned;           /* the application sized it: never touched */
-	uint32_t next;            /* in: the estimator's new size, 0 = leave;
-				   * out: the size to set, 0 = leave */
-	unsigned int reason;      /* in: enum est_reason; out: est_ or budget_reason */
+	uint32_t cur;      /* sk_sndbuf / sk_rcvbuf now */
+	uint32_t assigned; /* the agent's size in force, 0 = not the agent's */
+	uint32_t queued;   /* payload in it (unsent / unread) */
+	bool app_owned;    /* the application sized it: never touched */
+	/* in: the estimator's new size, 0 = leave; out: the size to set, 0 = leave */
+	uint32_t next;
+	unsigned int reason; /* in: enum est_reason; out: est_ or budget_reason */
 };
 
 struct budget_conn {
 	struct budget_buf buf[BUDGET_SIDES];
-	uint32_t idle_ticks;      /* consecutive ticks with no byte acked or received */
-	bool tunable;             /* false: not tuned this tick (loopback, no sample
-				   * yet); its assigned bytes still count */
-	size_t id;                /* the caller's: budget_apply() reorders the array */
+	uint32_t idle_ticks; /* consecutive ticks with no byte acked or received */
+	/* false: not tuned this tick (loopback, no sample yet); its assigned bytes still
+	 * count */
+	bool tunable;
+	size_t id; /* the caller's: budget_apply() reorders the array */
 };
 
 struct budget_result {
-	uint64_t assigned;        /* bytes assigned once this tick's changes are made */
-	uint32_t dropped;         /* grows and probes dropped under pressure */
+	uint64_t assigned; /* bytes assigned once this tick's changes are made */
+	uint32_t dropped;  /* grows and probes dropped under pressure */
 	uint32_t pressure_shrinks;
-	uint32_t capped;          /* grows and probes cut to the budget */
-	uint32_t refused;         /* changes the budget had no room for */
+	uint32_t capped;  /* grows and probes cut to the budget */
+	uint32_t refused; /* changes the budget had no room for */
 };
 
 /* Adjusts every buffer's next/reason in place (and may reorder conns). */

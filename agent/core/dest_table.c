@@ -39,7 +39,7 @@ struct dest_key dest_key_make(uint64_t cgroup_id, uint16_t family, const uint8_t
 		memcpy(k.addr, addr, 3);
 	} else if (family == AF_INET6) {
 		k.family = AF_INET6;
-		memcpy(k.addr, addr, 8);      /* /64 */
+		memcpy(k.addr, addr, 8); /* /64 */
 	}
 	return k;
 }
@@ -101,8 +101,8 @@ static uint32_t learn_size(uint32_t avg, uint32_t size, double alpha)
 	return (uint32_t)(alpha * size + (1 - alpha) * avg + 0.5);
 }
 
-int dest_learn(struct dest_table *t, const struct dest_key *key,
-	       uint32_t sndbuf, uint32_t rcvbuf, uint64_t now_us, struct dest_key *evicted)
+int dest_learn(struct dest_table *t, const struct dest_key *key, uint32_t sndbuf, uint32_t rcvbuf,
+	       uint64_t now_us, struct dest_key *evicted)
 {
 	if (evicted)
 		evicted->family = 0;
@@ -131,8 +131,8 @@ int dest_learn(struct dest_table *t, const struct dest_key *key,
 	return 0;
 }
 
-bool dest_lookup(const struct dest_table *t, const struct dest_key *key,
-		 uint32_t *sndbuf, uint32_t *rcvbuf)
+bool dest_lookup(const struct dest_table *t, const struct dest_key *key, uint32_t *sndbuf,
+		 uint32_t *rcvbuf)
 {
 	const struct dest_entry *e = key->family ? find(set_of(t, key), key) : NULL;
 

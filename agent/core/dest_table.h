@@ -13,16 +13,16 @@
 /* A destination: a cgroup's connections to one /24 (IPv4) or /64 (IPv6). */
 struct dest_key {
 	uint64_t cgroup_id;
-	uint16_t family;             /* AF_INET or AF_INET6; 0 = not a destination */
-	uint8_t addr[16];            /* masked; IPv4 in the first 4 bytes */
+	uint16_t family;  /* AF_INET or AF_INET6; 0 = not a destination */
+	uint8_t addr[16]; /* masked; IPv4 in the first 4 bytes */
 };
 
 struct dest_entry {
 	struct dest_key key;
-	uint32_t sndbuf, rcvbuf;     /* smoothed learned sizes, 0 = none learned */
-	uint64_t updated_us;         /* last dest_learn */
+	uint32_t sndbuf, rcvbuf; /* smoothed learned sizes, 0 = none learned */
+	uint64_t updated_us;     /* last dest_learn */
 	bool used;
-	bool dirty;                  /* sizes changed since the caller last copied them out (it clears it) */
+	bool dirty; /* sizes changed since the caller last copied them out (it clears it) */
 };
 
 /* Set-associative: a key hashes to one set of DEST_WAYS slots; a new key
@@ -30,9 +30,9 @@ struct dest_entry {
 #define DEST_WAYS 8u
 
 struct dest_table {
-	struct dest_entry *slots;    /* caller's storage, nsets x DEST_WAYS */
+	struct dest_entry *slots; /* caller's storage, nsets x DEST_WAYS */
 	size_t nsets;
-	double alpha;                /* EWMA weight of a newly learned size */
+	double alpha; /* EWMA weight of a newly learned size */
 };
 
 /* nslots: a non-zero multiple of DEST_WAYS; alpha in (0, 1]. Clears slots.
@@ -48,12 +48,12 @@ struct dest_key dest_key_make(uint64_t cgroup_id, uint16_t family, const uint8_t
  * destination replaces another, *evicted (if not NULL) is set to the key
  * that went, else its family to 0: a copy of the table kept elsewhere must
  * drop it too. Returns 0, or -1 when nothing was learned (bad key, both 0). */
-int dest_learn(struct dest_table *t, const struct dest_key *key,
-	       uint32_t sndbuf, uint32_t rcvbuf, uint64_t now_us, struct dest_key *evicted);
+int dest_learn(struct dest_table *t, const struct dest_key *key, uint32_t sndbuf, uint32_t rcvbuf,
+	       uint64_t now_us, struct dest_key *evicted);
 
 /* What was learned for key (0 for a buffer never learned). */
-bool dest_lookup(const struct dest_table *t, const struct dest_key *key,
-		 uint32_t *sndbuf, uint32_t *rcvbuf);
+bool dest_lookup(const struct dest_table *t, const struct dest_key *key, uint32_t *sndbuf,
+		 uint32_t *rcvbuf);
 
 /* The next entry after *cursor (0 to start) whose sizes changed since the
  * caller last copied them out (it clears dirty once it has), or NULL. */

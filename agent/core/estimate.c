@@ -11,17 +11,18 @@
 #include "core/options.h"
 
 /* Thresholds of the rules, as fractions. */
-#define QUEUE_PINNED 0.9    /* send queue at least this share of what sndbuf can hold */
-#define WINDOW_LIMITED 0.8  /* rate x RTT at least this share of the receive window */
-#define APP_LIMITED 0.5     /* unread data at least this share of rcvbuf */
-#define PEER_LIMITED 0.25   /* the peer's window held a sender back this share of the tick */
-#define PATH_RTT_SHARE 4.0  /* a min RTT under 1/this of the receiver's RTT: no path delay to size from */
-#define STEADY_BUSY 0.9     /* a steady sender has data out this share of the tick */
+#define QUEUE_PINNED 0.9   /* send queue at least this share of what sndbuf can hold */
+#define WINDOW_LIMITED 0.8 /* rate x RTT at least this share of the receive window */
+#define APP_LIMITED 0.5    /* unread data at least this share of rcvbuf */
+#define PEER_LIMITED 0.25  /* the peer's window held a sender back this share of the tick */
+/* a min RTT under 1/this of the receiver's RTT: no path delay to size from */
+#define PATH_RTT_SHARE 4.0
+#define STEADY_BUSY 0.9 /* a steady sender has data out this share of the tick */
 /* The receiver advertises about half of sk_rcvbuf: the rest pays for skb
  * truesize (tcp_adv_win_scale 1; since 6.6 tp->scaling_ratio, which starts
  * at 50% and is measured from the traffic afterwards). */
 #define RCVBUF_PER_WINDOW 2.0
-#define DEFAULT_MSS 1448    /* Ethernet, IPv4 with timestamps: before the kernel reports one */
+#define DEFAULT_MSS 1448 /* Ethernet, IPv4 with timestamps: before the kernel reports one */
 /* A buffer holds at least this long of its connection's rate, about a
  * scheduler slice. On a sub-millisecond path rate x RTT is a few dozen KB at
  * GB/s: a send buffer, receive buffer or TCP_NOTSENT_LOWAT that small wakes
@@ -79,10 +80,14 @@ const char *est_config_check(const struct est_config *c)
 const char *est_reason_name(enum est_reason r)
 {
 	switch (r) {
-	case EST_NONE: return "none";
-	case EST_GROW: return "grow";
-	case EST_SHRINK: return "shrink";
-	case EST_PROBE: return "probe";
+	case EST_NONE:
+		return "none";
+	case EST_GROW:
+		return "grow";
+	case EST_SHRINK:
+		return "shrink";
+	case EST_PROBE:
+		return "probe";
 	}
 	return "?";
 }
@@ -267,7 +272,7 @@ struct tick_delta {
 	double dt_us;
 	uint64_t acked, received;
 	uint64_t sndbuf_limited_us, rwnd_limited_us, busy_us;
-	bool drained;                /* a read found all the application wrote acknowledged */
+	bool drained; /* a read found all the application wrote acknowledged */
 };
 
 /* ---- send buffer -------------------------------------------------------- */
@@ -341,8 +346,8 @@ static void decide_sndbuf(const struct est_config *c, const struct est_state *st
 	out->learn_sndbuf = target;
 	out->snd_reason = decide(c, s->sndbuf, target, out->snd_limited, ahead,
 				 floor_now(st->snd_floor, st->snd_floor_rate_Bps, st->snd_rate_Bps),
-				 ticks_since(st, st->snd_change_tick), &own,
-				 &out->snd_target, &out->sndbuf);
+				 ticks_since(st, st->snd_change_tick), &own, &out->snd_target,
+				 &out->sndbuf);
 }
 
 /* ---- unsent data --------------------------------------------------------- */
@@ -371,7 +376,8 @@ static void decide_lowat(const struct est_config *c, struct est_state *st,
 	if (st->lowat_app || !(bdp > 0))
 		return;
 	double bytes = max2(max2(bdp, (double)EST_LOWAT_MIN_SEGS * mss),
-			    wakeup_payload(st->snd_rate_Bps)) + 0.5;
+			    wakeup_payload(st->snd_rate_Bps)) +
+		       0.5;
 
 	if (out->snd_limited && cur)
 		bytes = max2(bytes, (double)cur * c->probe_factor);
@@ -391,8 +397,9 @@ static void decide_lowat(const struct est_config *c, struct est_state *st,
 			    (out->snd_limited ? EST_PROBE_INTERVAL : c->min_change_interval)))
 		return;
 	out->notsent_lowat = want;
-	out->lowat_reason = out->snd_limited && cur ? EST_PROBE :
-			    cur && want > cur ? EST_GROW : EST_SHRINK;
+	out->lowat_reason = out->snd_limited && cur ? EST_PROBE
+			    : cur && want > cur     ? EST_GROW
+						    : EST_SHRINK;
 	st->lowat_set = want;
 	st->lowat_change_tick = st->tick;
 }
@@ -411,8 +418,7 @@ static void decide_lowat(const struct est_config *c, struct est_state *st,
 
 static bool rcv_shrink_worth_it(const struct est_state *st, uint32_t target)
 {
-	return st->rcv_steady >= EST_STEADY_TICKS &&
-	       target < RCV_SMALL_WINDOW * RCVBUF_PER_WINDOW;
+	return st->rcv_steady >= EST_STEADY_TICKS && target < RCV_SMALL_WINDOW * RCVBUF_PER_WINDOW;
 }
 
 static void decide_rcvbuf(const struct est_config *c, const struct est_state *st,
@@ -473,16 +479,16 @@ static void decide_rcvbuf(const struct est_config *c, const struct est_state *st
 	if (queue && s->rcvbuf_cap && target > ceiling)
 		target = ceiling;
 	bool worth_it = rcv_shrink_worth_it(st, target);
-	struct ownership own = { s->rcvbuf_cap, (s->buf_locks & EST_LOCK_RCVBUF) != 0,
-				 worth_it, st->rcv_rising };
+	struct ownership own = { s->rcvbuf_cap, (s->buf_locks & EST_LOCK_RCVBUF) != 0, worth_it,
+				 st->rcv_rising };
 
 	/* learned only where it would be set: beyond the cap, or worth it below */
 	if (!s->rcvbuf_cap || target > s->rcvbuf_cap || worth_it)
 		out->learn_rcvbuf = target;
 	out->rcv_reason = decide(c, s->rcvbuf, target, out->rcv_limited, false,
 				 floor_now(st->rcv_floor, st->rcv_floor_rate_Bps, st->rcv_rate_Bps),
-				 ticks_since(st, st->rcv_change_tick), &own,
-				 &out->rcv_target, &out->rcvbuf);
+				 ticks_since(st, st->rcv_change_tick), &own, &out->rcv_target,
+				 &out->rcvbuf);
 	/* window_clamp does not follow a raised rcvbuf by itself: set it to the
 	 * window the new buffer backs (headroom x BDP when unclamped). */
 	if (out->rcv_reason != EST_NONE)
@@ -508,12 +514,10 @@ static void remember_counters(struct est_state *st, const struct est_sample *s)
  * difference to take this tick. */
 static bool comparable(const struct est_state *st, const struct est_sample *s)
 {
-	return st->primed && s->now_us > st->last_us &&
-	       s->bytes_acked >= st->bytes_acked &&
+	return st->primed && s->now_us > st->last_us && s->bytes_acked >= st->bytes_acked &&
 	       s->bytes_received >= st->bytes_received &&
 	       s->sndbuf_limited_us >= st->sndbuf_limited_us &&
-	       s->rwnd_limited_us >= st->rwnd_limited_us &&
-	       s->busy_us >= st->busy_us;
+	       s->rwnd_limited_us >= st->rwnd_limited_us && s->busy_us >= st->busy_us;
 }
 
 static uint32_t first_nonzero(uint32_t a, uint32_t b, uint32_t c)
@@ -560,7 +564,9 @@ static void count_steady(const struct est_config *c, struct est_state *st,
 	 * mid-response are not application-limited: what gives it away is a
 	 * read that found every response byte acknowledged. */
 	st->snd_steady = out->sender && busy && !d->drained &&
-			 (!s->app_limited || our_lowat || held_by_buffer) ? st->snd_steady + 1 : 0;
+					 (!s->app_limited || our_lowat || held_by_buffer)
+				 ? st->snd_steady + 1
+				 : 0;
 	st->rcv_steady = out->receiver && !out->sender ? st->rcv_steady + 1 : 0;
 }
 
@@ -575,8 +581,8 @@ static void smooth_rates(const struct est_config *c, struct est_state *st,
 {
 	st->snd_rising = st->rcv_rising = false;
 	if (out->sender) {
-		double rate = s->delivery_rate_Bps ? (double)s->delivery_rate_Bps :
-						     d->acked * 1e6 / d->dt_us;
+		double rate = s->delivery_rate_Bps ? (double)s->delivery_rate_Bps
+						   : d->acked * 1e6 / d->dt_us;
 		uint32_t rtt = first_nonzero(s->min_rtt_us, s->srtt_us, 0);
 
 		st->snd_rate_Bps = ewma(st->snd_rate_Bps, rate, c->alpha);
@@ -639,8 +645,8 @@ static void record_decisions(struct est_state *st, struct est_decision *out)
 	}
 }
 
-void est_update(const struct est_config *c, struct est_state *st,
-		const struct est_sample *s, struct est_decision *out)
+void est_update(const struct est_config *c, struct est_state *st, const struct est_sample *s,
+		struct est_decision *out)
 {
 	struct tick_delta d = {};
 	uint32_t prev_sndbuf = st->sndbuf;

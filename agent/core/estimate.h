@@ -30,26 +30,27 @@ enum est_lock {
 /* The bounds of alpha, headroom, min_buf, max_buf and hysteresis are the
  * options' (core/options.c); the others' are est_config_check()'s. */
 struct est_config {
-	double alpha;             /* EWMA weight of the newest sample (0.25) */
-	double headroom;          /* target = headroom x BDP (2.0): a writer blocked
-				   * on a full send buffer is woken only when a third of
-				   * it is free (sk_stream_min_wspace), so at least 1.5
-				   * is needed to keep a BDP in flight; the rest absorbs
-				   * rate and RTT swings */
-	uint32_t min_buf;         /* smallest buffer ever set, bytes (8 KiB) */
-	uint32_t max_buf;         /* largest buffer ever set, bytes (64 MiB). The kernel
-				   * caps setsockopt at net.core.wmem_max/rmem_max and
-				   * doubles: keep max_buf <= 2 x those, or raise them,
-				   * else every probe above the cap is wasted. */
-	double hysteresis;        /* change only when |target - current| > hysteresis x
-				   * current (0.25) */
-	uint32_t min_change_interval; /* ticks between two changes of one buffer, >= 1 (3);
-				       * probes wait EST_PROBE_INTERVAL ticks instead */
-	double probe_factor;      /* a limiting buffer is multiplied by this; must be
-				   * > 1 + hysteresis, <= 16 (2.0) */
-	double shrink_step;       /* largest fraction one change removes, 0 < s < 1 (0.5) */
-	double limited_fraction;  /* "limited" = limited time grew by more than this
-				   * fraction of the tick, 0 < f < 1 (0.05) */
+	double alpha; /* EWMA weight of the newest sample (0.25) */
+	/* target = headroom x BDP (2.0): a writer blocked on a full send buffer is woken
+	 * only when a third of it is free (sk_stream_min_wspace), so at least 1.5 is needed
+	 * to keep a BDP in flight; the rest absorbs rate and RTT swings */
+	double headroom;
+	uint32_t min_buf; /* smallest buffer ever set, bytes (8 KiB) */
+	/* largest buffer ever set, bytes (64 MiB). The kernel caps setsockopt at
+	 * net.core.wmem_max/rmem_max and doubles: keep max_buf <= 2 x those, or raise them,
+	 * else every probe above the cap is wasted. */
+	uint32_t max_buf;
+	/* change only when |target - current| > hysteresis x current (0.25) */
+	double hysteresis;
+	/* ticks between two changes of one buffer, >= 1 (3); probes wait EST_PROBE_INTERVAL
+	 * ticks instead */
+	uint32_t min_change_interval;
+	/* a limiting buffer is multiplied by this; must be > 1 + hysteresis, <= 16 (2.0) */
+	double probe_factor;
+	double shrink_step; /* largest fraction one change removes, 0 < s < 1 (0.5) */
+	/* "limited" = limited time grew by more than this fraction of the tick, 0 < f < 1
+	 * (0.05) */
+	double limited_fraction;
 };
 
 /* Probes may follow each other every tick: each tick's limited time is measured
@@ -65,55 +66,55 @@ const char *est_config_check(const struct est_config *cfg);
 /* One connection at one tick: the conn_stats figures (cumulative counters are
  * as the kernel keeps them; the estimator takes differences) and the time. */
 struct est_sample {
-	uint64_t now_us;             /* monotonic */
+	uint64_t now_us; /* monotonic */
 	uint32_t srtt_us;
 	uint32_t min_rtt_us;
-	uint32_t rcv_rtt_us;         /* receiver's RTT estimate, 0 if none */
+	uint32_t rcv_rtt_us; /* receiver's RTT estimate, 0 if none */
 	uint32_t mss;
-	uint32_t snd_cwnd;           /* packets (for the pinned-queue test) */
-	uint64_t delivery_rate_Bps;  /* last delivery rate sample, bytes/s, 0 if none */
-	uint64_t bytes_acked;        /* cumulative */
-	uint64_t bytes_received;     /* cumulative */
-	uint32_t snd_queue_bytes;    /* written, not yet acked (payload) */
-	uint32_t rcv_queue_bytes;    /* received, not yet read (payload) */
-	uint32_t sndbuf;             /* sk_sndbuf now */
-	uint32_t rcvbuf;             /* sk_rcvbuf now */
-	uint64_t sndbuf_limited_us;  /* cumulative (tcpi_sndbuf_limited) */
-	uint64_t rwnd_limited_us;    /* cumulative (tcpi_rwnd_limited) */
-	uint64_t busy_us;            /* cumulative (tcpi_busy_time): data in flight or unsent */
-	uint32_t app_locks;          /* EST_LOCK_* */
-	uint32_t notsent_lowat;      /* TCP_NOTSENT_LOWAT in force, 0 = none (unlimited) */
-	uint64_t active_us;          /* monotonic: the last segment in or data out, 0 if unknown */
-	uint32_t drained_reads;      /* cumulative: reads that found all written data acked */
-	uint32_t sndbuf_cap;         /* how far the kernel's autotuning grows sndbuf */
-	uint32_t rcvbuf_cap;         /* ... and rcvbuf (tcp_wmem[2], tcp_rmem[2]); 0 = unknown */
-	bool app_limited;            /* the last delivery rate sample was application-limited */
-	uint32_t buf_locks;          /* EST_LOCK_* in force now: the application's or tcptune's */
+	uint32_t snd_cwnd;          /* packets (for the pinned-queue test) */
+	uint64_t delivery_rate_Bps; /* last delivery rate sample, bytes/s, 0 if none */
+	uint64_t bytes_acked;       /* cumulative */
+	uint64_t bytes_received;    /* cumulative */
+	uint32_t snd_queue_bytes;   /* written, not yet acked (payload) */
+	uint32_t rcv_queue_bytes;   /* received, not yet read (payload) */
+	uint32_t sndbuf;            /* sk_sndbuf now */
+	uint32_t rcvbuf;            /* sk_rcvbuf now */
+	uint64_t sndbuf_limited_us; /* cumulative (tcpi_sndbuf_limited) */
+	uint64_t rwnd_limited_us;   /* cumulative (tcpi_rwnd_limited) */
+	uint64_t busy_us;           /* cumulative (tcpi_busy_time): data in flight or unsent */
+	uint32_t app_locks;         /* EST_LOCK_* */
+	uint32_t notsent_lowat;     /* TCP_NOTSENT_LOWAT in force, 0 = none (unlimited) */
+	uint64_t active_us;         /* monotonic: the last segment in or data out, 0 if unknown */
+	uint32_t drained_reads;     /* cumulative: reads that found all written data acked */
+	uint32_t sndbuf_cap;        /* how far the kernel's autotuning grows sndbuf */
+	uint32_t rcvbuf_cap;        /* ... and rcvbuf (tcp_wmem[2], tcp_rmem[2]); 0 = unknown */
+	bool app_limited;           /* the last delivery rate sample was application-limited */
+	uint32_t buf_locks;         /* EST_LOCK_* in force now: the application's or tcptune's */
 };
 
 /* Per connection. All zero = a connection not seen before. */
 struct est_state {
-	bool primed;                 /* the fields below hold a previous sample */
+	bool primed; /* the fields below hold a previous sample */
 	uint64_t last_us;
 	uint64_t bytes_acked, bytes_received;
 	uint64_t sndbuf_limited_us, rwnd_limited_us, busy_us;
-	uint32_t sndbuf;             /* at the previous sample */
+	uint32_t sndbuf; /* at the previous sample */
 	uint32_t drained_reads;
 	/* smoothed; 0 = no estimate yet. Each side moves only in ticks where it
 	 * was active: a pause is not a rate of zero. */
 	double snd_rate_Bps, snd_rtt_us;
 	double rcv_rate_Bps, rcv_rtt_us;
-	uint32_t tick;               /* est_update calls so far */
-	uint32_t snd_change_tick;    /* tick of the last sndbuf change, 0 = never */
+	uint32_t tick;            /* est_update calls so far */
+	uint32_t snd_change_tick; /* tick of the last sndbuf change, 0 = never */
 	uint32_t rcv_change_tick;
 	/* The size the last probe raised a limited buffer to (0 = none yet),
 	 * and the highest smoothed rate since: shrinking stops at the floor,
 	 * scaled down by how far the rate has fallen from that peak. */
 	uint32_t snd_floor, rcv_floor;
 	double snd_floor_rate_Bps, rcv_floor_rate_Bps;
-	uint32_t lowat_set;          /* the TCP_NOTSENT_LOWAT last decided, 0 = none */
+	uint32_t lowat_set; /* the TCP_NOTSENT_LOWAT last decided, 0 = none */
 	uint32_t lowat_change_tick;
-	bool lowat_app;              /* the application set its own: leave it */
+	bool lowat_app; /* the application set its own: leave it */
 	/* Consecutive ticks of steady bulk traffic: sending all through the
 	 * tick (busy) without running out of data (no application-limited
 	 * rate, no read that found the sends drained), or receiving without
@@ -122,8 +123,8 @@ struct est_state {
 	/* This tick's rate well above the smoothed one (by more than the
 	 * hysteresis): a ramp, which the average lags. */
 	bool snd_rising, rcv_rising;
-	uint32_t snd_set;            /* the send buffer size last decided (or found
-				      * regrown by sockops), 0 = none */
+	/* the send buffer size last decided (or found regrown by sockops), 0 = none */
+	uint32_t snd_set;
 };
 
 /* Ticks of steady bulk traffic before a buffer may be set below the kernel's
@@ -131,17 +132,17 @@ struct est_state {
 #define EST_STEADY_TICKS 3u
 
 enum est_reason {
-	EST_NONE,    /* leave the buffer as it is */
-	EST_GROW,    /* below target: up to target */
-	EST_SHRINK,  /* above target: down by at most shrink_step */
-	EST_PROBE,   /* the buffer itself is the limit: x probe_factor */
+	EST_NONE,   /* leave the buffer as it is */
+	EST_GROW,   /* below target: up to target */
+	EST_SHRINK, /* above target: down by at most shrink_step */
+	EST_PROBE,  /* the buffer itself is the limit: x probe_factor */
 };
 
 struct est_decision {
-	uint32_t sndbuf;             /* new sk_sndbuf, 0 = leave as is */
-	uint32_t rcvbuf;             /* new sk_rcvbuf, 0 = leave as is */
-	uint32_t window_clamp;       /* TCP_WINDOW_CLAMP bytes with a new rcvbuf, else 0 */
-	uint32_t notsent_lowat;      /* new TCP_NOTSENT_LOWAT, 0 = leave as is */
+	uint32_t sndbuf;        /* new sk_sndbuf, 0 = leave as is */
+	uint32_t rcvbuf;        /* new sk_rcvbuf, 0 = leave as is */
+	uint32_t window_clamp;  /* TCP_WINDOW_CLAMP bytes with a new rcvbuf, else 0 */
+	uint32_t notsent_lowat; /* new TCP_NOTSENT_LOWAT, 0 = leave as is */
 	enum est_reason snd_reason, rcv_reason, lowat_reason;
 	/* What the rules want this tick before hysteresis and rate limiting, 0 =
 	 * no estimate (side idle, buffer owned by the application, no RTT yet,
@@ -154,18 +155,18 @@ struct est_decision {
 	 * by it, not its destination's: none of these is the size a new
 	 * connection to the destination should start at. */
 	uint32_t learn_sndbuf, learn_rcvbuf;
-	uint32_t lowat_target;       /* what TCP_NOTSENT_LOWAT should be, 0 = no estimate */
-	bool sender, receiver;       /* bytes_acked / bytes_received grew */
-	bool snd_limited;            /* held back by its own send buffer */
-	bool rcv_limited;            /* held back by its own receive window */
-	bool rcv_app_limited;        /* the application is not reading */
+	uint32_t lowat_target; /* what TCP_NOTSENT_LOWAT should be, 0 = no estimate */
+	bool sender, receiver; /* bytes_acked / bytes_received grew */
+	bool snd_limited;      /* held back by its own send buffer */
+	bool rcv_limited;      /* held back by its own receive window */
+	bool rcv_app_limited;  /* the application is not reading */
 };
 
 /* One tick of one connection. Updates *st, fills *out (always). Assumes the
  * caller applies every change it is given: the change is remembered for the
  * rate limit whether or not setsockopt succeeded. */
-void est_update(const struct est_config *cfg, struct est_state *st,
-		const struct est_sample *s, struct est_decision *out);
+void est_update(const struct est_config *cfg, struct est_state *st, const struct est_sample *s,
+		struct est_decision *out);
 
 const char *est_reason_name(enum est_reason r);
 

@@ -14,6 +14,9 @@ struct flow {
 };
 
 /* The connection's delivery rate in bits per second. */
-static inline __u64 flow_rate_bps(const struct flow *f) { return f->s.delivery_rate_Bps * 8; }
+static inline __u64 flow_rate_bps(const struct flow *f)
+{
+	return f->s.delivery_rate_Bps * 8;
+}
 
 #endif

@@ -44,8 +44,10 @@ const char *format_addr(__u16 family, const __u8 addr[16], char buf[ADDR_STRLEN]
 		}
 		if (i)
 			*p++ = ':';
-		if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && words[5] == 0xffff))) {
-			snprintf(p, (size_t)(buf + ADDR_STRLEN - p), "%u.%u.%u.%u", addr[12], addr[13], addr[14], addr[15]);
+		if (i == 6 && best == 0 &&
+		    (best_len == 6 || (best_len == 5 && words[5] == 0xffff))) {
+			snprintf(p, (size_t)(buf + ADDR_STRLEN - p), "%u.%u.%u.%u", addr[12],
+				 addr[13], addr[14], addr[15]);
 			return buf;
 		}
 		p += snprintf(p, (size_t)(buf + ADDR_STRLEN - p), "%x", words[i]);
@@ -76,12 +78,18 @@ const char *format_change_buffer(__u16 buffer)
 const char *format_state(__u16 state)
 {
 	static const char *const names[] = {
-		[CONN_ESTABLISHED] = "ESTABLISHED", [CONN_SYN_SENT] = "SYN_SENT",
-		[CONN_SYN_RECV] = "SYN_RECV", [CONN_FIN_WAIT1] = "FIN_WAIT1",
-		[CONN_FIN_WAIT2] = "FIN_WAIT2", [CONN_TIME_WAIT] = "TIME_WAIT",
-		[CONN_CLOSE] = "CLOSE", [CONN_CLOSE_WAIT] = "CLOSE_WAIT",
-		[CONN_LAST_ACK] = "LAST_ACK", [CONN_LISTEN] = "LISTEN",
-		[CONN_CLOSING] = "CLOSING", [CONN_NEW_SYN_RECV] = "NEW_SYN_RECV",
+		[CONN_ESTABLISHED] = "ESTABLISHED",
+		[CONN_SYN_SENT] = "SYN_SENT",
+		[CONN_SYN_RECV] = "SYN_RECV",
+		[CONN_FIN_WAIT1] = "FIN_WAIT1",
+		[CONN_FIN_WAIT2] = "FIN_WAIT2",
+		[CONN_TIME_WAIT] = "TIME_WAIT",
+		[CONN_CLOSE] = "CLOSE",
+		[CONN_CLOSE_WAIT] = "CLOSE_WAIT",
+		[CONN_LAST_ACK] = "LAST_ACK",
+		[CONN_LISTEN] = "LISTEN",
+		[CONN_CLOSING] = "CLOSING",
+		[CONN_NEW_SYN_RECV] = "NEW_SYN_RECV",
 	};
 
 	if (state < CONN_STATES && names[state])
@@ -171,19 +179,19 @@ void print_flows_json(FILE *out, const struct flow *flows, size_t n)
 			(unsigned long long)s->sndbuf_limited_us,
 			(unsigned long long)s->rwnd_limited_us, s->notsent_lowat, s->sndbuf_cap,
 			s->rcvbuf_cap, s->rcv_space, s->app_limited ? "true" : "false",
-			s->rtt_callbacks ? "true" : "false", t->sndbuf, t->rcvbuf,
-			t->notsent_lowat,
+			s->rtt_callbacks ? "true" : "false", t->sndbuf, t->rcvbuf, t->notsent_lowat,
 			t->flags & TARGET_SND_LIMITED ? "true" : "false",
 			t->flags & TARGET_RCV_LIMITED ? "true" : "false",
 			t->flags & TARGET_RCV_APP_LIMITED ? "true" : "false",
-			format_change_buffer(t->change_buffer),
-			t->change_old, t->change_new, tune_reason_name(t->change_reason),
+			format_change_buffer(t->change_buffer), t->change_old, t->change_new,
+			tune_reason_name(t->change_reason),
 			(unsigned long long)(t->change_buffer ? flows[i].change_age_ms : 0));
 	}
 	fputs(n ? "\n]\n" : "]\n", out);
 }
 
-static void endpoint(const struct conn_stats *s, const __u8 *addr, __u16 port, char *buf, size_t len)
+static void endpoint(const struct conn_stats *s, const __u8 *addr, __u16 port, char *buf,
+		     size_t len)
 {
 	char a[ADDR_STRLEN];
 
@@ -199,8 +207,8 @@ void print_flows_table(FILE *out, const struct flow *flows, size_t n, int width)
 	if (addr_w < 21)
 		addr_w = 21;
 	fprintf(out, "%-7s %-12s %-*s %-*s %-11s %9s %8s %6s %8s %8s %8s %8s %5s %8s %8s %6s\n",
-		"PID", "COMM", addr_w, "LOCAL", addr_w, "REMOTE", "STATE", "RATE", "RTT_MS",
-		"CWND", "SNDQ", "RCVQ", "SNDBUF", "RCVBUF", "RETR", "TGT_SND", "TGT_RCV", "LAST");
+		"PID", "COMM", addr_w, "LOCAL", addr_w, "REMOTE", "STATE", "RATE", "RTT_MS", "CWND",
+		"SNDQ", "RCVQ", "SNDBUF", "RCVBUF", "RETR", "TGT_SND", "TGT_RCV", "LAST");
 	for (size_t i = 0; i < n; i++) {
 		const struct conn_stats *s = &flows[i].s;
 		char local[ADDR_STRLEN + 8], remote[ADDR_STRLEN + 8], comm[TCPTUNE_COMM_LEN + 1];
@@ -214,7 +222,8 @@ void print_flows_table(FILE *out, const struct flow *flows, size_t n, int width)
 		for (char *c = comm; *c; c++)
 			if (*c < 0x20 || *c >= 0x7f)
 				*c = '?';
-		fprintf(out, "%-7u %-12.12s %-*s %-*s %-11s %9s %8.2f %6u %8s %8s %8s %8s %5u %8s %8s %6s\n",
+		fprintf(out,
+			"%-7u %-12.12s %-*s %-*s %-11s %9s %8.2f %6u %8s %8s %8s %8s %5u %8s %8s %6s\n",
 			s->pid, s->pid ? comm : "-", addr_w, local, addr_w, remote,
 			format_state(s->state),
 			format_si((double)flow_rate_bps(&flows[i]), "b", rate, sizeof(rate)),
@@ -262,7 +271,9 @@ void sort_flows(struct flow *flows, size_t n, enum flow_sort key)
 		qsort(flows, n, sizeof(*flows), compare_flows);
 }
 
-static const char *const sort_names[] = { [SORT_RATE] = "rate", [SORT_RTT] = "rtt", [SORT_QUEUE] = "queue" };
+static const char *const sort_names[] = {
+	[SORT_RATE] = "rate", [SORT_RTT] = "rtt", [SORT_QUEUE] = "queue"
+};
 
 int parse_sort(const char *name, enum flow_sort *key)
 {

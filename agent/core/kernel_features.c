@@ -4,25 +4,44 @@
 #include "core/format.h"
 
 const struct feature_desc feature_desc[FEATURE_MAX] = {
-	[FEATURE_BTF] = { "btf", "kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y)", "5.4", true },
+	[FEATURE_BTF] = { "btf", "kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y)",
+			  "5.4", true },
 	[FEATURE_SOCKOPS] = { "sockops", "sockops programs reading the full socket", "5.10", true },
-	[FEATURE_STATE_TRACEPOINT] = { "state_tracepoint", "tp_btf/inet_sock_set_state and BPF ring buffers", "5.8", true },
+	[FEATURE_STATE_TRACEPOINT] = { "state_tracepoint",
+				       "tp_btf/inet_sock_set_state and BPF ring buffers", "5.8",
+				       true },
 	[FEATURE_TCP_ITER] = { "tcp_iter", "the iter/tcp BPF iterator", "5.9", true },
-	[FEATURE_ITER_COOKIE] = { "iter_cookie", "bpf_get_socket_cookie from iter/tcp", "5.12", false },
-	[FEATURE_NETNS_COOKIE] = { "netns_cookie", "network namespace cookies read by getsockopt (SO_NETNS_COOKIE)", "5.14", false },
-	[FEATURE_KCONFIG] = { "kconfig", "the kernel's configuration (/boot/config-RELEASE or /proc/config.gz)", NULL, false },
-	[FEATURE_APP_EVENTS] = { "app_events", "tp_btf/sock_send_length and sock_recv_length", "6.2", false },
-	[FEATURE_SOCKET_STORAGE] = { "socket_storage", "socket storage from tracing, iterator and sockops programs", "5.11", false },
-	[FEATURE_STORAGE_ITER] = { "storage_iter", "the iter/bpf_sk_storage_map BPF iterator", "5.9", false },
-	[FEATURE_ITER_SETSOCKOPT] = { "iter_setsockopt", "bpf_setsockopt from iter/tcp", "5.14", false },
-	[FEATURE_SOCKOPS_CALLBACKS] = { "sockops_callbacks", "bpf_setsockopt on sockops RTT callbacks", "5.6", false },
-	[FEATURE_TASK_FILE_ITER] = { "task_file_iter", "the iter/task_file BPF iterator", "5.9", false },
-	[FEATURE_ITER_CB_FLAGS] = { "iter_cb_flags", "sockops callbacks turned on from iter/tcp (TCP_BPF_SOCK_OPS_CB_FLAGS)", "6.12", false },
+	[FEATURE_ITER_COOKIE] = { "iter_cookie", "bpf_get_socket_cookie from iter/tcp", "5.12",
+				  false },
+	[FEATURE_NETNS_COOKIE] = { "netns_cookie",
+				   "network namespace cookies read by getsockopt (SO_NETNS_COOKIE)",
+				   "5.14", false },
+	[FEATURE_KCONFIG] = { "kconfig",
+			      "the kernel's configuration (/boot/config-RELEASE or /proc/config.gz)",
+			      NULL, false },
+	[FEATURE_APP_EVENTS] = { "app_events", "tp_btf/sock_send_length and sock_recv_length",
+				 "6.2", false },
+	[FEATURE_SOCKET_STORAGE] = { "socket_storage",
+				     "socket storage from tracing, iterator and sockops programs",
+				     "5.11", false },
+	[FEATURE_STORAGE_ITER] = { "storage_iter", "the iter/bpf_sk_storage_map BPF iterator",
+				   "5.9", false },
+	[FEATURE_ITER_SETSOCKOPT] = { "iter_setsockopt", "bpf_setsockopt from iter/tcp", "5.14",
+				      false },
+	[FEATURE_SOCKOPS_CALLBACKS] = { "sockops_callbacks",
+					"bpf_setsockopt on sockops RTT callbacks", "5.6", false },
+	[FEATURE_TASK_FILE_ITER] = { "task_file_iter", "the iter/task_file BPF iterator", "5.9",
+				     false },
+	[FEATURE_ITER_CB_FLAGS] = { "iter_cb_flags",
+				    "sockops callbacks turned on from iter/tcp (TCP_BPF_SOCK_OPS_CB_FLAGS)",
+				    "6.12", false },
 };
 
 const char *const collect_mode_name[] = { "events", "walk each tick", "full pass each tick" };
-const char *const walk_mode_name[] = { "iter/bpf_sk_storage_map", "iter/tcp per namespace", "full pass" };
-const char *const writeback_mode_name[] = { "iter/tcp passes", "sockops RTT callbacks", "establishment only" };
+const char *const walk_mode_name[] = { "iter/bpf_sk_storage_map", "iter/tcp per namespace",
+				       "full pass" };
+const char *const writeback_mode_name[] = { "iter/tcp passes", "sockops RTT callbacks",
+					    "establishment only" };
 
 static const char *const state_name[] = { "missing", "yes", "forced off" };
 
@@ -66,12 +85,15 @@ void features_plan(const struct features *f, struct feature_plan *plan)
 	if (!plan->marks)
 		plan->walk = WALK_FULL;
 	else
-		plan->walk = feature_on(f, FEATURE_STORAGE_ITER) ? WALK_STORAGE_ITER : WALK_TCP_ITER;
+		plan->walk = feature_on(f, FEATURE_STORAGE_ITER) ? WALK_STORAGE_ITER
+								 : WALK_TCP_ITER;
 	if (feature_on(f, FEATURE_ITER_SETSOCKOPT))
 		plan->writeback = WRITEBACK_PASSES;
 	else
-		plan->writeback = feature_on(f, FEATURE_SOCKOPS_CALLBACKS) ? WRITEBACK_CALLBACKS : WRITEBACK_NONE;
-	plan->callbacks_on_demand = plan->writeback == WRITEBACK_PASSES && feature_on(f, FEATURE_ITER_CB_FLAGS);
+		plan->writeback = feature_on(f, FEATURE_SOCKOPS_CALLBACKS) ? WRITEBACK_CALLBACKS
+									   : WRITEBACK_NONE;
+	plan->callbacks_on_demand = plan->writeback == WRITEBACK_PASSES &&
+				    feature_on(f, FEATURE_ITER_CB_FLAGS);
 }
 
 int features_force_off(struct features *f, const char *list, char *bad, size_t len)
@@ -82,7 +104,8 @@ int features_force_off(struct features *f, const char *list, char *bad, size_t l
 		size_t n = strcspn(list, ",");
 		int i;
 
-		snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1), list);
+		snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1),
+			 list);
 		for (i = 0; i < FEATURE_MAX; i++)
 			if (!feature_desc[i].required && strcmp(name, feature_desc[i].name) == 0)
 				break;
@@ -101,8 +124,10 @@ void features_refusal(const struct features *f, enum feature missing, char *buf,
 {
 	const struct feature_desc *d = &feature_desc[missing];
 
-	snprintf(buf, len, "this kernel (%s) lacks %s, which tcptune needs (Linux %s and newer can have it; Debian 11's 5.10 and later do)",
-		 f->kernel, d->what, d->since);
+	snprintf(
+		buf, len,
+		"this kernel (%s) lacks %s, which tcptune needs (Linux %s and newer can have it; Debian 11's 5.10 and later do)",
+		f->kernel, d->what, d->since);
 }
 
 const char *feature_fallback(enum feature feature)
@@ -162,15 +187,19 @@ static void render_json(FILE *out, const struct features *f, const struct featur
 	json_string(f->kernel, 64, buf, sizeof(buf));
 	fprintf(out, "{\"release\": %s, \"features\": {", buf);
 	for (int i = 0; i < FEATURE_MAX; i++)
-		fprintf(out, "%s\"%s\": \"%s\"", i ? ", " : "", feature_desc[i].name, state_name[f->state[i]]);
-	fprintf(out, "}, \"collection\": \"%s\", \"walk\": \"%s\", \"writeback\": \"%s\", \"rtt_callbacks\": \"%s\", \"config_hz_measured\": %u, \"config_hz_assumed\": %s, \"fallbacks\": [",
-		collect_mode_name[plan->collect], walk_mode_name[plan->walk], writeback_mode_name[plan->writeback],
-		rtt_callbacks_name(plan),
-		f->config_hz_assumed ? 0 : plan->config_hz, f->config_hz_assumed ? "true" : "false");
+		fprintf(out, "%s\"%s\": \"%s\"", i ? ", " : "", feature_desc[i].name,
+			state_name[f->state[i]]);
+	fprintf(out,
+		"}, \"collection\": \"%s\", \"walk\": \"%s\", \"writeback\": \"%s\", \"rtt_callbacks\": \"%s\", \"config_hz_measured\": %u, \"config_hz_assumed\": %s, \"fallbacks\": [",
+		collect_mode_name[plan->collect], walk_mode_name[plan->walk],
+		writeback_mode_name[plan->writeback], rtt_callbacks_name(plan),
+		f->config_hz_assumed ? 0 : plan->config_hz,
+		f->config_hz_assumed ? "true" : "false");
 	for (int i = 0; i < FEATURE_MAX; i++) {
 		if (!feature_fallback_taken(f, i))
 			continue;
-		fprintf(out, "%s{\"feature\": \"%s\", \"state\": \"%s\", \"why\": ", first ? "" : ", ",
+		fprintf(out,
+			"%s{\"feature\": \"%s\", \"state\": \"%s\", \"why\": ", first ? "" : ", ",
 			feature_desc[i].name, state_name[f->state[i]]);
 		json_string(feature_why(f, i), 100, buf, sizeof(buf));
 		fprintf(out, "%s, \"instead\": ", buf);
@@ -190,9 +219,9 @@ void features_render(FILE *out, const struct features *f, bool json)
 		render_json(out, f, &plan);
 		return;
 	}
-	fprintf(out, "kernel: %s; collection: %s, walk: %s, write-back: %s, RTT callbacks: %s\n", f->kernel,
-		collect_mode_name[plan.collect], walk_mode_name[plan.walk], writeback_mode_name[plan.writeback],
-		rtt_callbacks_name(&plan));
+	fprintf(out, "kernel: %s; collection: %s, walk: %s, write-back: %s, RTT callbacks: %s\n",
+		f->kernel, collect_mode_name[plan.collect], walk_mode_name[plan.walk],
+		writeback_mode_name[plan.writeback], rtt_callbacks_name(&plan));
 	for (int i = 0; i < FEATURE_MAX; i++) {
 		const struct feature_desc *d = &feature_desc[i];
 
@@ -203,9 +232,10 @@ void features_render(FILE *out, const struct features *f, bool json)
 	}
 	for (int i = 0; i < FEATURE_MAX; i++)
 		if (feature_fallback_taken(f, i))
-			fprintf(out, "fallback: %s %s (%s): %s\n", feature_desc[i].name, state_name[f->state[i]],
-				feature_why(f, i), feature_fallback(i));
+			fprintf(out, "fallback: %s %s (%s): %s\n", feature_desc[i].name,
+				state_name[f->state[i]], feature_why(f, i), feature_fallback(i));
 	if (plan.config_hz)
 		fprintf(out, "CONFIG_HZ: %u, %s\n", plan.config_hz,
-			f->config_hz_assumed ? "assumed (no /proc/timer_list to measure it from)" : "measured");
+			f->config_hz_assumed ? "assumed (no /proc/timer_list to measure it from)"
+					     : "measured");
 }

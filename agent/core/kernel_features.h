@@ -10,81 +10,82 @@
 #include <stdio.h>
 
 enum feature {
-	FEATURE_BTF,              /* kernel BTF (CO-RE, tp_btf, iterators) */
-	FEATURE_SOCKOPS,          /* sockops on cgroup v2, reading the full socket */
-	FEATURE_STATE_TRACEPOINT, /* tp_btf/inet_sock_set_state and a ring buffer */
-	FEATURE_TCP_ITER,         /* iter/tcp */
-	FEATURE_ITER_COOKIE,      /* bpf_get_socket_cookie from iter/tcp */
-	FEATURE_NETNS_COOKIE,     /* getsockopt SO_NETNS_COOKIE */
-	FEATURE_KCONFIG,          /* the kernel's build configuration, for CONFIG_HZ */
-	FEATURE_APP_EVENTS,       /* tp_btf/sock_send_length and sock_recv_length */
-	FEATURE_SOCKET_STORAGE,   /* socket storage from tp_btf, iter/tcp and sockops */
-	FEATURE_STORAGE_ITER,     /* iter/bpf_sk_storage_map */
-	FEATURE_ITER_SETSOCKOPT,  /* bpf_setsockopt from iter/tcp */
-	FEATURE_SOCKOPS_CALLBACKS,/* bpf_setsockopt on a sockops RTT callback */
-	FEATURE_TASK_FILE_ITER,   /* iter/task_file */
-	FEATURE_ITER_CB_FLAGS,    /* bpf_setsockopt(TCP_BPF_SOCK_OPS_CB_FLAGS) from iter/tcp */
+	FEATURE_BTF,               /* kernel BTF (CO-RE, tp_btf, iterators) */
+	FEATURE_SOCKOPS,           /* sockops on cgroup v2, reading the full socket */
+	FEATURE_STATE_TRACEPOINT,  /* tp_btf/inet_sock_set_state and a ring buffer */
+	FEATURE_TCP_ITER,          /* iter/tcp */
+	FEATURE_ITER_COOKIE,       /* bpf_get_socket_cookie from iter/tcp */
+	FEATURE_NETNS_COOKIE,      /* getsockopt SO_NETNS_COOKIE */
+	FEATURE_KCONFIG,           /* the kernel's build configuration, for CONFIG_HZ */
+	FEATURE_APP_EVENTS,        /* tp_btf/sock_send_length and sock_recv_length */
+	FEATURE_SOCKET_STORAGE,    /* socket storage from tp_btf, iter/tcp and sockops */
+	FEATURE_STORAGE_ITER,      /* iter/bpf_sk_storage_map */
+	FEATURE_ITER_SETSOCKOPT,   /* bpf_setsockopt from iter/tcp */
+	FEATURE_SOCKOPS_CALLBACKS, /* bpf_setsockopt on a sockops RTT callback */
+	FEATURE_TASK_FILE_ITER,    /* iter/task_file */
+	FEATURE_ITER_CB_FLAGS,     /* bpf_setsockopt(TCP_BPF_SOCK_OPS_CB_FLAGS) from iter/tcp */
 	FEATURE_MAX,
 };
 
 struct feature_desc {
-	const char *name;         /* as status, /metrics and TCPTUNE_FEATURES_OFF spell it */
-	const char *what;         /* what it is, for a person */
-	const char *since;        /* the first Linux release that has it (NULL: not a matter of release) */
+	const char *name;  /* as status, /metrics and TCPTUNE_FEATURES_OFF spell it */
+	const char *what;  /* what it is, for a person */
+	const char *since; /* the first Linux release that has it (NULL: not a matter of release) */
 	bool required;
 };
 
 extern const struct feature_desc feature_desc[FEATURE_MAX];
 
 enum feature_state {
-	FEATURE_MISSING,          /* probed: the kernel refused it */
+	FEATURE_MISSING, /* probed: the kernel refused it */
 	FEATURE_PRESENT,
-	FEATURE_FORCED_OFF,       /* not probed: turned off by TCPTUNE_FEATURES_OFF */
+	FEATURE_FORCED_OFF, /* not probed: turned off by TCPTUNE_FEATURES_OFF */
 };
 
 struct features {
-	char kernel[65];          /* uname release */
+	char kernel[65]; /* uname release */
 	enum feature_state state[FEATURE_MAX];
-	int error[FEATURE_MAX];   /* the probe's -errno where missing */
-	unsigned int config_hz;   /* without the kernel's configuration: CONFIG_HZ
-				   * measured from the jiffies clock */
-	bool config_hz_assumed;   /* ... or, with no clock to read, Debian's 250 */
+	int error[FEATURE_MAX]; /* the probe's -errno where missing */
+	/* without the kernel's configuration: CONFIG_HZ measured from the jiffies clock */
+	unsigned int config_hz;
+	bool config_hz_assumed; /* ... or, with no clock to read, Debian's 250 */
 };
 
 /* How connections are refreshed between full passes. */
 enum collect_mode {
-	COLLECT_EVENTS,           /* applications' writes and reads list them each tick */
-	COLLECT_WALK_EACH_TICK,   /* a walk pass every tick */
-	COLLECT_FULL_EACH_TICK,   /* a full pass every tick, nothing marked */
+	COLLECT_EVENTS,         /* applications' writes and reads list them each tick */
+	COLLECT_WALK_EACH_TICK, /* a walk pass every tick */
+	COLLECT_FULL_EACH_TICK, /* a full pass every tick, nothing marked */
 };
 
 /* What a walk pass runs. */
 enum walk_mode {
-	WALK_STORAGE_ITER,        /* iter/bpf_sk_storage_map over the marks, once */
-	WALK_TCP_ITER,            /* iter/tcp in each namespace, refreshing marked sockets */
-	WALK_FULL,                /* no marks: a full pass */
+	WALK_STORAGE_ITER, /* iter/bpf_sk_storage_map over the marks, once */
+	WALK_TCP_ITER,     /* iter/tcp in each namespace, refreshing marked sockets */
+	WALK_FULL,         /* no marks: a full pass */
 };
 
 /* How targets reach live connections. */
 enum writeback_mode {
-	WRITEBACK_PASSES,         /* iter/tcp targets passes */
-	WRITEBACK_CALLBACKS,      /* sockops RTT callbacks: senders only */
-	WRITEBACK_NONE,           /* only at establishment */
+	WRITEBACK_PASSES,    /* iter/tcp targets passes */
+	WRITEBACK_CALLBACKS, /* sockops RTT callbacks: senders only */
+	WRITEBACK_NONE,      /* only at establishment */
 };
 
 struct feature_plan {
-	bool marks;               /* the "marks" socket storage is used */
-	bool app_events;          /* the write/read tracepoint programs are loaded */
-	bool owners;              /* the owners' pids and names are found */
-	bool iter_cookie;         /* iter/tcp gives a socket its cookie (else reads it) */
-	bool netns_by_inode;      /* namespaces keyed by inode number, not cookie */
-	unsigned int config_hz;   /* CONFIG_HZ to give libbpf, 0: it reads the kernel's */
+	bool marks;             /* the "marks" socket storage is used */
+	bool app_events;        /* the write/read tracepoint programs are loaded */
+	bool owners;            /* the owners' pids and names are found */
+	bool iter_cookie;       /* iter/tcp gives a socket its cookie (else reads it) */
+	bool netns_by_inode;    /* namespaces keyed by inode number, not cookie */
+	unsigned int config_hz; /* CONFIG_HZ to give libbpf, 0: it reads the kernel's */
 	enum collect_mode collect;
 	enum walk_mode walk;
 	enum writeback_mode writeback;
-	bool callbacks_on_demand; /* RTT callbacks only on connections whose send
-				   * buffer tcptune set (else on every connection) */
-	int refused;              /* a required feature that is missing, or -1 */
+	/* RTT callbacks only on connections whose send buffer tcptune set (else on every
+	 * connection) */
+	bool callbacks_on_demand;
+	int refused; /* a required feature that is missing, or -1 */
 };
 
 bool feature_on(const struct features *f, enum feature feature);

@@ -109,8 +109,8 @@ static void append_value(struct prom_buf *b, double v)
 		append(b, " %.9g\n", v);
 }
 
-void prom_sample(struct prom_buf *b, const char *name, const struct prom_label *labels, size_t nlabels,
-		 double value)
+void prom_sample(struct prom_buf *b, const char *name, const struct prom_label *labels,
+		 size_t nlabels, double value)
 {
 	append(b, "%s", name);
 	append_labels(b, labels, nlabels, NULL);
@@ -155,11 +155,11 @@ void prom_histogram_samples(struct prom_buf *b, const char *name, const struct p
 /* ---- aggregates --------------------------------------------------------- */
 
 struct group {
-	uint64_t id;                 /* cgroup id (cgroups) */
-	struct dest_key key;         /* destinations; family 0 = "other" */
+	uint64_t id;         /* cgroup id (cgroups) */
+	struct dest_key key; /* destinations; family 0 = "other" */
 	uint64_t connections;
-	uint64_t sndbuf, rcvbuf;     /* bytes, summed */
-	uint64_t rate_Bps;           /* delivery rates, summed */
+	uint64_t sndbuf, rcvbuf; /* bytes, summed */
+	uint64_t rate_Bps;       /* delivery rates, summed */
 };
 
 static void add_flow(struct group *g, const struct flow *f)
@@ -223,7 +223,8 @@ static size_t merge_groups(struct group *g, size_t n, int (*cmp)(const void *, c
 typedef const char *(*group_label_fn)(const struct metrics_snapshot *m, const struct group *g,
 				      char buf[NAME_LEN]);
 
-static const char *cgroup_label(const struct metrics_snapshot *m, const struct group *g, char buf[NAME_LEN])
+static const char *cgroup_label(const struct metrics_snapshot *m, const struct group *g,
+				char buf[NAME_LEN])
 {
 	const char *name = m->cgroup_name ? m->cgroup_name(m->cgroup_ctx, g->id) : NULL;
 
@@ -253,7 +254,7 @@ static int group_families(struct prom_buf *b, const struct metrics_snapshot *m, 
 			  const struct group *g, size_t n, group_label_fn label_of)
 {
 	static const char *const buffers[] = { "sndbuf", "rcvbuf" };
-	char (*text)[NAME_LEN] = calloc(n ? n : 1, sizeof(*text));
+	char(*text)[NAME_LEN] = calloc(n ? n : 1, sizeof(*text));
 	const char **names = calloc(n ? n : 1, sizeof(*names));
 	char name[96], help[160];
 
@@ -268,10 +269,14 @@ static int group_families(struct prom_buf *b, const struct metrics_snapshot *m, 
 	snprintf(help, sizeof(help), "Connections tracked, per %s.", label);
 	prom_family(b, name, "gauge", help);
 	for (size_t i = 0; i < n; i++)
-		prom_sample(b, name, &(struct prom_label){ label, names[i] }, 1, (double)g[i].connections);
+		prom_sample(b, name, &(struct prom_label){ label, names[i] }, 1,
+			    (double)g[i].connections);
 
 	snprintf(name, sizeof(name), "tcptune_%s_buffer_bytes", label);
-	snprintf(help, sizeof(help), "Socket buffer bytes (sk_sndbuf, sk_rcvbuf) of the tracked connections, summed per %s.", label);
+	snprintf(
+		help, sizeof(help),
+		"Socket buffer bytes (sk_sndbuf, sk_rcvbuf) of the tracked connections, summed per %s.",
+		label);
 	prom_family(b, name, "gauge", help);
 	for (size_t i = 0; i < n; i++)
 		for (int k = 0; k < 2; k++) {
@@ -281,17 +286,21 @@ static int group_families(struct prom_buf *b, const struct metrics_snapshot *m, 
 		}
 
 	snprintf(name, sizeof(name), "tcptune_%s_delivery_rate_bytes_per_second", label);
-	snprintf(help, sizeof(help), "Delivery rates of the tracked connections (last sample each), summed per %s.", label);
+	snprintf(help, sizeof(help),
+		 "Delivery rates of the tracked connections (last sample each), summed per %s.",
+		 label);
 	prom_family(b, name, "gauge", help);
 	for (size_t i = 0; i < n; i++)
-		prom_sample(b, name, &(struct prom_label){ label, names[i] }, 1, (double)g[i].rate_Bps);
+		prom_sample(b, name, &(struct prom_label){ label, names[i] }, 1,
+			    (double)g[i].rate_Bps);
 	free(text), free(names);
 	return 0;
 }
 
 /* Per cgroup (by_destination false) or per remote /24 or /64, the latter
  * bounded to the METRICS_MAX_DESTINATIONS busiest plus "other". */
-static int grouped_families(struct prom_buf *b, const struct metrics_snapshot *m, bool by_destination)
+static int grouped_families(struct prom_buf *b, const struct metrics_snapshot *m,
+			    bool by_destination)
 {
 	struct group *g = calloc(m->nflows ? m->nflows : 1, sizeof(*g));
 	size_t n;
@@ -326,16 +335,19 @@ static int grouped_families(struct prom_buf *b, const struct metrics_snapshot *m
 
 /* ---- histograms ---------------------------------------------------------- */
 
-static const double srtt_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-				      0.05, 0.1, 0.25, 0.5, 1, 2.5 };
+static const double srtt_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+				      0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5 };
 /* 4 KiB to 64 MiB, x4 */
-static const double buffer_bounds[] = { 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864 };
+static const double buffer_bounds[] = { 4096,    16384,   65536,    262144,
+					1048576, 4194304, 16777216, 67108864 };
 
 void metrics_histograms_init(struct metrics_histograms *h)
 {
 	*h = (struct metrics_histograms){
-		.srtt = { .bounds = srtt_bounds, .nbounds = sizeof(srtt_bounds) / sizeof(srtt_bounds[0]) },
-		.sndbuf = { .bounds = buffer_bounds, .nbounds = sizeof(buffer_bounds) / sizeof(buffer_bounds[0]) },
+		.srtt = { .bounds = srtt_bounds,
+			  .nbounds = sizeof(srtt_bounds) / sizeof(srtt_bounds[0]) },
+		.sndbuf = { .bounds = buffer_bounds,
+			    .nbounds = sizeof(buffer_bounds) / sizeof(buffer_bounds[0]) },
 	};
 	h->rcvbuf = h->sndbuf;
 }
@@ -354,13 +366,17 @@ void metrics_observe(struct metrics_histograms *h, const struct flow *flows, siz
 
 static void histogram_families(struct prom_buf *b, const struct metrics_histograms *h)
 {
-	prom_family(b, "tcptune_srtt_seconds", "histogram",
-		    "Smoothed RTT of the tracked connections that have one: one observation per connection per tick.");
+	prom_family(
+		b, "tcptune_srtt_seconds", "histogram",
+		"Smoothed RTT of the tracked connections that have one: one observation per connection per tick.");
 	prom_histogram_samples(b, "tcptune_srtt_seconds", NULL, 0, &h->srtt);
-	prom_family(b, "tcptune_buffer_size_bytes", "histogram",
-		    "Socket buffer sizes (sk_sndbuf, sk_rcvbuf) of the tracked connections: one observation per connection per tick.");
-	prom_histogram_samples(b, "tcptune_buffer_size_bytes", &(struct prom_label){ "buffer", "sndbuf" }, 1, &h->sndbuf);
-	prom_histogram_samples(b, "tcptune_buffer_size_bytes", &(struct prom_label){ "buffer", "rcvbuf" }, 1, &h->rcvbuf);
+	prom_family(
+		b, "tcptune_buffer_size_bytes", "histogram",
+		"Socket buffer sizes (sk_sndbuf, sk_rcvbuf) of the tracked connections: one observation per connection per tick.");
+	prom_histogram_samples(b, "tcptune_buffer_size_bytes",
+			       &(struct prom_label){ "buffer", "sndbuf" }, 1, &h->sndbuf);
+	prom_histogram_samples(b, "tcptune_buffer_size_bytes",
+			       &(struct prom_label){ "buffer", "rcvbuf" }, 1, &h->rcvbuf);
 }
 
 /* ---- per connection (opt-in) --------------------------------------------- */
@@ -372,7 +388,8 @@ static void connection_families(struct prom_buf *b, const struct metrics_snapsho
 	} fam[] = {
 		{ "tcptune_connection_srtt_seconds", "Smoothed RTT of one connection." },
 		{ "tcptune_connection_buffer_bytes", "Socket buffer size of one connection." },
-		{ "tcptune_connection_delivery_rate_bytes_per_second", "Last delivery rate sample of one connection." },
+		{ "tcptune_connection_delivery_rate_bytes_per_second",
+		  "Last delivery rate sample of one connection." },
 	};
 
 	for (size_t k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
@@ -382,9 +399,13 @@ static void connection_families(struct prom_buf *b, const struct metrics_snapsho
 			char local[ADDR_STRLEN + 10], remote[ADDR_STRLEN + 10], a[ADDR_STRLEN];
 			const char *fmt = s->family == AF_INET6 ? "[%s]:%u" : "%s:%u";
 
-			snprintf(local, sizeof(local), fmt, format_addr(s->family, s->saddr, a), s->sport);
-			snprintf(remote, sizeof(remote), fmt, format_addr(s->family, s->daddr, a), s->dport);
-			struct prom_label l[] = { { "local", local }, { "remote", remote }, { "buffer", "sndbuf" } };
+			snprintf(local, sizeof(local), fmt, format_addr(s->family, s->saddr, a),
+				 s->sport);
+			snprintf(remote, sizeof(remote), fmt, format_addr(s->family, s->daddr, a),
+				 s->dport);
+			struct prom_label l[] = { { "local", local },
+						  { "remote", remote },
+						  { "buffer", "sndbuf" } };
 
 			if (k == 0) {
 				prom_sample(b, fam[k].name, l, 2, s->srtt_us / 1e6);
@@ -426,12 +447,15 @@ static void kernel_families(struct prom_buf *b, const struct features *f)
 		    (struct prom_label[]){ { "release", f->kernel },
 					   { "collection", collect_mode_name[plan.collect] },
 					   { "walk", walk_mode_name[plan.walk] },
-					   { "writeback", writeback_mode_name[plan.writeback] } }, 4, 1);
-	prom_family(b, "tcptune_kernel_feature", "gauge",
-		    "Kernel features the BPF programs use: 1 in force, 0 missing or forced off (fallback: 1 where the agent works around it).");
+					   { "writeback", writeback_mode_name[plan.writeback] } },
+		    4, 1);
+	prom_family(
+		b, "tcptune_kernel_feature", "gauge",
+		"Kernel features the BPF programs use: 1 in force, 0 missing or forced off (fallback: 1 where the agent works around it).");
 	for (int i = 0; i < FEATURE_MAX; i++) {
 		struct prom_label l[] = { { "feature", feature_desc[i].name },
-					  { "fallback", feature_fallback_taken(f, i) ? "1" : "0" } };
+					  { "fallback",
+					    feature_fallback_taken(f, i) ? "1" : "0" } };
 
 		prom_sample(b, "tcptune_kernel_feature", l, 2, feature_on(f, i) ? 1 : 0);
 	}
@@ -442,7 +466,8 @@ int metrics_render(const struct metrics_snapshot *m, struct prom_buf *b)
 	prom_family(b, "tcptune_info", "gauge", "The agent's version and mode (value 1).");
 	prom_sample(b, "tcptune_info",
 		    (struct prom_label[]){ { "version", TCPTUNE_VERSION },
-					   { "mode", m->observe ? "observe" : "tune" } }, 2, 1);
+					   { "mode", m->observe ? "observe" : "tune" } },
+		    2, 1);
 	if (m->features)
 		kernel_families(b, m->features);
 	prom_family(b, "tcptune_connections", "gauge", "Connections tracked.");
@@ -458,38 +483,50 @@ int metrics_render(const struct metrics_snapshot *m, struct prom_buf *b)
 	if (m->per_connection)
 		connection_families(b, m);
 
-	prom_family(b, "tcptune_buffer_changes_total", "counter",
-		    m->observe ? "Buffer changes decided (observe mode: not applied), by buffer and reason." :
-				 "Buffer changes decided and written for the kernel, by buffer and reason.");
+	prom_family(
+		b, "tcptune_buffer_changes_total", "counter",
+		m->observe
+			? "Buffer changes decided (observe mode: not applied), by buffer and reason."
+			: "Buffer changes decided and written for the kernel, by buffer and reason.");
 	for (int buf = CHANGE_SNDBUF; buf < CHANGE_BUFFERS; buf++)
 		for (int r = EST_GROW; r < TUNE_REASONS; r++) {
 			struct prom_label l[] = { { "buffer", format_change_buffer((uint16_t)buf) },
 						  { "reason", tune_reason_name((unsigned)r) } };
 
-			prom_sample(b, "tcptune_buffer_changes_total", l, 2, (double)m->changes[buf][r]);
+			prom_sample(b, "tcptune_buffer_changes_total", l, 2,
+				    (double)m->changes[buf][r]);
 		}
-	prom_family(b, "tcptune_bpf_events_total", "counter",
-		    "Events counted by the BPF programs (map_full: connections not tracked because the flows map was full).");
+	prom_family(
+		b, "tcptune_bpf_events_total", "counter",
+		"Events counted by the BPF programs (map_full: connections not tracked because the flows map was full).");
 	for (int i = 0; i < CNT_MAX; i++)
-		prom_sample(b, "tcptune_bpf_events_total", &(struct prom_label){ "event", event_names[i] }, 1,
+		prom_sample(b, "tcptune_bpf_events_total",
+			    &(struct prom_label){ "event", event_names[i] }, 1,
 			    (double)m->events[i]);
-	prom_family(b, "tcptune_bpf_program_runs_total", "counter",
-		    "Runs of each BPF program (kernel BPF statistics, enabled while the agent runs).");
+	prom_family(
+		b, "tcptune_bpf_program_runs_total", "counter",
+		"Runs of each BPF program (kernel BPF statistics, enabled while the agent runs).");
 	for (size_t i = 0; i < m->nprograms; i++)
-		prom_sample(b, "tcptune_bpf_program_runs_total", &(struct prom_label){ "program", m->programs[i].name },
-			    1, (double)m->programs[i].runs);
-	prom_family(b, "tcptune_bpf_program_run_seconds_total", "counter", "Time spent in each BPF program.");
+		prom_sample(b, "tcptune_bpf_program_runs_total",
+			    &(struct prom_label){ "program", m->programs[i].name }, 1,
+			    (double)m->programs[i].runs);
+	prom_family(b, "tcptune_bpf_program_run_seconds_total", "counter",
+		    "Time spent in each BPF program.");
 	for (size_t i = 0; i < m->nprograms; i++)
 		prom_sample(b, "tcptune_bpf_program_run_seconds_total",
-			    &(struct prom_label){ "program", m->programs[i].name }, 1, m->programs[i].run_ns / 1e9);
+			    &(struct prom_label){ "program", m->programs[i].name }, 1,
+			    m->programs[i].run_ns / 1e9);
 
-	prom_family(b, "tcptune_ticks_total", "counter", "Agent ticks (collection passes with a tuning decision).");
+	prom_family(b, "tcptune_ticks_total", "counter",
+		    "Agent ticks (collection passes with a tuning decision).");
 	prom_sample(b, "tcptune_ticks_total", NULL, 0, (double)m->ticks);
 	prom_family(b, "tcptune_tick_duration_seconds", "gauge", "How long the last tick took.");
 	prom_sample(b, "tcptune_tick_duration_seconds", NULL, 0, m->tick_seconds);
-	prom_family(b, "tcptune_agent_cpu_seconds_total", "counter", "CPU time (user + system) the agent used.");
+	prom_family(b, "tcptune_agent_cpu_seconds_total", "counter",
+		    "CPU time (user + system) the agent used.");
 	prom_sample(b, "tcptune_agent_cpu_seconds_total", NULL, 0, m->cpu_seconds);
-	prom_family(b, "tcptune_agent_resident_memory_bytes", "gauge", "The agent's resident set size.");
+	prom_family(b, "tcptune_agent_resident_memory_bytes", "gauge",
+		    "The agent's resident set size.");
 	prom_sample(b, "tcptune_agent_resident_memory_bytes", NULL, 0, (double)m->rss_bytes);
 	return b->failed ? -1 : 0;
 }

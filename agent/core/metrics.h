@@ -28,8 +28,8 @@ struct prom_label {
 
 /* "# HELP" and "# TYPE" of a family; type is "gauge", "counter" or "histogram". */
 void prom_family(struct prom_buf *b, const char *name, const char *type, const char *help);
-void prom_sample(struct prom_buf *b, const char *name, const struct prom_label *labels, size_t nlabels,
-		 double value);
+void prom_sample(struct prom_buf *b, const char *name, const struct prom_label *labels,
+		 size_t nlabels, double value);
 
 /* A histogram with fixed upper bounds (ascending). counts[i] counts
  * observations <= bounds[i], not cumulative; counts[nbounds] those above. */
@@ -51,7 +51,6 @@ void prom_histogram_samples(struct prom_buf *b, const char *name, const struct p
  * summed as destination="other", so the series count stays bounded. */
 #define METRICS_MAX_DESTINATIONS 64
 
-
 /* srtt and buffer sizes, one observation per connection per tick, cumulative
  * since the agent started like any Prometheus histogram (rate() over them
  * gives the distribution over a window). */
@@ -70,22 +69,22 @@ struct metrics_program {
 };
 
 struct metrics_snapshot {
-	const struct flow *flows;    /* tracked connections, this tick */
+	const struct flow *flows; /* tracked connections, this tick */
 	size_t nflows;
 	/* name of a cgroup id (its path below the cgroup2 mount), or NULL */
 	const char *(*cgroup_name)(void *ctx, uint64_t cgroup_id);
 	void *cgroup_ctx;
 	const struct metrics_histograms *hist; /* NULL: no histogram families */
-	bool per_connection;         /* also one series per connection */
+	bool per_connection;                   /* also one series per connection */
 	bool observe;
-	uint64_t assigned_bytes;     /* buffer bytes the agent assigned */
-	uint64_t events[CNT_MAX];    /* the BPF counters map, summed over CPUs */
+	uint64_t assigned_bytes;                        /* buffer bytes the agent assigned */
+	uint64_t events[CNT_MAX];                       /* the BPF counters map, summed over CPUs */
 	uint64_t changes[CHANGE_BUFFERS][TUNE_REASONS]; /* since start */
 	const struct metrics_program *programs;
 	size_t nprograms;
 	uint64_t ticks;
-	double tick_seconds;         /* how long the last tick took */
-	double cpu_seconds;          /* the agent's user + system time */
+	double tick_seconds; /* how long the last tick took */
+	double cpu_seconds;  /* the agent's user + system time */
 	uint64_t rss_bytes;
 	const struct features *features; /* NULL: no kernel series */
 };

@@ -4,9 +4,15 @@
 #include "core/parse.h"
 
 /* key_must is the key and must joined at compile time: one text each. */
-#define BOUNDS(id, key_, flag_, unit_, min_, max_, above_min_, must_)                              \
-	[id] = { .key = key_, .flag = flag_, .unit = unit_, .min = min_, .max = max_,              \
-		 .above_min = above_min_, .must = must_, .key_must = key_ " " must_ }
+#define BOUNDS(id, key_, flag_, unit_, min_, max_, above_min_, must_) \
+	[id] = { .key = key_,                                         \
+		 .flag = flag_,                                       \
+		 .unit = unit_,                                       \
+		 .min = min_,                                         \
+		 .max = max_,                                         \
+		 .above_min = above_min_,                             \
+		 .must = must_,                                       \
+		 .key_must = key_ " " must_ }
 
 const struct option_bounds option_table[OPTIONS] = {
 	BOUNDS(OPTION_INTERVAL, "interval", "--interval", UNIT_SECONDS, 0.01, 3600, false,
@@ -14,10 +20,10 @@ const struct option_bounds option_table[OPTIONS] = {
 	BOUNDS(OPTION_MAX_FLOWS, "max_flows", "--max-flows", UNIT_COUNT, 1, 16777216, false,
 	       "must be a whole number from 1 to 16777216"),
 	/* EST_BUF_FLOOR and EST_BUF_CEILING say why */
-	BOUNDS(OPTION_MIN_BUF, "min_buf", "--min-buf", UNIT_BYTES, EST_BUF_FLOOR, EST_BUF_CEILING, false,
-	       "must be a size from 8K to 1G"),
-	BOUNDS(OPTION_MAX_BUF, "max_buf", "--max-buf", UNIT_BYTES, EST_BUF_FLOOR, EST_BUF_CEILING, false,
-	       "must be a size from 8K to 1G"),
+	BOUNDS(OPTION_MIN_BUF, "min_buf", "--min-buf", UNIT_BYTES, EST_BUF_FLOOR, EST_BUF_CEILING,
+	       false, "must be a size from 8K to 1G"),
+	BOUNDS(OPTION_MAX_BUF, "max_buf", "--max-buf", UNIT_BYTES, EST_BUF_FLOOR, EST_BUF_CEILING,
+	       false, "must be a size from 8K to 1G"),
 	BOUNDS(OPTION_HEADROOM, "headroom", "--headroom", UNIT_NUMBER, 1, 16, false,
 	       "must be a number from 1 to 16"),
 	BOUNDS(OPTION_ALPHA, "alpha", "--alpha", UNIT_NUMBER, 0, 1, true,

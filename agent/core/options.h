@@ -17,14 +17,14 @@ enum option_id {
 	OPTION_ALPHA,
 	OPTION_HYSTERESIS,
 	OPTION_BUDGET,
-	OPTIONS,                /* how many there are */
+	OPTIONS, /* how many there are */
 };
 
 /* What the agent does with a connection: mode = in [global] and policies. */
 enum config_mode {
-	MODE_TUNE,              /* compute and apply sizes */
-	MODE_OBSERVE,           /* compute and show, change nothing */
-	MODE_OFF,               /* leave these connections alone (policies only) */
+	MODE_TUNE,    /* compute and apply sizes */
+	MODE_OBSERVE, /* compute and show, change nothing */
+	MODE_OFF,     /* leave these connections alone (policies only) */
 };
 
 /* Policy sections of the configuration file at most. */
@@ -32,20 +32,20 @@ enum config_mode {
 
 /* How an option's value is written. */
 enum option_unit {
-	UNIT_SECONDS,           /* a decimal number: 0.5, 2, 1e-1 */
-	UNIT_COUNT,             /* a whole number */
-	UNIT_BYTES,             /* a whole number with an optional K, M or G (powers of 1024) */
-	UNIT_NUMBER,            /* digits with an optional decimal point */
+	UNIT_SECONDS, /* a decimal number: 0.5, 2, 1e-1 */
+	UNIT_COUNT,   /* a whole number */
+	UNIT_BYTES,   /* a whole number with an optional K, M or G (powers of 1024) */
+	UNIT_NUMBER,  /* digits with an optional decimal point */
 };
 
 struct option_bounds {
-	const char *key;        /* the configuration file's key, and the estimator's name */
-	const char *flag;       /* the command line's, NULL if there is none */
+	const char *key;  /* the configuration file's key, and the estimator's name */
+	const char *flag; /* the command line's, NULL if there is none */
 	enum option_unit unit;
-	double min, max;        /* within [min, max] */
-	bool above_min;         /* within (min, max] */
-	const char *must;       /* what is wrong with a value out of bounds: "must be ..." */
-	const char *key_must;   /* the same after the key: "headroom must be ..." */
+	double min, max;      /* within [min, max] */
+	bool above_min;       /* within (min, max] */
+	const char *must;     /* what is wrong with a value out of bounds: "must be ..." */
+	const char *key_must; /* the same after the key: "headroom must be ..." */
 };
 
 extern const struct option_bounds option_table[OPTIONS];

@@ -54,7 +54,8 @@ static void unescape_octal(const char *src, size_t n, char *dst, size_t len)
 	size_t o = 0;
 
 	for (size_t i = 0; i < n && o + 1 < len; i++) {
-		if (src[i] == '\\' && i + 3 < n && is_octal(src[i + 1]) && is_octal(src[i + 2]) && is_octal(src[i + 3])) {
+		if (src[i] == '\\' && i + 3 < n && is_octal(src[i + 1]) && is_octal(src[i + 2]) &&
+		    is_octal(src[i + 3])) {
 			dst[o++] = (char)(((src[i + 1] - '0') << 6) | ((src[i + 2] - '0') << 3) |
 					  (src[i + 3] - '0'));
 			i += 3;
@@ -116,10 +117,23 @@ int parse_size(const char *text, __u64 *bytes)
 	if (errno)
 		return -1;
 	switch (*end) {
-	case 'K': case 'k': unit = 1ULL << 10; end++; break;
-	case 'M': case 'm': unit = 1ULL << 20; end++; break;
-	case 'G': case 'g': unit = 1ULL << 30; end++; break;
-	default: break;
+	case 'K':
+	case 'k':
+		unit = 1ULL << 10;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		unit = 1ULL << 20;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		unit = 1ULL << 30;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (*end || v > UINT64_MAX / unit)
 		return -1;

@@ -41,7 +41,8 @@ static bool same_connections(const struct plan_input *in)
  * budget counts it. True when it changed. */
 static bool adopt_regrowth(struct conn_target *target, const struct conn_stats *s)
 {
-	if (!target_overtaken(target->sndbuf, s->sndbuf, target->sndbuf_from, s->buf_locks & EST_LOCK_SNDBUF))
+	if (!target_overtaken(target->sndbuf, s->sndbuf, target->sndbuf_from,
+			      s->buf_locks & EST_LOCK_SNDBUF))
 		return false;
 	target->sndbuf = target->sndbuf_from = s->sndbuf;
 	return true;
@@ -104,17 +105,22 @@ static struct est_sample sample_of(const struct conn_stats *s)
 	};
 }
 
-static void budget_buf_of(struct budget_buf *b, __u32 cur, __u32 assigned, __u32 queued, bool app_owned,
-			  __u32 next, enum est_reason reason)
+static void budget_buf_of(struct budget_buf *b, __u32 cur, __u32 assigned, __u32 queued,
+			  bool app_owned, __u32 next, enum est_reason reason)
 {
-	*b = (struct budget_buf){ .cur = cur, .assigned = assigned, .queued = queued, .app_owned = app_owned,
-				  .next = next, .reason = reason };
+	*b = (struct budget_buf){ .cur = cur,
+				  .assigned = assigned,
+				  .queued = queued,
+				  .app_owned = app_owned,
+				  .next = next,
+				  .reason = reason };
 }
 
 /* Connection i's decision, and its entry for the budgets. Sizes the agent
  * set count against the budget until the connection closes, tuned this
  * tick or not. */
-static void decide(const struct plan_input *in, size_t i, const struct plan_work *w, struct plan_output *out)
+static void decide(const struct plan_input *in, size_t i, const struct plan_work *w,
+		   struct plan_output *out)
 {
 	const struct flow *f = &in->flows[i];
 	struct conn_track *c = &out->conns[i];
@@ -148,8 +154,8 @@ static void decide(const struct plan_input *in, size_t i, const struct plan_work
 
 /* One policy's connections, from budget entry `from` on (the first of
  * them), cut again to what the policy's budget has left. */
-static void group_budget(const struct plan_input *in, const struct plan_work *w, struct plan_output *out,
-			 size_t from, int group, __u64 budget)
+static void group_budget(const struct plan_input *in, const struct plan_work *w,
+			 struct plan_output *out, size_t from, int group, __u64 budget)
 {
 	struct budget_conn *bc = w->budget, *sub = w->group;
 	struct budget_config limits = in->limits;
@@ -177,7 +183,8 @@ static void group_budget(const struct plan_input *in, const struct plan_work *w,
 /* The global budget and pressure first; then the grows of each policy with
  * a budget of its own are cut again to what that budget has left (pressure
  * is the global pass's business). */
-static void apply_budgets(const struct plan_input *in, const struct plan_work *w, struct plan_output *out)
+static void apply_budgets(const struct plan_input *in, const struct plan_work *w,
+			  struct plan_output *out)
 {
 	bool done[CONFIG_MAX_POLICIES + 1] = { false };
 	struct budget_conn *bc = w->budget;
@@ -187,8 +194,8 @@ static void apply_budgets(const struct plan_input *in, const struct plan_work *w
 		const struct conn_track *first = &out->conns[bc[k].id];
 		int group = first->budget_group;
 
-		if (group <= 0 || group > CONFIG_MAX_POLICIES || done[group] || !first->group_budget ||
-		    !bc[k].tunable)
+		if (group <= 0 || group > CONFIG_MAX_POLICIES || done[group] ||
+		    !first->group_budget || !bc[k].tunable)
 			continue;
 		done[group] = true; /* its first connection: the group is gathered now */
 		group_budget(in, w, out, k, group, first->group_budget);
@@ -199,8 +206,8 @@ static void apply_budgets(const struct plan_input *in, const struct plan_work *w
 
 /* A change to connection i, recorded in its target (flows and top show the
  * last one), counted, and listed for the log up to PLAN_LOGGED_CHANGES. */
-static void change(const struct plan_input *in, struct plan_output *out, size_t i, enum change_buffer buffer,
-		   __u32 old, __u32 new, unsigned int reason)
+static void change(const struct plan_input *in, struct plan_output *out, size_t i,
+		   enum change_buffer buffer, __u32 old, __u32 new, unsigned int reason)
 {
 	struct conn_track *c = &out->conns[i];
 
@@ -216,21 +223,27 @@ static void change(const struct plan_input *in, struct plan_output *out, size_t 
 			out->unlogged[buffer][reason]++;
 	}
 	if (out->nlogged < PLAN_LOGGED_CHANGES)
-		out->logged[out->nlogged++] = (struct plan_change){ .conn = i, .buffer = buffer, .old = old,
-								    .new = new, .reason = reason,
+		out->logged[out->nlogged++] = (struct plan_change){ .conn = i,
+								    .buffer = buffer,
+								    .old = old,
+								    .new = new,
+								    .reason = reason,
 								    .observe = c->observe };
 }
 
-static __u32 target_flags(const struct plan_input *in, const struct conn_track *c, const struct est_decision *d)
+static __u32 target_flags(const struct plan_input *in, const struct conn_track *c,
+			  const struct est_decision *d)
 {
-	return (d->snd_limited ? TARGET_SND_LIMITED : 0) | (d->rcv_limited ? TARGET_RCV_LIMITED : 0) |
-	       (d->rcv_app_limited ? TARGET_RCV_APP_LIMITED : 0) | (c->observe ? TARGET_OBSERVE : 0) |
+	return (d->snd_limited ? TARGET_SND_LIMITED : 0) |
+	       (d->rcv_limited ? TARGET_RCV_LIMITED : 0) |
+	       (d->rcv_app_limited ? TARGET_RCV_APP_LIMITED : 0) |
+	       (c->observe ? TARGET_OBSERVE : 0) |
 	       (in->limits.budget || c->group_budget || in->pressure ? TARGET_NO_REGROW : 0);
 }
 
 /* The buffer sizes the budgets left to connection i. */
-static void settle_buffers(const struct plan_input *in, const struct budget_conn *b, const struct est_decision *d,
-			   size_t i, struct plan_output *out)
+static void settle_buffers(const struct plan_input *in, const struct budget_conn *b,
+			   const struct est_decision *d, size_t i, struct plan_output *out)
 {
 	const struct budget_buf *snd = &b->buf[BUDGET_SND], *rcv = &b->buf[BUDGET_RCV];
 	const struct conn_stats *s = &in->flows[i].s;
@@ -250,20 +263,23 @@ static void settle_buffers(const struct plan_input *in, const struct budget_conn
 		 * pressure shrink leaves the clamp: the smaller buffer bounds the
 		 * window by itself */
 		if (rcv->reason != BUDGET_PRESSURE && d->rcvbuf)
-			c->target.window_clamp = (__u32)((__u64)d->window_clamp * rcv->next / d->rcvbuf);
+			c->target.window_clamp =
+				(__u32)((__u64)d->window_clamp * rcv->next / d->rcvbuf);
 	}
 	/* not buffer memory: outside the budget. Under pressure only a lower
 	 * mark (less unsent data queued; 0 in force is unlimited) */
-	if (d->notsent_lowat && !(in->pressure && s->notsent_lowat && d->notsent_lowat > s->notsent_lowat)) {
-		change(in, out, i, CHANGE_NOTSENT_LOWAT, s->notsent_lowat, d->notsent_lowat, d->lowat_reason);
+	if (d->notsent_lowat &&
+	    !(in->pressure && s->notsent_lowat && d->notsent_lowat > s->notsent_lowat)) {
+		change(in, out, i, CHANGE_NOTSENT_LOWAT, s->notsent_lowat, d->notsent_lowat,
+		       d->lowat_reason);
 		c->target.notsent_lowat = d->notsent_lowat;
 	}
 }
 
 /* Folds one size into the table's entry for key; a destination it replaced
  * is listed, to leave dest_sizes too. */
-static void learn_key(const struct plan_input *in, struct plan_output *out, const struct dest_key *key,
-		      __u32 sndbuf, __u32 rcvbuf, __u64 now_us)
+static void learn_key(const struct plan_input *in, struct plan_output *out,
+		      const struct dest_key *key, __u32 sndbuf, __u32 rcvbuf, __u64 now_us)
 {
 	struct dest_key evicted;
 
@@ -295,7 +311,8 @@ static void learn(const struct plan_input *in, struct plan_output *out, const st
 
 /* Budget entry k's connection: its target, what to write, what it taught
  * its destination. */
-static void settle(const struct plan_input *in, const struct plan_work *w, size_t k, struct plan_output *out)
+static void settle(const struct plan_input *in, const struct plan_work *w, size_t k,
+		   struct plan_output *out)
 {
 	const struct budget_conn *b = &w->budget[k];
 	size_t i = b->id;

@@ -42,8 +42,8 @@ struct conn_track {
 struct tune_policy {
 	struct est_config est;
 	enum config_mode mode;
-	int budget_group;          /* 0: only the global budget; else a policy's (1..) */
-	__u64 budget;              /* that policy's budget, 0 = unlimited */
+	int budget_group; /* 0: only the global budget; else a policy's (1..) */
+	__u64 budget;     /* that policy's budget, 0 = unlimited */
 };
 
 /* Change lines logged one by one per tick; the rest are counted. At 10,000
@@ -52,11 +52,11 @@ struct tune_policy {
 
 /* One change decided, as the log shows it. */
 struct plan_change {
-	size_t conn;               /* its index in flows */
+	size_t conn; /* its index in flows */
 	enum change_buffer buffer;
 	__u32 old, new;
-	unsigned int reason;       /* enum est_reason or enum budget_reason */
-	bool observe;              /* decided under mode observe: not to be applied */
+	unsigned int reason; /* enum est_reason or enum budget_reason */
+	bool observe;        /* decided under mode observe: not to be applied */
 };
 
 /* A policy's own budget as this tick applied it. */
@@ -67,12 +67,12 @@ struct plan_group {
 
 /* What one connection needs written (plan_output.actions). */
 enum plan_action {
-	PLAN_WRITE = 1 << 0,       /* its target changed: write it to the targets map */
-	PLAN_APPLY = 1 << 1,       /* a change to apply: its namespace needs a targets pass */
+	PLAN_WRITE = 1 << 0, /* its target changed: write it to the targets map */
+	PLAN_APPLY = 1 << 1, /* a change to apply: its namespace needs a targets pass */
 };
 
 struct plan_input {
-	const struct flow *flows;  /* this tick's connections, sorted by cookie */
+	const struct flow *flows; /* this tick's connections, sorted by cookie */
 	size_t n;
 	/* the last tick's, sorted by cookie; updated in place when they are
 	 * this tick's connections in the same order (most ticks), which saves
@@ -84,14 +84,14 @@ struct plan_input {
 	const struct tune_policy *policies;
 	struct tune_policy policy;
 	struct budget_config limits; /* the global budget, min_buf, pressure shrinks */
-	bool pressure;             /* acting as under TCP memory pressure */
-	__u64 now_ns;              /* CLOCK_MONOTONIC: the changes' change_ns */
-	struct dest_table *dests;  /* learned per destination, updated */
+	bool pressure;               /* acting as under TCP memory pressure */
+	__u64 now_ns;                /* CLOCK_MONOTONIC: the changes' change_ns */
+	struct dest_table *dests;    /* learned per destination, updated */
 };
 
 /* The caller's storage: n entries each, nprev for gone, 2 n for evicted. */
 struct plan_work {
-	struct conn_track *next;   /* this tick's states when not updated in place */
+	struct conn_track *next; /* this tick's states when not updated in place */
 	struct est_decision *decisions;
 	struct budget_conn *budget;
 	struct budget_conn *group; /* one policy budget's connections at a time */
@@ -102,15 +102,16 @@ struct plan_work {
 };
 
 struct plan_output {
-	struct conn_track *conns;  /* n, by flow: the tick's states and targets (prev or work.next) */
-	__u8 *actions;             /* n, by flow: enum plan_action bits */
-	__u64 *gone;               /* the cookies of the last tick's connections not in flows: */
-	size_t ngone;              /* their targets are to be deleted */
-	struct dest_key *evicted;  /* destinations the table replaced: out of dest_sizes */
+	/* n, by flow: the tick's states and targets (prev or work.next) */
+	struct conn_track *conns;
+	__u8 *actions;            /* n, by flow: enum plan_action bits */
+	__u64 *gone;              /* the cookies of the last tick's connections not in flows: */
+	size_t ngone;             /* their targets are to be deleted */
+	struct dest_key *evicted; /* destinations the table replaced: out of dest_sizes */
 	size_t nevicted;
-	size_t nlearned;           /* sizes folded into the table this tick */
-	size_t changes;            /* changes to apply (none in observe) */
-	bool urgent;               /* one of them is not a shrink: apply it now */
+	size_t nlearned;             /* sizes folded into the table this tick */
+	size_t changes;              /* changes to apply (none in observe) */
+	bool urgent;                 /* one of them is not a shrink: apply it now */
 	struct budget_result budget; /* the global budget's pass */
 	struct plan_group groups[CONFIG_MAX_POLICIES];
 	size_t ngroups;

@@ -24,11 +24,11 @@
 /* What the metrics page needs beyond the tick's flows. */
 struct agent_metrics {
 	struct metrics_server server;
-	int stats_fd;                 /* keeps BPF run-time statistics on, -1 if refused */
+	int stats_fd; /* keeps BPF run-time statistics on, -1 if refused */
 	struct metrics_histograms hist;
 	__u64 ticks;
-	double tick_seconds;          /* the last tick's */
-	const struct flow *flows;     /* the last tick's connections */
+	double tick_seconds;      /* the last tick's */
+	const struct flow *flows; /* the last tick's connections */
 	size_t nflows;
 };
 
@@ -39,11 +39,13 @@ static const int runtime_caps[] = { CAP_SYS_ADMIN, CAP_SYS_PTRACE };
 
 static void log_settings(const struct settings *s)
 {
-	log_info("%s: buffers from %u to %u bytes, headroom %.2g x BDP, alpha %.2g, hysteresis %.2g",
-		 s->mode == MODE_OBSERVE ? "observe mode (nothing is changed)" : "tuning", s->est.min_buf,
-		 s->est.max_buf, s->est.headroom, s->est.alpha, s->est.hysteresis);
+	log_info(
+		"%s: buffers from %u to %u bytes, headroom %.2g x BDP, alpha %.2g, hysteresis %.2g",
+		s->mode == MODE_OBSERVE ? "observe mode (nothing is changed)" : "tuning",
+		s->est.min_buf, s->est.max_buf, s->est.headroom, s->est.alpha, s->est.hysteresis);
 	if (s->path[0])
-		log_info("configuration %s: %zu policies (per cgroup and remote CIDR)", s->path, s->file.npolicies);
+		log_info("configuration %s: %zu policies (per cgroup and remote CIDR)", s->path,
+			 s->file.npolicies);
 	for (size_t i = 0; i < s->file.npolicies; i++) {
 		char line[CONFIG_SECTION_MAX + 200];
 
@@ -51,8 +53,9 @@ static void log_settings(const struct settings *s)
 		log_info("policy %s", line);
 	}
 	if (s->budget)
-		log_info("budget: at most %llu buffer bytes assigned in total (sizes learned per destination are not handed out)",
-			 (unsigned long long)s->budget);
+		log_info(
+			"budget: at most %llu buffer bytes assigned in total (sizes learned per destination are not handed out)",
+			(unsigned long long)s->budget);
 }
 
 /* The programs besides sockops (one attachment per cgroup), as status shows
@@ -62,8 +65,10 @@ static const struct status_attachment programs[] = {
 	{ "tcptune_iter", "iter/tcp", "run by the agent in every network namespace, each pass" },
 	{ "tcptune_sendmsg", "tp_btf", "tracepoint sock/sock_send_length" },
 	{ "tcptune_recvmsg", "tp_btf", "tracepoint sock/sock_recv_length" },
-	{ "tcptune_refresh", "iter/bpf_sk_storage_map", "run by the agent over the marks, each walk pass" },
-	{ "tcptune_owners", "iter/task_file", "run by the agent to find new connections' processes" },
+	{ "tcptune_refresh", "iter/bpf_sk_storage_map",
+	  "run by the agent over the marks, each walk pass" },
+	{ "tcptune_owners", "iter/task_file",
+	  "run by the agent to find new connections' processes" },
 };
 
 static void status_setup(struct agent *a)
@@ -72,14 +77,18 @@ static void status_setup(struct agent *a)
 	size_t n = 0;
 
 	for (int i = 0; i < a->nr_scopes; i++) {
-		att[n++] = (struct status_attachment){ .program = "tcptune_sockops", .type = "cgroup sock_ops",
+		att[n++] = (struct status_attachment){ .program = "tcptune_sockops",
+						       .type = "cgroup sock_ops",
 						       .target = a->scopes[i].path };
 	}
 	for (size_t i = 0; i < sizeof(programs) / sizeof(programs[0]); i++)
 		if (loader_loaded(&a->loader, programs[i].program))
 			att[n++] = programs[i];
-	a->status.info = (struct status_info){ .pid = (int)getpid(), .started_unix = (long long)time(NULL),
-					       .attachments = att, .nattachments = n, .features = &a->features };
+	a->status.info = (struct status_info){ .pid = (int)getpid(),
+					       .started_unix = (long long)time(NULL),
+					       .attachments = att,
+					       .nattachments = n,
+					       .features = &a->features };
 }
 
 static void status_publish(struct agent_status_file *ss, const struct settings *cur)
@@ -89,7 +98,8 @@ static void status_publish(struct agent_status_file *ss, const struct settings *
 	ss->info.settings = cur;
 	err = status_write(&ss->info);
 	if (err)
-		log_error("cannot write %s for 'tcptune status': %s", TCPTUNE_STATUS_JSON, strerror(-err));
+		log_error("cannot write %s for 'tcptune status': %s", TCPTUNE_STATUS_JSON,
+			  strerror(-err));
 	ss->written = true;
 }
 
@@ -119,10 +129,17 @@ static void metrics_render_page(struct agent *a)
 	struct agent_metrics *ms = a->metrics;
 	struct metrics_program programs[8];
 	struct metrics_snapshot m = {
-		.flows = ms->flows, .nflows = ms->nflows, .cgroup_name = cgroup_name, .cgroup_ctx = &a->cgroups,
-		.per_connection = a->opts.cli.per_connection, .observe = a->cur->mode == MODE_OBSERVE,
-		.assigned_bytes = a->tuner.assigned, .programs = programs, .ticks = ms->ticks,
-		.tick_seconds = ms->tick_seconds, .features = &a->features,
+		.flows = ms->flows,
+		.nflows = ms->nflows,
+		.cgroup_name = cgroup_name,
+		.cgroup_ctx = &a->cgroups,
+		.per_connection = a->opts.cli.per_connection,
+		.observe = a->cur->mode == MODE_OBSERVE,
+		.assigned_bytes = a->tuner.assigned,
+		.programs = programs,
+		.ticks = ms->ticks,
+		.tick_seconds = ms->tick_seconds,
+		.features = &a->features,
 	};
 	struct prom_buf page = {};
 	__u64 rss = 0;
@@ -169,7 +186,8 @@ static int load_settings(struct agent *a)
 		return EXIT_RUNTIME;
 	}
 	if (cgroup_names_init(&a->cgroups))
-		log_info("no cgroup2 mount to name cgroups from: cgroup policies match nothing, metrics label cgroups by id");
+		log_info(
+			"no cgroup2 mount to name cgroups from: cgroup policies match nothing, metrics label cgroups by id");
 	a->cur->cgroups = a->next->cgroups = &a->cgroups;
 	if (settings_load(&a->opts.cli, a->cur, why, sizeof(why))) {
 		log_error("%s", why);
@@ -203,7 +221,8 @@ static int check_privilege(struct agent *a)
 {
 	(void)a;
 	if (!has_privilege()) {
-		log_error("run needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN): run it with sudo");
+		log_error(
+			"run needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN): run it with sudo");
 		return EXIT_RUNTIME;
 	}
 	return 0;
@@ -214,7 +233,8 @@ static int open_whole_host(struct agent *a)
 	char root[PATH_MAX], why[PATH_MAX + 128];
 
 	if (cgroup2_mount(root, sizeof(root))) {
-		log_error("no cgroup v2 filesystem is mounted: tcptune attaches its sockops program to cgroup v2 (mount one, e.g. mount -t cgroup2 none /sys/fs/cgroup)");
+		log_error(
+			"no cgroup v2 filesystem is mounted: tcptune attaches its sockops program to cgroup v2 (mount one, e.g. mount -t cgroup2 none /sys/fs/cgroup)");
 		return EXIT_RUNTIME;
 	}
 	if (cgroup_scope_open(root, &a->scopes[0], why, sizeof(why))) {
@@ -244,8 +264,9 @@ static int open_scopes(struct agent *a)
 		for (int j = 0; j < i; j++) {
 			if (path_within(scopes[j].path, scopes[i].path) ||
 			    path_within(scopes[i].path, scopes[j].path)) {
-				log_error("--cgroup %s and --cgroup %s overlap: give only the outer one",
-					  scopes[j].path, scopes[i].path);
+				log_error(
+					"--cgroup %s and --cgroup %s overlap: give only the outer one",
+					scopes[j].path, scopes[i].path);
 				return EXIT_USAGE;
 			}
 		}
@@ -261,8 +282,8 @@ static int take_lock(struct agent *a)
 	int fd = instance_lock(&holder);
 
 	if (fd == -EBUSY) {
-		log_error("another tcptune agent is running (pid %d, lock %s): stop it first", (int)holder,
-			  TCPTUNE_LOCK_FILE);
+		log_error("another tcptune agent is running (pid %d, lock %s): stop it first",
+			  (int)holder, TCPTUNE_LOCK_FILE);
 		return EXIT_RUNTIME;
 	} else if (fd < 0) {
 		log_error("cannot take the lock %s: %s", TCPTUNE_LOCK_FILE, strerror(-fd));
@@ -288,8 +309,8 @@ static int serve_metrics(struct agent *a)
 	}
 	a->metrics->stats_fd = -1;
 	if (parse_listen(a->cur->metrics, &addr, &addrlen) ||
-	    metrics_server_start(&a->metrics->server, (struct sockaddr *)&addr, addrlen, a->cur->metrics, why,
-				 sizeof(why))) {
+	    metrics_server_start(&a->metrics->server, (struct sockaddr *)&addr, addrlen,
+				 a->cur->metrics, why, sizeof(why))) {
 		log_error("%s", why);
 		return EXIT_RUNTIME;
 	}
@@ -334,9 +355,14 @@ static int probe(struct agent *a)
 
 static int load_programs(struct agent *a)
 {
-	struct loader_opts opts = { .scopes = a->scopes, .nr_scopes = a->nr_scopes, .whole_host = a->whole_host,
-				    .max_flows = (__u32)a->opts.max_flows, .tune = a->can_tune,
-				    .min_buf = a->loaded_min, .max_buf = a->loaded_max, .plan = a->plan };
+	struct loader_opts opts = { .scopes = a->scopes,
+				    .nr_scopes = a->nr_scopes,
+				    .whole_host = a->whole_host,
+				    .max_flows = (__u32)a->opts.max_flows,
+				    .tune = a->can_tune,
+				    .min_buf = a->loaded_min,
+				    .max_buf = a->loaded_max,
+				    .plan = a->plan };
 	char why[512];
 
 	if (loader_start(&a->loader, &opts, why, sizeof(why))) {
@@ -371,8 +397,9 @@ static int init_tuner(struct agent *a)
 {
 	const struct settings *cur = a->cur;
 
-	if (tuner_init(&a->tuner, &cur->est, cur->budget, cur->mode == MODE_OBSERVE, a->loader.targets_fd,
-		       a->loader.dests_fd, a->loader.status_fd, loader_dests_learned(&a->loader))) {
+	if (tuner_init(&a->tuner, &cur->est, cur->budget, cur->mode == MODE_OBSERVE,
+		       a->loader.targets_fd, a->loader.dests_fd, a->loader.status_fd,
+		       loader_dests_learned(&a->loader))) {
 		log_error("cannot set up the tuner: out of memory");
 		return EXIT_RUNTIME;
 	}
@@ -389,8 +416,9 @@ static int enable_stats(struct agent *a)
 		return 0;
 	m->stats_fd = loader_enable_stats();
 	if (m->stats_fd < 0)
-		log_info("metrics: kernel BPF statistics could not be enabled (%s): program run counts stay 0",
-			 strerror(-m->stats_fd));
+		log_info(
+			"metrics: kernel BPF statistics could not be enabled (%s): program run counts stay 0",
+			strerror(-m->stats_fd));
 	log_info("metrics: serving http://%s/metrics%s", a->cur->metrics,
 		 a->opts.cli.per_connection ? " (with per-connection series)" : "");
 	return 0;
@@ -406,7 +434,8 @@ static int drop_caps(struct agent *a)
 	char why[512];
 
 	(void)a;
-	if (caps_keep_only(runtime_caps, sizeof(runtime_caps) / sizeof(runtime_caps[0]), why, sizeof(why))) {
+	if (caps_keep_only(runtime_caps, sizeof(runtime_caps) / sizeof(runtime_caps[0]), why,
+			   sizeof(why))) {
 		log_error("%s", why);
 		return EXIT_RUNTIME;
 	}
@@ -420,21 +449,23 @@ static int announce(struct agent *a)
 	status_setup(a);
 	status_publish(&a->status, a->cur);
 	if (a->whole_host)
-		log_info("running on the whole host (cgroup %s), interval %gs, maps pinned under %s",
-			 a->scopes[0].path, a->cur->interval_s, TCPTUNE_PIN_DIR);
+		log_info(
+			"running on the whole host (cgroup %s), interval %gs, maps pinned under %s",
+			a->scopes[0].path, a->cur->interval_s, TCPTUNE_PIN_DIR);
 	else
 		for (int i = 0; i < a->nr_scopes; i++)
-			log_info("running on cgroup %s, interval %gs, maps pinned under %s", a->scopes[i].path,
-				 a->cur->interval_s, TCPTUNE_PIN_DIR);
+			log_info("running on cgroup %s, interval %gs, maps pinned under %s",
+				 a->scopes[i].path, a->cur->interval_s, TCPTUNE_PIN_DIR);
 	return 0;
 }
 
 /* The steps in the order they run; the comment above a step says what it
  * must come after, where that matters. */
 static int (*const start_steps[])(struct agent *a) = {
-	tune_malloc, load_settings, take_signals, check_privilege, open_scopes, take_lock,
-	serve_metrics, clear_leftovers, probe, load_programs, init_collector, raise_sysctls,
-	init_tuner, enable_stats, drop_caps, announce,
+	tune_malloc, load_settings, take_signals,   check_privilege,
+	open_scopes, take_lock,     serve_metrics,  clear_leftovers,
+	probe,       load_programs, init_collector, raise_sysctls,
+	init_tuner,  enable_stats,  drop_caps,      announce,
 };
 
 /* Holds nothing: every record says so (fds -1), whatever *a held before. */
@@ -477,7 +508,8 @@ static int apply_changes(struct agent *a, size_t changes)
 		return 0;
 	fault_point("tune-targets");
 	a->pass++;
-	err = collect_apply(&a->loader, &a->col, a->pass, a->tuner.changed_netns, a->tuner.nchanged_netns);
+	err = collect_apply(&a->loader, &a->col, a->pass, a->tuner.changed_netns,
+			    a->tuner.nchanged_netns);
 	tuner_targets_applied(&a->tuner);
 	a->deferred = 0;
 	if (err) {
@@ -495,8 +527,9 @@ static int check_scopes(struct agent *a)
 	for (int i = 0; i < a->nr_scopes && !a->whole_host; i++) {
 		if (!cgroup_scope_removed(&a->scopes[i]))
 			continue;
-		log_error("cgroup %s was removed while tcptune was attached to it: stopping (start tcptune again to attach to a cgroup made at that path)",
-			  a->scopes[i].path);
+		log_error(
+			"cgroup %s was removed while tcptune was attached to it: stopping (start tcptune again to attach to a cgroup made at that path)",
+			a->scopes[i].path);
 		return EXIT_RUNTIME;
 	}
 	return 0;
@@ -505,7 +538,8 @@ static int check_scopes(struct agent *a)
 int agent_tick(struct agent *a)
 {
 	double start = monotonic_s(), collected, tuned, took;
-	enum pass_kind kind = collect_next_kind(&a->loader, &a->col, start, tuner_pressure_ahead(&a->tuner));
+	enum pass_kind kind =
+		collect_next_kind(&a->loader, &a->col, start, tuner_pressure_ahead(&a->tuner));
 	struct pass_result res;
 	size_t changes;
 	int err;
@@ -531,10 +565,13 @@ int agent_tick(struct agent *a)
 		return err;
 	took = monotonic_s() - start;
 	if (a->pass == 1)
-		log_info("first pass: tracking %zu connections in %d network namespaces", res.tracked, res.namespaces);
-	log_debug("pass %llu (%s): %d namespaces (%d skipped), %zu connections tracked, %d stale dropped, %zu changes; collect %.1f ms, tune %.1f ms, in all %.1f ms",
-		  (unsigned long long)a->pass, pass_kind_name[kind], res.namespaces, res.skipped, res.tracked,
-		  res.stale, changes, (collected - start) * 1e3, (tuned - collected) * 1e3, took * 1e3);
+		log_info("first pass: tracking %zu connections in %d network namespaces",
+			 res.tracked, res.namespaces);
+	log_debug(
+		"pass %llu (%s): %d namespaces (%d skipped), %zu connections tracked, %d stale dropped, %zu changes; collect %.1f ms, tune %.1f ms, in all %.1f ms",
+		(unsigned long long)a->pass, pass_kind_name[kind], res.namespaces, res.skipped,
+		res.tracked, res.stale, changes, (collected - start) * 1e3,
+		(tuned - collected) * 1e3, took * 1e3);
 	return 0;
 }
 
@@ -546,7 +583,8 @@ static void reload(struct agent *a)
 	char why[1024];
 
 	if (settings_load(&a->opts.cli, a->next, why, sizeof(why)) ||
-	    settings_reloadable(a->cur, a->next, a->can_tune, a->loaded_min, a->loaded_max, why, sizeof(why))) {
+	    settings_reloadable(a->cur, a->next, a->can_tune, a->loaded_min, a->loaded_max, why,
+				sizeof(why))) {
 		log_error("reload refused, the running configuration stays: %s", why);
 		return;
 	}
@@ -555,7 +593,8 @@ static void reload(struct agent *a)
 	a->next = swap;
 	tuner_reconfigure(&a->tuner, &a->cur->est, a->cur->budget, a->cur->mode == MODE_OBSERVE);
 	a->tuner.policy_ctx = a->cur;
-	log_info("reloaded %s", a->cur->path[0] ? a->cur->path : "the settings (no configuration file)");
+	log_info("reloaded %s",
+		 a->cur->path[0] ? a->cur->path : "the settings (no configuration file)");
 	log_settings(a->cur);
 	status_publish(&a->status, a->cur);
 }
@@ -564,7 +603,8 @@ static void reload(struct agent *a)
  * readable (*woken). Returns the signal, or 0. */
 static int wait_signal(int sigfd, int wake_fd, double seconds, bool *woken)
 {
-	struct pollfd pfd[2] = { { .fd = sigfd, .events = POLLIN }, { .fd = wake_fd, .events = POLLIN } };
+	struct pollfd pfd[2] = { { .fd = sigfd, .events = POLLIN },
+				 { .fd = wake_fd, .events = POLLIN } };
 	struct signalfd_siginfo info;
 	int ms = seconds > 0 ? (int)(seconds * 1000 + 0.5) : 0;
 
@@ -584,7 +624,8 @@ void agent_wait(struct agent *a)
 
 	for (;;) {
 		bool page_wanted;
-		int sig = wait_signal(a->sigfd, a->metrics ? a->metrics->server.wake_fd : -1, left, &page_wanted);
+		int sig = wait_signal(a->sigfd, a->metrics ? a->metrics->server.wake_fd : -1, left,
+				      &page_wanted);
 
 		if (page_wanted && metrics_server_wanted(&a->metrics->server))
 			metrics_render_page(a);

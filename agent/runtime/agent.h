@@ -21,30 +21,30 @@ struct agent_options {
 	const char *cgroups[TCPTUNE_MAX_SCOPES]; /* none: the whole host */
 	int nr_cgroups;
 	long max_flows;
-	struct cli_settings cli;      /* the settings also in the configuration file */
+	struct cli_settings cli; /* the settings also in the configuration file */
 };
 
 /* What `tcptune status` shows of the agent: written at start and each reload. */
 struct agent_status_file {
 	struct status_attachment att[TCPTUNE_MAX_SCOPES + 6];
 	struct status_info info;
-	bool written;                 /* the files are this agent's to remove */
+	bool written; /* the files are this agent's to remove */
 };
 
 struct agent_metrics;
 
 struct agent {
 	struct agent_options opts;
-	struct settings *cur, *next;  /* in force; a reload's candidate */
-	struct cgroup_names cgroups;  /* cgroup paths by id, for policies and metrics */
-	int sigfd;                    /* SIGINT, SIGTERM, SIGUSR1 and SIGHUP, blocked */
+	struct settings *cur, *next; /* in force; a reload's candidate */
+	struct cgroup_names cgroups; /* cgroup paths by id, for policies and metrics */
+	int sigfd;                   /* SIGINT, SIGTERM, SIGUSR1 and SIGHUP, blocked */
 	struct cgroup_scope scopes[TCPTUNE_MAX_SCOPES];
-	int nr_scopes;                /* how many of scopes are open */
-	bool whole_host;              /* scopes[0] is the cgroup2 root */
-	int lock_fd;                  /* the instance lock; while it is held, the sysctl record is ours */
+	int nr_scopes;   /* how many of scopes are open */
+	bool whole_host; /* scopes[0] is the cgroup2 root */
+	int lock_fd;     /* the instance lock; while it is held, the sysctl record is ours */
 	struct agent_metrics *metrics; /* NULL: no metrics endpoint */
-	struct features features;     /* what the kernel has */
-	struct feature_plan plan;     /* and what the agent does on it */
+	struct features features;      /* what the kernel has */
+	struct feature_plan plan;      /* and what the agent does on it */
 	/* fixed for the agent's life: a reload stays within them */
 	bool can_tune;
 	__u32 loaded_min, loaded_max;
@@ -52,10 +52,10 @@ struct agent {
 	struct collector col;
 	struct tuner tuner;
 	struct agent_status_file status;
-	__u64 pass;                   /* the last pass run (ticks and targets passes) */
-	unsigned int deferred;        /* ticks whose changes wait for a targets pass */
-	double tick_start;            /* monotonic seconds at the start of the last tick */
-	int stop_signal;              /* SIGINT or SIGTERM once asked to stop, else 0 */
+	__u64 pass;            /* the last pass run (ticks and targets passes) */
+	unsigned int deferred; /* ticks whose changes wait for a targets pass */
+	double tick_start;     /* monotonic seconds at the start of the last tick */
+	int stop_signal;       /* SIGINT or SIGTERM once asked to stop, else 0 */
 };
 
 /* Brings the agent up: settings, signals, the cgroups, the instance lock,

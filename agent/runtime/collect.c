@@ -148,14 +148,16 @@ static int walk_namespaces(struct loader *ld, const struct netns *list, int n, _
 	if (setns(self, CLONE_NEWNET)) {
 		/* every later socket call would run in the wrong namespace */
 		err = -errno;
-		log_error("cannot return to the agent's own network namespace: %s", strerror(errno));
+		log_error("cannot return to the agent's own network namespace: %s",
+			  strerror(errno));
 	}
 	close(self);
 	return err;
 }
 
 /* Every namespace: what the collector remembers is replaced by what was found. */
-static int full_walk(struct loader *ld, struct collector *col, __u64 **walked, struct pass_result *res)
+static int full_walk(struct loader *ld, struct collector *col, __u64 **walked,
+		     struct pass_result *res)
 {
 	struct netns *list = NULL;
 	__u64 *cookies;
@@ -182,8 +184,8 @@ static int full_walk(struct loader *ld, struct collector *col, __u64 **walked, s
 
 /* An iter/tcp pass of the given kind in the namespaces the last full pass
  * found whose cookies are in only[0..n). */
-static int iter_pass_in(struct loader *ld, struct collector *col, enum iter_pass_kind kind, const __u64 *only,
-			int n, struct pass_result *res)
+static int iter_pass_in(struct loader *ld, struct collector *col, enum iter_pass_kind kind,
+			const __u64 *only, int n, struct pass_result *res)
 {
 	__u64 *walked = calloc((size_t)col->nns + 1, sizeof(*walked));
 	int err;
@@ -287,7 +289,8 @@ enum pass_kind collect_next_kind(struct loader *ld, struct collector *col, doubl
 	if (ld->plan.collect != COLLECT_EVENTS)
 		exact = true;
 	/* turned away by a full map: picked up once there is room */
-	if (ld->plan.collect == COLLECT_FULL_EACH_TICK || !col->started || col->full_due || now - col->last_full >= FULL_PASS_INTERVAL_S ||
+	if (ld->plan.collect == COLLECT_FULL_EACH_TICK || !col->started || col->full_due ||
+	    now - col->last_full >= FULL_PASS_INTERVAL_S ||
 	    (map_full != col->map_full && now - col->last_full >= PICKUP_INTERVAL_S))
 		kind = PASS_FULL;
 	else if (exact || now - col->last_walk >= walk_interval(&ld->plan))
@@ -339,7 +342,8 @@ int collect_pass(struct loader *ld, struct collector *col, __u64 pass, enum pass
 		res->namespaces = col->walked;
 		break;
 	default:
-		err = flow_table_apply(&col->table, col->events, col->nevents, flows_lookup, &ld->flows_fd);
+		err = flow_table_apply(&col->table, col->events, col->nevents, flows_lookup,
+				       &ld->flows_fd);
 		res->namespaces = col->walked;
 		break;
 	}
@@ -350,7 +354,8 @@ int collect_pass(struct loader *ld, struct collector *col, __u64 pass, enum pass
 		size_t expect = col->table.n;
 
 		flow_table_free(&col->table);
-		n = read_all(ld->flows_fd, pass, start_ns, walked, res->namespaces, expect, &flows, res);
+		n = read_all(ld->flows_fd, pass, start_ns, walked, res->namespaces, expect, &flows,
+			     res);
 		if (n < 0)
 			err = n;
 		else if ((err = flow_table_replace(&col->table, flows, (size_t)n)))
@@ -439,7 +444,8 @@ static int flows_read_expecting(int flows_fd, struct flow **flows, size_t expect
 		memset(keys, 0, sizeof(keys));
 		memset(values, 0, FLOWS_BATCH * sizeof(*values));
 
-		err = bpf_map_lookup_batch(flows_fd, first ? NULL : &cursor, &cursor, keys, values, &count, &opts);
+		err = bpf_map_lookup_batch(flows_fd, first ? NULL : &cursor, &cursor, keys, values,
+					   &count, &opts);
 		if (err == -ENOENT) /* the end: this call's entries are the last ones */
 			err = 0, last = true;
 		else if (err)
@@ -496,7 +502,8 @@ void targets_merge(int targets_fd, struct flow *flows, size_t n)
 
 		if (bpf_map_lookup_elem(targets_fd, &flows[i].cookie, t))
 			memset(t, 0, sizeof(*t));
-		flows[i].change_age_ms = t->change_ns && now > t->change_ns ? (now - t->change_ns) / 1000000 : 0;
+		flows[i].change_age_ms =
+			t->change_ns && now > t->change_ns ? (now - t->change_ns) / 1000000 : 0;
 	}
 }
 
@@ -546,19 +553,25 @@ int pinned_maps_open(struct pinned_maps *maps, char *why, size_t len)
 			continue;
 		err = errno;
 		if (err == ENOENT && agent_running(&maps->agent))
-			snprintf(why, len, "the tcptune agent (pid %d) has no maps pinned at %s: it is starting, or bpffs was unmounted under it (restart it to pin them again)",
-				 (int)maps->agent, path);
+			snprintf(
+				why, len,
+				"the tcptune agent (pid %d) has no maps pinned at %s: it is starting, or bpffs was unmounted under it (restart it to pin them again)",
+				(int)maps->agent, path);
 		else if (err == ENOENT)
-			snprintf(why, len, "no tcptune agent is running (%s is not pinned): start one with 'tcptune run'",
-				 path);
+			snprintf(
+				why, len,
+				"no tcptune agent is running (%s is not pinned): start one with 'tcptune run'",
+				path);
 		else
 			snprintf(why, len, "cannot open %s: %s (run as root)", path, strerror(err));
 		pinned_maps_close(maps);
 		return -ENOENT;
 	}
 	if (!agent_running(&maps->agent)) {
-		snprintf(why, len, "no tcptune agent is running (%s holds pins of a killed agent; the next 'tcptune run' removes them)",
-			 TCPTUNE_PIN_DIR);
+		snprintf(
+			why, len,
+			"no tcptune agent is running (%s holds pins of a killed agent; the next 'tcptune run' removes them)",
+			TCPTUNE_PIN_DIR);
 		pinned_maps_close(maps);
 		return -ESRCH;
 	}

@@ -11,11 +11,11 @@
 #include "runtime/system.h"
 
 struct pass_result {
-	int namespaces;   /* visited */
-	int skipped;      /* could not be entered (gone, or no permission) */
-	int stale;        /* entries whose socket vanished without a close event */
-	int unowned;      /* entries whose owning process is not known yet */
-	size_t tracked;   /* entries after the pass */
+	int namespaces;     /* visited */
+	int skipped;        /* could not be entered (gone, or no permission) */
+	int stale;          /* entries whose socket vanished without a close event */
+	int unowned;        /* entries whose owning process is not known yet */
+	size_t tracked;     /* entries after the pass */
 	struct flow *flows; /* those entries (the collector's: not the caller's to free) */
 };
 
@@ -52,17 +52,17 @@ struct moved_head;
 
 /* What passes keep between ticks. */
 struct collector {
-	struct netns *ns;           /* the namespaces the last full pass found */
-	__u64 *cookies;             /* ns[i]'s netns cookie, 0 if it could not be entered */
+	struct netns *ns; /* the namespaces the last full pass found */
+	__u64 *cookies;   /* ns[i]'s netns cookie, 0 if it could not be entered */
 	int nns;
-	int walked;                 /* namespaces the last full pass walked */
-	struct flow_table table;    /* every tracked connection */
-	struct ring_buffer *ring;   /* on "moved" */
+	int walked;                /* namespaces the last full pass walked */
+	struct flow_table table;   /* every tracked connection */
+	struct ring_buffer *ring;  /* on "moved" */
 	struct moved_head *events; /* drained this pass: the heads to look up */
 	size_t nevents, events_cap;
 	/* when each kind of pass is due */
 	bool started;
-	bool full_due;              /* asked for (SIGUSR1) */
+	bool full_due; /* asked for (SIGUSR1) */
 	double last_full, last_walk;
 	__u64 map_full, events_lost; /* the counters at the last full / walk pass */
 };
@@ -92,7 +92,6 @@ int flows_read(int flows_fd, struct flow **flows);
 
 /* Add each connection's target and last change from the "targets" map. */
 void targets_merge(int targets_fd, struct flow *flows, size_t n);
-
 
 /* Sum a per-CPU counter of the counters map. */
 __u64 counter_read(int counters_fd, enum tcptune_counter counter);

@@ -52,7 +52,7 @@ static int parse_cidr(const char *text, struct config_policy *p)
 	p->prefix_len = (uint8_t)len;
 	/* keep only the prefix: 198.18.1.7/16 means 198.18.0.0/16 */
 	for (int bit = (int)len; bit < 128; bit++)
-		p->addr[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+		p->addr[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
 	return 0;
 }
 
@@ -66,14 +66,15 @@ static struct config_settings *open_section(struct parse_state *st, const char *
 	if (st->global)
 		return &cfg->global;
 	if (cfg->npolicies == CONFIG_MAX_POLICIES) {
-		snprintf(st->error, sizeof(st->error), "[%s]: more than %d policy sections", section,
-			 CONFIG_MAX_POLICIES);
+		snprintf(st->error, sizeof(st->error), "[%s]: more than %d policy sections",
+			 section, CONFIG_MAX_POLICIES);
 		return NULL;
 	}
 	p = &cfg->policies[cfg->npolicies];
 	memset(p, 0, sizeof(*p));
 	if (strlen(section) >= sizeof(p->section)) {
-		snprintf(st->error, sizeof(st->error), "[%.64s...]: section name too long", section);
+		snprintf(st->error, sizeof(st->error), "[%.64s...]: section name too long",
+			 section);
 		return NULL;
 	}
 	strcpy(p->section, section);
@@ -83,12 +84,15 @@ static struct config_settings *open_section(struct parse_state *st, const char *
 		p->is_cidr = true;
 		if (parse_cidr(section + 5, p)) {
 			snprintf(st->error, sizeof(st->error),
-				 "[%s]: '%s' is not an address/length (198.18.0.0/15, fd00::/48)", section, section + 5);
+				 "[%s]: '%s' is not an address/length (198.18.0.0/15, fd00::/48)",
+				 section, section + 5);
 			return NULL;
 		}
 	} else {
-		snprintf(st->error, sizeof(st->error),
-			 "[%s]: unknown section (sections: [global], [cgroup /PATH], [cidr ADDR/LEN])", section);
+		snprintf(
+			st->error, sizeof(st->error),
+			"[%s]: unknown section (sections: [global], [cgroup /PATH], [cidr ADDR/LEN])",
+			section);
 		return NULL;
 	}
 	cfg->npolicies++;
@@ -99,12 +103,13 @@ static struct config_settings *open_section(struct parse_state *st, const char *
 
 /* The keys whose bounds are the options table's (core/options.h). */
 static const enum option_id bounded_keys[] = {
-	OPTION_MIN_BUF, OPTION_MAX_BUF, OPTION_HEADROOM, OPTION_ALPHA, OPTION_HYSTERESIS, OPTION_INTERVAL,
-	OPTION_BUDGET,
+	OPTION_MIN_BUF,    OPTION_MAX_BUF,  OPTION_HEADROOM, OPTION_ALPHA,
+	OPTION_HYSTERESIS, OPTION_INTERVAL, OPTION_BUDGET,
 };
 
 /* One of bounded_keys: parsed and checked by the table, stored here. */
-static int set_bounded(struct parse_state *st, struct config_settings *s, enum option_id id, const char *value)
+static int set_bounded(struct parse_state *st, struct config_settings *s, enum option_id id,
+		       const char *value)
 {
 	const char *why;
 	double v;
@@ -112,25 +117,39 @@ static int set_bounded(struct parse_state *st, struct config_settings *s, enum o
 	if (option_parse(id, value, &v, &why))
 		return KEY_ERROR("%s: '%s' %s", option_table[id].key, value, why);
 	switch (id) {
-	case OPTION_MIN_BUF: s->min_buf = (uint32_t)v, s->set |= CFG_MIN_BUF; break;
-	case OPTION_MAX_BUF: s->max_buf = (uint32_t)v, s->set |= CFG_MAX_BUF; break;
-	case OPTION_HEADROOM: s->headroom = v, s->set |= CFG_HEADROOM; break;
-	case OPTION_ALPHA: s->alpha = v, s->set |= CFG_ALPHA; break;
-	case OPTION_HYSTERESIS: s->hysteresis = v, s->set |= CFG_HYSTERESIS; break;
-	case OPTION_INTERVAL: st->cfg->interval_s = v, s->set |= CFG_INTERVAL; break;
+	case OPTION_MIN_BUF:
+		s->min_buf = (uint32_t)v, s->set |= CFG_MIN_BUF;
+		break;
+	case OPTION_MAX_BUF:
+		s->max_buf = (uint32_t)v, s->set |= CFG_MAX_BUF;
+		break;
+	case OPTION_HEADROOM:
+		s->headroom = v, s->set |= CFG_HEADROOM;
+		break;
+	case OPTION_ALPHA:
+		s->alpha = v, s->set |= CFG_ALPHA;
+		break;
+	case OPTION_HYSTERESIS:
+		s->hysteresis = v, s->set |= CFG_HYSTERESIS;
+		break;
+	case OPTION_INTERVAL:
+		st->cfg->interval_s = v, s->set |= CFG_INTERVAL;
+		break;
 	case OPTION_BUDGET:
 		s->budget = (uint64_t)v;
 		if (st->global)
 			st->cfg->budget = s->budget;
 		s->set |= CFG_BUDGET;
 		break;
-	default: break;
+	default:
+		break;
 	}
 	return 1;
 }
 
 /* The keys that are not the table's: mode and metrics. */
-static int set_other(struct parse_state *st, struct config_settings *s, const char *name, const char *value)
+static int set_other(struct parse_state *st, struct config_settings *s, const char *name,
+		     const char *value)
 {
 	struct sockaddr_storage addr;
 	unsigned int addrlen;
@@ -143,7 +162,8 @@ static int set_other(struct parse_state *st, struct config_settings *s, const ch
 		else if (!strcmp(value, "off") && !st->global)
 			s->mode = MODE_OFF;
 		else
-			return KEY_ERROR("mode: '%s' must be tune, observe%s", value, st->global ? "" : " or off");
+			return KEY_ERROR("mode: '%s' must be tune, observe%s", value,
+					 st->global ? "" : " or off");
 		s->set |= CFG_MODE;
 	} else if (!strcmp(name, "metrics")) {
 		if (strcmp(value, "off") && parse_listen(value, &addr, &addrlen))
@@ -151,8 +171,9 @@ static int set_other(struct parse_state *st, struct config_settings *s, const ch
 		snprintf(st->cfg->metrics, sizeof(st->cfg->metrics), "%s", value);
 		s->set |= CFG_METRICS;
 	} else {
-		return KEY_ERROR("unknown key '%s' (keys: mode, min_buf, max_buf, headroom, alpha, hysteresis, budget%s)", name,
-				 st->global ? ", interval, metrics" : "");
+		return KEY_ERROR(
+			"unknown key '%s' (keys: mode, min_buf, max_buf, headroom, alpha, hysteresis, budget%s)",
+			name, st->global ? ", interval, metrics" : "");
 	}
 	return 1;
 }
@@ -201,8 +222,8 @@ void config_apply(struct est_config *base, enum config_mode *mode, const struct 
 
 /* base with a connection's policies laid over it: the cgroup one, then the
  * CIDR one. */
-static void lay_policies(struct est_config *est, enum config_mode *mode, const struct config_policy *cgroup,
-			 const struct config_policy *cidr)
+static void lay_policies(struct est_config *est, enum config_mode *mode,
+			 const struct config_policy *cgroup, const struct config_policy *cidr)
 {
 	if (cgroup)
 		config_apply(est, mode, &cgroup->s);
@@ -232,7 +253,8 @@ const char *config_check(const struct config *cfg, const struct est_config *base
 			for (int k = 0; !why && k < 2; k++) {
 				const struct config_policy *p = k ? b : a;
 
-				if (p && (p->s.set & CFG_BUDGET) && p->s.budget && p->s.budget < est.min_buf)
+				if (p && (p->s.set & CFG_BUDGET) && p->s.budget &&
+				    p->s.budget < est.min_buf)
 					why = "budget must be 0 (unlimited) or at least min_buf";
 			}
 			if (why) {
@@ -243,9 +265,11 @@ const char *config_check(const struct config *cfg, const struct est_config *base
 	return NULL;
 }
 
-const struct config_policy *config_settings_for(const struct config *cfg, const struct est_config *base,
-						enum config_mode base_mode, const char *cgroup_path, uint16_t family,
-						const uint8_t addr[16], struct est_config *est, enum config_mode *mode)
+const struct config_policy *config_settings_for(const struct config *cfg,
+						const struct est_config *base,
+						enum config_mode base_mode, const char *cgroup_path,
+						uint16_t family, const uint8_t addr[16],
+						struct est_config *est, enum config_mode *mode)
 {
 	const struct config_policy *cgroup, *cidr;
 
@@ -302,7 +326,8 @@ static void find_header_lines(const char *text, struct config *cfg)
 
 		while (n && (*p == ' ' || *p == '\t'))
 			p++, n--;
-		if (n >= slen + 2 && p[0] == '[' && !strncmp(p + 1, sec, slen) && p[slen + 1] == ']')
+		if (n >= slen + 2 && p[0] == '[' && !strncmp(p + 1, sec, slen) &&
+		    p[slen + 1] == ']')
 			cfg->policies[next++].line = line;
 		if (!end)
 			break;
@@ -351,8 +376,10 @@ int config_parse(const char *text, const char *origin, struct config *cfg, char 
 	memset(cfg, 0, sizeof(*cfg));
 	line = long_line(text);
 	if (line) {
-		snprintf(why, len, "%s:%d: line longer than %d characters (shorten it, or split a comment in two)", origin,
-			 line, CONFIG_LINE_MAX);
+		snprintf(
+			why, len,
+			"%s:%d: line longer than %d characters (shorten it, or split a comment in two)",
+			origin, line, CONFIG_LINE_MAX);
 		return -1;
 	}
 	ret = ini_parse_string(text, on_key, &st);
@@ -362,7 +389,8 @@ int config_parse(const char *text, const char *origin, struct config *cfg, char 
 	}
 	if (ret > 0) {
 		printable(st.error);
-		snprintf(why, len, "%s:%d: %s", origin, ret, st.error[0] ? st.error : "not INI syntax ([section], key = value)");
+		snprintf(why, len, "%s:%d: %s", origin, ret,
+			 st.error[0] ? st.error : "not INI syntax ([section], key = value)");
 		return -1;
 	}
 	find_header_lines(text, cfg);
@@ -410,10 +438,12 @@ void config_match(const struct config *cfg, const char *cgroup_path, uint16_t fa
 		const struct config_policy *p = &cfg->policies[i];
 
 		if (p->is_cidr) {
-			if (k.family && prefix_contains(p, k.family, a) && (!*cidr || p->prefix_len > (*cidr)->prefix_len))
+			if (k.family && prefix_contains(p, k.family, a) &&
+			    (!*cidr || p->prefix_len > (*cidr)->prefix_len))
 				*cidr = p;
 		} else if (cgroup_path && path_within(config_policy_cgroup(p), cgroup_path) &&
-			   (!*cgroup || strlen(config_policy_cgroup(p)) > strlen(config_policy_cgroup(*cgroup)))) {
+			   (!*cgroup || strlen(config_policy_cgroup(p)) >
+						strlen(config_policy_cgroup(*cgroup)))) {
 			*cgroup = p;
 		}
 	}

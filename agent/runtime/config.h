@@ -22,26 +22,26 @@ enum {
 	CFG_HEADROOM = 1u << 3,
 	CFG_ALPHA = 1u << 4,
 	CFG_HYSTERESIS = 1u << 5,
-	CFG_INTERVAL = 1u << 6,    /* [global] only */
+	CFG_INTERVAL = 1u << 6, /* [global] only */
 	CFG_BUDGET = 1u << 7,
-	CFG_METRICS = 1u << 8,     /* [global] only */
+	CFG_METRICS = 1u << 8, /* [global] only */
 };
 
 struct config_settings {
-	unsigned int set;          /* CFG_* */
+	unsigned int set; /* CFG_* */
 	enum config_mode mode;
 	uint32_t min_buf, max_buf; /* bytes, as ss shows them */
 	double headroom, alpha, hysteresis;
-	uint64_t budget;           /* bytes; a policy's: for its connections together */
+	uint64_t budget; /* bytes; a policy's: for its connections together */
 };
 
 struct config_policy {
-	bool is_cidr;              /* else a cgroup */
+	bool is_cidr;                     /* else a cgroup */
 	char section[CONFIG_SECTION_MAX]; /* the header's text: "cgroup /a/b", "cidr 10.0.0.0/8" */
-	uint16_t family;           /* AF_INET or AF_INET6 */
-	uint8_t addr[16];          /* masked to prefix_len */
+	uint16_t family;                  /* AF_INET or AF_INET6 */
+	uint8_t addr[16];                 /* masked to prefix_len */
 	uint8_t prefix_len;
-	int line;                  /* its header's line */
+	int line; /* its header's line */
 	struct config_settings s;
 };
 
@@ -49,7 +49,7 @@ struct config {
 	struct config_settings global;
 	double interval_s;
 	uint64_t budget;
-	char metrics[64];          /* ADDR:PORT or "off" */
+	char metrics[64]; /* ADDR:PORT or "off" */
 	struct config_policy policies[CONFIG_MAX_POLICIES];
 	size_t npolicies;
 };
@@ -87,9 +87,11 @@ const char *config_check(const struct config *cfg, const struct est_config *base
 /* A connection's settings: base and base_mode with its policies laid over.
  * Returns the policy whose budget it counts against (besides [global]'s), or
  * NULL. */
-const struct config_policy *config_settings_for(const struct config *cfg, const struct est_config *base,
-						enum config_mode base_mode, const char *cgroup_path, uint16_t family,
-						const uint8_t addr[16], struct est_config *est, enum config_mode *mode);
+const struct config_policy *config_settings_for(const struct config *cfg,
+						const struct est_config *base,
+						enum config_mode base_mode, const char *cgroup_path,
+						uint16_t family, const uint8_t addr[16],
+						struct est_config *est, enum config_mode *mode);
 
 /* The largest max_buf (largest) or smallest min_buf any connection can get. */
 uint32_t config_buf_bound(const struct config *cfg, const struct est_config *base, bool largest);

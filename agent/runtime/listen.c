@@ -14,7 +14,8 @@ int parse_listen(const char *text, struct sockaddr_storage *addr, unsigned int *
 	long port;
 	char *end;
 
-	if (!colon || colon == text || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+	if (!colon || colon == text || !colon[1] ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
 		return -1;
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);

@@ -62,7 +62,8 @@ int loader_remove_stale_pins(void)
 static int load_error(const char *what, int err, char *why, size_t len)
 {
 	if (err == -EPERM || err == -EACCES)
-		snprintf(why, len, "kernel refused to load %s: %s (run as root; add -v for the verifier log)",
+		snprintf(why, len,
+			 "kernel refused to load %s: %s (run as root; add -v for the verifier log)",
 			 what, strerror(-err));
 	else
 		snprintf(why, len, "cannot load %s: %s (add -v for the libbpf and verifier log)",
@@ -123,15 +124,18 @@ static int attach_iterators(struct loader *ld, char *why, size_t len)
 			goto fail;
 	}
 	if (bpf_program__autoload(ld->skel->progs.tcptune_refresh)) {
-		union bpf_iter_link_info marks = { .map.map_fd = bpf_map__fd(ld->skel->maps.marks) };
-		LIBBPF_OPTS(bpf_iter_attach_opts, on_marks, .link_info = &marks, .link_info_len = sizeof(marks));
+		union bpf_iter_link_info marks = { .map.map_fd =
+							   bpf_map__fd(ld->skel->maps.marks) };
+		LIBBPF_OPTS(bpf_iter_attach_opts, on_marks, .link_info = &marks,
+			    .link_info_len = sizeof(marks));
 
-		ld->refresh_link = bpf_program__attach_iter(ld->skel->progs.tcptune_refresh, &on_marks);
+		ld->refresh_link =
+			bpf_program__attach_iter(ld->skel->progs.tcptune_refresh, &on_marks);
 		if (!ld->refresh_link)
 			goto fail;
 	}
 	return 0;
-fail: {
+fail : {
 	int err = -errno;
 
 	snprintf(why, len, "cannot attach the iterator programs: %s", strerror(-err));
@@ -154,8 +158,8 @@ static int attach_programs(struct loader *ld, const struct loader_opts *opts, ch
 								  opts->scopes[i].fd);
 		if (!ld->sockops_links[i]) {
 			err = -errno;
-			snprintf(why, len, "cannot attach sockops to cgroup %s: %s", opts->scopes[i].path,
-				 strerror(errno));
+			snprintf(why, len, "cannot attach sockops to cgroup %s: %s",
+				 opts->scopes[i].path, strerror(errno));
 			return err;
 		}
 	}
@@ -165,7 +169,8 @@ static int attach_programs(struct loader *ld, const struct loader_opts *opts, ch
 void loader_init(struct loader *ld)
 {
 	memset(ld, 0, sizeof(*ld));
-	ld->flows_fd = ld->counters_fd = ld->status_fd = ld->targets_fd = ld->dests_fd = ld->bpffs_fd = -1;
+	ld->flows_fd = ld->counters_fd = ld->status_fd = ld->targets_fd = ld->dests_fd =
+		ld->bpffs_fd = -1;
 	ld->moved_fd = -1;
 }
 
@@ -306,7 +311,8 @@ size_t loader_program_stats(struct loader *ld, struct metrics_program *out, size
 
 	if (!ld->skel)
 		return 0;
-	bpf_object__for_each_program(prog, ld->skel->obj) {
+	bpf_object__for_each_program(prog, ld->skel->obj)
+	{
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
 		int fd = bpf_program__fd(prog);
@@ -316,7 +322,8 @@ size_t loader_program_stats(struct loader *ld, struct metrics_program *out, size
 		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
 			continue;
 		out[filled++] = (struct metrics_program){ .name = bpf_program__name(prog),
-							  .runs = info.run_cnt, .run_ns = info.run_time_ns };
+							  .runs = info.run_cnt,
+							  .run_ns = info.run_time_ns };
 	}
 	return filled;
 }

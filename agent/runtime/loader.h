@@ -13,28 +13,29 @@ struct bpf_link;
 struct loader_opts {
 	const struct cgroup_scope *scopes; /* the cgroups sockops attaches to */
 	int nr_scopes;
-	bool whole_host;                   /* scopes[0] is the cgroup2 root */
+	bool whole_host; /* scopes[0] is the cgroup2 root */
 	__u32 max_flows;
-	bool tune;                         /* apply targets (not --observe) */
-	__u32 min_buf, max_buf;            /* sizes BPF accepts from the maps */
-	struct feature_plan plan;          /* what the kernel allows (features_plan) */
+	bool tune;                /* apply targets (not --observe) */
+	__u32 min_buf, max_buf;   /* sizes BPF accepts from the maps */
+	struct feature_plan plan; /* what the kernel allows (features_plan) */
 };
 
 struct loader {
-	struct tcptune_bpf *skel;      /* the programs and maps (bpf/tcptune.bpf.c) */
+	struct tcptune_bpf *skel; /* the programs and maps (bpf/tcptune.bpf.c) */
 	struct bpf_link *sockops_links[TCPTUNE_MAX_SCOPES];
 	struct bpf_link *iter_link;   /* iter/tcp: the per-namespace pass */
 	struct bpf_link *owners_link; /* iter/task_file: pids of sockets' owners */
-	struct bpf_link *refresh_link; /* iter/bpf_sk_storage_map on marks: the walk pass
-				       * (NULL where the plan walks with iter/tcp) */
-	struct feature_plan plan;     /* the programs loaded and passes run on this kernel */
+	/* iter/bpf_sk_storage_map on marks: the walk pass (NULL where the plan walks with
+	 * iter/tcp) */
+	struct bpf_link *refresh_link;
+	struct feature_plan plan; /* the programs loaded and passes run on this kernel */
 	int flows_fd;
 	int counters_fd;
-	int moved_fd;                 /* the "moved" ring buffer */
+	int moved_fd; /* the "moved" ring buffer */
 	int status_fd;
 	int targets_fd;
 	int dests_fd;
-	int bpffs_fd;                 /* the bpffs the maps are pinned in */
+	int bpffs_fd; /* the bpffs the maps are pinned in */
 	bool pinned;
 	bool bpffs_mounted;
 };

@@ -11,7 +11,9 @@ int log_verbose;
 
 const char *log_level_prefix(int priority)
 {
-	static const char *const prefixes[] = { [LOG_PRIO_ERR] = "<3>", [LOG_PRIO_INFO] = "<6>", [LOG_PRIO_DEBUG] = "<7>" };
+	static const char *const prefixes[] = {
+		[LOG_PRIO_ERR] = "<3>", [LOG_PRIO_INFO] = "<6>", [LOG_PRIO_DEBUG] = "<7>"
+	};
 	static int journal = -1;
 
 	if (journal < 0) {
@@ -19,10 +21,13 @@ const char *log_level_prefix(int priority)
 		unsigned long long dev, ino;
 		struct stat st;
 
-		journal = stream && sscanf(stream, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
-			  (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+		journal = stream && sscanf(stream, "%llu:%llu", &dev, &ino) == 2 &&
+			  fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+			  (unsigned long long)st.st_ino == ino;
 	}
-	return journal && priority >= 0 && priority <= LOG_PRIO_DEBUG && prefixes[priority] ? prefixes[priority] : "";
+	return journal && priority >= 0 && priority <= LOG_PRIO_DEBUG && prefixes[priority]
+		       ? prefixes[priority]
+		       : "";
 }
 
 void log_one_line(char *msg)

@@ -28,8 +28,11 @@ void print_line(int priority, const char *head, const char *tail, const char *fm
 
 #define log_error(fmt, ...) log_line(LOG_PRIO_ERR, "tcptune: " fmt, ##__VA_ARGS__)
 #define log_info(fmt, ...) log_line(LOG_PRIO_INFO, "tcptune: " fmt, ##__VA_ARGS__)
-#define log_debug(fmt, ...) \
-	do { if (log_verbose) log_line(LOG_PRIO_DEBUG, "tcptune: debug: " fmt, ##__VA_ARGS__); } while (0)
+#define log_debug(fmt, ...)                                                              \
+	do {                                                                             \
+		if (log_verbose)                                                         \
+			log_line(LOG_PRIO_DEBUG, "tcptune: debug: " fmt, ##__VA_ARGS__); \
+	} while (0)
 
 /* Exit codes: 2 for a usage error, 1 for a runtime error. */
 #define EXIT_USAGE 2

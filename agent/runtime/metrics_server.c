@@ -16,7 +16,8 @@
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status, const char *body,
 			       size_t len, const char *type)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result ret;
 
 	if (!r)
@@ -43,8 +44,9 @@ static void wait_for_page(struct metrics_server *s)
 			break;
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-			      const char *version, const char *upload, size_t *upload_size, void **state)
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **state)
 {
 	struct metrics_server *s = cls;
 	enum MHD_Result ret;
@@ -55,12 +57,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (*upload_size)
 		return MHD_NO; /* no bodies taken */
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
-		return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED, bad_method, sizeof(bad_method) - 1, "text/plain");
+		return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED, bad_method,
+			       sizeof(bad_method) - 1, "text/plain");
 	if (strcmp(url, "/metrics"))
-		return respond(conn, MHD_HTTP_NOT_FOUND, not_found, sizeof(not_found) - 1, "text/plain");
+		return respond(conn, MHD_HTTP_NOT_FOUND, not_found, sizeof(not_found) - 1,
+			       "text/plain");
 	pthread_mutex_lock(&s->lock);
 	wait_for_page(s);
-	ret = respond(conn, MHD_HTTP_OK, s->page.data ? s->page.data : "", s->page.len, CONTENT_TYPE);
+	ret = respond(conn, MHD_HTTP_OK, s->page.data ? s->page.data : "", s->page.len,
+		      CONTENT_TYPE);
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }
@@ -79,7 +84,8 @@ int metrics_server_start(struct metrics_server *s, const struct sockaddr *addr, 
 		snprintf(why, len, "cannot serve metrics on %s: no mutex", text);
 		return -1;
 	}
-	if (pthread_condattr_init(&monotonic) || pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC) ||
+	if (pthread_condattr_init(&monotonic) ||
+	    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC) ||
 	    pthread_cond_init(&s->published, &monotonic)) {
 		pthread_mutex_destroy(&s->lock);
 		snprintf(why, len, "cannot serve metrics on %s: no condition variable", text);
@@ -89,7 +95,8 @@ int metrics_server_start(struct metrics_server *s, const struct sockaddr *addr, 
 	s->lock_ready = true;
 	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->wake_fd < 0) {
-		snprintf(why, len, "cannot serve metrics on %s: eventfd: %s", text, strerror(errno));
+		snprintf(why, len, "cannot serve metrics on %s: eventfd: %s", text,
+			 strerror(errno));
 		metrics_server_stop(s);
 		return -1;
 	}
@@ -98,16 +105,25 @@ int metrics_server_start(struct metrics_server *s, const struct sockaddr *addr, 
 	errno = 0;
 	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, addr,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SCRAPE_TIMEOUT_S,
-				     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS, MHD_OPTION_END);
+				     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+				     MHD_OPTION_END);
 	if (!s->daemon) {
 		err = errno;
 		if (err == EADDRINUSE)
-			snprintf(why, len, "cannot serve metrics on %s: the address is in use by another process (choose another with --metrics ADDR:PORT, or --metrics off)", text);
+			snprintf(
+				why, len,
+				"cannot serve metrics on %s: the address is in use by another process (choose another with --metrics ADDR:PORT, or --metrics off)",
+				text);
 		else if (err == EADDRNOTAVAIL)
-			snprintf(why, len, "cannot serve metrics on %s: no local interface has that address (use --metrics 127.0.0.1:PORT, or --metrics off)", text);
+			snprintf(
+				why, len,
+				"cannot serve metrics on %s: no local interface has that address (use --metrics 127.0.0.1:PORT, or --metrics off)",
+				text);
 		else
-			snprintf(why, len, "cannot serve metrics on %s: %s (choose another with --metrics ADDR:PORT, or --metrics off)",
-				 text, err ? strerror(err) : "libmicrohttpd could not start");
+			snprintf(
+				why, len,
+				"cannot serve metrics on %s: %s (choose another with --metrics ADDR:PORT, or --metrics off)",
+				text, err ? strerror(err) : "libmicrohttpd could not start");
 		metrics_server_stop(s);
 		return -1;
 	}

@@ -15,10 +15,10 @@
 struct metrics_server {
 	struct MHD_Daemon *daemon;
 	pthread_mutex_t lock;
-	struct prom_buf page;        /* the last published rendering */
-	pthread_cond_t published;    /* signalled with each publish */
+	struct prom_buf page;     /* the last published rendering */
+	pthread_cond_t published; /* signalled with each publish */
 	unsigned long long publishes;
-	int wake_fd;                 /* an eventfd: readable when a page is wanted */
+	int wake_fd; /* an eventfd: readable when a page is wanted */
 	bool lock_ready;
 };
 

@@ -23,7 +23,8 @@ static const char *const probe_programs[FEATURE_MAX][3] = {
 	[FEATURE_TCP_ITER] = { "probe_tcp_iter" },
 	[FEATURE_ITER_COOKIE] = { "probe_iter_cookie" },
 	[FEATURE_APP_EVENTS] = { "probe_send_tracepoint", "probe_recv_tracepoint" },
-	[FEATURE_SOCKET_STORAGE] = { "probe_tracing_storage", "probe_iter_storage", "probe_sockops_storage" },
+	[FEATURE_SOCKET_STORAGE] = { "probe_tracing_storage", "probe_iter_storage",
+				     "probe_sockops_storage" },
 	[FEATURE_STORAGE_ITER] = { "probe_storage_iter" },
 	[FEATURE_ITER_SETSOCKOPT] = { "probe_iter_setsockopt" },
 	[FEATURE_SOCKOPS_CALLBACKS] = { "probe_sockops_setsockopt" },
@@ -173,7 +174,8 @@ static int probe_one(enum feature feature)
 		err = obj ? -ENOMEM : -errno;
 		goto cleanup;
 	}
-	bpf_object__for_each_program(prog, obj->obj) {
+	bpf_object__for_each_program(prog, obj->obj)
+	{
 		bool want = wanted(feature, bpf_program__name(prog));
 
 		bpf_program__set_autoload(prog, want);
@@ -183,7 +185,8 @@ static int probe_one(enum feature feature)
 	err = probe_bpf__load(obj);
 	log[PROBE_LOG_SIZE - 1] = '\0';
 	if (err && log[0])
-		log_debug("probe %s: the verifier said: %s", feature_desc[feature].name, verifier_reason(log));
+		log_debug("probe %s: the verifier said: %s", feature_desc[feature].name,
+			  verifier_reason(log));
 	if (!err && feature == FEATURE_ITER_CB_FLAGS)
 		err = run_iter_cb_flags(obj);
 cleanup:
@@ -220,7 +223,8 @@ int probe_features(struct features *f)
 		else
 			f->error[i] = probe_one(i);
 		f->state[i] = f->error[i] ? FEATURE_MISSING : FEATURE_PRESENT;
-		log_debug("probe %s: %s", feature_desc[i].name, f->error[i] ? strerror(-f->error[i]) : "ok");
+		log_debug("probe %s: %s", feature_desc[i].name,
+			  f->error[i] ? strerror(-f->error[i]) : "ok");
 	}
 	if (f->state[FEATURE_KCONFIG] != FEATURE_PRESENT) {
 		f->config_hz = measure_hz();
@@ -241,8 +245,10 @@ int probe_kernel(struct features *f, struct feature_plan *plan, char *why, size_
 
 	memset(f, 0, sizeof(*f));
 	if (features_force_off(f, getenv(FEATURES_OFF_ENV), bad, sizeof(bad))) {
-		snprintf(why, len, "%s names '%s', which is no optional feature: see tcptune status for the names",
-			 FEATURES_OFF_ENV, bad);
+		snprintf(
+			why, len,
+			"%s names '%s', which is no optional feature: see tcptune status for the names",
+			FEATURES_OFF_ENV, bad);
 		return -1;
 	}
 	err = probe_features(f);
@@ -255,13 +261,13 @@ int probe_kernel(struct features *f, struct feature_plan *plan, char *why, size_
 		features_refusal(f, plan->refused, why, len);
 		return -1;
 	}
-	log_info("kernel %s: collection by %s, walk by %s, write-back by %s, RTT callbacks on %s", f->kernel,
-		 collect_mode_name[plan->collect], walk_mode_name[plan->walk], writeback_mode_name[plan->writeback],
-		 rtt_callbacks_name(plan));
+	log_info("kernel %s: collection by %s, walk by %s, write-back by %s, RTT callbacks on %s",
+		 f->kernel, collect_mode_name[plan->collect], walk_mode_name[plan->walk],
+		 writeback_mode_name[plan->writeback], rtt_callbacks_name(plan));
 	for (int i = 0; i < FEATURE_MAX; i++)
 		if (feature_fallback_taken(f, i))
 			log_info("fallback: %s %s (%s): %s", feature_desc[i].name,
-				 f->state[i] == FEATURE_FORCED_OFF ? "forced off" : "missing", feature_why(f, i),
-				 feature_fallback(i));
+				 f->state[i] == FEATURE_FORCED_OFF ? "forced off" : "missing",
+				 feature_why(f, i), feature_fallback(i));
 	return 0;
 }

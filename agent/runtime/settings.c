@@ -49,7 +49,8 @@ static int check_text(const char *text, size_t size, const char *path, char *why
 		return 0;
 	for (const char *p = text; p < nul; p++)
 		line += *p == '\n';
-	snprintf(why, len, "%s:%d: a NUL byte: not a text file (damaged, or the wrong file?)", path, line);
+	snprintf(why, len, "%s:%d: a NUL byte: not a text file (damaged, or the wrong file?)", path,
+		 line);
 	return -1;
 }
 
@@ -91,8 +92,12 @@ int settings_load(const struct cli_settings *cli, struct settings *out, char *wh
 	if (err == -ENOENT && !cli->config_path) {
 		path = NULL; /* no file at the default path: defaults and flags */
 	} else if (err) {
-		snprintf(why, len, "cannot read the configuration file %s: %s%s", path, strerror(-err),
-			 err == -ENOENT ? " (give an existing file with --config, or none to use the defaults)" : "");
+		snprintf(
+			why, len, "cannot read the configuration file %s: %s%s", path,
+			strerror(-err),
+			err == -ENOENT
+				? " (give an existing file with --config, or none to use the defaults)"
+				: "");
 		return -1;
 	}
 	if (path) {
@@ -137,13 +142,16 @@ int settings_load(const struct cli_settings *cli, struct settings *out, char *wh
 		if (line)
 			snprintf(why, len, "%s:%d: %s", out->path, line, bad);
 		else
-			snprintf(why, len, "bad tuning settings (command line%s%s): %s", out->path[0] ? " and [global] of " : "",
-				 out->path, bad);
+			snprintf(why, len, "bad tuning settings (command line%s%s): %s",
+				 out->path[0] ? " and [global] of " : "", out->path, bad);
 		return -1;
 	}
 	if (out->budget && out->budget < config_buf_bound(&out->file, &out->est, false)) {
-		snprintf(why, len, "--budget %llu is below --min-buf %u: no buffer could ever be set (raise it, or 0 for unlimited)",
-			 (unsigned long long)out->budget, config_buf_bound(&out->file, &out->est, false));
+		snprintf(
+			why, len,
+			"--budget %llu is below --min-buf %u: no buffer could ever be set (raise it, or 0 for unlimited)",
+			(unsigned long long)out->budget,
+			config_buf_bound(&out->file, &out->est, false));
 		return -1;
 	}
 	if (cli->per_connection && !strcmp(out->metrics, "off")) {
@@ -160,29 +168,38 @@ int settings_reloadable(const struct settings *cur, const struct settings *next,
 	__u32 hi = config_buf_bound(&next->file, &next->est, true);
 
 	if (!can_tune && config_any_tune(&next->file, next->mode))
-		snprintf(why, len, "mode tune needs a restart: this agent started with nothing to tune (observe only), so its programs change no socket");
+		snprintf(
+			why, len,
+			"mode tune needs a restart: this agent started with nothing to tune (observe only), so its programs change no socket");
 	else if (lo < loaded_min || hi > loaded_max)
-		snprintf(why, len, "buffer bounds %u..%u need a restart: the running agent's programs accept %u..%u", lo, hi,
-			 loaded_min, loaded_max);
+		snprintf(
+			why, len,
+			"buffer bounds %u..%u need a restart: the running agent's programs accept %u..%u",
+			lo, hi, loaded_min, loaded_max);
 	else if (strcmp(cur->metrics, next->metrics))
-		snprintf(why, len, "metrics: a new address (%s, now %s) needs a restart", next->metrics, cur->metrics);
+		snprintf(why, len, "metrics: a new address (%s, now %s) needs a restart",
+			 next->metrics, cur->metrics);
 	else
 		return 0;
 	return -1;
 }
 
-void settings_describe_policy(const struct settings *s, const struct config_policy *p, char *buf, size_t len)
+void settings_describe_policy(const struct settings *s, const struct config_policy *p, char *buf,
+			      size_t len)
 {
 	struct est_config e = s->est;
 	enum config_mode mode = s->mode;
 	int n;
 
 	config_apply(&e, &mode, &p->s);
-	n = snprintf(buf, len, "[%s] (line %d): %s, buffers %u..%u bytes, headroom %g, alpha %g, hysteresis %g",
-		     p->section, p->line, config_mode_name(mode), e.min_buf, e.max_buf, e.headroom, e.alpha,
-		     e.hysteresis);
+	n = snprintf(
+		buf, len,
+		"[%s] (line %d): %s, buffers %u..%u bytes, headroom %g, alpha %g, hysteresis %g",
+		p->section, p->line, config_mode_name(mode), e.min_buf, e.max_buf, e.headroom,
+		e.alpha, e.hysteresis);
 	if ((p->s.set & CFG_BUDGET) && n > 0 && (size_t)n < len)
-		snprintf(buf + n, len - (size_t)n, ", budget %llu", (unsigned long long)p->s.budget);
+		snprintf(buf + n, len - (size_t)n, ", budget %llu",
+			 (unsigned long long)p->s.budget);
 }
 
 void settings_policy(void *ctx, const struct flow *f, struct tune_policy *p)
@@ -193,7 +210,8 @@ void settings_policy(void *ctx, const struct flow *f, struct tune_policy *p)
 
 	if (s->file.npolicies && s->cgroups)
 		path = cgroup_names_get(s->cgroups, f->s.cgroup_id);
-	budget = config_settings_for(&s->file, &s->est, s->mode, path, f->s.family, f->s.daddr, &p->est, &p->mode);
+	budget = config_settings_for(&s->file, &s->est, s->mode, path, f->s.family, f->s.daddr,
+				     &p->est, &p->mode);
 	p->budget_group = budget ? (int)(budget - s->file.policies) + 1 : 0;
 	p->budget = budget ? budget->s.budget : 0;
 }

@@ -14,24 +14,24 @@
 
 /* What the command line gave: its values win over the file's [global]. */
 struct cli_settings {
-	unsigned int set;            /* CFG_* of the options given */
+	unsigned int set; /* CFG_* of the options given */
 	bool observe;
-	struct est_config est;       /* min_buf, max_buf, headroom, alpha where set */
+	struct est_config est; /* min_buf, max_buf, headroom, alpha where set */
 	double interval_s;
 	__u64 budget;
-	const char *metrics;         /* "off" or ADDR:PORT */
+	const char *metrics; /* "off" or ADDR:PORT */
 	bool per_connection;
-	const char *config_path;     /* NULL: CONFIG_DEFAULT_PATH if it exists */
+	const char *config_path; /* NULL: CONFIG_DEFAULT_PATH if it exists */
 };
 
 struct settings {
-	struct config file;          /* the file as parsed (no policies without one) */
-	char path[256];              /* the file read, "" when none */
-	struct est_config est;       /* defaults < [global] < command line */
-	enum config_mode mode;       /* MODE_TUNE or MODE_OBSERVE */
+	struct config file;    /* the file as parsed (no policies without one) */
+	char path[256];        /* the file read, "" when none */
+	struct est_config est; /* defaults < [global] < command line */
+	enum config_mode mode; /* MODE_TUNE or MODE_OBSERVE */
 	double interval_s;
 	__u64 budget;
-	char metrics[64];            /* ADDR:PORT, or "off" */
+	char metrics[64];             /* ADDR:PORT, or "off" */
 	struct cgroup_names *cgroups; /* names policies by cgroup path; set by the caller */
 };
 
@@ -49,7 +49,8 @@ int settings_reloadable(const struct settings *cur, const struct settings *next,
 /* One line on a policy as laid over s: "[cidr 10.0.0.0/8] (line 4): tune,
  * buffers 8192..67108864 bytes, headroom 3, alpha 0.25, hysteresis 0.25[,
  * budget N]" (for the log, check-config and status). */
-void settings_describe_policy(const struct settings *s, const struct config_policy *p, char *buf, size_t len);
+void settings_describe_policy(const struct settings *s, const struct config_policy *p, char *buf,
+			      size_t len);
 
 /* A connection's estimator configuration, mode and budget (tune_policy_fn). */
 struct tune_policy;

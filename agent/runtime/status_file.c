@@ -16,8 +16,10 @@ static void json_str(FILE *out, const char *text)
 
 static void settings_json(FILE *out, const struct est_config *e, enum config_mode mode)
 {
-	fprintf(out, "\"mode\": \"%s\", \"min_buf\": %u, \"max_buf\": %u, \"headroom\": %g, \"alpha\": %g, \"hysteresis\": %g",
-		config_mode_name(mode), e->min_buf, e->max_buf, e->headroom, e->alpha, e->hysteresis);
+	fprintf(out,
+		"\"mode\": \"%s\", \"min_buf\": %u, \"max_buf\": %u, \"headroom\": %g, \"alpha\": %g, \"hysteresis\": %g",
+		config_mode_name(mode), e->min_buf, e->max_buf, e->headroom, e->alpha,
+		e->hysteresis);
 }
 
 void status_render(FILE *out, const struct status_info *info, bool json)
@@ -25,13 +27,15 @@ void status_render(FILE *out, const struct status_info *info, bool json)
 	const struct settings *s = info->settings;
 
 	if (!json) {
-		fprintf(out, "agent: pid %d, tcptune %s, started %lld (unix time)\n", info->pid, TCPTUNE_VERSION,
-			info->started_unix);
-		fprintf(out, "configuration: %s\n", s->path[0] ? s->path : "none (defaults and command line)");
-		fprintf(out, "in force: %s, buffers %u..%u bytes, headroom %g, alpha %g, hysteresis %g, interval %gs, budget %llu%s, metrics %s\n",
-			config_mode_name(s->mode), s->est.min_buf, s->est.max_buf, s->est.headroom, s->est.alpha,
-			s->est.hysteresis, s->interval_s, (unsigned long long)s->budget, s->budget ? "" : " (unlimited)",
-			s->metrics);
+		fprintf(out, "agent: pid %d, tcptune %s, started %lld (unix time)\n", info->pid,
+			TCPTUNE_VERSION, info->started_unix);
+		fprintf(out, "configuration: %s\n",
+			s->path[0] ? s->path : "none (defaults and command line)");
+		fprintf(out,
+			"in force: %s, buffers %u..%u bytes, headroom %g, alpha %g, hysteresis %g, interval %gs, budget %llu%s, metrics %s\n",
+			config_mode_name(s->mode), s->est.min_buf, s->est.max_buf, s->est.headroom,
+			s->est.alpha, s->est.hysteresis, s->interval_s,
+			(unsigned long long)s->budget, s->budget ? "" : " (unlimited)", s->metrics);
 		for (size_t i = 0; i < s->file.npolicies; i++) {
 			char line[CONFIG_SECTION_MAX + 200];
 
@@ -39,15 +43,15 @@ void status_render(FILE *out, const struct status_info *info, bool json)
 			fprintf(out, "policy %s\n", line);
 		}
 		for (size_t i = 0; i < info->nattachments; i++)
-			fprintf(out, "program: %s (%s): %s\n", info->attachments[i].program, info->attachments[i].type,
-				info->attachments[i].target);
+			fprintf(out, "program: %s (%s): %s\n", info->attachments[i].program,
+				info->attachments[i].type, info->attachments[i].target);
 		fprintf(out, "pinned: %s\n", TCPTUNE_PIN_DIR);
 		if (info->features)
 			features_render(out, info->features, false);
 		return;
 	}
-	fprintf(out, "{\"pid\": %d, \"version\": \"%s\", \"started_unix\": %lld, \"config\": ", info->pid,
-		TCPTUNE_VERSION, info->started_unix);
+	fprintf(out, "{\"pid\": %d, \"version\": \"%s\", \"started_unix\": %lld, \"config\": ",
+		info->pid, TCPTUNE_VERSION, info->started_unix);
 	if (s->path[0])
 		json_str(out, s->path);
 	else

@@ -15,9 +15,9 @@
 #define TCPTUNE_STATUS_TEXT TCPTUNE_STATE_DIR "/status.txt"
 
 struct status_attachment {
-	const char *program;   /* BPF program name */
-	const char *type;      /* how it is attached */
-	const char *target;    /* where */
+	const char *program; /* BPF program name */
+	const char *type;    /* how it is attached */
+	const char *target;  /* where */
 };
 
 struct status_info {

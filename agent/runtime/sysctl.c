@@ -62,7 +62,8 @@ static int restore_from_file(char *why, size_t len)
 				continue;
 			err = write_value(paths[i], v);
 			if (err) {
-				snprintf(why, len, "cannot restore %s to %llu: %s", name, v, strerror(-err));
+				snprintf(why, len, "cannot restore %s to %llu: %s", name, v,
+					 strerror(-err));
 				fclose(f);
 				return err;
 			}
@@ -120,14 +121,15 @@ int sysctl_raise_for(__u32 max_buf, char *why, size_t len)
 	}
 	for (size_t i = 0; i < 2; i++)
 		if (old[i] < want)
-			n += snprintf(saved + n, sizeof(saved) - (size_t)n, "%s %llu\n", names[i], old[i]);
+			n += snprintf(saved + n, sizeof(saved) - (size_t)n, "%s %llu\n", names[i],
+				      old[i]);
 	if (!n)
 		return 0;
 	/* first on disk, then changed: a kill in between leaves nothing unrecorded */
 	fd = open(TCPTUNE_SYSCTL_SAVED, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, saved, (size_t)n) != n || fsync(fd)) {
-		snprintf(why, len, "cannot record the old sysctl values in %s: %s", TCPTUNE_SYSCTL_SAVED,
-			 strerror(errno));
+		snprintf(why, len, "cannot record the old sysctl values in %s: %s",
+			 TCPTUNE_SYSCTL_SAVED, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -EIO;
@@ -139,10 +141,12 @@ int sysctl_raise_for(__u32 max_buf, char *why, size_t len)
 			continue;
 		err = write_value(paths[i], want);
 		if (err) {
-			snprintf(why, len, "cannot raise %s to %llu: %s", names[i], want, strerror(-err));
+			snprintf(why, len, "cannot raise %s to %llu: %s", names[i], want,
+				 strerror(-err));
 			return err;
 		}
-		log_info("raised %s from %llu to %llu (for --max-buf), restored on exit", names[i], old[i], want);
+		log_info("raised %s from %llu to %llu (for --max-buf), restored on exit", names[i],
+			 old[i], want);
 		fault_point("sysctl-raising");
 	}
 	return 0;
@@ -171,22 +175,27 @@ static int read_text(const char *path, char *buf, size_t len)
 
 int tcp_mem_read(struct tcp_mem_state *m, char *why, size_t len)
 {
-	static const char tcp_mem[] = "/proc/sys/net/ipv4/tcp_mem", sockstat[] = "/proc/net/sockstat";
+	static const char tcp_mem[] = "/proc/sys/net/ipv4/tcp_mem",
+			  sockstat[] = "/proc/net/sockstat";
 	char buf[4096];
 	__u64 pages[3], used;
 	int err;
 
 	err = read_text(tcp_mem, buf, sizeof(buf));
 	if (err || parse_tcp_mem(buf, pages)) {
-		snprintf(why, len, "cannot read %s: %s", tcp_mem, err ? strerror(-err) : "not three page counts");
+		snprintf(why, len, "cannot read %s: %s", tcp_mem,
+			 err ? strerror(-err) : "not three page counts");
 		return err ? err : -EINVAL;
 	}
 	err = read_text(sockstat, buf, sizeof(buf));
 	if (err || parse_sockstat(buf, "TCP", "mem", &used)) {
-		snprintf(why, len, "cannot read %s: %s", sockstat, err ? strerror(-err) : "no TCP mem field");
+		snprintf(why, len, "cannot read %s: %s", sockstat,
+			 err ? strerror(-err) : "no TCP mem field");
 		return err ? err : -EINVAL;
 	}
-	*m = (struct tcp_mem_state){ .low = pages[0], .pressure = pages[1], .high = pages[2], .used = used };
+	*m = (struct tcp_mem_state){
+		.low = pages[0], .pressure = pages[1], .high = pages[2], .used = used
+	};
 	return 0;
 }
 

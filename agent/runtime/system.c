@@ -22,7 +22,6 @@
 #include "core/parse.h"
 #include "runtime/system.h"
 
-
 int cgroup2_mount(char *buf, size_t len)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -60,9 +59,15 @@ int cgroup_scope_open(const char *path, struct cgroup_scope *scope, char *why, s
 		char mnt[PATH_MAX];
 
 		if (cgroup2_mount(mnt, sizeof(mnt)))
-			snprintf(why, len, "--cgroup %s: not a cgroup v2 directory (no cgroup2 filesystem is mounted)", path);
+			snprintf(
+				why, len,
+				"--cgroup %s: not a cgroup v2 directory (no cgroup2 filesystem is mounted)",
+				path);
 		else
-			snprintf(why, len, "--cgroup %s: not a cgroup v2 directory (cgroup v2 is mounted at %s)", path, mnt);
+			snprintf(
+				why, len,
+				"--cgroup %s: not a cgroup v2 directory (cgroup v2 is mounted at %s)",
+				path, mnt);
 		return -1;
 	}
 	scope->fd = open(scope->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -100,7 +105,8 @@ static bool bpffs_is_ours(void)
 	FILE *f;
 	int ok;
 
-	if (!is_bpffs(BPFFS_PATH) || stat(BPFFS_PATH, &st) || !(f = fopen(TCPTUNE_BPFFS_MARK, "re")))
+	if (!is_bpffs(BPFFS_PATH) || stat(BPFFS_PATH, &st) ||
+	    !(f = fopen(TCPTUNE_BPFFS_MARK, "re")))
 		return false;
 	ok = fscanf(f, "%llu", &mark_dev) == 1;
 	fclose(f);
@@ -199,10 +205,12 @@ int caps_keep_only(const int *keep, size_t n, char *why, size_t len)
 	}
 	if (data[0].effective & (1u << CAP_SETPCAP)) {
 		for (int cap = 0; cap <= last; cap++) {
-			if (cap_listed(cap, keep, n) || prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0 || errno == EINVAL)
+			if (cap_listed(cap, keep, n) || prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0 ||
+			    errno == EINVAL)
 				continue;
 			err = -errno;
-			snprintf(why, len, "cannot drop capability %d from the bounding set: %s", cap, strerror(errno));
+			snprintf(why, len, "cannot drop capability %d from the bounding set: %s",
+				 cap, strerror(errno));
 			return err;
 		}
 	}
@@ -384,7 +392,8 @@ int process_usage(double *cpu_s, __u64 *rss_bytes)
 
 	if (getrusage(RUSAGE_SELF, &ru))
 		return -errno;
-	*cpu_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	*cpu_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+		 ru.ru_stime.tv_usec / 1e6;
 	f = fopen("/proc/self/statm", "re");
 	if (!f)
 		return -errno;

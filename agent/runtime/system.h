@@ -22,7 +22,7 @@
 
 struct cgroup_scope {
 	char path[PATH_MAX];
-	__u64 id;      /* kernfs id: the inode number of the cgroup directory */
+	__u64 id; /* kernfs id: the inode number of the cgroup directory */
 	int fd;
 };
 
@@ -85,7 +85,7 @@ struct cgroup_names {
 	char root[PATH_MAX];
 	struct cgroup_name *entries; /* sorted by id */
 	size_t n;
-	double walked_s;             /* monotonic time of the last walk, 0 = never */
+	double walked_s; /* monotonic time of the last walk, 0 = never */
 };
 #define CGROUP_NAMES_REWALK_S 5.0
 

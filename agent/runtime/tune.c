@@ -9,8 +9,8 @@
 #include "runtime/system.h"
 #include "runtime/tune.h"
 
-int tuner_init(struct tuner *t, const struct est_config *est, __u64 budget, bool observe, int targets_fd,
-	       int dests_fd, int status_fd, __u32 *dests_learned)
+int tuner_init(struct tuner *t, const struct est_config *est, __u64 budget, bool observe,
+	       int targets_fd, int dests_fd, int status_fd, __u32 *dests_learned)
 {
 	memset(t, 0, sizeof(*t));
 	t->dests_learned = dests_learned;
@@ -19,7 +19,8 @@ int tuner_init(struct tuner *t, const struct est_config *est, __u64 budget, bool
 	t->targets_fd = targets_fd;
 	t->dests_fd = dests_fd;
 	t->status_fd = status_fd;
-	t->limits = (struct budget_config){ .budget = budget, .min_buf = est->min_buf,
+	t->limits = (struct budget_config){ .budget = budget,
+					    .min_buf = est->min_buf,
 					    .hysteresis = est->hysteresis,
 					    .pressure_shrinks = BUDGET_PRESSURE_SHRINKS,
 					    .idle_ticks = BUDGET_IDLE_TICKS };
@@ -100,16 +101,18 @@ static void log_change(const struct flow *f, const struct plan_change *ch)
 	char saddr[ADDR_STRLEN], daddr[ADDR_STRLEN], from[16], to[16];
 	bool unlimited = ch->old == 0 && ch->buffer == CHANGE_NOTSENT_LOWAT;
 
-	log_info("%s %s:%u -> %s:%u cookie %llu %s %s -> %s (%s)", ch->observe ? "would change" : "change",
+	log_info("%s %s:%u -> %s:%u cookie %llu %s %s -> %s (%s)",
+		 ch->observe ? "would change" : "change",
 		 format_addr(f->s.family, f->s.saddr, saddr), f->s.sport,
-		 format_addr(f->s.family, f->s.daddr, daddr), f->s.dport, (unsigned long long)f->cookie,
-		 format_change_buffer((__u16)ch->buffer),
+		 format_addr(f->s.family, f->s.daddr, daddr), f->s.dport,
+		 (unsigned long long)f->cookie, format_change_buffer((__u16)ch->buffer),
 		 unlimited ? "unlimited" : format_si(ch->old, "B", from, sizeof(from)),
 		 format_si(ch->new, "B", to, sizeof(to)), tune_reason_name(ch->reason));
 }
 
 /* The plan's change lines, then one line for the changes past them. */
-static void log_changes(const struct tuner *t, const struct flow *flows, const struct plan_output *out)
+static void log_changes(const struct tuner *t, const struct flow *flows,
+			const struct plan_output *out)
 {
 	char counts[512];
 	size_t len = 0, total = 0;
@@ -122,13 +125,16 @@ static void log_changes(const struct tuner *t, const struct flow *flows, const s
 				continue;
 			total += out->unlogged[b][r];
 			if (len < sizeof(counts))
-				len += (size_t)snprintf(counts + len, sizeof(counts) - len, "%s%s %s %llu", len ? ", " : "",
-							format_change_buffer((__u16)b), tune_reason_name((unsigned int)r),
+				len += (size_t)snprintf(counts + len, sizeof(counts) - len,
+							"%s%s %s %llu", len ? ", " : "",
+							format_change_buffer((__u16)b),
+							tune_reason_name((unsigned int)r),
 							(unsigned long long)out->unlogged[b][r]);
 		}
 	if (total)
-		log_info("%zu more %schanges this tick, not logged one by one: %s (flows shows each connection's last change; the metrics count them all)",
-			 total, t->observe ? "would-" : "", counts);
+		log_info(
+			"%zu more %schanges this tick, not logged one by one: %s (flows shows each connection's last change; the metrics count them all)",
+			total, t->observe ? "would-" : "", counts);
 }
 
 /* tcp_mem as read for this tick: once, by whichever of tuner_pressure_ahead()
@@ -217,7 +223,8 @@ static void update_pressure(struct tuner *t, struct tcp_mem_state *mem)
 	t->mem_read_for_tick = false; /* the next tick reads again */
 	if (err) {
 		if (!t->mem_unreadable)
-			log_error("%s: TCP memory pressure is not watched until it can be read", why);
+			log_error("%s: TCP memory pressure is not watched until it can be read",
+				  why);
 		t->mem_unreadable = true;
 		*mem = (struct tcp_mem_state){};
 	} else {
@@ -233,11 +240,15 @@ static void update_pressure(struct tuner *t, struct tcp_mem_state *mem)
 	else
 		snprintf(budget, sizeof(budget), "unlimited");
 	if (t->pressure)
-		log_info("TCP memory pressure: %llu pages in use (%s), tcp_mem pressure at %llu: no buffer grows, idle buffers shrink (assigned %s, budget %s)",
-			 (unsigned long long)mem->used, used, (unsigned long long)mem->pressure, assigned, budget);
+		log_info(
+			"TCP memory pressure: %llu pages in use (%s), tcp_mem pressure at %llu: no buffer grows, idle buffers shrink (assigned %s, budget %s)",
+			(unsigned long long)mem->used, used, (unsigned long long)mem->pressure,
+			assigned, budget);
 	else
-		log_info("TCP memory pressure over: %llu pages in use (%s), tcp_mem low %llu: buffers may grow again (assigned %s, budget %s)",
-			 (unsigned long long)mem->used, used, (unsigned long long)mem->low, assigned, budget);
+		log_info(
+			"TCP memory pressure over: %llu pages in use (%s), tcp_mem low %llu: buffers may grow again (assigned %s, budget %s)",
+			(unsigned long long)mem->used, used, (unsigned long long)mem->low, assigned,
+			budget);
 	if (!t->dests_learned || t->observe)
 		return;
 	if (t->pressure) {
@@ -273,15 +284,17 @@ static void log_budget(struct tuner *t, const struct budget_result *r)
 		format_si((double)r->assigned, "B", assigned, sizeof(assigned));
 		format_si((double)t->limits.budget, "B", budget, sizeof(budget));
 		if (full)
-			log_info("budget full: %s of %s assigned; grows are cut or refused until buffers shrink or connections close",
-				 assigned, budget);
+			log_info(
+				"budget full: %s of %s assigned; grows are cut or refused until buffers shrink or connections close",
+				assigned, budget);
 		else
 			log_info("budget has room again: %s of %s assigned", assigned, budget);
 	}
 	t->budget_full = full;
-	log_debug("tuner: assigned %llu of budget %llu bytes, pressure %s; %u grows dropped, %u pressure shrinks, %u capped, %u refused",
-		  (unsigned long long)r->assigned, (unsigned long long)t->limits.budget, t->pressure ? "yes" : "no",
-		  r->dropped, r->pressure_shrinks, r->capped, r->refused);
+	log_debug(
+		"tuner: assigned %llu of budget %llu bytes, pressure %s; %u grows dropped, %u pressure shrinks, %u capped, %u refused",
+		(unsigned long long)r->assigned, (unsigned long long)t->limits.budget,
+		t->pressure ? "yes" : "no", r->dropped, r->pressure_shrinks, r->capped, r->refused);
 }
 
 /* *array grown to cap elements (left as it was when that fails). */
@@ -363,7 +376,9 @@ static void read_policies(struct tuner *t, const struct flow *flows, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (!plan_tunable(&flows[i]))
 			continue;
-		t->policies[i] = (struct tune_policy){ .est = t->est, .mode = t->observe ? MODE_OBSERVE : MODE_TUNE };
+		t->policies[i] =
+			(struct tune_policy){ .est = t->est,
+					      .mode = t->observe ? MODE_OBSERVE : MODE_TUNE };
 		t->policy(t->policy_ctx, &flows[i], &t->policies[i]);
 	}
 }
@@ -374,16 +389,23 @@ static struct plan_input plan_input_of(struct tuner *t, const struct flow *flows
 	if (t->policy)
 		read_policies(t, flows, n);
 	return (struct plan_input){
-		.flows = flows, .n = n, .prev = t->conns, .nprev = t->nconns,
+		.flows = flows,
+		.n = n,
+		.prev = t->conns,
+		.nprev = t->nconns,
 		.policies = t->policy ? t->policies : NULL,
 		.policy = { .est = t->est, .mode = t->observe ? MODE_OBSERVE : MODE_TUNE },
-		.limits = t->limits, .pressure = t->pressure, .now_ns = monotonic_ns(), .dests = &t->dests,
+		.limits = t->limits,
+		.pressure = t->pressure,
+		.now_ns = monotonic_ns(),
+		.dests = &t->dests,
 	};
 }
 
 /* What the plan says to write: targets changed, targets of connections
  * gone, destinations the table replaced; the namespaces to apply in. */
-static void plan_write(struct tuner *t, const struct flow *flows, size_t n, const struct plan_output *out)
+static void plan_write(struct tuner *t, const struct flow *flows, size_t n,
+		       const struct plan_output *out)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (out->actions[i] & PLAN_WRITE)
@@ -412,8 +434,8 @@ static void log_groups(const struct plan_output *out)
 	for (size_t g = 0; g < out->ngroups; g++)
 		log_debug("tuner: policy budget %llu: %llu assigned, %u capped, %u refused",
 			  (unsigned long long)out->groups[g].budget,
-			  (unsigned long long)out->groups[g].result.assigned, out->groups[g].result.capped,
-			  out->groups[g].result.refused);
+			  (unsigned long long)out->groups[g].result.assigned,
+			  out->groups[g].result.capped, out->groups[g].result.refused);
 }
 
 size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)

@@ -24,7 +24,7 @@ typedef void (*tune_policy_fn)(void *ctx, const struct flow *f, struct tune_poli
 struct tuner {
 	struct est_config est;
 	bool observe;
-	struct conn_track *conns;  /* sorted by cookie */
+	struct conn_track *conns; /* sorted by cookie */
 	size_t nconns;
 	/* a tick's working arrays, kept from tick to tick (per connection: a
 	 * fresh allocation each tick was page faults on megabytes) */
@@ -40,10 +40,10 @@ struct tuner {
 	int targets_fd;
 	int dests_fd;
 	int status_fd;
-	__u32 *dests_learned;      /* sockops' .bss flag: skip lookups until one is learned */
+	__u32 *dests_learned; /* sockops' .bss flag: skip lookups until one is learned */
 	struct budget_config limits;
-	bool pressure;             /* acting as under TCP memory pressure */
-	bool mem_unreadable;       /* reading tcp_mem failed (logged once) */
+	bool pressure;       /* acting as under TCP memory pressure */
+	bool mem_unreadable; /* reading tcp_mem failed (logged once) */
 	/* this tick's reading of tcp_mem, shared by tuner_pressure_ahead() and the tick */
 	struct tcp_mem_state mem;
 	int mem_err;
@@ -58,15 +58,15 @@ struct tuner {
 	 * targets pass; nchanged_netns -1: more than fit, every namespace */
 	__u64 changed_netns[TUNE_CHANGED_NETNS];
 	int nchanged_netns;
-	bool urgent;               /* one of them is not a shrink: apply it now */
+	bool urgent;                                 /* one of them is not a shrink: apply it now */
 	__u64 changes[CHANGE_BUFFERS][TUNE_REASONS]; /* changes decided since start */
 };
 
 #define TUNE_DEST_SLOTS 4096
 
 /* budget: bytes the agent may assign, 0 = unlimited. */
-int tuner_init(struct tuner *t, const struct est_config *est, __u64 budget, bool observe, int targets_fd,
-	       int dests_fd, int status_fd, __u32 *dests_learned);
+int tuner_init(struct tuner *t, const struct est_config *est, __u64 budget, bool observe,
+	       int targets_fd, int dests_fd, int status_fd, __u32 *dests_learned);
 /* One tick over every tracked connection (flows is sorted by cookie here):
  * tcp_mem and the policies read, the plan made (tick_plan), then the
  * targets and learned sizes written and the changes logged. Returns the

@@ -78,9 +78,11 @@ static int netns_configure(struct bpf_fixture *fx, enum side side)
 	side_addr(side, AF_INET, v4, sizeof(v4));
 	side_addr(side, AF_INET6, v6, sizeof(v6));
 	return run_cmd("ip -n %s link set lo up", ns) ||
-	       run_cmd("ip -n %s addr add %s/24 dev veth0", ns, v4) ||
-	       run_cmd("ip -n %s addr add %s/64 dev veth0 nodad", ns, v6) ||
-	       run_cmd("ip -n %s link set veth0 up", ns) ? -1 : 0;
+			       run_cmd("ip -n %s addr add %s/24 dev veth0", ns, v4) ||
+			       run_cmd("ip -n %s addr add %s/64 dev veth0 nodad", ns, v6) ||
+			       run_cmd("ip -n %s link set veth0 up", ns)
+		       ? -1
+		       : 0;
 }
 
 static int netns_make(struct bpf_fixture *fx)
@@ -128,7 +130,8 @@ static int netns_ids(struct bpf_fixture *fx)
 		int err = netns_enter(fx, side);
 
 		if (!err)
-			err = fx->plan.netns_by_inode ? netns_inode_current(id) : netns_cookie_current(id);
+			err = fx->plan.netns_by_inode ? netns_inode_current(id)
+						      : netns_cookie_current(id);
 		if (netns_leave(fx) || err)
 			return -1;
 	}
@@ -187,7 +190,8 @@ static int cgroup_make(struct bpf_fixture *fx)
 		fprintf(stderr, "# cannot find the process's cgroup v2 in /proc/self/cgroup\n");
 		return -1;
 	}
-	snprintf(fx->cgroup_path, sizeof(fx->cgroup_path), "%s/tcptune-bpftest-%d", mnt, (int)getpid());
+	snprintf(fx->cgroup_path, sizeof(fx->cgroup_path), "%s/tcptune-bpftest-%d", mnt,
+		 (int)getpid());
 	if (mkdir(fx->cgroup_path, 0755)) {
 		fprintf(stderr, "# cannot make %s: %s\n", fx->cgroup_path, strerror(errno));
 		return -1;
@@ -199,7 +203,8 @@ static int cgroup_make(struct bpf_fixture *fx)
 	}
 	fx->cgroup_id = fx->scope.id;
 	if (cgroup_move_self(fx->cgroup_path)) {
-		fprintf(stderr, "# cannot move the test into %s: %s\n", fx->cgroup_path, strerror(errno));
+		fprintf(stderr, "# cannot move the test into %s: %s\n", fx->cgroup_path,
+			strerror(errno));
 		return -1;
 	}
 	fx->cgroup_entered = true;
@@ -211,8 +216,14 @@ static int programs_load(struct bpf_fixture *fx)
 {
 	struct est_config est = est_config_default();
 	struct loader_opts opts = {
-		.scopes = &fx->scope, .nr_scopes = 1, .whole_host = false, .max_flows = 1024,
-		.tune = true, .min_buf = est.min_buf, .max_buf = est.max_buf, .plan = fx->plan,
+		.scopes = &fx->scope,
+		.nr_scopes = 1,
+		.whole_host = false,
+		.max_flows = 1024,
+		.tune = true,
+		.min_buf = est.min_buf,
+		.max_buf = est.max_buf,
+		.plan = fx->plan,
 	};
 	char why[512];
 
@@ -386,8 +397,8 @@ static int listen_at_server(struct bpf_fixture *fx, int family, __u16 *port)
 		close(fd);
 		return -1;
 	}
-	*port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
-					  ((struct sockaddr_in6 *)&ss)->sin6_port);
+	*port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					: ((struct sockaddr_in6 *)&ss)->sin6_port);
 	return fd;
 }
 
@@ -494,8 +505,8 @@ void conn_send(struct conn *c, size_t n, bool read)
 		if (read)
 			got += drain(c->fd[SERVER]);
 		if (now_ms() > deadline)
-			fail_msg("%zu of %zu bytes sent, %d unacknowledged, %zu read after %d ms", sent, n,
-				 unacked(c->fd[CLIENT]), got, IO_TIMEOUT_MS);
+			fail_msg("%zu of %zu bytes sent, %d unacknowledged, %zu read after %d ms",
+				 sent, n, unacked(c->fd[CLIENT]), got, IO_TIMEOUT_MS);
 		if (w <= 0)
 			poll(NULL, 0, 1);
 	}
@@ -512,7 +523,8 @@ void conn_recv(struct conn *c, size_t n)
 		ssize_t r = recv(c->fd[SERVER], buf, want, 0);
 
 		if (r <= 0)
-			fail_msg("read %zu of %zu bytes: %s", got, n, r ? strerror(errno) : "end of stream");
+			fail_msg("read %zu of %zu bytes: %s", got, n,
+				 r ? strerror(errno) : "end of stream");
 		got += (size_t)r;
 	}
 }
@@ -612,7 +624,8 @@ static int take_agent_lock(const char *name)
 
 	if (fd == -EBUSY) {
 		printf("skip - %s: an agent is running (pid %d): these tests load tcptune's "
-		       "programs and pin its maps, as only one agent may\n", name, (int)holder);
+		       "programs and pin its maps, as only one agent may\n",
+		       name, (int)holder);
 		return -EBUSY;
 	}
 	if (fd < 0)
@@ -627,7 +640,8 @@ int fixture_main(const char *name, const struct CMUnitTest *tests, size_t ntests
 
 	if (!has_privilege()) {
 		printf("not ok - %s: must run as root (it loads BPF programs, makes namespaces "
-		       "and a cgroup)\n", name);
+		       "and a cgroup)\n",
+		       name);
 		return 1;
 	}
 	fixture.lock_fd = take_agent_lock(name);

@@ -27,21 +27,21 @@ enum side { CLIENT, SERVER, SIDES };
 /* A TCP connection between the two namespaces: both ends are the test's. */
 struct conn {
 	int fd[SIDES];
-	__u64 cookie[SIDES];     /* SO_COOKIE: each end's key in flows and targets */
+	__u64 cookie[SIDES]; /* SO_COOKIE: each end's key in flows and targets */
 	int family;
 };
 
 #define FIXTURE_MAX_CONNS 4
 
 struct bpf_fixture {
-	struct features features;    /* what the probe found */
-	struct feature_plan plan;    /* and the agent's plan on it: what the tests may expect */
+	struct features features; /* what the probe found */
+	struct feature_plan plan; /* and the agent's plan on it: what the tests may expect */
 	struct loader ld;
 	struct collector col;
-	__u64 pass;                  /* the last pass number given to collect.c */
-	__u64 netns_id[SIDES];       /* each namespace as the BPF programs key it */
-	__u64 cgroup_id;             /* the test's cgroup */
-	__u32 min_buf, max_buf;      /* the sizes the programs accept from the maps */
+	__u64 pass;             /* the last pass number given to collect.c */
+	__u64 netns_id[SIDES];  /* each namespace as the BPF programs key it */
+	__u64 cgroup_id;        /* the test's cgroup */
+	__u32 min_buf, max_buf; /* the sizes the programs accept from the maps */
 	struct conn conns[FIXTURE_MAX_CONNS];
 	int nconns;
 	/* what the setup made, for the cleanup */
@@ -49,7 +49,7 @@ struct bpf_fixture {
 	bool ns_made[SIDES];
 	int home_netns_fd;
 	char cgroup_path[4096];
-	char home_cgroup[4096];      /* where the process came from */
+	char home_cgroup[4096]; /* where the process came from */
 	struct cgroup_scope scope;
 	bool cgroup_made, cgroup_entered;
 	bool loaded, collecting;
@@ -103,7 +103,11 @@ __u64 fixture_counter(struct bpf_fixture *fx, enum tcptune_counter counter);
 const struct flow *pass_flow(const struct pass_result *res, __u64 cookie);
 
 /* cmocka's skip(), with the reason printed first. */
-#define skip_because(...) \
-	do { print_message("skipped: " __VA_ARGS__); print_message("\n"); skip(); } while (0)
+#define skip_because(...)                               \
+	do {                                            \
+		print_message("skipped: " __VA_ARGS__); \
+		print_message("\n");                    \
+		skip();                                 \
+	} while (0)
 
 #endif

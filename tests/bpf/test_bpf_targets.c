@@ -27,8 +27,10 @@ static void target_write(struct bpf_fixture *fx, __u64 cookie, const struct conn
 
 static struct conn_target full_target(void)
 {
-	return (struct conn_target){ .sndbuf = TARGET_SNDBUF, .rcvbuf = TARGET_RCVBUF,
-				     .notsent_lowat = TARGET_LOWAT, .window_clamp = TARGET_CLAMP,
+	return (struct conn_target){ .sndbuf = TARGET_SNDBUF,
+				     .rcvbuf = TARGET_RCVBUF,
+				     .notsent_lowat = TARGET_LOWAT,
+				     .window_clamp = TARGET_CLAMP,
 				     .change_ns = monotonic_ns() };
 }
 
@@ -80,7 +82,8 @@ static void target_outside_bounds_refused(void **state)
 	struct conn *c = conn_open(fx, AF_INET, 0);
 	int fd = c->fd[CLIENT], sndbuf = sock_int_opt(fd, SOL_SOCKET, SO_SNDBUF);
 	int rcvbuf = sock_int_opt(fd, SOL_SOCKET, SO_RCVBUF);
-	struct conn_target t = { .sndbuf = fx->max_buf + 2, .rcvbuf = fx->min_buf - 2,
+	struct conn_target t = { .sndbuf = fx->max_buf + 2,
+				 .rcvbuf = fx->min_buf - 2,
 				 .change_ns = monotonic_ns() };
 	__u64 applied = fixture_counter(fx, CNT_APPLIED);
 	__u64 refused = fixture_counter(fx, CNT_REFUSED);
@@ -100,7 +103,8 @@ static void target_refused_on_app_buffer(void **state)
 	struct bpf_fixture *fx = *state;
 	struct conn *c = conn_open(fx, AF_INET, 65536);
 	int fd = c->fd[CLIENT], sndbuf = sock_int_opt(fd, SOL_SOCKET, SO_SNDBUF);
-	struct conn_target t = { .sndbuf = TARGET_SNDBUF, .rcvbuf = TARGET_RCVBUF,
+	struct conn_target t = { .sndbuf = TARGET_SNDBUF,
+				 .rcvbuf = TARGET_RCVBUF,
 				 .change_ns = monotonic_ns() };
 	__u64 refused = fixture_counter(fx, CNT_REFUSED);
 

@@ -27,8 +27,21 @@
 #include "core/options.h"
 #include "core/parse.h"
 
-enum { SEL_INTERVAL, SEL_COUNT, SEL_SIZE, SEL_HEADROOM, SEL_ALPHA, SEL_HYSTERESIS, SEL_LISTEN, SEL_SORT,
-       SEL_PATH_WITHIN, SEL_MOUNTINFO, SEL_TCP_MEM, SEL_SOCKSTAT, SEL_COMMAND_LINE };
+enum {
+	SEL_INTERVAL,
+	SEL_COUNT,
+	SEL_SIZE,
+	SEL_HEADROOM,
+	SEL_ALPHA,
+	SEL_HYSTERESIS,
+	SEL_LISTEN,
+	SEL_SORT,
+	SEL_PATH_WITHIN,
+	SEL_MOUNTINFO,
+	SEL_TCP_MEM,
+	SEL_SOCKSTAT,
+	SEL_COMMAND_LINE
+};
 #define SELECTORS 16 /* SEL_COMMAND_LINE and above: a command line */
 #define MAX_WORDS 64
 
@@ -42,12 +55,15 @@ static jmp_buf command_end;
 static volatile bool in_command;
 static int exit_status;
 
-error_t __real_argp_parse(const struct argp *argp, int argc, char **argv, unsigned flags, int *end, void *input);
-error_t __wrap_argp_parse(const struct argp *argp, int argc, char **argv, unsigned flags, int *end, void *input);
+error_t __real_argp_parse(const struct argp *argp, int argc, char **argv, unsigned flags, int *end,
+			  void *input);
+error_t __wrap_argp_parse(const struct argp *argp, int argc, char **argv, unsigned flags, int *end,
+			  void *input);
 void __real_exit(int status) __attribute__((noreturn));
 void __wrap_exit(int status) __attribute__((noreturn));
 
-error_t __wrap_argp_parse(const struct argp *argp, int argc, char **argv, unsigned flags, int *end, void *input)
+error_t __wrap_argp_parse(const struct argp *argp, int argc, char **argv, unsigned flags, int *end,
+			  void *input)
 {
 	error_t ret = __real_argp_parse(argp, argc, argv, flags, end, input);
 
@@ -185,18 +201,21 @@ static void run_command_line(char *words, size_t size)
 	}
 	if (stop == STOP_PARSED) {
 		if (out.len || err.len)
-			fuzz_die("a command line that parses printed '%s' '%s'", out.text, err.text);
+			fuzz_die("a command line that parses printed '%s' '%s'", out.text,
+				 err.text);
 		return;
 	}
 	if (status == 0) { /* --help, --usage, --version */
 		if (!out.len || err.len)
-			fuzz_die("exit 0 before running: stdout '%s', stderr '%s'", out.text, err.text);
+			fuzz_die("exit 0 before running: stdout '%s', stderr '%s'", out.text,
+				 err.text);
 	} else if (status == EXIT_USAGE) {
 		check_one_line("usage error", &err);
 		if (out.len)
 			fuzz_die("usage error printed on stdout: '%s'", out.text);
 	} else {
-		fuzz_die("exit status %d before running (%s): '%s'", status, stop == STOP_EXIT ? "exit" : "returned", err.text);
+		fuzz_die("exit status %d before running (%s): '%s'", status,
+			 stop == STOP_EXIT ? "exit" : "returned", err.text);
 	}
 }
 
@@ -229,8 +248,10 @@ static void check_listen(const char *text)
 	if (!port)
 		fuzz_die("parse_listen '%s': port 0", text);
 	/* what it gave, written back, reads the same */
-	if (parse_listen(back, &again, &againlen) || againlen != addrlen || memcmp(&addr, &again, addrlen))
-		fuzz_die("parse_listen '%s' gave %s, which does not read back the same", text, back);
+	if (parse_listen(back, &again, &againlen) || againlen != addrlen ||
+	    memcmp(&addr, &again, addrlen))
+		fuzz_die("parse_listen '%s' gave %s, which does not read back the same", text,
+			 back);
 }
 
 /* An option of the bounds table: what it accepts is within its bounds, and
@@ -268,7 +289,9 @@ static void check_value(int selector, char *text, size_t size)
 		if (!parse_size(text, &bytes)) {
 			snprintf(buf, sizeof(buf), "%llu", (unsigned long long)bytes);
 			if (parse_size(buf, &again) || again != bytes)
-				fuzz_die("parse_size '%s' gave %s, which does not read back the same", text, buf);
+				fuzz_die(
+					"parse_size '%s' gave %s, which does not read back the same",
+					text, buf);
 		}
 		break;
 	case SEL_HEADROOM:
@@ -284,7 +307,8 @@ static void check_value(int selector, char *text, size_t size)
 		check_listen(text);
 		break;
 	case SEL_SORT:
-		if (!parse_sort(text, &sort) && (sort != SORT_RATE && sort != SORT_RTT && sort != SORT_QUEUE))
+		if (!parse_sort(text, &sort) &&
+		    (sort != SORT_RATE && sort != SORT_RTT && sort != SORT_QUEUE))
 			fuzz_die("parse_sort '%s' gave %d", text, (int)sort);
 		break;
 	case SEL_PATH_WITHIN: { /* OUTER NUL INNER */

@@ -46,7 +46,8 @@ static void check_error(const char *why, const char *origin)
  * another: its cgroup path (or a directory below it), its network (another
  * host in it, IPv4 also v4-mapped). Each must get settings that are valid and
  * within config_buf_bound, and a budget policy that has a budget. */
-static void check_connections(const struct config *cfg, const struct est_config *base, enum config_mode base_mode)
+static void check_connections(const struct config *cfg, const struct est_config *base,
+			      enum config_mode base_mode)
 {
 	uint32_t lo = config_buf_bound(cfg, base, false), hi = config_buf_bound(cfg, base, true);
 
@@ -54,18 +55,24 @@ static void check_connections(const struct config *cfg, const struct est_config 
 		fuzz_die("config_buf_bound: %u..%u", lo, hi);
 	for (size_t i = 0; i <= cfg->npolicies; i++) {
 		const struct config_policy *p = i < cfg->npolicies ? &cfg->policies[i] : NULL;
-		const struct config_policy *q = cfg->npolicies ? &cfg->policies[cfg->npolicies - 1 - i % cfg->npolicies] : NULL;
+		const struct config_policy *q =
+			cfg->npolicies ? &cfg->policies[cfg->npolicies - 1 - i % cfg->npolicies]
+				       : NULL;
 		const struct config_policy *cidr = p && p->is_cidr ? p : q && q->is_cidr ? q : NULL;
-		const struct config_policy *cgroup = p && !p->is_cidr ? p : q && !q->is_cidr ? q : NULL;
+		const struct config_policy *cgroup = p && !p->is_cidr   ? p
+						     : q && !q->is_cidr ? q
+									: NULL;
 		char path[CONFIG_SECTION_MAX + 8];
 		uint8_t addr[16] = {};
 		uint16_t family = AF_INET6;
 
-		snprintf(path, sizeof(path), "%s%s", cgroup ? config_policy_cgroup(cgroup) : "/", i & 1 ? "/x" : "");
+		snprintf(path, sizeof(path), "%s%s", cgroup ? config_policy_cgroup(cgroup) : "/",
+			 i & 1 ? "/x" : "");
 		if (cidr) {
 			family = cidr->family;
 			memcpy(addr, cidr->addr, sizeof(addr));
-			addr[15] ^= (uint8_t)i; /* another host of the network, unless it is a /128 or /32 */
+			addr[15] ^= (uint8_t)
+				i; /* another host of the network, unless it is a /128 or /32 */
 			if (family == AF_INET && (i & 2)) { /* the same, v4-mapped */
 				memmove(addr + 12, addr, 4);
 				memset(addr, 0, 10);
@@ -75,16 +82,17 @@ static void check_connections(const struct config *cfg, const struct est_config 
 		}
 		struct est_config est;
 		enum config_mode mode;
-		const struct config_policy *budget =
-			config_settings_for(cfg, base, base_mode, i & 4 ? NULL : path, family, addr, &est, &mode);
+		const struct config_policy *budget = config_settings_for(
+			cfg, base, base_mode, i & 4 ? NULL : path, family, addr, &est, &mode);
 		const char *bad = est_config_check(&est);
 
 		/* config_check passed: every combination of policies is valid */
 		if (bad)
-			fuzz_die("connection %s %s gets invalid settings: %s", path, cidr ? cidr->section : "-", bad);
+			fuzz_die("connection %s %s gets invalid settings: %s", path,
+				 cidr ? cidr->section : "-", bad);
 		if (est.min_buf < lo || est.max_buf > hi)
-			fuzz_die("connection gets buffers %u..%u outside config_buf_bound's %u..%u", est.min_buf,
-				 est.max_buf, lo, hi);
+			fuzz_die("connection gets buffers %u..%u outside config_buf_bound's %u..%u",
+				 est.min_buf, est.max_buf, lo, hi);
 		if (mode != MODE_TUNE && mode != MODE_OBSERVE && mode != MODE_OFF)
 			fuzz_die("connection gets mode %d", (int)mode);
 		if (budget && (budget < cfg->policies || budget >= cfg->policies + cfg->npolicies ||
@@ -178,8 +186,11 @@ static bool json_value(const char **p, int depth)
 
 static void check_status(const struct settings *s)
 {
-	struct status_attachment att = { "tcptune_sockops", "cgroup_sock_ops", "/sys/fs/cgroup/\"a\"" };
-	struct status_info info = { .pid = 1, .started_unix = 2, .settings = s, .attachments = &att, .nattachments = 1 };
+	struct status_attachment att = { "tcptune_sockops", "cgroup_sock_ops",
+					 "/sys/fs/cgroup/\"a\"" };
+	struct status_info info = {
+		.pid = 1, .started_unix = 2, .settings = s, .attachments = &att, .nattachments = 1
+	};
 
 	for (int json = 0; json < 2; json++) {
 		char *text = NULL;
@@ -194,8 +205,9 @@ static void check_status(const struct settings *s)
 			fuzz_die("status_render: %m");
 		p = text;
 		if (json && (!json_value(&p, 0) || strcmp(p, "\n")))
-			fuzz_die("status --json is not one JSON object and a newline (bad at offset %zu): %s",
-				 (size_t)(p - text), text);
+			fuzz_die(
+				"status --json is not one JSON object and a newline (bad at offset %zu): %s",
+				(size_t)(p - text), text);
 		free(text);
 	}
 	for (size_t i = 0; i < s->file.npolicies; i++) {
@@ -226,9 +238,9 @@ static void blank_comments(char *text)
 
 static bool same_settings(const struct config_settings *a, const struct config_settings *b)
 {
-	return a->set == b->set && a->mode == b->mode && a->min_buf == b->min_buf && a->max_buf == b->max_buf &&
-	       a->headroom == b->headroom && a->alpha == b->alpha && a->hysteresis == b->hysteresis &&
-	       a->budget == b->budget;
+	return a->set == b->set && a->mode == b->mode && a->min_buf == b->min_buf &&
+	       a->max_buf == b->max_buf && a->headroom == b->headroom && a->alpha == b->alpha &&
+	       a->hysteresis == b->hysteresis && a->budget == b->budget;
 }
 
 static void check_same_policies(const struct config *a, const struct config *b)
@@ -236,12 +248,14 @@ static void check_same_policies(const struct config *a, const struct config *b)
 	if (!same_settings(&a->global, &b->global) || a->npolicies != b->npolicies)
 		fuzz_die("comment lines change [global] or the number of policies");
 	for (size_t i = 0; i < a->npolicies; i++)
-		if (strcmp(a->policies[i].section, b->policies[i].section) || a->policies[i].line != b->policies[i].line ||
+		if (strcmp(a->policies[i].section, b->policies[i].section) ||
+		    a->policies[i].line != b->policies[i].line ||
 		    !same_settings(&a->policies[i].s, &b->policies[i].s))
 			fuzz_die("comment lines change policy [%s]", a->policies[i].section);
 }
 
-static void check_comments_ignored(const char *text, int parsed, const char *why, const struct config *cfg)
+static void check_comments_ignored(const char *text, int parsed, const char *why,
+				   const struct config *cfg)
 {
 	static struct config plain;
 	char *blanked = strdup(text), plain_why[1024];
@@ -255,8 +269,8 @@ static void check_comments_ignored(const char *text, int parsed, const char *why
 	blank_comments(blanked);
 	plain_parsed = config_parse(blanked, ORIGIN, &plain, plain_why, sizeof(plain_why));
 	if (plain_parsed != parsed || (parsed && strcmp(why, plain_why)))
-		fuzz_die("comment lines change the result: '%s' / without them: '%s'", parsed ? why : "valid",
-			 plain_parsed ? plain_why : "valid");
+		fuzz_die("comment lines change the result: '%s' / without them: '%s'",
+			 parsed ? why : "valid", plain_parsed ? plain_why : "valid");
 	if (!parsed)
 		check_same_policies(cfg, &plain);
 	free(blanked);
@@ -286,7 +300,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		config_apply(&base, &mode, &cfg.global);
 		bad = config_check(&cfg, &base, &line);
 		if (bad)
-			fuzz_die("config_parse accepted what config_check refuses (line %d): %s", line, bad);
+			fuzz_die("config_parse accepted what config_check refuses (line %d): %s",
+				 line, bad);
 		config_any_tune(&cfg, mode);
 		check_connections(&cfg, &base, mode);
 	}
@@ -299,7 +314,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc) {
 		/* settings_load adds checks (the budget against min_buf) to config_parse's */
 		if (parsed && strcmp(why_loaded + strlen(conf_path), why + strlen(ORIGIN)))
-			fuzz_die("config_parse and settings_load disagree: '%s' / '%s'", why, why_loaded);
+			fuzz_die("config_parse and settings_load disagree: '%s' / '%s'", why,
+				 why_loaded);
 		if (strchr(why_loaded, '\n'))
 			fuzz_die("error of more than one line: %s", why_loaded);
 	} else {
@@ -307,8 +323,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_die("settings_load accepted what config_parse refused: %s", why);
 		check_connections(&loaded.file, &loaded.est, loaded.mode);
 		/* the agent may always reload the file it runs with */
-		if (settings_reloadable(&loaded, &loaded, true, config_buf_bound(&loaded.file, &loaded.est, false),
-					config_buf_bound(&loaded.file, &loaded.est, true), why, sizeof(why)))
+		if (settings_reloadable(&loaded, &loaded, true,
+					config_buf_bound(&loaded.file, &loaded.est, false),
+					config_buf_bound(&loaded.file, &loaded.est, true), why,
+					sizeof(why)))
 			fuzz_die("a configuration cannot reload itself: %s", why);
 		check_status(&loaded);
 	}

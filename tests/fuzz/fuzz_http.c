@@ -33,7 +33,7 @@
 static struct metrics_server server;
 static pthread_t renderer;
 static struct sockaddr_in server_addr;
-static char *page;        /* what GET /metrics must return */
+static char *page; /* what GET /metrics must return */
 static size_t page_len;
 
 static const char *cgroup_name(void *ctx, uint64_t id)
@@ -51,9 +51,18 @@ static void publish_page(void)
 	struct flow flows[4] = {};
 	struct metrics_histograms hist;
 	struct metrics_snapshot m = {
-		.flows = flows, .nflows = 4, .cgroup_name = cgroup_name, .hist = &hist, .per_connection = true,
-		.assigned_bytes = 1 << 20, .programs = programs, .nprograms = 2, .ticks = 7, .tick_seconds = 0.002,
-		.cpu_seconds = 1.5, .rss_bytes = 8 << 20,
+		.flows = flows,
+		.nflows = 4,
+		.cgroup_name = cgroup_name,
+		.hist = &hist,
+		.per_connection = true,
+		.assigned_bytes = 1 << 20,
+		.programs = programs,
+		.nprograms = 2,
+		.ticks = 7,
+		.tick_seconds = 0.002,
+		.cpu_seconds = 1.5,
+		.rss_bytes = 8 << 20,
 	};
 	struct prom_buf b = {};
 
@@ -114,11 +123,13 @@ static void *render_on_request(void *arg)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const union MHD_DaemonInfo *info;
-	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in addr = { .sin_family = AF_INET,
+				    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	char why[256];
 
 	(void)argc, (void)argv;
-	if (metrics_server_start(&server, (struct sockaddr *)&addr, sizeof(addr), "127.0.0.1:0", why, sizeof(why)))
+	if (metrics_server_start(&server, (struct sockaddr *)&addr, sizeof(addr), "127.0.0.1:0",
+				 why, sizeof(why)))
 		fuzz_die("%s", why);
 	info = MHD_get_daemon_info(server.daemon, MHD_DAEMON_INFO_BIND_PORT);
 	if (!info || !info->port)
@@ -133,7 +144,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static int connect_server(void)
 {
-	struct timeval tv = { .tv_sec = READ_TIMEOUT_MS / 1000, .tv_usec = READ_TIMEOUT_MS % 1000 * 1000 };
+	struct timeval tv = { .tv_sec = READ_TIMEOUT_MS / 1000,
+			      .tv_usec = READ_TIMEOUT_MS % 1000 * 1000 };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
@@ -191,7 +203,8 @@ static void close_reset(int fd)
 /* GET /metrics: 200 and the published page. */
 static bool server_answers(char *why, size_t len)
 {
-	static const char request[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+	static const char request[] =
+		"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
 	size_t cap = page_len + 4096, got;
 	char *reply = malloc(cap);
 	const char *body;
@@ -207,8 +220,9 @@ static bool server_answers(char *why, size_t len)
 	reply[got] = 0;
 	body = strstr(reply, "\r\n\r\n");
 	snprintf(why, len, "reply of %zu bytes: %.200s", got, reply);
-	if (strncmp(reply, "HTTP/1.1 200 ", 13) || !body || (size_t)(reply + got - body - 4) != page_len ||
-	    memcmp(body + 4, page, page_len) || !strstr(reply, "text/plain; version=0.0.4"))
+	if (strncmp(reply, "HTTP/1.1 200 ", 13) || !body ||
+	    (size_t)(reply + got - body - 4) != page_len || memcmp(body + 4, page, page_len) ||
+	    !strstr(reply, "text/plain; version=0.0.4"))
 		goto out;
 	free(reply);
 	return true;

@@ -40,7 +40,8 @@ int main(int argc, char **argv)
 			if (name && strcmp(name, argv[i]) == 0) {
 				char hidden[256];
 				/* the copy lives in dst's writable buffer */
-				struct btf_type *copy = (struct btf_type *)btf__type_by_id(dst, (__u32)new_id);
+				struct btf_type *copy =
+					(struct btf_type *)btf__type_by_id(dst, (__u32)new_id);
 
 				snprintf(hidden, sizeof(hidden), "%s_hidden", argv[i]);
 				copy->name_off = (__u32)btf__add_str(dst, hidden);

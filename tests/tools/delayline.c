@@ -59,38 +59,38 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PKT (128 * 1024)	/* read buffer per packet: more than any GSO packet */
+#define MAX_PKT (128 * 1024) /* read buffer per packet: more than any GSO packet */
 #define ALIGN 16
-#define READ_BATCH 256		/* reads per loop iteration at most */
-#define WRITE_BATCH 256		/* writes per loop iteration at most */
+#define READ_BATCH 256  /* reads per loop iteration at most */
+#define WRITE_BATCH 256 /* writes per loop iteration at most */
 #define NSEC 1000000000ULL
 
 /* A queued packet: header, then len bytes of packet, padded to ALIGN. */
 struct rec {
-	uint64_t due;		/* CLOCK_MONOTONIC ns when it leaves */
+	uint64_t due; /* CLOCK_MONOTONIC ns when it leaves */
 	uint32_t len;
-	uint32_t wrap;		/* 1: no record here, the data goes on at offset 0 */
+	uint32_t wrap; /* 1: no record here, the data goes on at offset 0 */
 };
 #define HDR sizeof(struct rec)
 
 struct counters {
-	uint64_t rx_pkts, rx_bytes;	/* read from the input device */
-	uint64_t fwd_pkts, fwd_bytes;	/* written to the output device */
-	uint64_t fwd_segs;		/* the same in wire packets (GSO packets split) */
-	uint64_t drop_full, drop_full_segs;	/* dropped: the queue was full */
-	uint64_t drop_err, drop_err_segs;	/* dropped: the write failed */
-	uint64_t queued, queued_bytes;	/* in the queue now */
-	uint64_t max_bytes;		/* most bytes ever queued */
-	uint64_t late_sum, late_max;	/* ns between a packet's due time and its write */
+	uint64_t rx_pkts, rx_bytes;         /* read from the input device */
+	uint64_t fwd_pkts, fwd_bytes;       /* written to the output device */
+	uint64_t fwd_segs;                  /* the same in wire packets (GSO packets split) */
+	uint64_t drop_full, drop_full_segs; /* dropped: the queue was full */
+	uint64_t drop_err, drop_err_segs;   /* dropped: the write failed */
+	uint64_t queued, queued_bytes;      /* in the queue now */
+	uint64_t max_bytes;                 /* most bytes ever queued */
+	uint64_t late_sum, late_max;        /* ns between a packet's due time and its write */
 };
 
 struct dir {
-	const char *from, *to;	/* device names */
+	const char *from, *to; /* device names */
 	int in, out, tfd;
-	uint64_t delay;		/* ns */
+	uint64_t delay; /* ns */
 	unsigned char *buf;
 	size_t cap, head, tail, used, count;
-	uint64_t armed;		/* timerfd expiry set, 0: disarmed */
+	uint64_t armed; /* timerfd expiry set, 0: disarmed */
 	struct counters c;
 	pthread_t thr;
 };
@@ -98,8 +98,8 @@ struct dir {
 static int stop_fd = -1;
 static int stopping;
 static int failed;
-static uint64_t quantum = 50000;	/* ns */
-static size_t vnet_len;			/* bytes of virtio_net_hdr before each packet, 0: none */
+static uint64_t quantum = 50000; /* ns */
+static size_t vnet_len;          /* bytes of virtio_net_hdr before each packet, 0: none */
 
 /* Counters are written by their direction's thread only, read by main. */
 #define SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
@@ -126,7 +126,7 @@ static struct rec *ring_space(struct dir *d)
 
 	if (d->count == 0)
 		d->head = d->tail = 0;
-	if (d->tail >= d->head) {	/* data in [head, tail): free at the end, then before head */
+	if (d->tail >= d->head) { /* data in [head, tail): free at the end, then before head */
 		if (d->cap - d->tail >= need)
 			return (struct rec *)(d->buf + d->tail);
 		if (d->head < need)
@@ -136,7 +136,7 @@ static struct rec *ring_space(struct dir *d)
 		d->tail = 0;
 		return (struct rec *)d->buf;
 	}
-	if (d->head - d->tail >= need)	/* wrapped: free in [tail, head) */
+	if (d->head - d->tail >= need) /* wrapped: free in [tail, head) */
 		return (struct rec *)(d->buf + d->tail);
 	return NULL;
 }
@@ -195,7 +195,7 @@ static uint64_t segments(const unsigned char *p, size_t len)
 	if (p[0] >> 4 == 4)
 		l3 = (size_t)(p[0] & 15) * 4;
 	else if (p[0] >> 4 == 6)
-		l3 = 40;	/* extension headers not counted: an estimate */
+		l3 = 40; /* extension headers not counted: an estimate */
 	else
 		return 1;
 	if (type == VIRTIO_NET_HDR_GSO_TCPV4 || type == VIRTIO_NET_HDR_GSO_TCPV6) {
@@ -203,7 +203,7 @@ static uint64_t segments(const unsigned char *p, size_t len)
 			return 1;
 		l4 = (size_t)(p[l3 + 12] >> 4) * 4;
 	} else {
-		l4 = 8;	/* UDP */
+		l4 = 8; /* UDP */
 	}
 	if (len <= l3 + l4)
 		return 1;
@@ -214,7 +214,7 @@ static void fatal_stop(const struct dir *d, const char *what, int err)
 {
 	fprintf(stderr, "delayline: %s->%s: %s: %s\n", d->from, d->to, what, strerror(err));
 	__atomic_store_n(&failed, 1, __ATOMIC_RELAXED);
-	kill(getpid(), SIGTERM);	/* to the process: main is in sigwaitinfo */
+	kill(getpid(), SIGTERM); /* to the process: main is in sigwaitinfo */
 }
 
 /* Reads what the input device has (READ_BATCH at most). -1: fatal error. */
@@ -266,7 +266,7 @@ static int write_due(struct dir *d, uint64_t t, int *n)
 			fatal_stop(d, "write", errno);
 			return -1;
 		}
-		if (w < 0) {	/* EIO (device down), ENOBUFS, EINVAL...: lose this one */
+		if (w < 0) { /* EIO (device down), ENOBUFS, EINVAL...: lose this one */
 			ADD(d->c.drop_err, 1);
 			ADD(d->c.drop_err_segs, segments((unsigned char *)(r + 1), r->len));
 		} else {
@@ -316,7 +316,7 @@ static void *run(void *arg)
 		SET(d->c.queued, d->count);
 		SET(d->c.queued_bytes, d->used);
 		if (nw == WRITE_BATCH || nr == READ_BATCH)
-			continue;	/* behind: no sleep */
+			continue; /* behind: no sleep */
 		if ((nw || nr) && quantum) {
 			/* busy: let a quantum's worth of packets gather */
 			struct timespec ts = {
@@ -378,7 +378,8 @@ static int tun_open(const char *name, const char *ns)
 		self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 		nsfd = open(path, O_RDONLY | O_CLOEXEC);
 		if (self < 0 || nsfd < 0 || setns(nsfd, CLONE_NEWNET) < 0) {
-			fprintf(stderr, "delayline: enter namespace %s: %s\n", path, strerror(errno));
+			fprintf(stderr, "delayline: enter namespace %s: %s\n", path,
+				strerror(errno));
 			if (self >= 0)
 				close(self);
 			if (nsfd >= 0)
@@ -396,8 +397,10 @@ static int tun_open(const char *name, const char *ns)
 		memcpy(ifr.ifr_name, name, strlen(name));
 		if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 			err = errno;
-			fprintf(stderr, "delayline: attach to TUN device %s: %s%s\n", name, strerror(err),
-				err == EINVAL ? " (not a tun device without pi and multi_queue?)" : "");
+			fprintf(stderr, "delayline: attach to TUN device %s: %s%s\n", name,
+				strerror(err),
+				err == EINVAL ? " (not a tun device without pi and multi_queue?)"
+					      : "");
 			close(fd);
 			fd = -1;
 		} else if (vnet_len && set_offload(fd, name) < 0) {
@@ -424,13 +427,14 @@ static void print_counters(const struct dir *d, const char *when)
 
 	printf("delayline: %s %s->%s delay_ms=%.3f forwarded=%llu segments=%llu bytes=%llu "
 	       "dropped_full=%llu (%llu segments) dropped_error=%llu (%llu segments) queued=%llu "
-	       "max_queue_bytes=%llu late_us_avg=%.1f late_us_max=%.1f\n", when, d->from, d->to,
-	       (double)d->delay / 1e6, (unsigned long long)fwd, (unsigned long long)GET(c->fwd_segs),
-	       (unsigned long long)GET(c->fwd_bytes), (unsigned long long)GET(c->drop_full),
-	       (unsigned long long)GET(c->drop_full_segs), (unsigned long long)GET(c->drop_err),
-	       (unsigned long long)GET(c->drop_err_segs), (unsigned long long)GET(c->queued),
-	       (unsigned long long)GET(c->max_bytes),
-	       fwd ? (double)GET(c->late_sum) / (double)fwd / 1e3 : 0.0, (double)GET(c->late_max) / 1e3);
+	       "max_queue_bytes=%llu late_us_avg=%.1f late_us_max=%.1f\n",
+	       when, d->from, d->to, (double)d->delay / 1e6, (unsigned long long)fwd,
+	       (unsigned long long)GET(c->fwd_segs), (unsigned long long)GET(c->fwd_bytes),
+	       (unsigned long long)GET(c->drop_full), (unsigned long long)GET(c->drop_full_segs),
+	       (unsigned long long)GET(c->drop_err), (unsigned long long)GET(c->drop_err_segs),
+	       (unsigned long long)GET(c->queued), (unsigned long long)GET(c->max_bytes),
+	       fwd ? (double)GET(c->late_sum) / (double)fwd / 1e3 : 0.0,
+	       (double)GET(c->late_max) / 1e3);
 	fflush(stdout);
 }
 
@@ -494,10 +498,18 @@ int main(int argc, char **argv)
 		uint64_t v;
 
 		switch (opt) {
-		case 'a': dev_a = optarg; break;
-		case 'b': dev_b = optarg; break;
-		case 'A': ns_a = optarg; break;
-		case 'B': ns_b = optarg; break;
+		case 'a':
+			dev_a = optarg;
+			break;
+		case 'b':
+			dev_b = optarg;
+			break;
+		case 'A':
+			ns_a = optarg;
+			break;
+		case 'B':
+			ns_b = optarg;
+			break;
 		case 'd':
 		case 'x':
 		case 'y':
@@ -515,8 +527,10 @@ int main(int argc, char **argv)
 		case 'q':
 			errno = 0;
 			queue_mb = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !(queue_mb >= 1 && queue_mb <= 65536)) {
-				fprintf(stderr, "delayline: bad --queue-mb (1..65536): %s\n", optarg);
+			if (errno || end == optarg || *end ||
+			    !(queue_mb >= 1 && queue_mb <= 65536)) {
+				fprintf(stderr, "delayline: bad --queue-mb (1..65536): %s\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -525,7 +539,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "delayline: bad --quantum-us: %s\n", optarg);
 				return 2;
 			}
-			quantum = v / 1000;	/* parse_ms gives units x 1e6 */
+			quantum = v / 1000; /* parse_ms gives units x 1e6 */
 			break;
 		case 'n':
 			offload = 0;
@@ -607,7 +621,8 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("delayline: ready %s<->%s delay_ab_ms=%.3f delay_ba_ms=%.3f queue_mb=%g quantum_us=%llu "
-	       "offload=%s\n", dev_a, dev_b, (double)delay_ab / 1e6, (double)delay_ba / 1e6, queue_mb,
+	       "offload=%s\n",
+	       dev_a, dev_b, (double)delay_ab / 1e6, (double)delay_ba / 1e6, queue_mb,
 	       (unsigned long long)(quantum / 1000), offload ? "on" : "off");
 	fflush(stdout);
 

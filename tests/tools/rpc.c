@@ -91,10 +91,20 @@ static uint64_t parse_size(const char *s)
 		exit(1);
 	}
 	switch (*end) {
-	case 'k': case 'K': v *= 1024; break;
-	case 'm': case 'M': v *= 1024 * 1024; break;
-	case 'g': case 'G': v *= 1024 * 1024 * 1024; break;
-	case '\0': break;
+	case 'k':
+	case 'K':
+		v *= 1024;
+		break;
+	case 'm':
+	case 'M':
+		v *= 1024 * 1024;
+		break;
+	case 'g':
+	case 'G':
+		v *= 1024 * 1024 * 1024;
+		break;
+	case '\0':
+		break;
 	default:
 		fprintf(stderr, "rpc: bad size '%s' (e.g. 4096, 10k, 1m)\n", s);
 		exit(1);
@@ -104,7 +114,8 @@ static uint64_t parse_size(const char *s)
 
 static int listen_on(int port)
 {
-	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons(port),
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6,
+				  .sin6_port = htons(port),
 				  .sin6_addr = IN6ADDR_ANY_INIT };
 	int one = 1, fd = socket(AF_INET6, SOCK_STREAM, 0);
 
@@ -263,8 +274,8 @@ static double one_call(int fd, uint64_t size)
 	return now_ms() - t0;
 }
 
-static int call(const char *host, int port, const uint64_t *sizes, int nsizes, int count,
-		int fresh, int mix, const char *raw_path)
+static int call(const char *host, int port, const uint64_t *sizes, int nsizes, int count, int fresh,
+		int mix, const char *raw_path)
 {
 	double *times = calloc((size_t)nsizes * count, sizeof(double));
 	int fd = -1, done[MAX_SIZES] = { 0 };
@@ -310,21 +321,24 @@ static int call(const char *host, int port, const uint64_t *sizes, int nsizes, i
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: rpc serve --port P\n"
-			"       rpc call --to ADDR --port P --sizes S[,S...] --count N [--new] [--mix] [--raw FILE]\n"
-			"       rpc sink --port P --read-bps R\n");
+	fprintf(stderr,
+		"usage: rpc serve --port P\n"
+		"       rpc call --to ADDR --port P --sizes S[,S...] --count N [--new] [--mix] [--raw FILE]\n"
+		"       rpc sink --port P --read-bps R\n");
 	exit(1);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "port", required_argument, NULL, 'p' }, { "to", required_argument, NULL, 't' },
-		{ "sizes", required_argument, NULL, 's' }, { "count", required_argument, NULL, 'n' },
-		{ "new", no_argument, NULL, 'N' }, { "mix", no_argument, NULL, 'm' },
-		{ "raw", required_argument, NULL, 'r' }, { "read-bps", required_argument, NULL, 'b' },
-		{ 0 }
-	};
+	static const struct option opts[] = { { "port", required_argument, NULL, 'p' },
+					      { "to", required_argument, NULL, 't' },
+					      { "sizes", required_argument, NULL, 's' },
+					      { "count", required_argument, NULL, 'n' },
+					      { "new", no_argument, NULL, 'N' },
+					      { "mix", no_argument, NULL, 'm' },
+					      { "raw", required_argument, NULL, 'r' },
+					      { "read-bps", required_argument, NULL, 'b' },
+					      { 0 } };
 	const char *host = NULL, *raw = NULL, *mode;
 	uint64_t sizes[MAX_SIZES], read_bps = 0;
 	int nsizes = 0, count = 0, port = 0, fresh = 0, mix = 0, c;
@@ -335,13 +349,27 @@ int main(int argc, char **argv)
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'p': port = atoi(optarg); break;
-		case 't': host = optarg; break;
-		case 'n': count = atoi(optarg); break;
-		case 'N': fresh = 1; break;
-		case 'm': mix = 1; break;
-		case 'r': raw = optarg; break;
-		case 'b': read_bps = parse_size(optarg); break;
+		case 'p':
+			port = atoi(optarg);
+			break;
+		case 't':
+			host = optarg;
+			break;
+		case 'n':
+			count = atoi(optarg);
+			break;
+		case 'N':
+			fresh = 1;
+			break;
+		case 'm':
+			mix = 1;
+			break;
+		case 'r':
+			raw = optarg;
+			break;
+		case 'b':
+			read_bps = parse_size(optarg);
+			break;
 		case 's':
 			for (char *tok = strtok(optarg, ","); tok; tok = strtok(NULL, ",")) {
 				if (nsizes == MAX_SIZES)
@@ -352,7 +380,8 @@ int main(int argc, char **argv)
 				nsizes++;
 			}
 			break;
-		default: usage();
+		default:
+			usage();
 		}
 	}
 	if (port <= 0 || port > 65535)

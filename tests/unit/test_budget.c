@@ -14,14 +14,17 @@
 
 static struct budget_config cfg(uint64_t budget)
 {
-	return (struct budget_config){ .budget = budget, .min_buf = 64 * K, .hysteresis = 0.25,
+	return (struct budget_config){ .budget = budget,
+				       .min_buf = 64 * K,
+				       .hysteresis = 0.25,
 				       .pressure_shrinks = BUDGET_PRESSURE_SHRINKS,
 				       .idle_ticks = BUDGET_IDLE_TICKS };
 }
 
 /* A connection with its current sizes, the agent's sizes in force, and the
  * estimator's proposals (0 = none). Active unless idle_ticks is set. */
-static struct budget_conn conn(size_t id, uint32_t snd, uint32_t rcv, uint32_t asg_snd, uint32_t asg_rcv)
+static struct budget_conn conn(size_t id, uint32_t snd, uint32_t rcv, uint32_t asg_snd,
+			       uint32_t asg_rcv)
 {
 	struct budget_conn c = { .id = id, .tunable = true };
 
@@ -63,7 +66,8 @@ static uint64_t assigned_after(const struct budget_conn *cs, size_t n)
 static void unlimited_passes_everything(void **state)
 {
 	struct budget_config c = cfg(0);
-	struct budget_conn cs[3] = { conn(0, 64 * K, 128 * K, 0, 0), conn(1, 1 * M, 1 * M, 1 * M, 1 * M),
+	struct budget_conn cs[3] = { conn(0, 64 * K, 128 * K, 0, 0),
+				     conn(1, 1 * M, 1 * M, 1 * M, 1 * M),
 				     conn(2, 256 * K, 128 * K, 256 * K, 0) };
 	struct budget_result r;
 
@@ -186,7 +190,8 @@ static void shrink_taking_a_kernel_buffer_over_needs_room(void **state)
 {
 	struct budget_config c = cfg(1 * M);
 	/* 4M autotuned by the kernel, the estimator wants 2M: that would assign 2M */
-	struct budget_conn cs[2] = { conn(0, 4 * M, 128 * K, 0, 0), conn(1, 512 * K, 64 * K, 512 * K, 0) };
+	struct budget_conn cs[2] = { conn(0, 4 * M, 128 * K, 0, 0),
+				     conn(1, 512 * K, 64 * K, 512 * K, 0) };
 	struct budget_result r;
 
 	(void)state;
@@ -199,7 +204,8 @@ static void shrink_taking_a_kernel_buffer_over_needs_room(void **state)
 	assert_int_equal(r.assigned, 256 * K);
 
 	/* with room it is taken, after the freeing shrinks made some */
-	struct budget_conn cs2[2] = { conn(0, 4 * M, 128 * K, 0, 0), conn(1, 1 * M, 64 * K, 1 * M, 0) };
+	struct budget_conn cs2[2] = { conn(0, 4 * M, 128 * K, 0, 0),
+				      conn(1, 1 * M, 64 * K, 1 * M, 0) };
 
 	propose(&cs2[0], BUDGET_SND, 512 * K, EST_SHRINK);
 	propose(&cs2[1], BUDGET_SND, 512 * K, EST_SHRINK);
@@ -237,7 +243,8 @@ static void smallest_buffers_grow_first(void **state)
 static void grow_before_probe_of_the_same_size(void **state)
 {
 	struct budget_config c = cfg(1 * M);
-	struct budget_conn cs[2] = { conn(0, 256 * K, 64 * K, 0, 0), conn(1, 256 * K, 64 * K, 0, 0) };
+	struct budget_conn cs[2] = { conn(0, 256 * K, 64 * K, 0, 0),
+				     conn(1, 256 * K, 64 * K, 0, 0) };
 	struct budget_result r;
 
 	(void)state;
@@ -263,7 +270,8 @@ static void never_above_budget_many_connections(void **state)
 
 		cs[i] = conn(i, 64 * K + (uint32_t)i * 1000, 128 * K, own, 0);
 		assigned += own;
-		propose(&cs[i], BUDGET_SND, (uint32_t)(200 * K + i * 7000), i % 2 ? EST_GROW : EST_PROBE);
+		propose(&cs[i], BUDGET_SND, (uint32_t)(200 * K + i * 7000),
+			i % 2 ? EST_GROW : EST_PROBE);
 		propose(&cs[i], BUDGET_RCV, (uint32_t)(300 * K + i * 5000), EST_GROW);
 	}
 	assert_true(assigned <= c.budget);
@@ -306,11 +314,11 @@ static void pressure_shrinks_idle_largest_first_bounded(void **state)
 
 	(void)state;
 	c.pressure_shrinks = 3;
-	cs[0] = conn(0, 1 * M, 2 * M, 1 * M, 2 * M);   /* idle */
-	cs[1] = conn(1, 4 * M, 128 * K, 0, 0);          /* idle, the kernel's 4M */
-	cs[2] = conn(2, 8 * M, 8 * M, 8 * M, 8 * M);    /* active: left alone */
-	cs[3] = conn(3, 3 * M, 64 * K, 3 * M, 0);       /* idle one tick only */
-	cs[4] = conn(4, 512 * K, 80 * K, 512 * K, 0);   /* idle, smallest */
+	cs[0] = conn(0, 1 * M, 2 * M, 1 * M, 2 * M);  /* idle */
+	cs[1] = conn(1, 4 * M, 128 * K, 0, 0);        /* idle, the kernel's 4M */
+	cs[2] = conn(2, 8 * M, 8 * M, 8 * M, 8 * M);  /* active: left alone */
+	cs[3] = conn(3, 3 * M, 64 * K, 3 * M, 0);     /* idle one tick only */
+	cs[4] = conn(4, 512 * K, 80 * K, 512 * K, 0); /* idle, smallest */
 	cs[0].idle_ticks = cs[1].idle_ticks = cs[4].idle_ticks = 5;
 	cs[3].idle_ticks = 1;
 	budget_apply(&c, true, cs, 5, &r);
@@ -331,8 +339,8 @@ static void pressure_shrinks_idle_largest_first_bounded(void **state)
 static void pressure_shrink_keeps_queued_data_and_skips_small_gains(void **state)
 {
 	struct budget_config c = cfg(0);
-	struct budget_conn cs[3] = { conn(0, 2 * M, 2 * M, 2 * M, 2 * M), conn(1, 72 * K, 80 * K, 0, 0),
-				     conn(2, 1 * M, 1 * M, 0, 0) };
+	struct budget_conn cs[3] = { conn(0, 2 * M, 2 * M, 2 * M, 2 * M),
+				     conn(1, 72 * K, 80 * K, 0, 0), conn(2, 1 * M, 1 * M, 0, 0) };
 	struct budget_result r;
 
 	(void)state;
@@ -368,7 +376,8 @@ static void pressure_shrink_of_a_kernel_buffer_needs_budget(void **state)
 	struct budget_config c = cfg(1 * M);
 	/* 1000K assigned: a kernel buffer taken to 64K would not fit; the agent's
 	 * own 1000K -> 64K frees */
-	struct budget_conn cs[2] = { conn(0, 4 * M, 64 * K, 0, 0), conn(1, 1000 * K, 64 * K, 1000 * K, 0) };
+	struct budget_conn cs[2] = { conn(0, 4 * M, 64 * K, 0, 0),
+				     conn(1, 1000 * K, 64 * K, 1000 * K, 0) };
 	struct budget_result r;
 
 	(void)state;

@@ -134,7 +134,6 @@ static void dest_learn_and_lookup(void **unused)
 	struct dest_key none = dest_key_make(1, 1, a);
 	assert_int_equal(dest_learn(&t, &none, 1000, 1000, 50, NULL), -1);
 	assert_false(dest_lookup(&t, &none, &snd, &rcv));
-
 }
 
 /* an entry is dirty from the change of its sizes until the caller clears it */

@@ -156,14 +156,14 @@ static void config_defaults(void **unused)
 	assert_null(est_config_check(&c));
 }
 
-#define EXPECT_BAD(field, value, message)                                      \
-	do {                                                                   \
-		struct est_config c_ = est_config_default();                   \
-		c_.field = (value);                                            \
-		const char *why_ = est_config_check(&c_);                      \
-		if (!why_)                                                     \
-			fail_msg("%s = %s accepted", #field, #value);          \
-		assert_string_equal(why_, message);                            \
+#define EXPECT_BAD(field, value, message)                             \
+	do {                                                          \
+		struct est_config c_ = est_config_default();          \
+		c_.field = (value);                                   \
+		const char *why_ = est_config_check(&c_);             \
+		if (!why_)                                            \
+			fail_msg("%s = %s accepted", #field, #value); \
+		assert_string_equal(why_, message);                   \
 	} while (0)
 
 #define EXPECT_GOOD(field, value)                                              \
@@ -254,10 +254,17 @@ static void first_sample_only_primes(void **unused)
 	memset(&c, 0, sizeof(c));
 	c.cfg = est_config_default();
 	c.s = (struct est_sample){
-		.now_us = 5000 * TICK_US, .srtt_us = 1000, .min_rtt_us = 1000,
-		.rcv_rtt_us = 1000, .mss = MSS, .snd_cwnd = 10,
-		.delivery_rate_Bps = 1000000, .bytes_acked = 10000000000ull,
-		.bytes_received = 10000000000ull, .sndbuf = 64 * MiB, .rcvbuf = 64 * MiB,
+		.now_us = 5000 * TICK_US,
+		.srtt_us = 1000,
+		.min_rtt_us = 1000,
+		.rcv_rtt_us = 1000,
+		.mss = MSS,
+		.snd_cwnd = 10,
+		.delivery_rate_Bps = 1000000,
+		.bytes_acked = 10000000000ull,
+		.bytes_received = 10000000000ull,
+		.sndbuf = 64 * MiB,
+		.rcvbuf = 64 * MiB,
 		.sndbuf_limited_us = 3000 * TICK_US,
 	};
 	est_update(&c.cfg, &c.st, &c.s, &c.d);
@@ -847,14 +854,11 @@ static void hysteresis_band(void **unused)
 	(void)unused;
 	const uint32_t cur = 4000000;
 	const struct {
-		double share;           /* target / current */
+		double share; /* target / current */
 		enum est_reason reason;
 	} cases[] = {
-		{ 1.00, EST_NONE },
-		{ 0.76, EST_NONE },
-		{ 1.24, EST_NONE },
-		{ 0.70, EST_SHRINK },
-		{ 1.30, EST_GROW },
+		{ 1.00, EST_NONE },   { 0.76, EST_NONE }, { 1.24, EST_NONE },
+		{ 0.70, EST_SHRINK }, { 1.30, EST_GROW },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -865,8 +869,7 @@ static void hysteresis_band(void **unused)
 		assert_near(c.d.snd_target, cur * cases[i].share, 2);
 		if (c.d.snd_reason != cases[i].reason)
 			fail_msg("target %.2f x current: %s, want %s", cases[i].share,
-				 est_reason_name(c.d.snd_reason),
-				 est_reason_name(cases[i].reason));
+				 est_reason_name(c.d.snd_reason), est_reason_name(cases[i].reason));
 	}
 
 	/* the receive side uses the same band: target 1.2 x rcvbuf, with a
@@ -1000,16 +1003,15 @@ static void app_locks_respected(void **unused)
 /* ==== stability ========================================================== */
 
 /* Count the changes a simulated bulk transfer makes per tick range. */
-static void stability_run(bool sender, uint32_t start_buf, int *early, int *late,
-			  uint32_t *final)
+static void stability_run(bool sender, uint32_t start_buf, int *early, int *late, uint32_t *final)
 {
 	struct conn c;
 
 	conn_start(&c, start_buf, start_buf);
 	*early = *late = 0;
 	for (int t = 1; t <= 100; t++) {
-		const struct est_decision *d = sender ? sim_send(&c, &long_fat, 0.10) :
-							sim_recv(&c, &long_fat, 0.10);
+		const struct est_decision *d = sender ? sim_send(&c, &long_fat, 0.10)
+						      : sim_recv(&c, &long_fat, 0.10);
 		bool changed = sender ? d->sndbuf != 0 : d->rcvbuf != 0;
 
 		if (changed && t <= 20)
@@ -1224,8 +1226,8 @@ static void lowat_probes_and_respects_application(void **unused)
 
 /* ==== the kernel's autotuning keeps what it can do ======================= */
 
-#define WMEM_CAP (4 * MiB)  /* tcp_wmem[2] by default */
-#define RMEM_CAP (6 * MiB)  /* tcp_rmem[2] by default */
+#define WMEM_CAP (4 * MiB) /* tcp_wmem[2] by default */
+#define RMEM_CAP (6 * MiB) /* tcp_rmem[2] by default */
 
 static void conn_start_capped(struct conn *c, uint32_t sndbuf, uint32_t rcvbuf)
 {
@@ -1615,12 +1617,18 @@ static uint64_t xorshift(uint64_t *x)
 static uint64_t hostile(uint64_t *x, uint64_t max)
 {
 	switch (xorshift(x) % 6) {
-	case 0: return 0;
-	case 1: return 1;
-	case 2: return max;
-	case 3: return max / 2 + 1;
-	case 4: return xorshift(x) % 100000;
-	default: return xorshift(x) & max;
+	case 0:
+		return 0;
+	case 1:
+		return 1;
+	case 2:
+		return max;
+	case 3:
+		return max / 2 + 1;
+	case 4:
+		return xorshift(x) % 100000;
+	default:
+		return xorshift(x) & max;
 	}
 }
 

@@ -42,7 +42,9 @@ static struct moved_head ev(__u64 cookie, __u32 closed)
 static struct moved_figures ev_figures(__u64 cookie, __u64 acked)
 {
 	struct moved_figures e = { .head = { .cookie = cookie, .with_figures = 1 } };
-	struct conn_stats s = { .bytes_acked = acked, .sndbuf = 4096, .state = CONN_ESTABLISHED, .updated_ns = 1000 };
+	struct conn_stats s = {
+		.bytes_acked = acked, .sndbuf = 4096, .state = CONN_ESTABLISHED, .updated_ns = 1000
+	};
 
 	memcpy(e.figures, (__u8 *)&s + CONN_FIGURES_START, CONN_FIGURES_SIZE);
 	return e;
@@ -171,7 +173,8 @@ static void random_rounds(void **state)
 			__u64 c = 1 + (__u64)rand() % next;
 			int what = rand() % 4;
 
-			if (what == 0 && next < COOKIES) { /* a new connection, listed at once or not yet */
+			if (what == 0 &&
+			    next < COOKIES) { /* a new connection, listed at once or not yet */
 				c = next++;
 				m.present[c] = true;
 				if (rand() % 2)
@@ -179,11 +182,13 @@ static void random_rounds(void **state)
 				expect_in[c] = false;
 			} else if (what == 1 && c < next && m.present[c]) { /* closes */
 				m.present[c] = false;
-				if (rand() % 2) /* the close record, or a late move record, or none */
+				/* the close record, or a late move record, or none */
+				if (rand() % 2)
 					e[n++] = ev(c, 1);
 				else if (rand() % 2)
 					e[n++] = ev(c, 0);
-			} else if (c < next && m.present[c]) { /* moves: listed with its figures, or by cookie */
+			} else if (c < next && m.present[c]) {
+				/* moves: listed with its figures, or by cookie */
 				m.acked[c] += (__u64)rand() % 1000 + 1;
 				if (rand() % 4) {
 					struct moved_figures fig = ev_figures(c, m.acked[c]);
@@ -228,7 +233,7 @@ static void random_rounds(void **state)
 		}
 		assert_int_equal(t.n, want);
 	}
-	assert_true(t.n > 10); /* the rounds did build a table */
+	assert_true(t.n > 10);     /* the rounds did build a table */
 	assert_true(taken > 1000); /* and took figures without a lookup */
 	flow_table_free(&t);
 }

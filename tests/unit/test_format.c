@@ -74,14 +74,30 @@ static bool j_string(struct jreader *j, char *out, size_t outlen)
 		if (c == '\\') {
 			j->p++;
 			switch (*j->p) {
-			case '"': ch = '"'; break;
-			case '\\': ch = '\\'; break;
-			case '/': ch = '/'; break;
-			case 'b': ch = '\b'; break;
-			case 'f': ch = '\f'; break;
-			case 'n': ch = '\n'; break;
-			case 'r': ch = '\r'; break;
-			case 't': ch = '\t'; break;
+			case '"':
+				ch = '"';
+				break;
+			case '\\':
+				ch = '\\';
+				break;
+			case '/':
+				ch = '/';
+				break;
+			case 'b':
+				ch = '\b';
+				break;
+			case 'f':
+				ch = '\f';
+				break;
+			case 'n':
+				ch = '\n';
+				break;
+			case 'r':
+				ch = '\r';
+				break;
+			case 't':
+				ch = '\t';
+				break;
 			case 'u': {
 				int v = 0;
 
@@ -249,7 +265,8 @@ static bool j_value(struct jreader *j, struct jfield *capture)
 	case '"':
 		if (capture)
 			capture->is_string = true;
-		return j_string(j, capture ? capture->val : NULL, capture ? sizeof(capture->val) : 0);
+		return j_string(j, capture ? capture->val : NULL,
+				capture ? sizeof(capture->val) : 0);
 	case 't':
 		ok = strncmp(j->p, "true", 4) == 0;
 		j->p += ok ? 4 : 0;
@@ -313,7 +330,8 @@ static void expect_jnum(const struct jrow *row, const char *key, const char *wan
 	if (!f)
 		fail_msg("key \"%s\" missing", key);
 	if (f->is_string)
-		fail_msg("key \"%s\" is a string (\"%s\"), expected the number %s", key, f->val, want);
+		fail_msg("key \"%s\" is a string (\"%s\"), expected the number %s", key, f->val,
+			 want);
 	assert_string_equal(f->val, want);
 }
 
@@ -337,7 +355,8 @@ static void json_reader_accepts_valid(void **state)
 	assert_true(json_valid("[]"));
 	assert_true(json_valid(" [ ] \n"));
 	assert_true(json_valid("{}"));
-	assert_true(json_valid("[1,-2,0,3.5,1e9,-0.5E-3,true,false,null,\"a\\\"b\\\\c\\u00ff\\n\"]"));
+	assert_true(
+		json_valid("[1,-2,0,3.5,1e9,-0.5E-3,true,false,null,\"a\\\"b\\\\c\\u00ff\\n\"]"));
 	assert_true(json_valid("{\"a\":{\"b\":[{}]}}"));
 	assert_int_equal(json_rows("[\n  {\"a\":1,\"b\":\"x\\u0041\"},\n  {}\n]\n", rows, 2), 2);
 	assert_int_equal(rows[0].n, 2);
@@ -365,10 +384,10 @@ static void json_reader_rejects_malformed(void **state)
 	assert_false(json_valid("[1.]"));
 	assert_false(json_valid("[-]"));
 	assert_false(json_valid("[+1]"));
-	assert_false(json_valid("[\"a\nb\"]"));    /* raw control character */
-	assert_false(json_valid("[\"a\\x41\"]"));  /* no such escape */
-	assert_false(json_valid("[\"\\u00f\"]"));  /* short \u */
-	assert_false(json_valid("[\"\xff\"]"));    /* raw non-ASCII byte */
+	assert_false(json_valid("[\"a\nb\"]"));   /* raw control character */
+	assert_false(json_valid("[\"a\\x41\"]")); /* no such escape */
+	assert_false(json_valid("[\"\\u00f\"]")); /* short \u */
+	assert_false(json_valid("[\"\xff\"]"));   /* raw non-ASCII byte */
 	assert_false(json_valid("[\"abc]"));
 	assert_false(json_valid("[] []"));
 	assert_false(json_valid("[]x"));
@@ -537,7 +556,8 @@ static void addr_ipv6(void **state)
 		{ "fd00:198:18:7::2", "fd00:198:18:7::2" },
 		{ "2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1" },
 		{ "2001:db8:1:2:3:4:5:6", "2001:db8:1:2:3:4:5:6" },
-		{ "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" },
+		{ "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+		  "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" },
 		{ "::ffff:1.2.3.4", "::ffff:1.2.3.4" },
 		{ "::ffff:127.0.0.1", "::ffff:127.0.0.1" },
 	};
@@ -588,7 +608,9 @@ static void addr_same_as_inet_ntop(void **state)
 		for (size_t v = 0; v < nvalues; v++) {
 			for (int ffff = 0; ffff < 2; ffff++) {
 				for (int i = 0; i < 8; i++) {
-					unsigned int w = mask & (1u << i) ? values[(v + (size_t)i) % nvalues] : 0;
+					unsigned int w = mask & (1u << i)
+								 ? values[(v + (size_t)i) % nvalues]
+								 : 0;
 
 					if (i == 5 && ffff)
 						w = 0xffff;
@@ -627,8 +649,9 @@ static void state_names(void **state)
 {
 	/* include/net/tcp_states.h */
 	static const char *const want[] = {
-		NULL, "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
-		"CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV",
+		NULL,        "ESTABLISHED", "SYN_SENT",     "SYN_RECV",   "FIN_WAIT1",
+		"FIN_WAIT2", "TIME_WAIT",   "CLOSE",        "CLOSE_WAIT", "LAST_ACK",
+		"LISTEN",    "CLOSING",     "NEW_SYN_RECV",
 	};
 
 	(void)state;
@@ -791,7 +814,8 @@ static void json_string_maxlen(void **state)
  * stays inside the buffer and is a prefix of the untruncated one. */
 static void json_string_truncates_cleanly(void **state)
 {
-	const char *text = "a\"\\\n\xff" "bcdefgh\x01";
+	const char *text = "a\"\\\n\xff"
+			   "bcdefgh\x01";
 	char full[128], buf[128];
 	size_t full_len;
 
@@ -858,13 +882,47 @@ static void json_string_uses_whole_buffer(void **state)
 /* ==== print_flows_json ================================================== */
 
 static const char *const json_keys[] = {
-	"cookie", "netns_cookie", "family", "saddr", "sport", "daddr", "dport", "cgroup_id",
-	"pid", "comm", "state", "srtt_us", "min_rtt_us", "cwnd", "mss", "delivery_rate_bps",
-	"bytes_acked", "bytes_received", "snd_queue_bytes", "rcv_queue_bytes", "sndbuf",
-	"rcvbuf", "retrans", "sndbuf_limited_us", "rwnd_limited_us", "notsent_lowat",
-	"sndbuf_cap", "rcvbuf_cap", "rcv_space", "app_limited", "rtt_callbacks",
-	"target_sndbuf", "target_rcvbuf", "target_notsent_lowat", "sndbuf_limited", "rwnd_limited", "app_not_reading",
-	"last_change_buffer", "last_change_old", "last_change_new", "last_change_reason",
+	"cookie",
+	"netns_cookie",
+	"family",
+	"saddr",
+	"sport",
+	"daddr",
+	"dport",
+	"cgroup_id",
+	"pid",
+	"comm",
+	"state",
+	"srtt_us",
+	"min_rtt_us",
+	"cwnd",
+	"mss",
+	"delivery_rate_bps",
+	"bytes_acked",
+	"bytes_received",
+	"snd_queue_bytes",
+	"rcv_queue_bytes",
+	"sndbuf",
+	"rcvbuf",
+	"retrans",
+	"sndbuf_limited_us",
+	"rwnd_limited_us",
+	"notsent_lowat",
+	"sndbuf_cap",
+	"rcvbuf_cap",
+	"rcv_space",
+	"app_limited",
+	"rtt_callbacks",
+	"target_sndbuf",
+	"target_rcvbuf",
+	"target_notsent_lowat",
+	"sndbuf_limited",
+	"rwnd_limited",
+	"app_not_reading",
+	"last_change_buffer",
+	"last_change_old",
+	"last_change_new",
+	"last_change_reason",
 	"last_change_age_ms",
 };
 #define NKEYS (sizeof(json_keys) / sizeof(json_keys[0]))
@@ -911,7 +969,8 @@ static void json_one_ipv4_flow(void **state)
 
 		snprintf(needle, sizeof(needle), "\"%s\":", json_keys[k]);
 		if (count_substr(out, needle) != 1)
-			fail_msg("%s appears %zu times in %s", needle, count_substr(out, needle), out);
+			fail_msg("%s appears %zu times in %s", needle, count_substr(out, needle),
+				 out);
 	}
 	assert_int_equal(json_rows(out, rows, 2), 1);
 	expect_all_keys(&rows[0]);
@@ -1137,7 +1196,7 @@ static void table_rows(void **state)
 	char *out, *lines[4], *w[20];
 
 	(void)state;
-	f[1].s.pid = 0; /* owner not known yet */
+	f[1].s.pid = 0;                               /* owner not known yet */
 	memset(&f[1].target, 0, sizeof(f[1].target)); /* nor a target */
 	f[1].s.delivery_rate_Bps = 100;
 	f[1].s.srtt_us = 12346;
@@ -1191,8 +1250,10 @@ static void table_columns_line_up(void **state)
 	assert_non_null(rate_r);
 	assert_int_equal((rate_h - lines[0]) + 4, (rate_r - lines[1]) + 6);
 	/* left-aligned REMOTE column */
-	assert_int_equal(strstr(lines[0], "REMOTE") - lines[0], strstr(lines[1], "192.168.1.20") - lines[1]);
-	assert_int_equal(strstr(lines[0], "REMOTE") - lines[0], strstr(lines[2], "[fd00") - lines[2]);
+	assert_int_equal(strstr(lines[0], "REMOTE") - lines[0],
+			 strstr(lines[1], "192.168.1.20") - lines[1]);
+	assert_int_equal(strstr(lines[0], "REMOTE") - lines[0],
+			 strstr(lines[2], "[fd00") - lines[2]);
 	/* all lines the same length */
 	assert_int_equal(strlen(lines[0]), strlen(lines[1]));
 	assert_int_equal(strlen(lines[0]), strlen(lines[2]));
@@ -1206,7 +1267,11 @@ static void table_comm_sanitised(void **state)
 
 	(void)state;
 	memset(f.s.comm, 0, sizeof(f.s.comm));
-	memcpy(f.s.comm, "a\tb\nc\xff" "d\x7f" "e\x80", 10);
+	memcpy(f.s.comm,
+	       "a\tb\nc\xff"
+	       "d\x7f"
+	       "e\x80",
+	       10);
 	out = capture_table(&f, 1, 185);
 	assert_int_equal(split_lines(out, lines, 4), 2);
 	assert_int_equal(split_words(lines[1], w, 20), 16);
@@ -1239,8 +1304,8 @@ static void table_fits_width(void **state)
 		assert_int_equal(n, 3);
 		for (int l = 0; l < n; l++)
 			if ((int)strlen(lines[l]) > widths[i])
-				fail_msg("width %d: line %d is %zu characters: \"%s\"", widths[i], l,
-					 strlen(lines[l]), lines[l]);
+				fail_msg("width %d: line %d is %zu characters: \"%s\"", widths[i],
+					 l, strlen(lines[l]), lines[l]);
 		/* and use it: no more than one address column's rounding short */
 		assert_true((int)strlen(lines[0]) >= widths[i] - 1);
 		free(out);
@@ -1292,7 +1357,7 @@ static void expect_order(const struct flow *f, size_t n, const __u64 *cookies)
 static void sort_by_rate(void **state)
 {
 	struct flow f[] = {
-		mkflow(1, 10, 900, 0, 0), mkflow(2, 30, 100, 0, 0), mkflow(3, 20, 500, 0, 0),
+		mkflow(1, 10, 900, 0, 0),       mkflow(2, 30, 100, 0, 0), mkflow(3, 20, 500, 0, 0),
 		mkflow(4, 1ULL << 40, 1, 0, 0), mkflow(5, 0, 0, 0, 0),
 	};
 	const __u64 want[] = { 4, 2, 3, 1, 5 };
@@ -1308,7 +1373,9 @@ static void sort_by_rate(void **state)
 static void sort_by_rtt(void **state)
 {
 	struct flow f[] = {
-		mkflow(1, 10, 900, 0, 0), mkflow(2, 30, 100, 0, 0), mkflow(3, 20, 500, 0, 0),
+		mkflow(1, 10, 900, 0, 0),
+		mkflow(2, 30, 100, 0, 0),
+		mkflow(3, 20, 500, 0, 0),
 		mkflow(4, 5, UINT32_MAX, 0, 0),
 	};
 	const __u64 want[] = { 4, 1, 3, 2 };
@@ -1322,8 +1389,9 @@ static void sort_by_queue(void **state)
 {
 	/* send + receive queue; the sum must not wrap at 32 bits */
 	struct flow f[] = {
-		mkflow(1, 0, 0, 100, 0), mkflow(2, 0, 0, 0, 300), mkflow(3, 0, 0, 150, 100),
-		mkflow(4, 0, 0, UINT32_MAX, 1), mkflow(5, 0, 0, UINT32_MAX, 0),
+		mkflow(1, 0, 0, 100, 0),        mkflow(2, 0, 0, 0, 300),
+		mkflow(3, 0, 0, 150, 100),      mkflow(4, 0, 0, UINT32_MAX, 1),
+		mkflow(5, 0, 0, UINT32_MAX, 0),
 	};
 	const __u64 want[] = { 4, 5, 2, 3, 1 };
 
@@ -1351,7 +1419,8 @@ static void sort_ties_by_cookie(void **state)
 
 static void sort_switching_keys(void **state)
 {
-	struct flow f[] = { mkflow(1, 10, 300, 5, 0), mkflow(2, 30, 100, 1, 0), mkflow(3, 20, 200, 9, 0) };
+	struct flow f[] = { mkflow(1, 10, 300, 5, 0), mkflow(2, 30, 100, 1, 0),
+			    mkflow(3, 20, 200, 9, 0) };
 	const __u64 by_rate[] = { 2, 3, 1 }, by_rtt[] = { 1, 3, 2 }, by_queue[] = { 3, 1, 2 };
 
 	(void)state;
@@ -1419,7 +1488,7 @@ static void sort_names_round_trip(void **state)
 	assert_string_equal(sort_name(SORT_RTT), "rtt");
 	assert_string_equal(sort_name(SORT_QUEUE), "queue");
 	for (int k = SORT_RATE; k <= SORT_QUEUE; k++) {
-		enum flow_sort back = (enum flow_sort)-1;
+		enum flow_sort back = (enum flow_sort) - 1;
 
 		assert_int_equal(parse_sort(sort_name((enum flow_sort)k), &back), 0);
 		assert_int_equal(back, k);
@@ -1428,7 +1497,8 @@ static void sort_names_round_trip(void **state)
 
 static void parse_sort_rejects_others(void **state)
 {
-	static const char *const bad[] = { "", "r", "ra", "rates", "rate ", " rate", "rtt2", "queues", "cwnd", "q" };
+	static const char *const bad[] = { "",      "r",    "ra",     "rates", "rate ",
+					   " rate", "rtt2", "queues", "cwnd",  "q" };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -180,11 +180,16 @@ static void render_text_and_json(void **state)
 	f.error[FEATURE_STORAGE_ITER] = -EPERM;
 	f.state[FEATURE_APP_EVENTS] = FEATURE_FORCED_OFF;
 	text = render(&f, false);
-	assert_non_null(strstr(text, "kernel: 6.12.0; collection: walk each tick, walk: iter/tcp per namespace"));
+	assert_non_null(strstr(
+		text, "kernel: 6.12.0; collection: walk each tick, walk: iter/tcp per namespace"));
 	assert_non_null(strstr(text, "feature: storage_iter      missing"));
 	assert_non_null(strstr(text, "feature: app_events        forced off"));
-	assert_non_null(strstr(text, "fallback: storage_iter missing (Operation not permitted): walk pass: iter/tcp"));
-	assert_non_null(strstr(text, "fallback: app_events forced off (TCPTUNE_FEATURES_OFF): collection: a walk pass every tick"));
+	assert_non_null(strstr(
+		text,
+		"fallback: storage_iter missing (Operation not permitted): walk pass: iter/tcp"));
+	assert_non_null(strstr(
+		text,
+		"fallback: app_events forced off (TCPTUNE_FEATURES_OFF): collection: a walk pass every tick"));
 	assert_null(strstr(text, "fallback: iter_setsockopt"));
 	assert_non_null(strstr(text, "RTT callbacks: where tcptune set the send buffer"));
 	json = render(&f, true);
@@ -193,7 +198,9 @@ static void render_text_and_json(void **state)
 	assert_non_null(strstr(json, "\"iter_setsockopt\": \"yes\""));
 	assert_non_null(strstr(json, "\"collection\": \"walk each tick\""));
 	assert_non_null(strstr(json, "\"rtt_callbacks\": \"where tcptune set the send buffer\""));
-	assert_non_null(strstr(json, "{\"feature\": \"storage_iter\", \"state\": \"missing\", \"why\": \"Operation not permitted\", \"instead\": \"walk pass:"));
+	assert_non_null(strstr(
+		json,
+		"{\"feature\": \"storage_iter\", \"state\": \"missing\", \"why\": \"Operation not permitted\", \"instead\": \"walk pass:"));
 	free(text);
 	free(json);
 }
@@ -201,14 +208,10 @@ static void render_text_and_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(plan_everything),
-		cmocka_unit_test(plan_no_storage_iter),
-		cmocka_unit_test(plan_no_app_events),
-		cmocka_unit_test(plan_no_iter_cb_flags),
-		cmocka_unit_test(plan_5_10),
-		cmocka_unit_test(plan_refuses_required),
-		cmocka_unit_test(force_off_names),
-		cmocka_unit_test(render_text_and_json),
+		cmocka_unit_test(plan_everything),    cmocka_unit_test(plan_no_storage_iter),
+		cmocka_unit_test(plan_no_app_events), cmocka_unit_test(plan_no_iter_cb_flags),
+		cmocka_unit_test(plan_5_10),          cmocka_unit_test(plan_refuses_required),
+		cmocka_unit_test(force_off_names),    cmocka_unit_test(render_text_and_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,8 +34,8 @@ static bool has_line(const char *text, const char *line)
 	return false;
 }
 
-static struct flow v4_flow(uint64_t cgroup, uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint32_t srtt_us,
-			   uint32_t sndbuf, uint32_t rcvbuf)
+static struct flow v4_flow(uint64_t cgroup, uint8_t a, uint8_t b, uint8_t c, uint8_t d,
+			   uint32_t srtt_us, uint32_t sndbuf, uint32_t rcvbuf)
 {
 	struct flow f = {};
 
@@ -71,11 +71,13 @@ static void aggregates_per_cgroup_and_destination(void **unused)
 	(void)unused;
 	struct flow f[] = {
 		v4_flow(1, 198, 18, 1, 5, 10000, 16384, 131072),
-		v4_flow(1, 198, 18, 1, 6, 20000, 32768, 131072),   /* same /24 */
+		v4_flow(1, 198, 18, 1, 6, 20000, 32768, 131072), /* same /24 */
 		v4_flow(2, 198, 18, 2, 1, 100000, 4194304, 65536),
-		v4_flow(3, 198, 18, 2, 9, 0, 8192, 8192),           /* cgroup gone, no srtt */
+		v4_flow(3, 198, 18, 2, 9, 0, 8192, 8192), /* cgroup gone, no srtt */
 	};
-	struct metrics_snapshot m = { .flows = f, .nflows = 4, .cgroup_name = names, .assigned_bytes = 12345 };
+	struct metrics_snapshot m = {
+		.flows = f, .nflows = 4, .cgroup_name = names, .assigned_bytes = 12345
+	};
 	char *t = render(&m);
 
 	assert_true(has_line(t, "# TYPE tcptune_connections gauge"));
@@ -85,23 +87,38 @@ static void aggregates_per_cgroup_and_destination(void **unused)
 	/* label values escaped */
 	assert_int_equal(value_of(t, "tcptune_cgroup_connections{cgroup=\"/app \\\"x\\\"\"}"), 1);
 	assert_int_equal(value_of(t, "tcptune_cgroup_connections{cgroup=\"id:3\"}"), 1);
-	assert_int_equal(value_of(t, "tcptune_cgroup_buffer_bytes{cgroup=\"/\",buffer=\"sndbuf\"}"), 16384 + 32768);
-	assert_int_equal(value_of(t, "tcptune_destination_connections{destination=\"198.18.1.0/24\"}"), 2);
-	assert_int_equal(value_of(t, "tcptune_destination_connections{destination=\"198.18.2.0/24\"}"), 2);
-	assert_int_equal(value_of(t, "tcptune_destination_buffer_bytes{destination=\"198.18.2.0/24\",buffer=\"rcvbuf\"}"),
-			 65536 + 8192);
-	assert_int_equal(value_of(t, "tcptune_destination_delivery_rate_bytes_per_second{destination=\"198.18.1.0/24\"}"),
-			 2000);
+	assert_int_equal(value_of(t, "tcptune_cgroup_buffer_bytes{cgroup=\"/\",buffer=\"sndbuf\"}"),
+			 16384 + 32768);
+	assert_int_equal(
+		value_of(t, "tcptune_destination_connections{destination=\"198.18.1.0/24\"}"), 2);
+	assert_int_equal(
+		value_of(t, "tcptune_destination_connections{destination=\"198.18.2.0/24\"}"), 2);
+	assert_int_equal(
+		value_of(
+			t,
+			"tcptune_destination_buffer_bytes{destination=\"198.18.2.0/24\",buffer=\"rcvbuf\"}"),
+		65536 + 8192);
+	assert_int_equal(
+		value_of(
+			t,
+			"tcptune_destination_delivery_rate_bytes_per_second{destination=\"198.18.1.0/24\"}"),
+		2000);
 	/* no per-connection series unless asked for */
 	assert_null(strstr(t, "tcptune_connection_"));
 	free(t);
 
 	m.per_connection = true;
 	t = render(&m);
-	assert_float_equal(value_of(t, "tcptune_connection_srtt_seconds{local=\"10.0.0.1:40000\",remote=\"198.18.1.5:443\"}"),
-			   0.01, 1e-12);
-	assert_int_equal(value_of(t, "tcptune_connection_buffer_bytes{local=\"10.0.0.1:40000\",remote=\"198.18.2.1:443\",buffer=\"sndbuf\"}"),
-			 4194304);
+	assert_float_equal(
+		value_of(
+			t,
+			"tcptune_connection_srtt_seconds{local=\"10.0.0.1:40000\",remote=\"198.18.1.5:443\"}"),
+		0.01, 1e-12);
+	assert_int_equal(
+		value_of(
+			t,
+			"tcptune_connection_buffer_bytes{local=\"10.0.0.1:40000\",remote=\"198.18.2.1:443\",buffer=\"sndbuf\"}"),
+		4194304);
 	free(t);
 }
 
@@ -130,9 +147,13 @@ static void histograms_are_cumulative(void **unused)
 	assert_int_equal(value_of(t, "tcptune_srtt_seconds_bucket{le=\"+Inf\"}"), 3);
 	assert_int_equal(value_of(t, "tcptune_srtt_seconds_count"), 3);
 	assert_float_equal(value_of(t, "tcptune_srtt_seconds_sum"), 0.13, 1e-9);
-	assert_int_equal(value_of(t, "tcptune_buffer_size_bytes_bucket{buffer=\"sndbuf\",le=\"16384\"}"), 2);
-	assert_int_equal(value_of(t, "tcptune_buffer_size_bytes_bucket{buffer=\"rcvbuf\",le=\"67108864\"}"), 3);
-	assert_int_equal(value_of(t, "tcptune_buffer_size_bytes_bucket{buffer=\"rcvbuf\",le=\"+Inf\"}"), 4);
+	assert_int_equal(
+		value_of(t, "tcptune_buffer_size_bytes_bucket{buffer=\"sndbuf\",le=\"16384\"}"), 2);
+	assert_int_equal(
+		value_of(t, "tcptune_buffer_size_bytes_bucket{buffer=\"rcvbuf\",le=\"67108864\"}"),
+		3);
+	assert_int_equal(
+		value_of(t, "tcptune_buffer_size_bytes_bucket{buffer=\"rcvbuf\",le=\"+Inf\"}"), 4);
 	assert_int_equal(value_of(t, "tcptune_buffer_size_bytes_count{buffer=\"rcvbuf\"}"), 4);
 	free(t);
 
@@ -164,12 +185,14 @@ static void destinations_are_bounded(void **unused)
 	assert_non_null(f);
 	for (size_t i = 0; i < n; i++)
 		f[i] = v4_flow(1, 10, (uint8_t)(i / 256), (uint8_t)i, 1, 1000, 8192, 8192);
-	f[n] = v4_flow(1, 10, 0, 0, 2, 1000, 8192, 8192); /* a second one to 10.0.0.0/24: the busiest */
+	f[n] = v4_flow(1, 10, 0, 0, 2, 1000, 8192,
+		       8192); /* a second one to 10.0.0.0/24: the busiest */
 	t = render(&m);
 	for (const char *p = t; (p = strstr(p, "tcptune_destination_connections{")); p++)
 		series++;
 	assert_int_equal(series, METRICS_MAX_DESTINATIONS + 1);
-	assert_int_equal(value_of(t, "tcptune_destination_connections{destination=\"10.0.0.0/24\"}"), 2);
+	assert_int_equal(
+		value_of(t, "tcptune_destination_connections{destination=\"10.0.0.0/24\"}"), 2);
 	/* 74 destinations, the 64 listed include the busiest; 10 in "other" */
 	assert_int_equal(value_of(t, "tcptune_destination_connections{destination=\"other\"}"), 10);
 	free(t);
@@ -180,8 +203,12 @@ static void counters_and_agent(void **unused)
 {
 	(void)unused;
 	struct metrics_program progs[] = { { "tcptune_sockops", 42, 2500000000ull } };
-	struct metrics_snapshot m = { .programs = progs, .nprograms = 1, .ticks = 7, .tick_seconds = 0.0015,
-				      .cpu_seconds = 1.25, .rss_bytes = 8u << 20 };
+	struct metrics_snapshot m = { .programs = progs,
+				      .nprograms = 1,
+				      .ticks = 7,
+				      .tick_seconds = 0.0015,
+				      .cpu_seconds = 1.25,
+				      .rss_bytes = 8u << 20 };
 	char *t;
 
 	m.events[CNT_MAP_FULL] = 3;
@@ -190,21 +217,32 @@ static void counters_and_agent(void **unused)
 	t = render(&m);
 	assert_int_equal(value_of(t, "tcptune_connections"), 0);
 	assert_true(has_line(t, "# TYPE tcptune_buffer_changes_total counter"));
-	assert_int_equal(value_of(t, "tcptune_buffer_changes_total{buffer=\"sndbuf\",reason=\"grow\"}"), 5);
-	assert_int_equal(value_of(t, "tcptune_buffer_changes_total{buffer=\"notsent_lowat\",reason=\"shrink\"}"), 2);
-	assert_int_equal(value_of(t, "tcptune_buffer_changes_total{buffer=\"rcvbuf\",reason=\"budget\"}"), 0);
+	assert_int_equal(
+		value_of(t, "tcptune_buffer_changes_total{buffer=\"sndbuf\",reason=\"grow\"}"), 5);
+	assert_int_equal(
+		value_of(t,
+			 "tcptune_buffer_changes_total{buffer=\"notsent_lowat\",reason=\"shrink\"}"),
+		2);
+	assert_int_equal(
+		value_of(t, "tcptune_buffer_changes_total{buffer=\"rcvbuf\",reason=\"budget\"}"),
+		0);
 	assert_int_equal(value_of(t, "tcptune_bpf_events_total{event=\"map_full\"}"), 3);
 	assert_int_equal(value_of(t, "tcptune_bpf_events_total{event=\"created\"}"), 0);
-	assert_int_equal(value_of(t, "tcptune_bpf_program_runs_total{program=\"tcptune_sockops\"}"), 42);
-	assert_float_equal(value_of(t, "tcptune_bpf_program_run_seconds_total{program=\"tcptune_sockops\"}"), 2.5, 1e-9);
+	assert_int_equal(value_of(t, "tcptune_bpf_program_runs_total{program=\"tcptune_sockops\"}"),
+			 42);
+	assert_float_equal(
+		value_of(t, "tcptune_bpf_program_run_seconds_total{program=\"tcptune_sockops\"}"),
+		2.5, 1e-9);
 	assert_int_equal(value_of(t, "tcptune_ticks_total"), 7);
 	assert_float_equal(value_of(t, "tcptune_tick_duration_seconds"), 0.0015, 1e-12);
 	assert_float_equal(value_of(t, "tcptune_agent_cpu_seconds_total"), 1.25, 1e-12);
 	assert_int_equal(value_of(t, "tcptune_agent_resident_memory_bytes"), 8u << 20);
-	assert_int_equal(value_of(t, "tcptune_info{version=\"" TCPTUNE_VERSION "\",mode=\"tune\"}"), 1);
+	assert_int_equal(value_of(t, "tcptune_info{version=\"" TCPTUNE_VERSION "\",mode=\"tune\"}"),
+			 1);
 	/* every family announced once, before its samples */
 	assert_non_null(strstr(t, "# HELP tcptune_bpf_events_total "));
-	assert_null(strstr(strstr(t, "# TYPE tcptune_bpf_events_total") + 1, "# TYPE tcptune_bpf_events_total"));
+	assert_null(strstr(strstr(t, "# TYPE tcptune_bpf_events_total") + 1,
+			   "# TYPE tcptune_bpf_events_total"));
 	free(t);
 }
 

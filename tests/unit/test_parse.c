@@ -101,15 +101,17 @@ static void expect_no_mount(const char *line, const char *fstype)
 static void mountinfo_cgroup2_with_optional_field(void **state)
 {
 	(void)state;
-	expect_mount("35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n",
-		     "cgroup2", "/sys/fs/cgroup");
+	expect_mount(
+		"35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n",
+		"cgroup2", "/sys/fs/cgroup");
 }
 
 static void mountinfo_without_optional_fields(void **state)
 {
 	(void)state;
-	expect_mount("35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw\n",
-		     "cgroup2", "/sys/fs/cgroup");
+	expect_mount(
+		"35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw\n",
+		"cgroup2", "/sys/fs/cgroup");
 	/* no trailing newline either */
 	expect_mount("40 1 0:40 / /mnt/cg rw - cgroup2 none rw", "cgroup2", "/mnt/cg");
 }
@@ -117,24 +119,31 @@ static void mountinfo_without_optional_fields(void **state)
 static void mountinfo_with_several_optional_fields(void **state)
 {
 	(void)state;
-	expect_mount("812 35 0:30 /app /run/cg/app rw,relatime shared:9 master:3 propagate_from:2 unbindable - cgroup2 cgroup2 rw\n",
-		     "cgroup2", "/run/cg/app");
+	expect_mount(
+		"812 35 0:30 /app /run/cg/app rw,relatime shared:9 master:3 propagate_from:2 unbindable - cgroup2 cgroup2 rw\n",
+		"cgroup2", "/run/cg/app");
 }
 
 static void mountinfo_other_filesystems(void **state)
 {
 	(void)state;
-	expect_mount("29 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro\n", "ext4", "/");
-	expect_mount("37 23 0:32 / /sys/fs/bpf rw,nosuid,nodev,noexec,relatime shared:13 - bpf bpf rw,mode=700\n",
-		     "bpf", "/sys/fs/bpf");
-	expect_no_mount("29 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro\n", "cgroup2");
-	expect_no_mount("37 23 0:32 / /sys/fs/bpf rw,nosuid shared:13 - bpf bpf rw,mode=700\n", "cgroup2");
+	expect_mount("29 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro\n",
+		     "ext4", "/");
+	expect_mount(
+		"37 23 0:32 / /sys/fs/bpf rw,nosuid,nodev,noexec,relatime shared:13 - bpf bpf rw,mode=700\n",
+		"bpf", "/sys/fs/bpf");
+	expect_no_mount("29 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro\n",
+			"cgroup2");
+	expect_no_mount("37 23 0:32 / /sys/fs/bpf rw,nosuid shared:13 - bpf bpf rw,mode=700\n",
+			"cgroup2");
 }
 
 static void mountinfo_fstype_must_match_whole_word(void **state)
 {
-	const char *v1 = "33 24 0:28 / /sys/fs/cgroup/cpu rw,nosuid shared:10 - cgroup cgroup rw,cpu\n";
-	const char *v2 = "35 24 0:30 / /sys/fs/cgroup/unified rw,nosuid shared:9 - cgroup2 cgroup2 rw\n";
+	const char *v1 =
+		"33 24 0:28 / /sys/fs/cgroup/cpu rw,nosuid shared:10 - cgroup cgroup rw,cpu\n";
+	const char *v2 =
+		"35 24 0:30 / /sys/fs/cgroup/unified rw,nosuid shared:9 - cgroup2 cgroup2 rw\n";
 
 	(void)state;
 	/* cgroup v1 is not cgroup2, and "cgroup" is not a prefix match of "cgroup2" */
@@ -159,25 +168,35 @@ static void mountinfo_decodes_escapes(void **state)
 {
 	(void)state;
 	/* space, tab, newline and backslash are written as \ooo */
-	expect_mount("60 35 0:30 / /mnt/my\\040cgroup rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/my cgroup");
+	expect_mount("60 35 0:30 / /mnt/my\\040cgroup rw - cgroup2 cgroup2 rw\n", "cgroup2",
+		     "/mnt/my cgroup");
 	expect_mount("60 35 0:30 / /mnt/a\\011b rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a\tb");
 	expect_mount("60 35 0:30 / /mnt/a\\012b rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a\nb");
 	expect_mount("60 35 0:30 / /mnt/a\\134b rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a\\b");
-	expect_mount("60 35 0:30 / /mnt/a\\040\\040b rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a  b");
+	expect_mount("60 35 0:30 / /mnt/a\\040\\040b rw - cgroup2 cgroup2 rw\n", "cgroup2",
+		     "/mnt/a  b");
 	/* " - " inside the mount point (escaped) does not confuse the separator search */
-	expect_mount("60 35 0:30 / /mnt/a\\040-\\040b rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a - b");
+	expect_mount("60 35 0:30 / /mnt/a\\040-\\040b rw - cgroup2 cgroup2 rw\n", "cgroup2",
+		     "/mnt/a - b");
 	/* a backslash not followed by three octal digits is kept as it is (fuzz_cli found this) */
-	expect_mount("60 35 0:30 / /mnt/a\\1\xcd\xc4" "c rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a\\1\xcd\xc4" "c");
-	expect_mount("60 35 0:30 / /mnt/a\\08b rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/a\\08b");
+	expect_mount("60 35 0:30 / /mnt/a\\1\xcd\xc4"
+		     "c rw - cgroup2 cgroup2 rw\n",
+		     "cgroup2",
+		     "/mnt/a\\1\xcd\xc4"
+		     "c");
+	expect_mount("60 35 0:30 / /mnt/a\\08b rw - cgroup2 cgroup2 rw\n", "cgroup2",
+		     "/mnt/a\\08b");
 }
 
 static void mountinfo_escape_at_end_of_mount_point(void **state)
 {
 	(void)state;
 	expect_mount("60 35 0:30 / /mnt/cg\\040 rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/cg ");
-	expect_mount("60 35 0:30 / /mnt/cg\\134 rw shared:4 - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/cg\\");
+	expect_mount("60 35 0:30 / /mnt/cg\\134 rw shared:4 - cgroup2 cgroup2 rw\n", "cgroup2",
+		     "/mnt/cg\\");
 	expect_mount("60 35 0:30 / /\\040 rw - cgroup2 cgroup2 rw\n", "cgroup2", "/ ");
-	expect_mount("60 35 0:30 / /mnt/x\\040\\011 rw - cgroup2 cgroup2 rw\n", "cgroup2", "/mnt/x \t");
+	expect_mount("60 35 0:30 / /mnt/x\\040\\011 rw - cgroup2 cgroup2 rw\n", "cgroup2",
+		     "/mnt/x \t");
 }
 
 static void mountinfo_escape_in_root_field_is_not_the_mount_point(void **state)
@@ -236,7 +255,8 @@ static void mountinfo_rejects_malformed_lines(void **state)
 	expect_no_mount("35 24 0:30 /", "cgroup2");
 	expect_no_mount("35 24 0:30 / /sys/fs/cgroup", "cgroup2");
 	/* no separator */
-	expect_no_mount("35 24 0:30 / /sys/fs/cgroup rw,nosuid shared:9 cgroup2 cgroup2 rw\n", "cgroup2");
+	expect_no_mount("35 24 0:30 / /sys/fs/cgroup rw,nosuid shared:9 cgroup2 cgroup2 rw\n",
+			"cgroup2");
 	/* separator but no type after it */
 	expect_no_mount("35 24 0:30 / /sys/fs/cgroup rw - ", "cgroup2");
 }
@@ -250,7 +270,8 @@ static void path_within_same_and_below(void **state)
 	assert_true(path_within("/a/b", "/a/b/c"));
 	assert_true(path_within("/a/b", "/a/b/c/d"));
 	assert_true(path_within("/a/b", "/a/b/"));
-	assert_true(path_within("/sys/fs/cgroup/app.slice", "/sys/fs/cgroup/app.slice/web.service"));
+	assert_true(
+		path_within("/sys/fs/cgroup/app.slice", "/sys/fs/cgroup/app.slice/web.service"));
 }
 
 static void path_within_sibling_with_common_prefix(void **state)
@@ -372,13 +393,12 @@ static void tcp_mem_rejects_junk(void **state)
 	assert_int_equal(v[0], 7);
 }
 
-static const char sockstat[] =
-	"sockets: used 10\n"
-	"TCP: inuse 1 orphan 0 tw 0 alloc 1 mem 415\n"
-	"UDP: inuse 0 mem 9\n"
-	"UDPLITE: inuse 0\n"
-	"RAW: inuse 0\n"
-	"FRAG: inuse 0 memory 0\n";
+static const char sockstat[] = "sockets: used 10\n"
+			       "TCP: inuse 1 orphan 0 tw 0 alloc 1 mem 415\n"
+			       "UDP: inuse 0 mem 9\n"
+			       "UDPLITE: inuse 0\n"
+			       "RAW: inuse 0\n"
+			       "FRAG: inuse 0 memory 0\n";
 
 static void sockstat_tcp_mem(void **state)
 {
@@ -389,16 +409,20 @@ static void sockstat_tcp_mem(void **state)
 	assert_int_equal(pages, 415); /* TCP's, not UDP's 9 */
 	assert_int_equal(parse_sockstat("TCP: mem 3 inuse 2\n", "TCP", "mem", &pages), 0);
 	assert_int_equal(pages, 3);
-	assert_int_equal(parse_sockstat("TCP: inuse 2 mem 12", "TCP", "mem", &pages), 0); /* no newline */
+	assert_int_equal(parse_sockstat("TCP: inuse 2 mem 12", "TCP", "mem", &pages),
+			 0); /* no newline */
 	assert_int_equal(pages, 12);
 	/* any field by name: inuse is per network namespace */
 	assert_int_equal(parse_sockstat(sockstat, "TCP", "inuse", &pages), 0);
 	assert_int_equal(pages, 1);
-	assert_int_equal(parse_sockstat("TCP: inuse 0 orphan 0 tw 13535 alloc 1 mem 0\n", "TCP", "tw", &pages), 0);
+	assert_int_equal(parse_sockstat("TCP: inuse 0 orphan 0 tw 13535 alloc 1 mem 0\n", "TCP",
+					"tw", &pages),
+			 0);
 	assert_int_equal(pages, 13535);
 	assert_int_equal(parse_sockstat(sockstat, "TCP", "in", &pages), -1); /* whole names only */
 	/* sockstat6: its own protocol names; "TCP" is not "TCP6" */
-	assert_int_equal(parse_sockstat("TCP6: inuse 3\nUDP6: inuse 0\n", "TCP6", "inuse", &pages), 0);
+	assert_int_equal(parse_sockstat("TCP6: inuse 3\nUDP6: inuse 0\n", "TCP6", "inuse", &pages),
+			 0);
 	assert_int_equal(pages, 3);
 	assert_int_equal(parse_sockstat("TCP6: inuse 3\n", "TCP", "inuse", &pages), -1);
 	assert_int_equal(parse_sockstat(sockstat, "UDP", "mem", &pages), 0);
@@ -414,7 +438,8 @@ static void sockstat_rejects_missing_or_bad(void **state)
 	assert_int_equal(parse_sockstat(NULL, "TCP", "mem", &pages), -1);
 	assert_int_equal(parse_sockstat("UDP: inuse 0 mem 9\n", "TCP", "mem", &pages), -1);
 	assert_int_equal(parse_sockstat("TCP6: inuse 0 mem 9\n", "TCP", "mem", &pages), -1);
-	assert_int_equal(parse_sockstat("TCP: inuse 1 orphan 0\nUDP: mem 4\n", "TCP", "mem", &pages), -1);
+	assert_int_equal(
+		parse_sockstat("TCP: inuse 1 orphan 0\nUDP: mem 4\n", "TCP", "mem", &pages), -1);
 	assert_int_equal(parse_sockstat("TCP: inuse 1 mem x\n", "TCP", "mem", &pages), -1);
 	assert_int_equal(parse_sockstat("TCP: inuse 1 memory 8\n", "TCP", "mem", &pages), -1);
 	assert_int_equal(pages, 5);
@@ -446,10 +471,25 @@ static void listen_addresses(void **unused)
 	assert_int_equal(len, sizeof(*a6));
 
 	static const char *const bad[] = {
-		"", "off", "9977", ":9977", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0",
-		"127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:99x", "127.0.0.1: 80",
-		"localhost:9977", "256.0.0.1:80", "::1:9977", "[::1]", "[::1:80", "[]:80",
-		"[127.0.0.1]:80", "1.2.3.4:5:6",
+		"",
+		"off",
+		"9977",
+		":9977",
+		"127.0.0.1",
+		"127.0.0.1:",
+		"127.0.0.1:0",
+		"127.0.0.1:65536",
+		"127.0.0.1:-1",
+		"127.0.0.1:99x",
+		"127.0.0.1: 80",
+		"localhost:9977",
+		"256.0.0.1:80",
+		"::1:9977",
+		"[::1]",
+		"[::1:80",
+		"[]:80",
+		"[127.0.0.1]:80",
+		"1.2.3.4:5:6",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (parse_listen(bad[i], &ss, &len) == 0)

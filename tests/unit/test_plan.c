@@ -33,18 +33,30 @@ struct conn_setup {
 	uint32_t sndbuf, rcvbuf;
 	double send_Bps, recv_Bps;
 	uint32_t rtt_us;
-	double snd_limited;          /* share of each tick held back by its send buffer */
+	double snd_limited; /* share of each tick held back by its send buffer */
 };
 
 /* A bulk sender on a 10 ms path at 1 MB/s: its 4 MiB send buffer is far
  * more than 2 x BDP. */
-#define BULK_SENDER { 4 * MiB, 128 * KiB, 1e6, 0, 10000, 0 }
+#define BULK_SENDER                                  \
+	{                                            \
+		4 * MiB, 128 * KiB, 1e6, 0, 10000, 0 \
+	}
 /* A sender its 64 KiB send buffer holds back half of each tick. */
-#define LIMITED_SENDER { 64 * KiB, 128 * KiB, 2e6, 0, 50000, 0.5 }
+#define LIMITED_SENDER                                  \
+	{                                               \
+		64 * KiB, 128 * KiB, 2e6, 0, 50000, 0.5 \
+	}
 /* A connection with no traffic. */
-#define IDLE { 4 * MiB, 128 * KiB, 0, 0, 10000, 0 }
+#define IDLE                                       \
+	{                                          \
+		4 * MiB, 128 * KiB, 0, 0, 10000, 0 \
+	}
 /* A receiver at 25 MB/s over 100 ms, its window well above the BDP. */
-#define BULK_RECEIVER { 64 * KiB, 32 * MiB, 0, 25e6, 100000, 0 }
+#define BULK_RECEIVER                                  \
+	{                                              \
+		64 * KiB, 32 * MiB, 0, 25e6, 100000, 0 \
+	}
 
 struct run;
 
@@ -54,16 +66,16 @@ struct plan_case {
 	size_t nconns;
 	unsigned ticks;
 	enum config_mode mode;
-	__u64 budget;                /* the global budget, 0 = unlimited */
-	__u64 group_budget;          /* a policy budget over all the connections, 0 = none */
+	__u64 budget;       /* the global budget, 0 = unlimited */
+	__u64 group_budget; /* a policy budget over all the connections, 0 = none */
 	bool pressure;
-	unsigned closes_at;          /* the tick before which connection 0 closes, 0 = never */
+	unsigned closes_at;           /* the tick before which connection 0 closes, 0 = never */
 	void (*setup)(struct run *r); /* before the first tick: what the agent wrote before */
 	/* expectations over all ticks (want_buffer CHANGE_NONE: no change at all) */
 	enum change_buffer want_buffer;
 	unsigned int want_reason;
-	bool applies;                /* some change is to be applied */
-	bool learns;                 /* some size is learned for a destination */
+	bool applies;                 /* some change is to be applied */
+	bool learns;                  /* some size is learned for a destination */
 	__u32 flags_set, flags_clear; /* in every connection's last target */
 	void (*check)(const struct plan_case *c, struct run *r);
 };
@@ -84,17 +96,17 @@ struct run {
 	struct dest_entry slots[8 * DEST_WAYS];
 	struct dest_table dests;
 	struct tune_policy policies[MAX_CONNS];
-	struct plan_output out;      /* the last tick's */
+	struct plan_output out; /* the last tick's */
 	unsigned tick;
 	/* over all ticks */
 	bool decided[CHANGE_BUFFERS][TUNE_REASONS];
-	bool observe_only;           /* every change recorded was flagged observe */
+	bool observe_only; /* every change recorded was flagged observe */
 	size_t changes, nlearned, logged, ngroups;
 	bool urgent;
-	__u8 actions0;               /* the first connection's actions, any tick */
-	__u64 gone_cookie;           /* the one connection gone, and when */
+	__u8 actions0;     /* the first connection's actions, any tick */
+	__u64 gone_cookie; /* the one connection gone, and when */
 	unsigned gone_tick;
-	__u64 max_assigned;          /* the largest sum of the targets in force */
+	__u64 max_assigned; /* the largest sum of the targets in force */
 };
 
 /* ---- the harness ------------------------------------------------------------ */
@@ -114,7 +126,8 @@ static void start(const struct plan_case *c, struct run *r)
 		f->s.family = AF_INET;
 		f->s.cgroup_id = CGROUP;
 		f->s.saddr[0] = 198, f->s.saddr[1] = 18, f->s.saddr[3] = 1;
-		f->s.daddr[0] = 198, f->s.daddr[1] = 18, f->s.daddr[2] = (__u8)i, f->s.daddr[3] = 10;
+		f->s.daddr[0] = 198, f->s.daddr[1] = 18, f->s.daddr[2] = (__u8)i,
+		f->s.daddr[3] = 10;
 		f->s.sport = 40000 + i, f->s.dport = 5201;
 		f->s.state = CONN_ESTABLISHED;
 		f->s.mss = 1448, f->s.snd_cwnd = 10;
@@ -193,23 +206,37 @@ static void account(struct run *r)
 
 static void run_tick(const struct plan_case *c, struct run *r)
 {
-	struct plan_work w = { .next = r->prev == r->a ? r->b : r->a, .decisions = r->decisions,
-			       .budget = r->budget, .group = r->group, .group_where = r->group_where,
-			       .actions = r->actions, .gone = r->gone, .evicted = r->evicted };
+	struct plan_work w = { .next = r->prev == r->a ? r->b : r->a,
+			       .decisions = r->decisions,
+			       .budget = r->budget,
+			       .group = r->group,
+			       .group_where = r->group_where,
+			       .actions = r->actions,
+			       .gone = r->gone,
+			       .evicted = r->evicted };
 	struct est_config est = est_config_default();
 	struct plan_input in = {
-		.flows = r->flows, .n = r->n, .prev = r->prev, .nprev = r->nprev,
+		.flows = r->flows,
+		.n = r->n,
+		.prev = r->prev,
+		.nprev = r->nprev,
 		.policies = c->group_budget ? r->policies : NULL,
 		.policy = { .est = est, .mode = c->mode },
-		.limits = { .budget = c->budget, .min_buf = est.min_buf, .hysteresis = est.hysteresis,
-			    .pressure_shrinks = BUDGET_PRESSURE_SHRINKS, .idle_ticks = BUDGET_IDLE_TICKS },
-		.pressure = c->pressure, .now_ns = r->flows[0].s.updated_ns, .dests = &r->dests,
+		.limits = { .budget = c->budget,
+			    .min_buf = est.min_buf,
+			    .hysteresis = est.hysteresis,
+			    .pressure_shrinks = BUDGET_PRESSURE_SHRINKS,
+			    .idle_ticks = BUDGET_IDLE_TICKS },
+		.pressure = c->pressure,
+		.now_ns = r->flows[0].s.updated_ns,
+		.dests = &r->dests,
 	};
 
 	/* the policies' path: every connection in one policy with a budget */
 	for (size_t i = 0; i < r->n; i++)
-		r->policies[i] = (struct tune_policy){ .est = est, .mode = c->mode, .budget_group = 1,
-						       .budget = c->group_budget };
+		r->policies[i] = (struct tune_policy){
+			.est = est, .mode = c->mode, .budget_group = 1, .budget = c->group_budget
+		};
 	tick_plan(&in, &w, &r->out);
 	r->prev = r->out.conns;
 	r->nprev = r->n;
@@ -242,11 +269,12 @@ static void check_expectations(const struct plan_case *c, struct run *r)
 	if (c->want_buffer == CHANGE_NONE && any)
 		fail_msg("%s: a change was decided", c->name);
 	if (c->want_buffer != CHANGE_NONE && !r->decided[c->want_buffer][c->want_reason])
-		fail_msg("%s: no %s change for %s", c->name, format_change_buffer((__u16)c->want_buffer),
+		fail_msg("%s: no %s change for %s", c->name,
+			 format_change_buffer((__u16)c->want_buffer),
 			 tune_reason_name(c->want_reason));
 	if (any && r->observe_only != (c->mode == MODE_OBSERVE))
-		fail_msg("%s: changes flagged observe: %d, mode observe: %d", c->name, r->observe_only,
-			 c->mode == MODE_OBSERVE);
+		fail_msg("%s: changes flagged observe: %d, mode observe: %d", c->name,
+			 r->observe_only, c->mode == MODE_OBSERVE);
 	if ((r->changes > 0) != c->applies)
 		fail_msg("%s: %zu changes to apply", c->name, r->changes);
 	if ((r->nlearned > 0) != c->learns)
@@ -416,36 +444,102 @@ static void destinations_learned(const struct plan_case *c, struct run *r)
 }
 
 static const struct plan_case cases[] = {
-	{ .name = "steady bulk sender shrunk", .conns = { BULK_SENDER }, .nconns = 1, .ticks = 5,
-	  .want_buffer = CHANGE_SNDBUF, .want_reason = EST_SHRINK, .applies = true, .learns = true,
-	  .flags_clear = TARGET_OBSERVE | TARGET_NO_REGROW | TARGET_SND_LIMITED, .check = bulk_sender_shrunk },
-	{ .name = "buffer-limited sender probed", .conns = { LIMITED_SENDER }, .nconns = 1, .ticks = 5,
-	  .want_buffer = CHANGE_SNDBUF, .want_reason = EST_PROBE, .applies = true,
-	  .flags_set = TARGET_SND_LIMITED, .flags_clear = TARGET_NO_REGROW, .check = sender_probed },
-	{ .name = "observe mode: decided, flagged observe", .conns = { BULK_SENDER }, .nconns = 1, .ticks = 5,
-	  .mode = MODE_OBSERVE, .want_buffer = CHANGE_SNDBUF, .want_reason = EST_SHRINK,
-	  .flags_set = TARGET_OBSERVE, .check = observed_only },
-	{ .name = "policy mode off: left alone", .conns = { BULK_SENDER }, .nconns = 1, .ticks = 5,
-	  .mode = MODE_OFF, .want_buffer = CHANGE_NONE, .check = left_alone },
-	{ .name = "global budget bounds the targets", .conns = { LIMITED_SENDER, LIMITED_SENDER }, .nconns = 2,
-	  .ticks = 8, .budget = 600 * KiB, .want_buffer = CHANGE_SNDBUF, .want_reason = BUDGET_CAPPED,
-	  .applies = true, .flags_set = TARGET_NO_REGROW, .check = bounded_by_budget },
-	{ .name = "a policy's budget bounds its connections", .conns = { LIMITED_SENDER, LIMITED_SENDER },
-	  .nconns = 2, .ticks = 8, .group_budget = 600 * KiB, .want_buffer = CHANGE_SNDBUF,
-	  .want_reason = BUDGET_CAPPED, .applies = true, .flags_set = TARGET_NO_REGROW,
+	{ .name = "steady bulk sender shrunk",
+	  .conns = { BULK_SENDER },
+	  .nconns = 1,
+	  .ticks = 5,
+	  .want_buffer = CHANGE_SNDBUF,
+	  .want_reason = EST_SHRINK,
+	  .applies = true,
+	  .learns = true,
+	  .flags_clear = TARGET_OBSERVE | TARGET_NO_REGROW | TARGET_SND_LIMITED,
+	  .check = bulk_sender_shrunk },
+	{ .name = "buffer-limited sender probed",
+	  .conns = { LIMITED_SENDER },
+	  .nconns = 1,
+	  .ticks = 5,
+	  .want_buffer = CHANGE_SNDBUF,
+	  .want_reason = EST_PROBE,
+	  .applies = true,
+	  .flags_set = TARGET_SND_LIMITED,
+	  .flags_clear = TARGET_NO_REGROW,
+	  .check = sender_probed },
+	{ .name = "observe mode: decided, flagged observe",
+	  .conns = { BULK_SENDER },
+	  .nconns = 1,
+	  .ticks = 5,
+	  .mode = MODE_OBSERVE,
+	  .want_buffer = CHANGE_SNDBUF,
+	  .want_reason = EST_SHRINK,
+	  .flags_set = TARGET_OBSERVE,
+	  .check = observed_only },
+	{ .name = "policy mode off: left alone",
+	  .conns = { BULK_SENDER },
+	  .nconns = 1,
+	  .ticks = 5,
+	  .mode = MODE_OFF,
+	  .want_buffer = CHANGE_NONE,
+	  .check = left_alone },
+	{ .name = "global budget bounds the targets",
+	  .conns = { LIMITED_SENDER, LIMITED_SENDER },
+	  .nconns = 2,
+	  .ticks = 8,
+	  .budget = 600 * KiB,
+	  .want_buffer = CHANGE_SNDBUF,
+	  .want_reason = BUDGET_CAPPED,
+	  .applies = true,
+	  .flags_set = TARGET_NO_REGROW,
 	  .check = bounded_by_budget },
-	{ .name = "TCP memory pressure shrinks an idle buffer", .conns = { IDLE }, .nconns = 1, .ticks = 4,
-	  .pressure = true, .setup = big_target_before, .want_buffer = CHANGE_SNDBUF,
-	  .want_reason = BUDGET_PRESSURE, .applies = true, .flags_set = TARGET_NO_REGROW,
+	{ .name = "a policy's budget bounds its connections",
+	  .conns = { LIMITED_SENDER, LIMITED_SENDER },
+	  .nconns = 2,
+	  .ticks = 8,
+	  .group_budget = 600 * KiB,
+	  .want_buffer = CHANGE_SNDBUF,
+	  .want_reason = BUDGET_CAPPED,
+	  .applies = true,
+	  .flags_set = TARGET_NO_REGROW,
+	  .check = bounded_by_budget },
+	{ .name = "TCP memory pressure shrinks an idle buffer",
+	  .conns = { IDLE },
+	  .nconns = 1,
+	  .ticks = 4,
+	  .pressure = true,
+	  .setup = big_target_before,
+	  .want_buffer = CHANGE_SNDBUF,
+	  .want_reason = BUDGET_PRESSURE,
+	  .applies = true,
+	  .flags_set = TARGET_NO_REGROW,
 	  .check = pressure_shrinks_idle },
-	{ .name = "a stale target overtaken by a sockops regrowth", .conns = { IDLE }, .nconns = 1, .ticks = 1,
-	  .setup = shrink_overtaken, .want_buffer = CHANGE_NONE, .check = regrowth_adopted },
-	{ .name = "a shrink the kernel's autotuning outgrew still applies", .conns = { IDLE }, .nconns = 1,
-	  .ticks = 1, .setup = shrink_outgrown, .want_buffer = CHANGE_NONE, .check = shrink_still_applies },
-	{ .name = "a connection that closed", .conns = { IDLE, IDLE }, .nconns = 2, .ticks = 4, .closes_at = 3,
-	  .want_buffer = CHANGE_NONE, .check = closed_is_gone },
-	{ .name = "learned destinations", .conns = { BULK_SENDER, BULK_RECEIVER }, .nconns = 2, .ticks = 5,
-	  .want_buffer = CHANGE_SNDBUF, .want_reason = EST_SHRINK, .applies = true, .learns = true,
+	{ .name = "a stale target overtaken by a sockops regrowth",
+	  .conns = { IDLE },
+	  .nconns = 1,
+	  .ticks = 1,
+	  .setup = shrink_overtaken,
+	  .want_buffer = CHANGE_NONE,
+	  .check = regrowth_adopted },
+	{ .name = "a shrink the kernel's autotuning outgrew still applies",
+	  .conns = { IDLE },
+	  .nconns = 1,
+	  .ticks = 1,
+	  .setup = shrink_outgrown,
+	  .want_buffer = CHANGE_NONE,
+	  .check = shrink_still_applies },
+	{ .name = "a connection that closed",
+	  .conns = { IDLE, IDLE },
+	  .nconns = 2,
+	  .ticks = 4,
+	  .closes_at = 3,
+	  .want_buffer = CHANGE_NONE,
+	  .check = closed_is_gone },
+	{ .name = "learned destinations",
+	  .conns = { BULK_SENDER, BULK_RECEIVER },
+	  .nconns = 2,
+	  .ticks = 5,
+	  .want_buffer = CHANGE_SNDBUF,
+	  .want_reason = EST_SHRINK,
+	  .applies = true,
+	  .learns = true,
 	  .check = destinations_learned },
 };
 
@@ -482,7 +576,8 @@ static void tunable(void **state)
 	f.s.family = AF_INET6;
 	f.s.daddr[15] = 1; /* ::1 */
 	assert_false(plan_tunable(&f));
-	f.s.daddr[10] = f.s.daddr[11] = 0xff, f.s.daddr[12] = 127, f.s.daddr[15] = 1; /* ::ffff:127.0.0.1 */
+	f.s.daddr[10] = f.s.daddr[11] = 0xff, f.s.daddr[12] = 127,
+	f.s.daddr[15] = 1; /* ::ffff:127.0.0.1 */
 	assert_false(plan_tunable(&f));
 }
 
@@ -491,8 +586,9 @@ static void tunable(void **state)
  * to the other array. */
 static void same_connections_in_place(void **state)
 {
-	static const struct plan_case c = { .name = "in place", .conns = { BULK_SENDER, IDLE }, .nconns = 2,
-					    .ticks = 3 };
+	static const struct plan_case c = {
+		.name = "in place", .conns = { BULK_SENDER, IDLE }, .nconns = 2, .ticks = 3
+	};
 	static struct run r;
 
 	(void)state;
