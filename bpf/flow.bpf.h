@@ -314,7 +314,9 @@ static __always_inline void flow_record(__u64 cookie, const struct tcp_sock *tp,
 	init.cgroup_id = sock_cgroup_id(sk);
 	init.app_locks = sock_userlocks(sk) & (SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK);
 	init.seen_pass = pass;
-	init.state = skc->skc_state;
+	/* outside a pass it is sockops at establishment, whose passive-side
+	 * callback runs just before the kernel sets the socket ESTABLISHED */
+	init.state = pass ? skc->skc_state : TCP_ESTABLISHED;
 	if (refresh)
 		flow_refresh(&init, tp);
 	init.created_ns = bpf_ktime_get_ns();
