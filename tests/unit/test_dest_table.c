@@ -24,65 +24,72 @@ static void v6(uint8_t a[16], const char *text)
 	assert_int_equal(inet_pton(AF_INET6, text, a), 1);
 }
 
+/* The key of cgroup 7 (or another) and an address (IPv6 when it has a colon). */
+static struct dest_key key_of(uint64_t cgroup_id, const char *text)
+{
+	uint8_t a[16];
+	bool ipv6 = strchr(text, ':') != NULL;
+
+	if (ipv6)
+		v6(a, text);
+	else
+		v4(a, text);
+	return dest_key_make(cgroup_id, ipv6 ? AF_INET6 : AF_INET, a);
+}
+
 static bool same_key(const struct dest_key *a, const struct dest_key *b)
 {
 	return a->cgroup_id == b->cgroup_id && a->family == b->family &&
 	       memcmp(a->addr, b->addr, 16) == 0;
 }
 
+/* An address, the family and prefix its key must have. */
+static void key_is(const char *text, int family, const uint8_t prefix[16])
+{
+	struct dest_key k = key_of(7, text);
+
+	assert_int_equal(k.family, family);
+	assert_int_equal(k.cgroup_id, 7);
+	assert_memory_equal(k.addr, prefix, 16);
+}
+
 static void dest_key_masking(void **unused)
 {
-	(void)unused;
-	uint8_t a[16], b[16];
-	struct dest_key ka, kb;
 	static const uint8_t v4_24[16] = { 198, 18, 5 };
 	static const uint8_t v6_64[16] = { 0xfd, 0x00, 0x01, 0x98, 0x00, 0x18, 0x00, 0x01 };
+	/* pairs of (cgroup, address): one destination or two */
+	static const struct {
+		uint64_t cgroup_a;
+		const char *a;
+		uint64_t cgroup_b;
+		const char *b;
+		bool same;
+	} pairs[] = {
+		{ 7, "198.18.5.77", 7, "198.18.5.1", true }, /* IPv4: /24 */
+		{ 7, "198.18.5.77", 7, "198.18.6.77", false },
+		{ 7, "198.18.5.77", 8, "198.18.5.77", false }, /* the cgroup is part of the key */
+		{ 7, "fd00:198:18:1::5", 7, "fd00:198:18:1:ffff:1:2:3", true }, /* IPv6: /64 */
+		{ 7, "fd00:198:18:1::5", 7, "fd00:198:18:2::5", false },
+		/* v4-mapped: that IPv4's /24 */
+		{ 7, "::ffff:198.18.5.200", 7, "198.18.5.9", true },
+	};
+	uint8_t a[16] = {};
+	(void)unused;
 
-	/* IPv4: /24 */
-	v4(a, "198.18.5.77");
-	ka = dest_key_make(7, AF_INET, a);
-	assert_int_equal(ka.family, AF_INET);
-	assert_int_equal(ka.cgroup_id, 7);
-	assert_memory_equal(ka.addr, v4_24, 16);
-	v4(b, "198.18.5.1");
-	kb = dest_key_make(7, AF_INET, b);
-	assert_true(same_key(&ka, &kb));
-	v4(b, "198.18.6.77");
-	kb = dest_key_make(7, AF_INET, b);
-	assert_false(same_key(&ka, &kb));
-	/* the cgroup is part of the key */
-	v4(b, "198.18.5.77");
-	kb = dest_key_make(8, AF_INET, b);
-	assert_false(same_key(&ka, &kb));
+	key_is("198.18.5.77", AF_INET, v4_24);
+	key_is("fd00:198:18:1::5", AF_INET6, v6_64);
+	key_is("::ffff:198.18.5.200", AF_INET, v4_24);
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		struct dest_key ka = key_of(pairs[i].cgroup_a, pairs[i].a);
+		struct dest_key kb = key_of(pairs[i].cgroup_b, pairs[i].b);
 
-	/* IPv6: /64 */
-	v6(a, "fd00:198:18:1::5");
-	ka = dest_key_make(7, AF_INET6, a);
-	assert_int_equal(ka.family, AF_INET6);
-	assert_memory_equal(ka.addr, v6_64, 16);
-	v6(b, "fd00:198:18:1:ffff:1:2:3");
-	kb = dest_key_make(7, AF_INET6, b);
-	assert_true(same_key(&ka, &kb));
-	v6(b, "fd00:198:18:2::5");
-	kb = dest_key_make(7, AF_INET6, b);
-	assert_false(same_key(&ka, &kb));
-
-	/* IPv4-mapped IPv6 is that IPv4 address's /24 */
-	v6(a, "::ffff:198.18.5.200");
-	ka = dest_key_make(7, AF_INET6, a);
-	assert_int_equal(ka.family, AF_INET);
-	assert_memory_equal(ka.addr, v4_24, 16);
-	v4(b, "198.18.5.9");
-	kb = dest_key_make(7, AF_INET, b);
-	assert_true(same_key(&ka, &kb));
+		print_message("%s and %s\n", pairs[i].a, pairs[i].b);
+		assert_int_equal(same_key(&ka, &kb), pairs[i].same);
+	}
 	/* ...but not an IPv6 address that merely ends like one */
-	v6(a, "fd00::ffff:c612:5c8");
-	ka = dest_key_make(7, AF_INET6, a);
-	assert_int_equal(ka.family, AF_INET6);
-
+	assert_int_equal(key_of(7, "fd00::ffff:c612:5c8").family, AF_INET6);
 	/* other families are no destination */
-	ka = dest_key_make(7, 1 /* AF_UNIX */, a);
-	assert_int_equal(ka.family, 0);
+	assert_int_equal(dest_key_make(7, 1 /* AF_UNIX */, a).family, 0);
 }
 
 static void dest_learn_and_lookup(void **unused)
