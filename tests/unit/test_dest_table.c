@@ -92,6 +92,19 @@ static void dest_key_masking(void **unused)
 	assert_int_equal(dest_key_make(7, 1 /* AF_UNIX */, a).family, 0);
 }
 
+/* Sizes learned at one key (at time now) and then found at another. */
+static void learn_then_find(struct dest_table *t, const struct dest_key *at, uint32_t snd,
+			    uint32_t rcv, uint64_t now, const struct dest_key *find,
+			    uint32_t want_snd, uint32_t want_rcv)
+{
+	uint32_t found_snd, found_rcv;
+
+	assert_int_equal(dest_learn(t, at, snd, rcv, now, NULL), 0);
+	assert_true(dest_lookup(t, find, &found_snd, &found_rcv));
+	assert_int_equal(found_snd, want_snd);
+	assert_int_equal(found_rcv, want_rcv);
+}
+
 static void dest_learn_and_lookup(void **unused)
 {
 	(void)unused;
@@ -111,27 +124,15 @@ static void dest_learn_and_lookup(void **unused)
 	assert_int_equal(snd, 0);
 	assert_int_equal(rcv, 0);
 
-	/* the first value seeds; later ones are smoothed (alpha 0.25) */
-	assert_int_equal(dest_learn(&t, &k, 1000000, 4000000, 10, NULL), 0);
-	assert_true(dest_lookup(&t, &same_net, &snd, &rcv));
-	assert_int_equal(snd, 1000000);
-	assert_int_equal(rcv, 4000000);
-	assert_int_equal(dest_learn(&t, &same_net, 2000000, 0, 20, NULL), 0);
-	assert_true(dest_lookup(&t, &k, &snd, &rcv));
-	assert_int_equal(snd, 1250000);
-	assert_int_equal(rcv, 4000000); /* 0: nothing learned for rcvbuf */
-	assert_int_equal(dest_learn(&t, &k, 0, 2000000, 30, NULL), 0);
-	assert_true(dest_lookup(&t, &k, &snd, &rcv));
-	assert_int_equal(snd, 1250000);
-	assert_int_equal(rcv, 3500000);
-
+	/* the first value seeds; later ones are smoothed (alpha 0.25); 0: nothing
+	 * learned for that side */
+	learn_then_find(&t, &k, 1000000, 4000000, 10, &same_net, 1000000, 4000000);
+	learn_then_find(&t, &same_net, 2000000, 0, 20, &k, 1250000, 4000000);
+	learn_then_find(&t, &k, 0, 2000000, 30, &k, 1250000, 3500000);
 	/* a side never learned stays 0 */
-	v6(a, "fd00:198:18::1");
-	struct dest_key k6 = dest_key_make(1, AF_INET6, a);
-	assert_int_equal(dest_learn(&t, &k6, 0, 300000, 40, NULL), 0);
-	assert_true(dest_lookup(&t, &k6, &snd, &rcv));
-	assert_int_equal(snd, 0);
-	assert_int_equal(rcv, 300000);
+	struct dest_key k6 = key_of(1, "fd00:198:18::1");
+
+	learn_then_find(&t, &k6, 0, 300000, 40, &k6, 0, 300000);
 
 	/* nothing to learn, or no destination */
 	v4(a, "198.18.9.1");
