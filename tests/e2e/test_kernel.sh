@@ -151,7 +151,8 @@ flow() { # PORT: goodput (bit/s) of 10 s after 3 s
 stock=$(flow 5311)
 agent_start --observe --interval 0.5 || { fail "agent starts in observe mode"; finish; }
 observed=$(flow 5312)
-check "--observe applied nothing (counter applied: $(bpf_counter 3))" [ "$(bpf_counter 3)" = 0 ]
+observe_counters="applied $(bpf_counter 3), set at start $(bpf_counter 4), regrown $(bpf_counter 8)"
+check "--observe set nothing (counters: $observe_counters)" [ "$observe_counters" = "applied 0, set at start 0, regrown 0" ]
 check "--observe left net.core.wmem_max alone" [ "$(sysctl -n net.core.wmem_max)" = "$WMEM0" ]
 agent_stop
 agent_start --interval 0.5 || { fail "agent starts tuning"; finish; }
@@ -160,7 +161,9 @@ applied=$(bpf_counter 3)
 agent_stop
 log "buffer-limited flow, 20 Mbit/s x 80 ms, sender capped at 32 KB: stock $stock ($((stock * 100 / ceiling))%), observe $observed, tuned $tuned bit/s ($((tuned * 100 / ceiling))% of the ceiling $ceiling); $applied buffer changes applied"
 check "the stock flow is held back by its buffer: $((stock * 100 / ceiling))% of the ceiling (<= 70%)" [ "$stock" -le $((ceiling * 7 / 10)) ]
-check "--observe: goodput like stock's ($observed vs $stock)" awk -v a="$observed" -v b="$stock" 'BEGIN { exit !(a >= b * 0.5 && a <= b * 2) }'
+# observe sets nothing (checked above), so a faster flow than stock's is the
+# path's noise, which is large under emulation: only harm is asserted
+check "--observe: goodput at least half of stock's ($observed vs $stock)" awk -v a="$observed" -v b="$stock" 'BEGIN { exit !(a >= b * 0.5) }'
 check "tuning raised the buffer-limited flow: $tuned >= 1.25 x stock's $stock" awk -v a="$tuned" -v b="$stock" 'BEGIN { exit !(a >= b * 1.25) }'
 check "tuned flow at >= 75% of the path's ceiling ($((tuned * 100 / ceiling))%)" [ "$tuned" -ge $((ceiling * 3 / 4)) ]
 # each change applied once: a target the kernel rounds or refuses is not
