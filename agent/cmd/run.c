@@ -8,7 +8,11 @@
 #include "runtime/listen.h"
 #include "runtime/log.h"
 
-#define OPT_PER_CONNECTION 0x100
+/* keys of the options without a short form: above every character */
+enum run_long_option {
+	OPT_PER_CONNECTION = 0x100,
+	OPT_BPF_STATS,
+};
 
 static const struct argp_option run_options[] = {
 	{ "cgroup", 'c', "PATH", 0,
@@ -36,6 +40,9 @@ static const struct argp_option run_options[] = {
 	  0 },
 	{ "metrics-per-connection", OPT_PER_CONNECTION, NULL, 0,
 	  "Also one metrics series per connection (many series on a busy host)", 0 },
+	{ "metrics-bpf-stats", OPT_BPF_STATS, NULL, 0,
+	  "Also the runs and run time of each BPF program: turns on the kernel's BPF statistics, which time every BPF program on the host (two clock reads per run)",
+	  0 },
 	{ "config", 'f', "PATH", 0,
 	  "Configuration file (default " CONFIG_DEFAULT_PATH
 	  " if it exists); options given here win over its [global]; SIGHUP reloads it",
@@ -109,6 +116,9 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_PER_CONNECTION:
 		args->cli.per_connection = true;
+		break;
+	case OPT_BPF_STATS:
+		args->cli.bpf_stats = true;
 		break;
 	case 'v':
 		log_verbose = 1;

@@ -434,6 +434,26 @@ static const char *const event_names[CNT_MAX] = {
 	[CNT_REGROWN] = "regrown",
 };
 
+/* Only where the agent turned the kernel's statistics on (--metrics-bpf-stats):
+ * without them the kernel counts nothing, and zeros would read as programs
+ * that never ran. */
+static void program_families(struct prom_buf *b, const struct metrics_snapshot *m)
+{
+	prom_family(
+		b, "tcptune_bpf_program_runs_total", "counter",
+		"Runs of each BPF program (kernel BPF statistics, on with --metrics-bpf-stats).");
+	for (size_t i = 0; i < m->nprograms; i++)
+		prom_sample(b, "tcptune_bpf_program_runs_total",
+			    &(struct prom_label){ "program", m->programs[i].name }, 1,
+			    (double)m->programs[i].runs);
+	prom_family(b, "tcptune_bpf_program_run_seconds_total", "counter",
+		    "Time spent in each BPF program.");
+	for (size_t i = 0; i < m->nprograms; i++)
+		prom_sample(b, "tcptune_bpf_program_run_seconds_total",
+			    &(struct prom_label){ "program", m->programs[i].name }, 1,
+			    m->programs[i].run_ns / 1e9);
+}
+
 /* The kernel, the ways of working it allows, and each feature (1 present,
  * 0 missing or forced off). */
 static void kernel_families(struct prom_buf *b, const struct features *f)
@@ -503,19 +523,8 @@ int metrics_render(const struct metrics_snapshot *m, struct prom_buf *b)
 		prom_sample(b, "tcptune_bpf_events_total",
 			    &(struct prom_label){ "event", event_names[i] }, 1,
 			    (double)m->events[i]);
-	prom_family(
-		b, "tcptune_bpf_program_runs_total", "counter",
-		"Runs of each BPF program (kernel BPF statistics, enabled while the agent runs).");
-	for (size_t i = 0; i < m->nprograms; i++)
-		prom_sample(b, "tcptune_bpf_program_runs_total",
-			    &(struct prom_label){ "program", m->programs[i].name }, 1,
-			    (double)m->programs[i].runs);
-	prom_family(b, "tcptune_bpf_program_run_seconds_total", "counter",
-		    "Time spent in each BPF program.");
-	for (size_t i = 0; i < m->nprograms; i++)
-		prom_sample(b, "tcptune_bpf_program_run_seconds_total",
-			    &(struct prom_label){ "program", m->programs[i].name }, 1,
-			    m->programs[i].run_ns / 1e9);
+	if (m->nprograms)
+		program_families(b, m);
 
 	prom_family(b, "tcptune_ticks_total", "counter",
 		    "Agent ticks (collection passes with a tuning decision).");

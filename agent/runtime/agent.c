@@ -148,7 +148,8 @@ static void metrics_render_page(struct agent *a)
 	for (int i = 0; i < CNT_MAX; i++)
 		m.events[i] = counter_read(a->loader.counters_fd, i);
 	memcpy(m.changes, a->tuner.changes, sizeof(m.changes));
-	m.nprograms = loader_program_stats(&a->loader, programs, 8);
+	if (ms->stats_fd >= 0)
+		m.nprograms = loader_program_stats(&a->loader, programs, 8);
 	if (process_usage(&m.cpu_seconds, &rss))
 		m.cpu_seconds = 0;
 	m.rss_bytes = rss;
@@ -414,13 +415,18 @@ static int enable_stats(struct agent *a)
 
 	if (!m)
 		return 0;
-	m->stats_fd = loader_enable_stats();
-	if (m->stats_fd < 0)
-		log_info(
-			"metrics: kernel BPF statistics could not be enabled (%s): program run counts stay 0",
-			strerror(-m->stats_fd));
-	log_info("metrics: serving http://%s/metrics%s", a->cur->metrics,
-		 a->opts.cli.per_connection ? " (with per-connection series)" : "");
+	/* off unless asked: while on, the kernel times every BPF program on
+	 * the host, tcptune's on every write and read among them */
+	if (a->opts.cli.bpf_stats) {
+		m->stats_fd = loader_enable_stats();
+		if (m->stats_fd < 0)
+			log_info(
+				"metrics: kernel BPF statistics could not be enabled (%s): no program series",
+				strerror(-m->stats_fd));
+	}
+	log_info("metrics: serving http://%s/metrics%s%s", a->cur->metrics,
+		 a->opts.cli.per_connection ? " (with per-connection series)" : "",
+		 m->stats_fd >= 0 ? " (with BPF program statistics)" : "");
 	return 0;
 }
 

@@ -158,6 +158,10 @@ int settings_load(const struct cli_settings *cli, struct settings *out, char *wh
 		snprintf(why, len, "--metrics-per-connection needs --metrics (it is off)");
 		return -1;
 	}
+	if (cli->bpf_stats && !strcmp(out->metrics, "off")) {
+		snprintf(why, len, "--metrics-bpf-stats needs --metrics (it is off)");
+		return -1;
+	}
 	return 0;
 }
 

@@ -21,6 +21,9 @@ struct cli_settings {
 	__u64 budget;
 	const char *metrics; /* "off" or ADDR:PORT */
 	bool per_connection;
+	/* the kernel's run-time statistics of every BPF program on the host,
+	 * on while the agent runs: two clock reads per program run */
+	bool bpf_stats;
 	const char *config_path; /* NULL: CONFIG_DEFAULT_PATH if it exists */
 };
 

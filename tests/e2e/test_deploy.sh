@@ -580,7 +580,11 @@ elif cmd == "eval":
         if r.get("status") != "success":
             problems.append(f"panel {p['id']} \"{p['title']}\" {t['refId']}: {r.get('error')} ({expr})")
         elif not r["data"]["result"]:
-            problems.append(f"panel {p['id']} \"{p['title']}\" {t['refId']}: no data ({expr})")
+            # the per-program series come only with --metrics-bpf-stats
+            if "tcptune_bpf_program_" in expr:
+                print(f"panel {p['id']} \"{p['title']}\" {t['refId']}: no data, as expected without --metrics-bpf-stats")
+            else:
+                problems.append(f"panel {p['id']} \"{p['title']}\" {t['refId']}: no data ({expr})")
 else:
     sys.exit(f"unknown command {cmd}")
 for p in problems:
@@ -857,9 +861,13 @@ check "it sees the connection of another user's process in an unnamed namespace"
 status=$(http_status "http://127.0.0.1:$PORT/metrics" "$TMP/page")
 check "the liveness probe's GET /metrics is 200 ($status)" [ "$status" = 200 ]
 
-# The dashboard's metric names, against the families the agent serves.
+# The dashboard's metric names, against the families the agent serves. The
+# per-program families come only with --metrics-bpf-stats (test_metrics checks
+# them), which the manifest leaves off: the dashboard's panels on them stay
+# empty unless an operator turns it on.
 awk '$1 == "#" && $2 == "TYPE" { print $3, $4 }' "$TMP/page" | sort >"$TMP/families"
-"$PY" "$TMP/dash.py" metrics "$DASHBOARD" >"$TMP/used"
+"$PY" "$TMP/dash.py" metrics "$DASHBOARD" |
+	grep -vxE 'tcptune_bpf_program_(runs|run_seconds)_total' >"$TMP/used"
 unknown=$(while read -r m; do
 	base=$(sed -E 's/_(bucket|sum|count)$//' <<<"$m")
 	grep -q "^$m " "$TMP/families" || { grep -q "^$base histogram" "$TMP/families" && [ "$base" != "$m" ]; } || echo "$m"

@@ -105,6 +105,11 @@ at_least() { awk -v m="$1" -v v="$2" 'BEGIN { exit !(v != "" && v + 0 == v && v 
 not() { ! "$@"; }
 # text_format CONTENT-TYPE: Prometheus text format 0.0.4
 text_format() { [[ "$1" == "text/plain;"*"version=0.0.4"* ]]; }
+# tcptune_prog_runs: the runs the kernel counted of tcptune's loaded programs
+tcptune_prog_runs() {
+	bpftool prog show --json 2>/dev/null |
+		jq '[.[] | select(.name != null and (.name | test("^(tcptune_|inet_sock_set_state$)"))) | (.run_cnt // 0)] | add // 0'
+}
 # agent_listens: the TCP sockets the agent listens on, as ADDR:PORT lines
 agent_listens() { ss -Hltnp | awk -v p="pid=$AGENT_PID," 'index($0, p) { print $4 }'; }
 
@@ -135,8 +140,7 @@ n=$(first_value tcptune_connections "$TMP/page")
 check "tcptune_connections >= 1 ($n)" at_least 1 "$n"
 for f in connections:gauge buffer_assigned_bytes:gauge cgroup_connections:gauge \
 	destination_connections:gauge srtt_seconds:histogram buffer_size_bytes:histogram \
-	buffer_changes_total:counter bpf_events_total:counter bpf_program_runs_total:counter \
-	bpf_program_run_seconds_total:counter agent_cpu_seconds_total:counter \
+	buffer_changes_total:counter bpf_events_total:counter agent_cpu_seconds_total:counter \
 	agent_resident_memory_bytes:gauge ticks_total:counter; do
 	check "family tcptune_${f%%:*} is a ${f#*:}" grep -qx "# TYPE tcptune_${f%%:*} ${f#*:}" "$TMP/page"
 done
@@ -154,6 +158,15 @@ check "a destination_connections series has a destination label" \
 	grep -qE '^tcptune_destination_connections\{destination="[^"]+"\} [1-9]' "$TMP/page"
 check "bpf_events_total counts created connections" grep -qE '^tcptune_bpf_events_total\{event="created"\} [1-9]' "$TMP/page"
 check "no per-connection series without --metrics-per-connection" not grep -q '^tcptune_connection_' "$TMP/page"
+check "no BPF program series without --metrics-bpf-stats" not grep -q '^# TYPE tcptune_bpf_program_' "$TMP/page"
+# the kernel's statistics stay off: the agent's programs, run on every
+# write of the iperf3 transfer, count no runs
+if [ "$(sysctl -n kernel.bpf_stats_enabled)" = 0 ]; then
+	runs=$(tcptune_prog_runs)
+	check "without --metrics-bpf-stats the kernel counts no runs of tcptune's programs ($runs)" [ "$runs" = 0 ]
+else
+	log "kernel.bpf_stats_enabled is on here: the statistics' staying off is not checked"
+fi
 resp=$(http_get "$URL/nope")
 check "GET /nope is 404 ($resp)" [ "${resp%% *}" = 404 ]
 
@@ -213,14 +226,26 @@ rc=$?
 check "the agent with a metrics server exits 0 on SIGTERM (rc $rc)" [ "$rc" = 0 ]
 check "the metrics port is closed once the agent exits" [ "$(http_get "$URL/metrics")" = refused ]
 
-# --- --metrics-per-connection (the iperf3 transfer still runs) ---------------
-agent_start --interval 0.5 --metrics "127.0.0.1:$PORT" --metrics-per-connection ||
-	{ fail "agent starts with --metrics-per-connection"; finish; }
+# --- --metrics-per-connection and --metrics-bpf-stats (the iperf3 transfer
+# still runs) -------------------------------------------------------------------
+agent_start --interval 0.5 --metrics "127.0.0.1:$PORT" --metrics-per-connection --metrics-bpf-stats ||
+	{ fail "agent starts with --metrics-per-connection --metrics-bpf-stats"; finish; }
 resp=$(http_get "$URL/metrics" "$TMP/page")
 check "--metrics-per-connection: GET /metrics is 200" [ "${resp%% *}" = 200 ]
 check "--metrics-per-connection: promtool check metrics accepts the page" promtool check metrics <"$TMP/page"
 check "--metrics-per-connection: tcptune_connection_srtt_seconds of the connection to :5302" \
 	grep -qE '^tcptune_connection_srtt_seconds\{(.*,)?remote="127\.0\.0\.1:5302"' "$TMP/page"
+for f in bpf_program_runs_total bpf_program_run_seconds_total; do
+	check "--metrics-bpf-stats: family tcptune_$f is a counter" grep -qx "# TYPE tcptune_$f counter" "$TMP/page"
+done
+# a page rendered after some runs were counted: the programs' runs go up
+page_counts_runs() {
+	http_get "$URL/metrics" "$TMP/page" >/dev/null &&
+		grep -qE '^tcptune_bpf_program_runs_total\{program="[a-z_]+"\} [1-9]' "$TMP/page"
+}
+check "--metrics-bpf-stats: a program's runs are counted" wait_for 10 page_counts_runs
+runs=$(tcptune_prog_runs)
+check "--metrics-bpf-stats: the kernel counts runs of tcptune's programs ($runs)" [ "${runs:-0}" -gt 0 ]
 agent_stop TERM
 
 # --- --metrics off -----------------------------------------------------------
@@ -238,6 +263,11 @@ rc=$?
 check "the agent with --metrics off exits 0 on SIGTERM (rc $rc)" [ "$rc" = 0 ]
 
 # --- bad input ---------------------------------------------------------------
+timeout 5 "$TCPTUNE" run --metrics off --metrics-bpf-stats >"$TMP/out" 2>"$TMP/err"
+rc=$?
+log "--metrics off --metrics-bpf-stats: rc $rc, stderr: $(cat "$TMP/err")"
+check "--metrics-bpf-stats without metrics: a non-zero exit (rc $rc) and one line saying it needs --metrics" \
+	bash -c '[ "$1" != 0 ] && [ "$1" != 124 ] && [ "$(wc -l <"$2")" = 1 ] && grep -q -- "--metrics-bpf-stats needs --metrics" "$2"' _ "$rc" "$TMP/err"
 # bounded: an agent that took the value would run until killed
 timeout 5 "$TCPTUNE" run --metrics nonsense >"$TMP/out" 2>"$TMP/err"
 rc=$?

@@ -246,6 +246,20 @@ static void counters_and_agent(void **unused)
 	free(t);
 }
 
+/* Without the kernel's statistics (no --metrics-bpf-stats) the program
+ * families are left out, not shown as counts that stand still. */
+static void program_families_only_with_statistics(void **unused)
+{
+	(void)unused;
+	struct metrics_snapshot m = { .ticks = 1 };
+	char *t = render(&m);
+
+	assert_null(strstr(t, "tcptune_bpf_program_runs_total"));
+	assert_null(strstr(t, "tcptune_bpf_program_run_seconds_total"));
+	assert_int_equal(value_of(t, "tcptune_ticks_total"), 1);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +267,7 @@ int main(void)
 		cmocka_unit_test(histograms_are_cumulative),
 		cmocka_unit_test(destinations_are_bounded),
 		cmocka_unit_test(counters_and_agent),
+		cmocka_unit_test(program_families_only_with_statistics),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
