@@ -48,7 +48,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(wildcard tests/unit/test_*.
 BPF_TESTS := $(patsubst tests/bpf/%.c,$(BUILD)/%,$(wildcard tests/bpf/test_bpf_*.c))
 # helpers the end-to-end tests run
 TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline $(BUILD)/load $(BUILD)/rpc
-BENCH_TOOLS := $(BUILD)/load $(BUILD)/rpc
+BENCH_TOOLS := $(BUILD)/load $(BUILD)/pingpong $(BUILD)/rpc
 
 .PHONY: all deps run test unit bpf-tests check-layers format-check format e2e bench bench-load bench-wan bench-noharm demo vmlinux clean help sanitize fuzz fuzz-build test-kernels
 all: $(BUILD)/tcptune
@@ -103,6 +103,9 @@ $(BUILD)/test_bpf_%: tests/bpf/test_bpf_%.c $(BPF_TEST_FIXTURE) $(BUILD)/libtcpt
 		$(LIBBPF_LIBS) $(MHD_LIBS) $(INIH_LIBS) -lm
 
 $(BUILD)/load: bench/load.c | $(BUILD)
+	$(CC) $(CFLAGS) $< -o $@
+
+$(BUILD)/pingpong: bench/pingpong.c | $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@
 
 $(BUILD)/btf_rename: tests/tools/btf_rename.c | $(BUILD)

@@ -13,7 +13,16 @@
 #     each run with two sched_clock() reads, and that is in the figure: on the
 #     2-vCPU reference VM (retpolines, SRSO safe-RET) a tp_btf program that
 #     only returns 0 measured ~60 ns/run.
-#  3. Removes everything it created, also on failure or Ctrl-C, and checks that
+#  3. Wall-clock cost of a write and a read: PP_ROUNDS rounds of
+#     build/pingpong (one byte written and read back on one loopback
+#     connection, both ends in one thread, PP_ITERATIONS times) without and
+#     with the agent, statistics off. The median difference per write and
+#     read, times the writes and reads per GiB of step 2, over the CPU time
+#     per GiB of step 1, predicts the throughput ratio of a CPU-bound bulk
+#     flow: a figure steadier than step 1's, whose runs swing by up to 50%
+#     between modes of the loopback path that come and go with or without
+#     the agent.
+#  4. Removes everything it created, also on failure or Ctrl-C, and checks that
 #     no tcptune program stays loaded and /sys/fs/bpf/tcptune is gone.
 #
 # Ends with a block of "overhead: ..." lines (the figures docs/benchmarks.md quotes).
@@ -42,6 +51,8 @@
 #                   switched modes within runs more often than 64 KiB ones.
 #                   A round whose two runs sit in different modes is off by
 #                   10-25%: read the per-round ratios and the CPU per GiB too.
+#   PP_ROUNDS       rounds of the ping-pong without/with (default 5)
+#   PP_ITERATIONS   writes and reads per ping-pong run (default 200000)
 #   TCPTUNE         agent binary (default build/tcptune)
 set -u
 
@@ -59,6 +70,7 @@ EVENT_PROGS='inet_sock_set_state|tcptune_sendmsg|tcptune_recvmsg|tcptune_sockops
 # per-event programs run often enough to be measured (bench/load.c)
 CHURN_RATE=${CHURN_RATE:-2000}
 LOAD=$ROOT/build/load
+PINGPONG=$ROOT/build/pingpong
 TARGET_RATIO=0.98
 TARGET_NS=150
 PORT=5201
@@ -82,16 +94,19 @@ if [ -z "${IPERF_AFFINITY+set}" ]; then
 	IPERF_AFFINITY=
 	[ "$(nproc)" -ge 2 ] && IPERF_AFFINITY=0,1
 fi
-for v in ROUNDS SECS STATS_SECS WARMUP; do
+PP_ROUNDS=${PP_ROUNDS:-5}
+PP_ITERATIONS=${PP_ITERATIONS:-200000}
+for v in ROUNDS SECS STATS_SECS WARMUP PP_ROUNDS PP_ITERATIONS; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v='${!v}' must be a whole number of seconds/rounds"
 done
-if [ "$ROUNDS" -lt 1 ] || [ "$SECS" -lt 1 ] || [ "$STATS_SECS" -lt 1 ]; then
-	die "ROUNDS, SECONDS and STATS_SECONDS must be at least 1"
+if [ "$ROUNDS" -lt 1 ] || [ "$SECS" -lt 1 ] || [ "$STATS_SECS" -lt 1 ] || [ "$PP_ROUNDS" -lt 1 ] || [ "$PP_ITERATIONS" -lt 1 ]; then
+	die "ROUNDS, SECONDS, STATS_SECONDS, PP_ROUNDS and PP_ITERATIONS must be at least 1"
 fi
 
 [ "$(id -u)" = 0 ] || die "must run as root (loads BPF programs, creates a network namespace)"
 [ -x "$TCPTUNE" ] || die "$TCPTUNE not built (run make)"
 [ -x "$LOAD" ] || die "$LOAD not built (make $LOAD)"
+[ -x "$PINGPONG" ] || die "$PINGPONG not built (make $PINGPONG)"
 for tool in iperf3 jq bpftool ip ss awk; do
 	command -v "$tool" >/dev/null || die "$tool is missing (make deps installs it)"
 done
@@ -268,6 +283,8 @@ gbit() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1e9 }'; }
 # mean, min, max of the arguments
 stats() { printf '%s\n' "$@" | awk '{ s += $1; if (NR == 1 || $1 < lo) lo = $1; if (NR == 1 || $1 > hi) hi = $1 }
 	END { printf "%.0f %.0f %.0f", s / NR, lo, hi }'; }
+# median FORMAT: the median of the numbers on stdin, printed with FORMAT
+median() { sort -g | awk -v f="$1" '{ v[NR] = $1 } END { printf f, NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 say "$("$TCPTUNE" --version 2>/dev/null | head -n 1), kernel $(uname -r), $(nproc) CPUs"
 say "$ROUNDS rounds of ${SECS} s without / ${SECS} s with the agent, loopback iperf3 ($CC${IPERF_ARGS:+, $IPERF_ARGS}) in namespace $NS${IPERF_AFFINITY:+, client,server on CPUs $IPERF_AFFINITY}"
@@ -297,11 +314,32 @@ done
 read -r wo_mean wo_min wo_max <<<"$(stats "${without[@]}")"
 read -r wi_mean wi_min wi_max <<<"$(stats "${with[@]}")"
 ratio=$(awk -v a="$wi_mean" -v b="$wo_mean" 'BEGIN { printf "%.3f", a / b }')
-median_ratio=$(printf '%s\n' "${ratios[@]}" | sort -g |
-	awk '{ v[NR] = $1 } END { printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+median_ratio=$(printf '%s\n' "${ratios[@]}" | median %.3f)
 read -r wo_cpu _ _ <<<"$(stats "${without_cpu[@]}")"
 read -r wi_cpu _ _ <<<"$(stats "${with_cpu[@]}")"
 ratio_ok=$(awk -v r="$ratio" -v t="$TARGET_RATIO" 'BEGIN { print (r >= t) ? "ok" : "MISSED" }')
+
+# ---- 3 (run here, with the statistics still off). The ping-pong on the
+# last CPU, the agent started afresh for each "with" run, which comes first in
+# even rounds.
+pingpong() { # prints ns per write and read
+	local out
+	out=$(ip netns exec "$NS" taskset -c "$(($(nproc) - 1))" "$PINGPONG" "$PP_ITERATIONS" 1500 2>&1) ||
+		die "pingpong failed: $out"
+	sed -n 's/.*, \([0-9.]*\) ns each pair$/\1/p' <<<"$out"
+}
+pp_without=() pp_with=()
+for ((r = 1; r <= PP_ROUNDS; r++)); do
+	[ $((r % 2)) = 1 ] && pp_without+=("$(pingpong)")
+	agent_start
+	pp_with+=("$(pingpong)")
+	agent_stop_checked
+	[ $((r % 2)) = 0 ] && pp_without+=("$(pingpong)")
+	say "ping-pong round $r/$PP_ROUNDS: without ${pp_without[-1]} ns, with ${pp_with[-1]} ns per write and read"
+done
+pp_wo=$(printf '%s\n' "${pp_without[@]}" | median %.1f)
+pp_wi=$(printf '%s\n' "${pp_with[@]}" | median %.1f)
+pp_added=$(awk -v a="$pp_wi" -v b="$pp_wo" 'BEGIN { printf "%.1f", a - b }')
 
 # ---- 2. ns per program run, from the kernel's BPF run-time statistics (deltas
 # over the traffic window only: the agent's start-up is not in them)
@@ -380,6 +418,17 @@ say "connection churn during the statistics run: $CHURN_RESULT"
 ev_per=$(awk -v n="$ev_ns" -v r="$ev_runs" 'BEGIN { printf "%.0f", r ? n / r : 0 }')
 if [ "$ev_runs" -gt 0 ] && [ "$ev_per" -lt "$TARGET_NS" ]; then ev_ok=ok; else ev_ok=MISSED; missed+=("$ev_per ns per event"); fi
 say "per-event programs (${EVENT_PROGS//|/, }) together: $ev_per ns/event (target < $TARGET_NS) $ev_ok, $(awk -v r="$ev_runs" -v t="$dt" 'BEGIN { printf "%.0f", r / t }') events/s at $(gbit "$stats_bps") Gbit/s ($(awk -v r="$ev_runs" -v b="$stats_bps" -v t="$dt" 'BEGIN { printf "%.1f", b ? r / (b * t / 8 / 1048576) : 0 }') events per MiB)"
+app_runs=$(awk -F'\t' '$1 == "tcptune_sendmsg" || $1 == "tcptune_recvmsg" { r += $2 } END { print r + 0 }' <<<"$per_prog")
+# writes and reads per GiB moved, from the statistics run; what they add to
+# the CPU time per GiB, as a share of step 1's without the agent
+pp_share=$(awk -v r="$app_runs" -v b="$stats_bps" -v t="$dt" -v d="$pp_added" -v c="$wo_cpu" \
+	'BEGIN { g = b * t / 8 / 2^30; if (g > 0 && c > 0) printf "%.4f", (r / g) * (d / 2) / 1e6 / c; else print "" }')
+[ -n "$pp_share" ] || die "no writes, reads or bytes in the statistics run to scale the ping-pong by"
+pp_ratio=$(awk -v s="$pp_share" 'BEGIN { printf "%.3f", 1 / (1 + s) }')
+pp_ok=$(awk -v r="$pp_ratio" -v t="$TARGET_RATIO" 'BEGIN { print (r >= t) ? "ok" : "MISSED" }')
+[ "$pp_ok" = ok ] || missed+=("predicted throughput ratio $pp_ratio")
+say "ping-pong, median of $PP_ROUNDS: $pp_wo ns per write and read without the agent, $pp_wi ns with it: $pp_added ns added (sorted without: $(printf '%s\n' "${pp_without[@]}" | sort -g | tr '\n' ' ')| with: $(printf '%s\n' "${pp_with[@]}" | sort -g | tr '\n' ' '))"
+say "predicted throughput ratio = $pp_ratio (target >= $TARGET_RATIO) $pp_ok: $(awk -v r="$app_runs" -v b="$stats_bps" -v t="$dt" 'BEGIN { printf "%.0f", r / (b * t / 8 / 2^30) }') writes and reads per GiB x $pp_added / 2 ns = $(awk -v s="$pp_share" 'BEGIN { printf "%.2f", s * 100 }')% of the ${wo_cpu} CPU ms per GiB without the agent"
 say "all tcptune programs: $(awk -v n="$all_ns" -v t="$dt" 'BEGIN { printf "%.2f", n / t / 1e7 }')% of one CPU over ${dt} s (kernel.bpf_stats_enabled, $STATS_SECS s run)"
 say "cleanup: ok (namespace removed, no tcptune programs loaded, $PIN_DIR absent, kernel.bpf_stats_enabled back to $STATS_OLD)"
 if [ ${#missed[@]} = 0 ]; then
