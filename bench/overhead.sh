@@ -421,14 +421,14 @@ say "per-event programs (${EVENT_PROGS//|/, }) together: $ev_per ns/event (targe
 app_runs=$(awk -F'\t' '$1 == "tcptune_sendmsg" || $1 == "tcptune_recvmsg" { r += $2 } END { print r + 0 }' <<<"$per_prog")
 # writes and reads per GiB moved, from the statistics run; what they add to
 # the CPU time per GiB, as a share of step 1's without the agent
-pp_share=$(awk -v r="$app_runs" -v b="$stats_bps" -v t="$dt" -v d="$pp_added" -v c="$wo_cpu" \
-	'BEGIN { g = b * t / 8 / 2^30; if (g > 0 && c > 0) printf "%.4f", (r / g) * (d / 2) / 1e6 / c; else print "" }')
-[ -n "$pp_share" ] || die "no writes, reads or bytes in the statistics run to scale the ping-pong by"
+app_per_gib=$(awk -v r="$app_runs" -v b="$stats_bps" -v t="$dt" 'BEGIN { g = b * t / 8 / 2^30; if (g > 0 && r > 0) printf "%.0f", r / g }')
+[ -n "$app_per_gib" ] && [ "$wo_cpu" -gt 0 ] || die "no writes, reads or bytes in the statistics run to scale the ping-pong by"
+pp_share=$(awk -v n="$app_per_gib" -v d="$pp_added" -v c="$wo_cpu" 'BEGIN { printf "%.4f", n * (d / 2) / 1e6 / c }')
 pp_ratio=$(awk -v s="$pp_share" 'BEGIN { printf "%.3f", 1 / (1 + s) }')
 pp_ok=$(awk -v r="$pp_ratio" -v t="$TARGET_RATIO" 'BEGIN { print (r >= t) ? "ok" : "MISSED" }')
 [ "$pp_ok" = ok ] || missed+=("predicted throughput ratio $pp_ratio")
 say "ping-pong, median of $PP_ROUNDS: $pp_wo ns per write and read without the agent, $pp_wi ns with it: $pp_added ns added (sorted without: $(printf '%s\n' "${pp_without[@]}" | sort -g | tr '\n' ' ')| with: $(printf '%s\n' "${pp_with[@]}" | sort -g | tr '\n' ' '))"
-say "predicted throughput ratio = $pp_ratio (target >= $TARGET_RATIO) $pp_ok: $(awk -v r="$app_runs" -v b="$stats_bps" -v t="$dt" 'BEGIN { printf "%.0f", r / (b * t / 8 / 2^30) }') writes and reads per GiB x $pp_added / 2 ns = $(awk -v s="$pp_share" 'BEGIN { printf "%.2f", s * 100 }')% of the ${wo_cpu} CPU ms per GiB without the agent"
+say "predicted throughput ratio = $pp_ratio (target >= $TARGET_RATIO) $pp_ok: $app_per_gib writes and reads per GiB x $pp_added / 2 ns = $(awk -v s="$pp_share" 'BEGIN { printf "%.2f", s * 100 }')% of the ${wo_cpu} CPU ms per GiB without the agent"
 say "all tcptune programs: $(awk -v n="$all_ns" -v t="$dt" 'BEGIN { printf "%.2f", n / t / 1e7 }')% of one CPU over ${dt} s (kernel.bpf_stats_enabled, $STATS_SECS s run)"
 say "cleanup: ok (namespace removed, no tcptune programs loaded, $PIN_DIR absent, kernel.bpf_stats_enabled back to $STATS_OLD)"
 if [ ${#missed[@]} = 0 ]; then
