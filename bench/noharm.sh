@@ -21,8 +21,9 @@
 #      step up to a 1 s window at >= 90% of the new ceiling <= stock + 0.5 s;
 #      median send-buffer delay in the 10 s after the step down <= 1.05 x stock.
 #  (f) short-RTT fast path: two namespaces joined by a plain veth (no delay,
-#      no bottleneck), iperf3 with 1 and with 4 flows, F_ROUNDS rounds of
-#      stock and tcptune, in alternating order (means). Targets: goodput >= 0.98 x stock; memory
+#      no bottleneck), iperf3 with 1 and with 4 flows, client and server on
+#      one CPU and on two, F_ROUNDS rounds of stock and tcptune, in
+#      alternating order (means). Targets: goodput >= 0.98 x stock; memory
 #      <= stock (1.05 allowed for sampling noise).
 #  (l) slow reader: `rpc sink` reading 2 MB/s at the server end of a 100
 #      Mbit/s 40 ms path, fed as fast as TCP takes it by `cat /dev/zero` into
@@ -76,11 +77,14 @@
 #   UP_FOR      (s) seconds at 200 Mbit/s (default 25: cubic takes 10 s or
 #               more to fill 200 Mbit/s at 80 ms, stock or not)
 #   DOWN_FOR    (s) seconds at 25 Mbit/s after the step down (default 11)
-#   F_SECS      (f) iperf3 seconds (default 12, of which F_OMIT=2 warm-up)
+#   F_SECS      (f) iperf3 seconds (default 10, of which F_OMIT=2 warm-up)
 #   F_ROUNDS    (f) rounds of stock and tcptune, averaged (default 6: single
 #               runs of a CPU-bound veth flow spread by 20%)
-#   F_IPERF_ARGS (f) more iperf3 options (default "-A 0,1 -l 64K": pinned,
-#               as bench/overhead.sh, to steady the CPU-bound veth rate)
+#   F_PINS      (f) CPUs of iperf3's client and server, one pair per set of
+#               rows (default "0,0 0,1": one CPU, where the rate is the CPU's
+#               cost per byte; two, where it also depends on cross-CPU wakeups)
+#   F_IPERF_ARGS (f) more iperf3 options (default "-l 64K": 64 KB writes and
+#               reads, as bench/overhead.sh)
 #   L_SECS      (l) seconds of sending (default 20, of which L_WARM=4 warm-up)
 #   SAMPLE      ss sampling period of (f) and (l), seconds (default 0.25)
 #   AGENT_ARGS  `tcptune run` options (default "--interval 1")
@@ -108,10 +112,11 @@ M_COUNT=${M_COUNT:-50}
 UP_AT=${UP_AT:-10}
 UP_FOR=${UP_FOR:-25}
 DOWN_FOR=${DOWN_FOR:-11}
-F_SECS=${F_SECS:-12}
+F_SECS=${F_SECS:-10}
 F_ROUNDS=${F_ROUNDS:-6}
 F_OMIT=${F_OMIT:-2}
-F_IPERF_ARGS=${F_IPERF_ARGS--A 0,1 -l 64K}
+F_PINS=${F_PINS:-0,0 0,1}
+F_IPERF_ARGS=${F_IPERF_ARGS--l 64K}
 L_SECS=${L_SECS:-20}
 L_WARM=${L_WARM:-4}
 SAMPLE=${SAMPLE:-0.25}
@@ -129,6 +134,12 @@ if [ "${1:-}" != --one ]; then
 		command -v "$tool" >/dev/null || { say "error: $tool is missing (make deps)" >&2; exit 1; }
 	done
 	[ -x "$RPC" ] || { say "error: $RPC is missing (make build/rpc)" >&2; exit 1; }
+	for pin in $F_PINS; do
+		if ! [[ $pin =~ ^[0-9]+,[0-9]+$ ]] || [ "${pin%,*}" -ge "$(nproc)" ] || [ "${pin#*,}" -ge "$(nproc)" ]; then
+			say "error: F_PINS item '$pin' must be CLIENT_CPU,SERVER_CPU of this host's $(nproc) CPUs" >&2
+			exit 1
+		fi
+	done
 	for v in R_COUNT R_COUNT_1M R_COUNT_NEW R_COUNT_MIX M_COUNT UP_AT UP_FOR DOWN_FOR F_SECS F_OMIT F_ROUNDS L_SECS L_WARM; do
 		if ! [[ ${!v} =~ ^[0-9]+$ ]] || [ "${!v}" = 0 ]; then
 			say "error: $v='${!v}' must be a whole number > 0" >&2
@@ -461,23 +472,31 @@ cpu_busy_ms() {
 proc_cpu_ms() {
 	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.0f\n", ($12 + $13) * 1000 / hz }' "/proc/$1/stat" 2>/dev/null
 }
-# fast_run TAG STREAMS: one iperf3 run over the plain veth, sampled from
-# warm-up on; logs the host's busy CPU ms per GiB moved and, under the agent,
-# the agent's own share of that busy time
+# context_switches: the host's context switches so far (/proc/stat)
+context_switches() { awk '$1 == "ctxt" { print $2; exit }' /proc/stat; }
+# per_gib COUNT JSON: COUNT per GiB the iperf3 run of JSON received
+per_gib() {
+	awk -v c="$1" -v b="$(jq -r '.end.sum_received.bytes // 0' "$2")" \
+		'BEGIN { if (b > 0) printf "%.0f", c / (b / 2^30); else print "-" }'
+}
+# fast_run TAG STREAMS PIN: one iperf3 run over the plain veth, client and
+# server on the CPUs PIN, sampled from warm-up on; logs the host's busy CPU ms
+# and context switches per GiB moved (a run on two CPUs whose receiver sleeps
+# and is woken across CPUs more often moves less per CPU ms) and, under the
+# agent, the agent's own share of the busy time
 fast_run() {
-	local tag=$1 n=$2 c0 a0="" busy agent="" opts
+	local tag=$1 n=$2 c0 x0 a0="" busy agent="" opts
 	read -ra opts <<<"$F_IPERF_ARGS"
 	fresh_start
-	c0=$(cpu_busy_ms)
+	c0=$(cpu_busy_ms) x0=$(context_switches)
 	[ -n "${AGENT_PID:-}" ] && a0=$(proc_cpu_ms "$AGENT_PID")
-	iperf_start "$tag" "$F_SECS" "$F_OMIT" "$n" "${opts[@]}"
+	iperf_start "$tag" "$F_SECS" "$F_OMIT" "$n" -A "$3" "${opts[@]}"
 	sampler "$tag" "$SAMPLE" "$F_OMIT" "$NS_C" "$NS_S"
 	iperf_wait "$tag"
 	sampler_stop "$tag"
 	busy=$(($(cpu_busy_ms) - c0))
 	[ -n "$a0" ] && agent=", agent $(($(proc_cpu_ms "$AGENT_PID") - a0)) ms of the $busy ms busy"
-	log "(f) $tag: $(fmt mbit "$(goodput "$WORK/$tag.json")"), busy CPU $(awk -v c="$busy" \
-		-v b="$(jq -r '.end.sum_received.bytes // 0' "$WORK/$tag.json")" 'BEGIN { if (b > 0) printf "%.0f", c / (b / 2^30); else print "-" }') ms per GiB (warm-up included)$agent, sender tb median $(buf_median "$WORK/$tag.tsv" "$NS_C" 9), receiver rb median $(buf_median "$WORK/$tag.tsv" "$NS_S" 7)"
+	log "(f) $tag: $(fmt mbit "$(goodput "$WORK/$tag.json")"), per GiB (warm-up included): busy CPU $(per_gib "$busy" "$WORK/$tag.json") ms, $(per_gib "$(($(context_switches) - x0))" "$WORK/$tag.json") context switches$agent; sender tb median $(buf_median "$WORK/$tag.tsv" "$NS_C" 9), receiver rb median $(buf_median "$WORK/$tag.tsv" "$NS_S" 7)"
 }
 
 # f_mean WHAT TAG: the mean over the F_ROUNDS runs TAG.1, TAG.2... of their
@@ -489,14 +508,29 @@ f_mean() {
 	done | awk '/^[0-9.e+-]+$/ { s += $1; n++ } END { if (n == NR && n) printf "%.0f\n", s / n; else print "-" }'
 }
 
-# fast_stock ROUND: the stock runs of a round
-fast_stock() {
-	local n
-	for n in 1 4; do fast_run "fs$n.$1" "$n"; done
+# fast_runs KIND ROUND: the runs of a round for KIND (fs: stock, ft: tcptune),
+# with 1 and 4 flows on each pair of CPUs of F_PINS
+fast_runs() {
+	local n pin
+	for pin in $F_PINS; do
+		for n in 1 4; do fast_run "$1$n.${pin/,/-}.$2" "$n" "$pin"; done
+	done
+}
+# fast_rows PIN: the result rows of the runs on the CPUs PIN
+fast_rows() {
+	local n i p where=one tag=${1/,/-}
+	[ "${1%,*}" = "${1#*,}" ] || where=two
+	for n in 1 4; do
+		log "(f) $n flow(s), $where CPU(s): goodput ratios per round $(for ((i = 1; i <= F_ROUNDS; i++)); do
+			ratio "$(goodput "$WORK/ft$n.$tag.$i.json")" "$(goodput "$WORK/fs$n.$tag.$i.json")"; echo; done | grep . | tr '\n' ' ')"
+		p="(f) plain veth, $where CPU$([ "$where" = one ] || echo s) ($1), $n flow$([ "$n" = 1 ] || echo s), mean of $F_ROUNDS runs"
+		result "$p: goodput" mbit "ge 0.98" "$(f_mean goodput "fs$n.$tag")" "$(f_mean goodput "ft$n.$tag")"
+		result "$p: memory (skmem r+w+f, both ends, mean)" mb mem "$(f_mean mem "fs$n.$tag")" "$(f_mean mem "ft$n.$tag")"
+	done
 }
 
 scenario_f() {
-	local n p i
+	local i pin
 	# netpath: plain veth with "none" (no TBF); it names the namespaces
 	# NAMEc/NAMEs and sets reno, which path_ready replaces with CC
 	netpath "${UNIQ}f" none - || die "path"
@@ -505,20 +539,13 @@ scenario_f() {
 	# fresh agent each), stock first in odd rounds and last in even ones, so
 	# that a drift hits both alike
 	for ((i = 1; i <= F_ROUNDS; i++)); do
-		[ $((i % 2)) = 1 ] && fast_stock "$i"
+		[ $((i % 2)) = 1 ] && fast_runs fs "$i"
 		bench_agent_start "ft.$i"
-		for n in 1 4; do fast_run "ft$n.$i" "$n"; done
+		fast_runs ft "$i"
 		bench_agent_stop "ft.$i"
-		[ $((i % 2)) = 0 ] && fast_stock "$i"
-		log "(f) round $i: goodput ratio $(ratio "$(goodput "$WORK/ft1.$i.json")" "$(goodput "$WORK/fs1.$i.json")") with 1 flow, $(ratio "$(goodput "$WORK/ft4.$i.json")" "$(goodput "$WORK/fs4.$i.json")") with 4"
+		[ $((i % 2)) = 0 ] && fast_runs fs "$i"
 	done
-	for n in 1 4; do
-		log "(f) $n flow(s): median of the per-round goodput ratios $(for ((i = 1; i <= F_ROUNDS; i++)); do
-			ratio "$(goodput "$WORK/ft$n.$i.json")" "$(goodput "$WORK/fs$n.$i.json")"; echo; done | grep . | median)"
-		p="(f) plain veth, $n flow$([ "$n" = 1 ] || echo s), mean of $F_ROUNDS runs"
-		result "$p: goodput" mbit "ge 0.98" "$(f_mean goodput "fs$n")" "$(f_mean goodput "ft$n")"
-		result "$p: memory (skmem r+w+f, both ends, mean)" mb mem "$(f_mean mem "fs$n")" "$(f_mean mem "ft$n")"
-	done
+	for pin in $F_PINS; do fast_rows "$pin"; done
 	# netpath's namespaces are otherwise removed only at exit, after check_clean
 	stop_pids
 	ip netns exec "$NS_C" ss -K >/dev/null 2>&1
