@@ -17,7 +17,8 @@
 #  (s) rate steps: one iperf3 flow at 80 ms, bottleneck 25 Mbit/s, stepped up
 #      to 200 Mbit/s after UP_AT s and back to 25 Mbit/s UP_FOR s later (tc
 #      qdisc change of the router's TBF, queue 1 BDP of each rate; stock
-#      buffer caps hold the 2 MB BDP at 200 Mbit/s). Targets: time from the
+#      buffer caps hold the 2 MB BDP at 200 Mbit/s), S_ROUNDS rounds of stock
+#      and tcptune in alternating order (medians). Targets: time from the
 #      step up to a 1 s window at >= 90% of the new ceiling <= stock + 0.5 s;
 #      median send-buffer delay in the 10 s after the step down <= 1.05 x stock.
 #  (f) short-RTT fast path: two namespaces joined by a plain veth (no delay,
@@ -77,6 +78,9 @@
 #   UP_FOR      (s) seconds at 200 Mbit/s (default 25: cubic takes 10 s or
 #               more to fill 200 Mbit/s at 80 ms, stock or not)
 #   DOWN_FOR    (s) seconds at 25 Mbit/s after the step down (default 11)
+#   S_ROUNDS    (s) rounds of stock and tcptune per congestion control (default
+#               3: where in cubic's growth curve the step lands moves its
+#               time to rate by seconds from run to run)
 #   F_SECS      (f) iperf3 seconds (default 10, of which F_OMIT=2 warm-up)
 #   F_ROUNDS    (f) rounds of stock and tcptune, averaged (default 6: single
 #               runs of a CPU-bound veth flow spread by 20%)
@@ -112,6 +116,7 @@ M_COUNT=${M_COUNT:-50}
 UP_AT=${UP_AT:-10}
 UP_FOR=${UP_FOR:-25}
 DOWN_FOR=${DOWN_FOR:-11}
+S_ROUNDS=${S_ROUNDS:-3}
 F_SECS=${F_SECS:-10}
 F_ROUNDS=${F_ROUNDS:-6}
 F_OMIT=${F_OMIT:-2}
@@ -140,7 +145,7 @@ if [ "${1:-}" != --one ]; then
 			exit 1
 		fi
 	done
-	for v in R_COUNT R_COUNT_1M R_COUNT_NEW R_COUNT_MIX M_COUNT UP_AT UP_FOR DOWN_FOR F_SECS F_OMIT F_ROUNDS L_SECS L_WARM; do
+	for v in R_COUNT R_COUNT_1M R_COUNT_NEW R_COUNT_MIX M_COUNT UP_AT UP_FOR DOWN_FOR S_ROUNDS F_SECS F_OMIT F_ROUNDS L_SECS L_WARM; do
 		if ! [[ ${!v} =~ ^[0-9]+$ ]] || [ "${!v}" = 0 ]; then
 			say "error: $v='${!v}' must be a whole number > 0" >&2
 			exit 1
@@ -444,23 +449,40 @@ step_run() {
 	iperf_wait "$tag"
 	sampler_stop "$tag"
 }
+# step_figures TAG FILE: appends "TIME DELAY" of the step run TAG to FILE:
+# seconds from the step up to 90% of the new rate (1e9: never), send-buffer
+# delay after the step down
+step_figures() {
+	local up down t
+	up=$(cat "$WORK/$1.up") down=$(cat "$WORK/$1.down")
+	t=$(time_to_rate "$WORK/$1.tsv" "$up" "$NEW90")
+	[ "$t" = never ] && t=1e9
+	echo "$t $(delay_ms "$WORK/$1.tsv" "$NS_C" "$down" "$(at "$down" 10)")" >>"$2"
+	log "(s) $1: goodput $(fmt mbit "$(goodput "$WORK/$1.json")") over the whole flow; at 200 Mbit/s from step+5 s: $(fmt mbit "$(rate_between "$WORK/$1.tsv" "$(at "$up" 5)" "$down")"); sender tb median $(buf_median "$WORK/$1.tsv" "$NS_C" 9), receiver rb median $(buf_median "$WORK/$1.tsv" "$NS_S" 7); retransmits $(retrans "$WORK/$1.json"); time to 90% $t s"
+}
+# step_tuned ROUND: the tcptune run of a round, with a fresh agent
+step_tuned() {
+	bench_agent_start "st.$1"
+	step_run "st.$1"
+	bench_agent_stop "st.$1"
+}
 scenario_s() {
-	local tag up down new90 tt=() dd=() p="(s) $CC: 80 ms"
+	local i kind col p="(s) $CC: 80 ms" med=()
 	wan_path "${UNIQ}s" 25mbit 80 250kb || die "path"
 	path_ready
-	new90=$(awk -v c="$(wan_ceiling 200mbit)" 'BEGIN { printf "%.0f", 0.9 * c }')
-	step_run ss
-	bench_agent_start st
-	step_run st
-	bench_agent_stop st
-	for tag in ss st; do
-		up=$(cat "$WORK/$tag.up") down=$(cat "$WORK/$tag.down")
-		tt+=("$(time_to_rate "$WORK/$tag.tsv" "$up" "$new90")")
-		dd+=("$(delay_ms "$WORK/$tag.tsv" "$NS_C" "$down" "$(at "$down" 10)")")
-		log "(s) $tag: goodput $(fmt mbit "$(goodput "$WORK/$tag.json")") over the whole flow; at 200 Mbit/s from step+5 s: $(fmt mbit "$(rate_between "$WORK/$tag.tsv" "$(at "$up" 5)" "$down")"); sender tb median $(buf_median "$WORK/$tag.tsv" "$NS_C" 9), receiver rb median $(buf_median "$WORK/$tag.tsv" "$NS_S" 7); retransmits $(retrans "$WORK/$tag.json")"
+	NEW90=$(awk -v c="$(wan_ceiling 200mbit)" 'BEGIN { printf "%.0f", 0.9 * c }')
+	for ((i = 1; i <= S_ROUNDS; i++)); do
+		[ $((i % 2)) = 1 ] && step_run "ss.$i"
+		step_tuned "$i"
+		[ $((i % 2)) = 0 ] && step_run "ss.$i"
 	done
-	result "$p, 25 -> 200 Mbit/s: time to 90% of the new rate" s "plus 0.5" "${tt[0]}" "${tt[1]}"
-	result "$p, 200 -> 25 Mbit/s: send-buffer delay (median, 10 s after the step)" ms "le 1.05" "${dd[0]}" "${dd[1]}"
+	for kind in ss st; do
+		for ((i = 1; i <= S_ROUNDS; i++)); do step_figures "$kind.$i" "$WORK/$kind.figures"; done
+		for col in 1 2; do med+=("$(awk -v c="$col" '{ print $c }' "$WORK/$kind.figures" | median)"); done
+	done
+	log "(s) times to 90% of the new rate, per round: stock $(awk '{ printf "%s ", $1 }' "$WORK/ss.figures")s, tcptune $(awk '{ printf "%s ", $1 }' "$WORK/st.figures")s"
+	result "$p, 25 -> 200 Mbit/s: time to 90% of the new rate (median of $S_ROUNDS)" s "plus 0.5" "${med[0]}" "${med[2]}"
+	result "$p, 200 -> 25 Mbit/s: send-buffer delay (median, 10 s after the step down; median of $S_ROUNDS)" ms "le 1.05" "${med[1]}" "${med[3]}"
 }
 
 # ---- short-RTT fast path (f)
