@@ -40,17 +40,15 @@
 #                   script started with; BENCH_SECONDS is an alias.
 #   STATS_SECONDS   seconds of traffic for the ns/run measurement (default SECONDS)
 #   WARMUP          seconds of unrecorded traffic before the rounds (default 2, 0: none)
-#   IPERF_AFFINITY  iperf3 -A client,server CPUs (default "0,1" with 2+ CPUs; "" unpinned)
+#   IPERF_AFFINITY  iperf3 -A client,server CPUs (default "0,0": both on one
+#                   CPU, where the rate is the CPU's cost per byte; on two CPUs
+#                   runs fall into modes set by cross-CPU wakeups, 10-25%
+#                   apart, with or without the agent; "" unpinned)
 #   CONGESTION      congestion control of the iperf3 sockets (default cubic, the
 #                   stock default; "" keeps the namespace's). With bbr and no fq
 #                   qdisc, TCP's internal pacing makes loopback throughput swing
 #                   by +-20% between runs (measured), which hides a 2% effect.
-#   IPERF_ARGS      more iperf3 client options (default "-l 64K"). Loopback
-#                   throughput here is bimodal (with 64 KiB writes ~45 or ~58
-#                   Gbit/s, ~315 or ~235 CPU ms per GiB), and 128 KiB writes
-#                   switched modes within runs more often than 64 KiB ones.
-#                   A round whose two runs sit in different modes is off by
-#                   10-25%: read the per-round ratios and the CPU per GiB too.
+#   IPERF_ARGS      more iperf3 client options (default "-l 64K")
 #   PP_ROUNDS       rounds of the ping-pong without/with (default 5)
 #   PP_ITERATIONS   writes and reads per ping-pong run (default 200000)
 #   TCPTUNE         agent binary (default build/tcptune)
@@ -90,10 +88,7 @@ WARMUP=${WARMUP:-2}
 CONGESTION=${CONGESTION-cubic}
 IPERF_ARGS=${IPERF_ARGS--l 64K}
 read -ra IPERF_EXTRA <<<"$IPERF_ARGS"
-if [ -z "${IPERF_AFFINITY+set}" ]; then
-	IPERF_AFFINITY=
-	[ "$(nproc)" -ge 2 ] && IPERF_AFFINITY=0,1
-fi
+IPERF_AFFINITY=${IPERF_AFFINITY-0,0}
 PP_ROUNDS=${PP_ROUNDS:-5}
 PP_ITERATIONS=${PP_ITERATIONS:-200000}
 for v in ROUNDS SECS STATS_SECS WARMUP PP_ROUNDS PP_ITERATIONS; do
