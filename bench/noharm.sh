@@ -315,12 +315,13 @@ bench_agent_start() {
 	AGENT_LOG_AT=$WORK/$1.agent agent_start "${args[@]}" || die "agent did not start"
 }
 bench_agent_stop() {
-	local rc=0 regrown
+	local rc=0 regrown cpu
 	regrown=$("$TCPTUNE" status --json 2>/dev/null | jq -r '.counters.regrown // "?"')
+	cpu=$(proc_cpu_ms "$AGENT_PID")
 	agent_stop TERM || rc=$?
 	sleep 0.2
 	[ "$rc" = 0 ] || { log "agent exited with status $rc"; UNMEASURED=1; }
-	log "agent ($1): $(grep -c ' tcptune: change ' "$AGENT_LOG") change lines ($(grep -c '(grow)' "$AGENT_LOG") grow, $(grep -c '(shrink)' "$AGENT_LOG") shrink, $(grep -c '(probe)' "$AGENT_LOG") probe), $regrown regrown on ACKs"
+	log "agent ($1): $(grep -c ' tcptune: change ' "$AGENT_LOG") change lines ($(grep -c '(grow)' "$AGENT_LOG") grow, $(grep -c '(shrink)' "$AGENT_LOG") shrink, $(grep -c '(probe)' "$AGENT_LOG") probe), $regrown regrown on ACKs, ${cpu:-?} ms of CPU"
 }
 
 # delay_ms TSV NS [FROM [TO]]: median send-buffer delay (ms: notsent /
