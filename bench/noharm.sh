@@ -324,6 +324,18 @@ bench_agent_stop() {
 	log "agent ($1): $(grep -c ' tcptune: change ' "$AGENT_LOG") change lines ($(grep -c '(grow)' "$AGENT_LOG") grow, $(grep -c '(shrink)' "$AGENT_LOG") shrink, $(grep -c '(probe)' "$AGENT_LOG") probe), $regrown regrown on ACKs, ${cpu:-?} ms of CPU"
 }
 
+# alternate ROUNDS STOCK TUNED: ROUNDS rounds of `STOCK ROUND` and `TUNED ROUND`,
+# stock first in odd rounds and last in even ones, so that a drift of the
+# machine over the scenario hits both alike
+alternate() {
+	local i
+	for ((i = 1; i <= $1; i++)); do
+		[ $((i % 2)) = 0 ] || "$2" "$i"
+		"$3" "$i"
+		[ $((i % 2)) = 1 ] || "$2" "$i"
+	done
+}
+
 # delay_ms TSV NS [FROM [TO]]: median send-buffer delay (ms: notsent /
 # delivery_rate) over the samples of the senders in NS (sockets that have
 # sent more than 64 KB: not iperf3's control connection) taken FROM..TO
@@ -461,7 +473,9 @@ step_figures() {
 	echo "$t $(delay_ms "$WORK/$1.tsv" "$NS_C" "$down" "$(at "$down" 10)")" >>"$2"
 	log "(s) $1: goodput $(fmt mbit "$(goodput "$WORK/$1.json")") over the whole flow; at 200 Mbit/s from step+5 s: $(fmt mbit "$(rate_between "$WORK/$1.tsv" "$(at "$up" 5)" "$down")"); sender tb median $(buf_median "$WORK/$1.tsv" "$NS_C" 9), receiver rb median $(buf_median "$WORK/$1.tsv" "$NS_S" 7); retransmits $(retrans "$WORK/$1.json"); time to 90% $t s"
 }
-# step_tuned ROUND: the tcptune run of a round, with a fresh agent
+# step_stock ROUND, step_tuned ROUND: the stock run of a round, and the
+# tcptune run with a fresh agent
+step_stock() { step_run "ss.$1"; }
 step_tuned() {
 	bench_agent_start "st.$1"
 	step_run "st.$1"
@@ -472,11 +486,7 @@ scenario_s() {
 	wan_path "${UNIQ}s" 25mbit 80 250kb || die "path"
 	path_ready
 	NEW90=$(awk -v c="$(wan_ceiling 200mbit)" 'BEGIN { printf "%.0f", 0.9 * c }')
-	for ((i = 1; i <= S_ROUNDS; i++)); do
-		[ $((i % 2)) = 1 ] && step_run "ss.$i"
-		step_tuned "$i"
-		[ $((i % 2)) = 0 ] && step_run "ss.$i"
-	done
+	alternate "$S_ROUNDS" step_stock step_tuned
 	for kind in ss st; do
 		for ((i = 1; i <= S_ROUNDS; i++)); do step_figures "$kind.$i" "$WORK/$kind.figures"; done
 		for col in 1 2; do med+=("$(awk -v c="$col" '{ print $c }' "$WORK/$kind.figures" | median)"); done
@@ -539,35 +549,36 @@ fast_runs() {
 		for n in 1 4; do fast_run "$1$n.${pin/,/-}.$2" "$n" "$pin"; done
 	done
 }
+# fast_stock ROUND: the stock runs of a round
+fast_stock() { fast_runs fs "$1"; }
+# fast_tuned ROUND: the tcptune runs of a round, with a fresh agent
+fast_tuned() {
+	bench_agent_start "ft.$1"
+	fast_runs ft "$1"
+	bench_agent_stop "ft.$1"
+}
 # fast_rows PIN: the result rows of the runs on the CPUs PIN
 fast_rows() {
-	local n i p where=one tag=${1/,/-}
-	[ "${1%,*}" = "${1#*,}" ] || where=two
+	local n i p cpus="one CPU" tag=${1/,/-}
+	[ "${1%,*}" = "${1#*,}" ] || cpus="two CPUs"
 	for n in 1 4; do
-		log "(f) $n flow(s), $where CPU(s): goodput ratios per round $(for ((i = 1; i <= F_ROUNDS; i++)); do
+		p="(f) plain veth, $cpus ($1), $n flow$([ "$n" = 1 ] || echo s)"
+		log "$p: goodput ratios per round $(for ((i = 1; i <= F_ROUNDS; i++)); do
 			ratio "$(goodput "$WORK/ft$n.$tag.$i.json")" "$(goodput "$WORK/fs$n.$tag.$i.json")"; echo; done | grep . | tr '\n' ' ')"
-		p="(f) plain veth, $where CPU$([ "$where" = one ] || echo s) ($1), $n flow$([ "$n" = 1 ] || echo s), mean of $F_ROUNDS runs"
+		p="$p, mean of $F_ROUNDS runs"
 		result "$p: goodput" mbit "ge 0.98" "$(f_mean goodput "fs$n.$tag")" "$(f_mean goodput "ft$n.$tag")"
 		result "$p: memory (skmem r+w+f, both ends, mean)" mb mem "$(f_mean mem "fs$n.$tag")" "$(f_mean mem "ft$n.$tag")"
 	done
 }
 
 scenario_f() {
-	local i pin
+	local pin
 	# netpath: plain veth with "none" (no TBF); it names the namespaces
 	# NAMEc/NAMEs and sets reno, which path_ready replaces with CC
 	netpath "${UNIQ}f" none - || die "path"
 	path_ready
-	# CPU-bound rates swing between runs: rounds of stock and tcptune (a
-	# fresh agent each), stock first in odd rounds and last in even ones, so
-	# that a drift hits both alike
-	for ((i = 1; i <= F_ROUNDS; i++)); do
-		[ $((i % 2)) = 1 ] && fast_runs fs "$i"
-		bench_agent_start "ft.$i"
-		fast_runs ft "$i"
-		bench_agent_stop "ft.$i"
-		[ $((i % 2)) = 0 ] && fast_runs fs "$i"
-	done
+	# CPU-bound rates swing between runs: rounds of stock and tcptune
+	alternate "$F_ROUNDS" fast_stock fast_tuned
 	for pin in $F_PINS; do fast_rows "$pin"; done
 	# netpath's namespaces are otherwise removed only at exit, after check_clean
 	stop_pids

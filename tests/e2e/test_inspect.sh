@@ -9,7 +9,8 @@ iperf_server "$NS" 5301
 in_ns "$NS" iperf3 -c 127.0.0.1 -p 5301 -t 30 -b 100M >/dev/null 2>&1 &
 cleanup_add "kill $! 2>/dev/null"
 
-# The flow shows up once the first tick has read it, later on a loaded machine.
+# The flow shows up once the first tick has read it, later on a loaded machine;
+# the last dump stays in $dump for the checks below.
 data_connection_seen() {
 	dump=$(bpftool -j map dump pinned "$PIN_DIR/flows" 2>&1)
 	jq -e '[.[] | .formatted.value | select(.dport == 5301 and .bytes_acked > 1000000)] | length == 1' \
