@@ -64,6 +64,21 @@ median() {
 	sort -g | awk '{ v[NR] = $1 } END { if (!NR) { print "-"; exit }
 		printf "%.10g\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+# ratio_interval: "MEAN LOW HIGH N" for the ratios read: their geometric mean
+# and its 95% confidence interval (Student's t on their logarithms: the mean
+# of few noisy rounds, and a ratio of 2 weighs as much as one of 0.5), "-"
+# when there are fewer than two
+ratio_interval() {
+	awk '$1 > 0 { v[++n] = log($1); s += v[n] } END {
+		if (n < 2) { print "-"; exit }
+		m = s / n
+		for (i = 1; i <= n; i++) ss += (v[i] - m) ^ 2
+		se = sqrt(ss / (n - 1) / n)
+		split("12.71 4.30 3.18 2.78 2.57 2.45 2.36 2.31 2.26 2.23 2.20 2.18 2.16 2.14 2.13 " \
+		      "2.12 2.11 2.10 2.09 2.09 2.08 2.07 2.07 2.06 2.06 2.06 2.05 2.05 2.05 2.04", t, " ")
+		q = n - 1 <= 30 ? t[n - 1] : 1.96
+		printf "%.3f %.3f %.3f %d\n", exp(m), exp(m - q * se), exp(m + q * se), n }'
+}
 # mem_mean TSV [FROM]: mean over the samples taken from FROM on of the sum of
 # skmem r + w + f over every socket; "-" when there is no sample
 mem_mean() {
