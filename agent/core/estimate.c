@@ -11,10 +11,11 @@
 #include "core/options.h"
 
 /* Thresholds of the rules, as fractions. */
-#define QUEUE_PINNED 0.9   /* send queue at least this share of what sndbuf can hold */
-#define WINDOW_LIMITED 0.8 /* rate x RTT at least this share of the receive window */
-#define APP_LIMITED 0.5    /* unread data at least this share of rcvbuf */
-#define PEER_LIMITED 0.25  /* the peer's window held a sender back this share of the tick */
+#define QUEUE_PINNED 0.9     /* send queue at least this share of what sndbuf can hold */
+#define IN_FLIGHT_FILLS 0.25 /* rate x srtt at least this share of what sndbuf can hold */
+#define WINDOW_LIMITED 0.8   /* rate x RTT at least this share of the receive window */
+#define APP_LIMITED 0.5      /* unread data at least this share of rcvbuf */
+#define PEER_LIMITED 0.25    /* the peer's window held a sender back this share of the tick */
 /* a min RTT under 1/this of the receiver's RTT: no path delay to size from */
 #define PATH_RTT_SHARE 4.0
 #define STEADY_BUSY 0.9 /* a steady sender has data out this share of the tick */
@@ -277,16 +278,17 @@ struct tick_delta {
 
 /* ---- send buffer -------------------------------------------------------- */
 
-/* Held back by its own send buffer this tick? The kernel's measure
- * (tcpi_sndbuf_limited) counts time with nothing left unsent, cwnd not full
- * and the application waiting for buffer space: that is exactly it. Fallback
- * when that clock says nothing: the queue is pinned at what the buffer holds
- * AND all of it fits in the congestion window (no unsent backlog; a bulk
- * sender with room to spare also keeps its buffer full, of data waiting for
- * cwnd) AND the peer's window is not the limit (then data waits for the peer,
- * and a bigger buffer would not help). */
-static bool send_buffer_limited(const struct est_config *c, const struct est_sample *s,
-				const struct tick_delta *d)
+/* The writer waited for buffer space this tick with nothing left unsent?
+ * The kernel's measure (tcpi_sndbuf_limited) counts time with nothing left
+ * unsent, cwnd not full and the application waiting for space, whether the
+ * send buffer or TCP_NOTSENT_LOWAT kept it waiting. Fallback when that clock
+ * says nothing: the queue is pinned at what the buffer holds AND all of it
+ * fits in the congestion window (no unsent backlog; a bulk sender with room
+ * to spare also keeps its buffer full, of data waiting for cwnd) AND the
+ * peer's window is not the limit (then data waits for the peer, and a bigger
+ * buffer would not help). */
+static bool writer_starved(const struct est_config *c, const struct est_sample *s,
+			   const struct tick_delta *d)
 {
 	double threshold = c->limited_fraction * d->dt_us;
 	uint32_t mss = s->mss ? s->mss : DEFAULT_MSS;
@@ -299,6 +301,19 @@ static bool send_buffer_limited(const struct est_config *c, const struct est_sam
 	bool peer_window = d->rwnd_limited_us > threshold;
 
 	return pinned && all_in_window && !peer_window;
+}
+
+/* A send buffer that holds a connection's rate back is all in flight, so
+ * rate x srtt is most of what it holds. Where that is a small share, what
+ * kept the writer waiting was TCP_NOTSENT_LOWAT, or bursts of sends before
+ * the ACKs were processed (a CPU-bound sender on a sub-millisecond path): a
+ * bigger buffer only makes those bursts bigger. */
+static bool buffer_in_flight(const struct est_state *st, const struct est_sample *s)
+{
+	double holds = s->sndbuf / est_sndbuf_factor(s->mss);
+	double rate = max2(st->snd_rate_Bps, (double)s->delivery_rate_Bps);
+
+	return !s->srtt_us || rate * s->srtt_us / 1e6 >= IN_FLIGHT_FILLS * holds;
 }
 
 static void decide_sndbuf(const struct est_config *c, const struct est_state *st,
@@ -319,7 +334,8 @@ static void decide_sndbuf(const struct est_config *c, const struct est_state *st
 		target = clamp_buf(c, max2(c->headroom * bdp * est_sndbuf_factor(s->mss),
 					   wakeup_bytes(st->snd_rate_Bps, est_sndbuf_factor(s->mss),
 							s->sndbuf_cap, s->sndbuf)));
-	out->snd_limited = send_buffer_limited(c, s, d);
+	out->snd_starved = writer_starved(c, s, d);
+	out->snd_limited = out->snd_starved && buffer_in_flight(st, s);
 
 	/* The peer's window holds it back. When that window opens (the peer's
 	 * receiver probing or autotuning), this buffer must already hold
@@ -379,7 +395,7 @@ static void decide_lowat(const struct est_config *c, struct est_state *st,
 			    wakeup_payload(st->snd_rate_Bps)) +
 		       0.5;
 
-	if (out->snd_limited && cur)
+	if (out->snd_starved && cur)
 		bytes = max2(bytes, (double)cur * c->probe_factor);
 	/* bounded before the conversion: figures from the map may be absurd */
 	want = bytes < c->max_buf ? (uint32_t)bytes : c->max_buf;
@@ -392,12 +408,16 @@ static void decide_lowat(const struct est_config *c, struct est_state *st,
 	 * burst. Only steady traffic lowers the mark; any may raise it. */
 	if (st->snd_steady < EST_STEADY_TICKS && (!cur || want < cur))
 		return;
+	/* No more than the send buffer can wait unsent in it: a first mark at
+	 * or above the buffer would change nothing. */
+	if (!cur && want >= (out->sndbuf ? out->sndbuf : s->sndbuf))
+		return;
 	if (cur && (gap <= c->hysteresis * cur ||
 		    ticks_since(st, st->lowat_change_tick) <
-			    (out->snd_limited ? EST_PROBE_INTERVAL : c->min_change_interval)))
+			    (out->snd_starved ? EST_PROBE_INTERVAL : c->min_change_interval)))
 		return;
 	out->notsent_lowat = want;
-	out->lowat_reason = out->snd_limited && cur ? EST_PROBE
+	out->lowat_reason = out->snd_starved && cur ? EST_PROBE
 			    : cur && want > cur     ? EST_GROW
 						    : EST_SHRINK;
 	st->lowat_set = want;

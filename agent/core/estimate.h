@@ -157,7 +157,8 @@ struct est_decision {
 	uint32_t learn_sndbuf, learn_rcvbuf;
 	uint32_t lowat_target; /* what TCP_NOTSENT_LOWAT should be, 0 = no estimate */
 	bool sender, receiver; /* bytes_acked / bytes_received grew */
-	bool snd_limited;      /* held back by its own send buffer */
+	bool snd_starved;      /* the writer waited for space with nothing unsent */
+	bool snd_limited;      /* ... and the send buffer was what held it back */
 	bool rcv_limited;      /* held back by its own receive window */
 	bool rcv_app_limited;  /* the application is not reading */
 };
