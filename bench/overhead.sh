@@ -56,6 +56,8 @@ set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TCPTUNE=${TCPTUNE:-$ROOT/build/tcptune}
+# shellcheck source=measure.sh
+. "$ROOT/bench/measure.sh" # median
 PIN_DIR=/sys/fs/bpf/tcptune
 STATS_SYSCTL=/proc/sys/kernel/bpf_stats_enabled
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
@@ -278,8 +280,13 @@ gbit() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1e9 }'; }
 # mean, min, max of the arguments
 stats() { printf '%s\n' "$@" | awk '{ s += $1; if (NR == 1 || $1 < lo) lo = $1; if (NR == 1 || $1 > hi) hi = $1 }
 	END { printf "%.0f %.0f %.0f", s / NR, lo, hi }'; }
-# median FORMAT: the median of the numbers on stdin, printed with FORMAT
-median() { sort -g | awk -v f="$1" '{ v[NR] = $1 } END { printf f, NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# median_of FORMAT NUMBER...: their median (bench/measure.sh), printed with FORMAT
+median_of() {
+	local f=$1
+	shift
+	# shellcheck disable=SC2059 # the format is the caller's
+	printf "$f" "$(printf '%s\n' "$@" | median)"
+}
 
 say "$("$TCPTUNE" --version 2>/dev/null | head -n 1), kernel $(uname -r), $(nproc) CPUs"
 say "$ROUNDS rounds of ${SECS} s without / ${SECS} s with the agent, loopback iperf3 ($CC${IPERF_ARGS:+, $IPERF_ARGS}) in namespace $NS${IPERF_AFFINITY:+, client,server on CPUs $IPERF_AFFINITY}"
@@ -309,7 +316,7 @@ done
 read -r wo_mean wo_min wo_max <<<"$(stats "${without[@]}")"
 read -r wi_mean wi_min wi_max <<<"$(stats "${with[@]}")"
 ratio=$(awk -v a="$wi_mean" -v b="$wo_mean" 'BEGIN { printf "%.3f", a / b }')
-median_ratio=$(printf '%s\n' "${ratios[@]}" | median %.3f)
+median_ratio=$(median_of %.3f "${ratios[@]}")
 read -r wo_cpu _ _ <<<"$(stats "${without_cpu[@]}")"
 read -r wi_cpu _ _ <<<"$(stats "${with_cpu[@]}")"
 ratio_ok=$(awk -v r="$ratio" -v t="$TARGET_RATIO" 'BEGIN { print (r >= t) ? "ok" : "MISSED" }')
@@ -332,8 +339,8 @@ for ((r = 1; r <= PP_ROUNDS; r++)); do
 	[ $((r % 2)) = 0 ] && pp_without+=("$(pingpong)")
 	say "ping-pong round $r/$PP_ROUNDS: without ${pp_without[-1]} ns, with ${pp_with[-1]} ns per write and read"
 done
-pp_wo=$(printf '%s\n' "${pp_without[@]}" | median %.1f)
-pp_wi=$(printf '%s\n' "${pp_with[@]}" | median %.1f)
+pp_wo=$(median_of %.1f "${pp_without[@]}")
+pp_wi=$(median_of %.1f "${pp_with[@]}")
 pp_added=$(awk -v a="$pp_wi" -v b="$pp_wo" 'BEGIN { printf "%.1f", a - b }')
 
 # ---- 2. ns per program run, from the kernel's BPF run-time statistics (deltas
