@@ -57,6 +57,27 @@ cg_remove() {
 	return 1
 }
 
+# sweep_killed_runs: remove what runs killed before their cleanup could run
+# (SIGKILL, a lost session) left behind: the network namespaces and cgroups
+# named after that run's process (UNIQ here, ttbPID and tcptune-bpftest-PID in
+# tests/bpf), which is gone. A live process's are another run's.
+sweep_killed_runs() {
+	local name pid dir
+	for name in $(ip netns list 2>/dev/null | awk '{ print $1 }'); do
+		[[ $name =~ ^ttb?([0-9]+)[a-z] ]] && ! [ -d "/proc/${BASH_REMATCH[1]}" ] || continue
+		ip netns del "$name" 2>/dev/null &&
+			log "removed namespace $name, left by a killed run (process ${BASH_REMATCH[1]} is gone)"
+	done
+	[ -n "$CG2" ] || return 0
+	for dir in "$CG2"/tt[0-9]* "$CG2"/tcptune-bpftest-[0-9]*; do
+		[ -d "$dir" ] || continue
+		[[ ${dir##*/} =~ ^(tt|tcptune-bpftest-)([0-9]+) ]] && pid=${BASH_REMATCH[2]} || continue
+		[ -d "/proc/$pid" ] && continue
+		cg_remove "$dir" && log "removed cgroup $dir, left by a killed run (process $pid is gone)"
+	done
+}
+sweep_killed_runs
+
 # agent_start [ARGS...]: start `tcptune run` in the background, wait until its
 # first pass ran (connections open before it are then listed). Sets AGENT_PID,
 # AGENT_LOG. With AGENT_LOG_AT set, the log goes to that file instead, each
