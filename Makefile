@@ -50,7 +50,7 @@ BPF_TESTS := $(patsubst tests/bpf/%.c,$(BUILD)/%,$(wildcard tests/bpf/test_bpf_*
 TEST_TOOLS := $(BUILD)/btf_rename $(BUILD)/delayline $(BUILD)/load $(BUILD)/rpc
 BENCH_TOOLS := $(BUILD)/load $(BUILD)/pingpong $(BUILD)/rpc
 
-.PHONY: all deps run test unit bpf-tests check-layers format-check format e2e bench bench-load bench-wan bench-noharm demo vmlinux clean help sanitize fuzz fuzz-build test-kernels
+.PHONY: all deps run test unit bpf-tests check-layers format-check format e2e bench bench-load bench-load-100k bench-wan bench-noharm demo vmlinux clean help sanitize fuzz fuzz-build test-kernels
 all: $(BUILD)/tcptune
 
 help:
@@ -60,8 +60,9 @@ help:
 	@echo "make bpf-tests the BPF programs on real sockets, asserted on the maps (tests/bpf/, root)"
 	@echo "make check-layers the include rules of the agent's layers (core, runtime, cmd: Layout, top of the Makefile)"
 	@echo "make format-check every C file against .clang-format (kernel style, 100 columns); make format rewrites them"
-	@echo "make bench    overhead benchmark (agent vs no agent, ns per BPF event), then bench-load, bench-wan and bench-noharm"
+	@echo "make bench    overhead benchmark (agent vs no agent, ns per BPF event), then bench-load, bench-load-100k, bench-wan and bench-noharm"
 	@echo "make bench-load agent CPU, RSS and tick at 10,000 connections and 5,000 new ones/s vs idle (bench/load.sh, ~6 min)"
+	@echo "make bench-load-100k the same at 100,000 connections and 10,000 new ones/s (~9 min)"
 	@echo "make bench-wan tcptune vs stock autotuning on emulated WAN paths (bench/wan.sh, ~20 min)"
 	@echo "make bench-noharm no regression where stock autotuning does well: RPC, rate steps, veth, slow reader (bench/noharm.sh, ~25 min)"
 	@echo "make demo     one emulated long fat path, stock vs tcptune side by side (~1 min)"
@@ -202,11 +203,16 @@ BENCH_LOCK ?= /tmp/tcptune-dev.lock
 LOCKED := $(if $(BENCH_LOCK),flock "$(BENCH_LOCK)")
 bench: deps all $(BENCH_TOOLS) $(BUILD)/delayline
 	@$(LOCKED) bash bench/overhead.sh; \
-	rc=$$?; $(LOCKED) bash bench/load.sh || rc=1; LOCK="$(BENCH_LOCK)" bash bench/wan.sh || rc=1; \
+	rc=$$?; $(LOCKED) bash bench/load.sh || rc=1; \
+	LOAD_CONNECTIONS=100000 LOAD_CHURN_RATE=10500 $(LOCKED) bash bench/load.sh || rc=1; \
+	LOCK="$(BENCH_LOCK)" bash bench/wan.sh || rc=1; \
 	LOCK="$(BENCH_LOCK)" bash bench/noharm.sh || rc=1; exit $$rc
 
 bench-load: deps all $(BUILD)/load
 	@$(LOCKED) bash bench/load.sh
+
+bench-load-100k: deps all $(BUILD)/load
+	@LOAD_CONNECTIONS=100000 LOAD_CHURN_RATE=10500 $(LOCKED) bash bench/load.sh
 
 bench-wan: deps all $(BUILD)/delayline
 	@LOCK="$(BENCH_LOCK)" bash bench/wan.sh

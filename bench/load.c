@@ -7,17 +7,21 @@
  *        Serve until SIGTERM/SIGINT (or S seconds): echo every byte; on 'q'
  *        echo it and close first, so the server keeps the TIME_WAIT and the
  *        client's port is free again at once.
- *   load --connect ADDR:PORT --hold N --seconds S [--trickle T] [--parallel P]
- *        Open N connections (at most P connecting at once), print a line once
- *        they are established, hold them S seconds (each writes one byte every
+ *   load --connect ADDR:PORT --hold N --seconds S [--trickle T] [--parallel P] [--from SRC]
+ *        Open N connections (at most P connecting at once, within 300 s),
+ *        print a line once they are established, hold them S seconds (each writes one byte every
  *        T seconds, spread evenly, and reads the echo), then close them all.
- *   load --connect ADDR:PORT --rate R --seconds S [--parallel P]
+ *   load --connect ADDR:PORT --rate R --seconds S [--parallel P] [--from SRC]
  *        Churn: R new short connections per second (0: as many as P in flight
  *        allow) for S seconds, each "q" one way and back, the server closing
  *        first; print how many, the rate achieved and the slowest second.
  *
  * --listen and --connect together run both ends in this process (loopback
- * churn in bench/overhead.sh). Every connection goes through the full TCP
+ * churn in bench/overhead.sh). --from connects from the local address SRC,
+ * its port chosen per destination (IP_BIND_ADDRESS_NO_PORT): one address has
+ * about 64,000 ports to a server's ADDR:PORT, so more connections than that
+ * take more client addresses. Listeners share their port (SO_REUSEPORT):
+ * several processes serve one ADDR:PORT, each within its descriptor limit. Every connection goes through the full TCP
  * state sequence. Exit status: 0 all well, 1 a connection failed or fewer
  * than N were established, 2 bad usage.
  */
@@ -39,6 +43,8 @@
 
 #define MAX_SECONDS 3600
 #define DRAIN_SECONDS 10.0 /* after the run, for connections still under way */
+/* --hold: how long the connections may take to establish, before the hold */
+#define ESTABLISH_SECONDS 300.0
 
 enum conn_state {
 	CONN_FREE,
@@ -56,9 +62,9 @@ struct conn {
 };
 
 struct options {
-	struct sockaddr_storage listen_addr, connect_addr;
-	socklen_t listen_len, connect_len;
-	bool listen, connect;
+	struct sockaddr_storage listen_addr, connect_addr, from_addr;
+	socklen_t listen_len, connect_len, from_len;
+	bool listen, connect, from;
 	double seconds;
 	long hold, parallel;
 	double rate, trickle;
@@ -132,6 +138,23 @@ static int parse_addr(const char *arg, struct sockaddr_storage *ss, socklen_t *l
 	return 0;
 }
 
+/* --from: an address alone, its port left to connect() */
+static int parse_source(const char *arg, struct options *o)
+{
+	char with_port[INET6_ADDRSTRLEN + 8];
+
+	if (snprintf(with_port, sizeof(with_port), strchr(arg, ':') ? "[%s]:1" : "%s:1", arg) >=
+		    (int)sizeof(with_port) ||
+	    parse_addr(with_port, &o->from_addr, &o->from_len))
+		return -1;
+	if (o->from_addr.ss_family == AF_INET)
+		((struct sockaddr_in *)&o->from_addr)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&o->from_addr)->sin6_port = 0;
+	o->from = true;
+	return 0;
+}
+
 static int parse_number(const char *arg, double max, double *out)
 {
 	char *end;
@@ -145,8 +168,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: load --listen ADDR:PORT [--seconds S]\n"
-		"       load --connect ADDR:PORT --hold N --seconds S [--trickle T] [--parallel P]\n"
-		"       load --connect ADDR:PORT --rate R --seconds S [--parallel P]\n"
+		"       load --connect ADDR:PORT --hold N --seconds S [--trickle T] [--parallel P] [--from SRC]\n"
+		"       load --connect ADDR:PORT --rate R --seconds S [--parallel P] [--from SRC]\n"
 		"       (--listen and --connect together: both ends in this process)\n");
 }
 
@@ -173,6 +196,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			*(l ? &o->listen : &o->connect) = true;
+			continue;
+		}
+		if (!strcmp(opt, "--from")) {
+			if (parse_source(val, o)) {
+				fprintf(stderr,
+					"load: --from '%s' must be an IPv4 or IPv6 address\n", val);
+				return -1;
+			}
 			continue;
 		}
 		if (!strcmp(opt, "--seconds") || !strcmp(opt, "--trickle")) {
@@ -219,6 +250,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	if (!o->connect && (o->hold || o->rate_set || o->trickle || o->parallel)) {
 		fprintf(stderr,
 			"load: --hold, --rate, --trickle and --parallel go with --connect\n");
+		return -1;
+	}
+	if (o->from && (!o->connect || o->from_addr.ss_family != o->connect_addr.ss_family)) {
+		fprintf(stderr, "load: --from goes with --connect, to an address of its family\n");
 		return -1;
 	}
 	if (o->trickle && !o->hold) {
@@ -283,6 +318,7 @@ static int listen_on(const struct options *o)
 	    one = 1;
 
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
 	    bind(fd, (const struct sockaddr *)&o->listen_addr, o->listen_len) || listen(fd, 4096) ||
 	    watch(fd, CONN_LISTENER, EPOLL_CTL_ADD, EPOLLIN)) {
 		perror("load: cannot listen");
@@ -324,10 +360,16 @@ static void serve(int fd, struct counts *c)
 
 static int start_connection(const struct options *o, bool held)
 {
-	int fd = socket(o->connect_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(o->connect_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
+	    one = 1;
 
 	if (fd < 0)
 		return -1;
+	if (o->from && (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) ||
+			bind(fd, (const struct sockaddr *)&o->from_addr, o->from_len))) {
+		close(fd);
+		return -1;
+	}
 	if ((connect(fd, (const struct sockaddr *)&o->connect_addr, o->connect_len) &&
 	     errno != EINPROGRESS) ||
 	    watch(fd, CONN_CONNECTING, EPOLL_CTL_ADD, EPOLLOUT)) {
@@ -464,7 +506,7 @@ static int run_hold(const struct options *o, struct counts *c)
 	int err = 0;
 
 	while (!stop_requested && c->established + c->connect_failed < o->hold &&
-	       now_s() - t0 < o->seconds) {
+	       now_s() - t0 < ESTABLISH_SECONDS) {
 		long inflight = started - c->established - c->connect_failed;
 
 		while (started < o->hold && inflight < o->parallel) {

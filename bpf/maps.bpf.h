@@ -10,9 +10,12 @@
 #include <bpf/bpf_helpers.h>
 #include "tcptune.h"
 
-/* One entry per tracked connection */
+/* One entry per tracked connection. Flows and targets are allocated per
+ * entry, not up front: max_flows is sized for the most sockets the host may
+ * hold, and a preallocated map would hold that memory on an idle host. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, TCPTUNE_DEFAULT_MAX_FLOWS);
 	__type(key, __u64); /* socket cookie */
 	__type(value, struct conn_stats);
@@ -55,6 +58,7 @@ struct {
 /* Each connection's target, written by the agent (tune.bpf.h applies it) */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, TCPTUNE_DEFAULT_MAX_FLOWS);
 	__type(key, __u64); /* socket cookie */
 	__type(value, struct conn_target);

@@ -7,6 +7,7 @@
 #define TCPTUNE_PIN_DIR "/sys/fs/bpf/tcptune"
 #define TCPTUNE_MAX_SCOPES 16
 #define TCPTUNE_COMM_LEN 16
+/* the flows and targets maps as compiled; the loader sizes them (--max-flows) */
 #define TCPTUNE_DEFAULT_MAX_FLOWS 65536
 #define TCPTUNE_MAX_DESTS 4096
 

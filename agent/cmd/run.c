@@ -20,7 +20,7 @@ static const struct argp_option run_options[] = {
 	  0 },
 	{ "interval", 'i', "SECONDS", 0, "Collection interval (default 1)", 0 },
 	{ "max-flows", 'm', "N", 0,
-	  "Connections tracked at most; beyond it new ones are counted as map_full and not tracked (default 65536)",
+	  "Sockets tracked at most; beyond it new ones are counted as map_full and not tracked (default: the kernel's TCP established hash size, 65536 to 4194304)",
 	  0 },
 	{ "observe", 'o', NULL, 0, "Compute and show targets; change no socket and no sysctl", 0 },
 	{ "min-buf", 'b', "BYTES", 0,
@@ -131,7 +131,7 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 
 int cmd_run(int argc, char **argv)
 {
-	struct agent_options opts = { .max_flows = TCPTUNE_DEFAULT_MAX_FLOWS };
+	struct agent_options opts = { .max_flows = 0 }; /* 0: sized for the host at start */
 	struct argp argp = {
 		run_options,
 		run_parse,

@@ -93,3 +93,10 @@ int option_parse(enum option_id id, const char *text, double *value, const char 
 	*value = v;
 	return 0;
 }
+
+long max_flows_for_host(long established_hash)
+{
+	if (established_hash < MAX_FLOWS_DEFAULT_MIN)
+		return MAX_FLOWS_DEFAULT_MIN;
+	return established_hash < MAX_FLOWS_DEFAULT_MAX ? established_hash : MAX_FLOWS_DEFAULT_MAX;
+}

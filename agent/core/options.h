@@ -59,4 +59,12 @@ int option_parse(enum option_id id, const char *text, double *value, const char 
 /* Whether value is within option id's bounds (NaN is not). */
 bool option_within(enum option_id id, double value);
 
+/* The default --max-flows: the size of the kernel's TCP established hash,
+ * which the kernel sizes from the host's memory for the connections the host
+ * may hold (0: not known), within these bounds. The maps take memory per
+ * tracked socket, not per entry allowed. */
+#define MAX_FLOWS_DEFAULT_MIN 65536L
+#define MAX_FLOWS_DEFAULT_MAX 4194304L
+long max_flows_for_host(long established_hash);
+
 #endif

@@ -88,7 +88,9 @@ static void status_setup(struct agent *a)
 					       .started_unix = (long long)time(NULL),
 					       .attachments = att,
 					       .nattachments = n,
-					       .features = &a->features };
+					       .features = &a->features,
+					       .max_flows = a->opts.max_flows,
+					       .max_flows_for_host = a->max_flows_for_host };
 }
 
 static void status_publish(struct agent_status_file *ss, const struct settings *cur)
@@ -354,18 +356,41 @@ static int probe(struct agent *a)
 	return 0;
 }
 
+/* Without --max-flows, as many sockets as the kernel's established hash is
+ * sized for: the maps take memory per tracked socket, not per entry allowed. */
+static void size_flows(struct agent *a)
+{
+	long hash = 0;
+	int err;
+
+	if (a->opts.max_flows)
+		return;
+	err = tcp_established_hash(&hash);
+	a->opts.max_flows = max_flows_for_host(err ? 0 : hash);
+	a->max_flows_for_host = true;
+	if (err)
+		log_info(
+			"the kernel's TCP established hash size is unknown (%s): tracking up to %ld sockets; --max-flows sets another limit",
+			strerror(-err), a->opts.max_flows);
+	else
+		log_debug("tracking up to %ld sockets (the kernel's TCP established hash: %ld)",
+			  a->opts.max_flows, hash);
+}
+
 static int load_programs(struct agent *a)
 {
-	struct loader_opts opts = { .scopes = a->scopes,
-				    .nr_scopes = a->nr_scopes,
-				    .whole_host = a->whole_host,
-				    .max_flows = (__u32)a->opts.max_flows,
-				    .tune = a->can_tune,
-				    .min_buf = a->loaded_min,
-				    .max_buf = a->loaded_max,
-				    .plan = a->plan };
+	struct loader_opts opts;
 	char why[512];
 
+	size_flows(a);
+	opts = (struct loader_opts){ .scopes = a->scopes,
+				     .nr_scopes = a->nr_scopes,
+				     .whole_host = a->whole_host,
+				     .max_flows = (__u32)a->opts.max_flows,
+				     .tune = a->can_tune,
+				     .min_buf = a->loaded_min,
+				     .max_buf = a->loaded_max,
+				     .plan = a->plan };
 	if (loader_start(&a->loader, &opts, why, sizeof(why))) {
 		log_error("%s", why);
 		return EXIT_RUNTIME;

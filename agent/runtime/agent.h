@@ -47,6 +47,7 @@ struct agent {
 	struct feature_plan plan;      /* and what the agent does on it */
 	/* fixed for the agent's life: a reload stays within them */
 	bool can_tune;
+	bool max_flows_for_host; /* opts.max_flows is the default for this host */
 	__u32 loaded_min, loaded_max;
 	struct loader loader;
 	struct collector col;

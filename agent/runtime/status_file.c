@@ -45,6 +45,9 @@ void status_render(FILE *out, const struct status_info *info, bool json)
 		for (size_t i = 0; i < info->nattachments; i++)
 			fprintf(out, "program: %s (%s): %s\n", info->attachments[i].program,
 				info->attachments[i].type, info->attachments[i].target);
+		fprintf(out, "flows: %ld sockets tracked at most%s\n", info->max_flows,
+			info->max_flows_for_host ? " (the kernel's TCP established hash size)"
+						 : " (--max-flows)");
 		fprintf(out, "pinned: %s\n", TCPTUNE_PIN_DIR);
 		if (info->features)
 			features_render(out, info->features, false);
@@ -58,8 +61,8 @@ void status_render(FILE *out, const struct status_info *info, bool json)
 		fputs("null", out);
 	fputs(", \"settings\": {", out);
 	settings_json(out, &s->est, s->mode);
-	fprintf(out, ", \"interval_s\": %g, \"budget\": %llu, \"metrics\": ", s->interval_s,
-		(unsigned long long)s->budget);
+	fprintf(out, ", \"interval_s\": %g, \"max_flows\": %ld, \"budget\": %llu, \"metrics\": ",
+		s->interval_s, info->max_flows, (unsigned long long)s->budget);
 	json_str(out, s->metrics);
 	fputs("}, \"policies\": [", out);
 	for (size_t i = 0; i < s->file.npolicies; i++) {

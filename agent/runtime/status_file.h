@@ -27,6 +27,8 @@ struct status_info {
 	const struct status_attachment *attachments;
 	size_t nattachments;
 	const struct features *features; /* what the kernel has, and the fallbacks taken */
+	long max_flows;                  /* sockets tracked at most */
+	bool max_flows_for_host;         /* the default, from the kernel's established hash */
 };
 
 /* The agent's part, as JSON (one object) or text lines. Pure. */

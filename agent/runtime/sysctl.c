@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,5 +217,24 @@ int tcp_sockets_in_use(__u64 *n)
 	if (!err && parse_sockstat(buf, "TCP6", "inuse", &v6))
 		return -EINVAL;
 	*n += v6;
+	return 0;
+}
+
+int tcp_established_hash(long *n)
+{
+	char buf[64];
+	unsigned long long orphans;
+	long v;
+	int err = read_text("/proc/sys/net/ipv4/tcp_ehash_entries", buf, sizeof(buf));
+
+	/* negative in a namespace that shares the initial namespace's hash */
+	if (!err && sscanf(buf, "%ld", &v) == 1 && v != 0) {
+		*n = v < 0 ? -v : v;
+		return 0;
+	}
+	err = read_value("/proc/sys/net/ipv4/tcp_max_orphans", &orphans);
+	if (err)
+		return err;
+	*n = orphans > LONG_MAX / 2 ? LONG_MAX : (long)orphans * 2;
 	return 0;
 }

@@ -34,4 +34,9 @@ int tcp_mem_read(struct tcp_mem_state *m, char *why, size_t len);
  * and IPv6, in the calling thread's network namespace. Returns 0 or -errno. */
 int tcp_sockets_in_use(__u64 *n);
 
+/* Buckets of the kernel's TCP established hash (net.ipv4.tcp_ehash_entries,
+ * since 6.1; before, twice net.ipv4.tcp_max_orphans, which the kernel sets
+ * to half of it unless an administrator changed it). Returns 0 or -errno. */
+int tcp_established_hash(long *n);
+
 #endif

@@ -24,6 +24,8 @@ check "the map did fill ($n = $MAX)" [ "$n" = "$MAX" ]
 check "refused inserts are counted in map_full (+$full)" [ "$full" -ge $((22 - MAX)) ]
 check "bpftool reports the map's max_entries as $MAX" \
 	[ "$(bpftool -j map show pinned "$PIN_DIR/flows" | jq .max_entries)" = "$MAX" ]
+check "status shows the limit as set by --max-flows" \
+	grep -qx "flows: $MAX sockets tracked at most (--max-flows)" <<<"$("$TCPTUNE" status)"
 wait "$client"
 
 for ((i = 0; i < 30; i++)); do [ "$(tracked)" = 0 ] && break; sleep 0.1; done

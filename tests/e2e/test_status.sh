@@ -22,11 +22,20 @@ check "status shows sockops attached to the cgroup2 root ($CG2)" grep -qF "progr
 check "status shows wmem_max raised and from what ($wmem_was)" \
 	grep -q "^sysctl: net.core.wmem_max = 67108864 (was $wmem_was;" <<<"$text"
 check "status shows the counters" grep -q "^counters: flows_created [0-9]* .* map_full [0-9]*" <<<"$text"
+# without --max-flows: the kernel's TCP established hash size, within bounds
+hash=$(sysctl -n net.ipv4.tcp_ehash_entries 2>/dev/null) || hash=$((2 * $(sysctl -n net.ipv4.tcp_max_orphans)))
+hash=${hash#-}
+max_flows=$((hash < 65536 ? 65536 : hash > 4194304 ? 4194304 : hash))
+check "status shows the sockets tracked at most, sized for this host ($max_flows)" \
+	grep -qx "flows: $max_flows sockets tracked at most (the kernel's TCP established hash size)" <<<"$text"
+check "bpftool reports the flows map's max_entries as $max_flows" \
+	[ "$(bpftool -j map show pinned "$PIN_DIR/flows" | jq .max_entries)" = "$max_flows" ]
 
 json=$("$TCPTUNE" status --json)
 check "status --json is one JSON object" jq -e 'type == "object"' <<<"$json"
 check "status --json: agent.config, pid and settings" \
-	jq -e --arg c "$CONF" --argjson p "$AGENT_PID" '.agent.config == $c and .agent.pid == $p and .agent.settings.headroom == 3' <<<"$json"
+	jq -e --arg c "$CONF" --argjson p "$AGENT_PID" --argjson m "$max_flows" \
+		'.agent.config == $c and .agent.pid == $p and .agent.settings.headroom == 3 and .agent.settings.max_flows == $m' <<<"$json"
 check "status --json: the policy" jq -e '.agent.policies[0].section == "cidr 198.18.0.0/15" and .agent.policies[0].mode == "observe"' <<<"$json"
 check "status --json: sysctls with was and now" \
 	jq -e --argjson w "$wmem_was" '[.sysctls[] | select(.name == "net.core.wmem_max" and .was == $w and .now == 67108864)] | length == 1' <<<"$json"

@@ -257,6 +257,20 @@ static void within_refuses_nan_and_open_minimum(void **state)
 	assert_true(option_within(OPTION_HYSTERESIS, 0));
 }
 
+/* The default --max-flows follows the kernel's established hash, within
+ * bounds, and is always a value --max-flows itself accepts. */
+static void max_flows_follows_the_established_hash(void **unused)
+{
+	(void)unused;
+	assert_int_equal(max_flows_for_host(262144), 262144);
+	assert_int_equal(max_flows_for_host(0), MAX_FLOWS_DEFAULT_MIN);
+	assert_int_equal(max_flows_for_host(-1), MAX_FLOWS_DEFAULT_MIN);
+	assert_int_equal(max_flows_for_host(16384), MAX_FLOWS_DEFAULT_MIN);
+	assert_int_equal(max_flows_for_host(1L << 26), MAX_FLOWS_DEFAULT_MAX);
+	assert_true(option_within(OPTION_MAX_FLOWS, (double)MAX_FLOWS_DEFAULT_MIN));
+	assert_true(option_within(OPTION_MAX_FLOWS, (double)MAX_FLOWS_DEFAULT_MAX));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +286,7 @@ int main(void)
 		cmocka_unit_test(every_option_is_covered),
 		cmocka_unit_test(error_texts_name_their_bounds),
 		cmocka_unit_test(within_refuses_nan_and_open_minimum),
+		cmocka_unit_test(max_flows_follows_the_established_hash),
 	};
 
 	return cmocka_run_group_tests_name("options", tests, NULL, NULL);
