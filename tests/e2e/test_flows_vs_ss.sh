@@ -37,7 +37,8 @@ run_family() {
 	cleanup_add "kill $client 2>/dev/null"
 	sleep 3
 
-	local ok_rtt=0 ok_cwnd=0 ok_buf=0 ok_rbuf=0 ok_owner=0 ok_recv=0 n=0 rates=() ss_rates=() i json line sport
+	local ok_rtt=0 ok_cwnd=0 ok_buf=0 ok_rbuf=0 ok_owner=0 ok_recv=0 n=0 i json line sport
+	local rates=() ss_rates=() rtts=() ss_rtts=() cwnds=() ss_cwnds=()
 	for ((i = 0; i < SAMPLES; i++)); do
 		# the two readings as close together as two processes allow
 		json=$("$TCPTUNE" flows --json)
@@ -60,8 +61,10 @@ run_family() {
 		tb=$(ss_field "$ssline" tb); rb=$(ss_field "$ssline" rb)
 		log "sample $i $fam: srtt ${srtt}us vs ss ${ss_rtt_us}us, cwnd $cwnd vs $(ss_field "$ssline" cwnd), sndbuf $(jq .sndbuf <<<"$entry") vs tb $tb, rcvbuf $(jq .rcvbuf <<<"$entry") vs rb $rb, rate $(jq .delivery_rate_bps <<<"$entry")"
 		n=$((n + 1))
-		within 20 "$srtt" "$ss_rtt_us" && ok_rtt=$((ok_rtt + 1))
-		within 20 "$cwnd" "$(ss_field "$ssline" cwnd)" && ok_cwnd=$((ok_cwnd + 1))
+		within 50 "$srtt" "$ss_rtt_us" && ok_rtt=$((ok_rtt + 1))
+		within 50 "$cwnd" "$(ss_field "$ssline" cwnd)" && ok_cwnd=$((ok_cwnd + 1))
+		rtts+=("$srtt"); ss_rtts+=("$ss_rtt_us")
+		cwnds+=("$cwnd"); ss_cwnds+=("$(ss_field "$ssline" cwnd)")
 		within 10 "$(jq .sndbuf <<<"$entry")" "$tb" && ok_buf=$((ok_buf + 1))
 		within 10 "$(jq .rcvbuf <<<"$entry")" "$rb" && ok_rbuf=$((ok_rbuf + 1))
 		rates+=("$(jq .delivery_rate_bps <<<"$entry")")
@@ -79,11 +82,18 @@ run_family() {
 		fi
 		sleep 0.5
 	done
-	# most samples must agree: the two readings are a few ms apart on a busy path
+	# most samples must agree. The agent's entry is as old as the socket's
+	# last refresh (up to a tick) and srtt and cwnd swing with the TBF queue
+	# and cubic's halvings, so single samples are compared loosely (which
+	# still catches a wrong unit or shift) and the medians closely.
 	local need=$((SAMPLES - 1))
 	check "$fam: sampled the data connection in every round ($n/$SAMPLES)" [ "$n" = "$SAMPLES" ]
-	check "$fam: srtt within 20% of ss in $ok_rtt/$n samples (need $need)" [ "$ok_rtt" -ge "$need" ]
-	check "$fam: cwnd within 20% of ss in $ok_cwnd/$n samples (need $need)" [ "$ok_cwnd" -ge "$need" ]
+	check "$fam: srtt within 50% of ss in $ok_rtt/$n samples (need $need)" [ "$ok_rtt" -ge "$need" ]
+	check "$fam: srtt median ($(median "${rtts[@]}") us) within 20% of ss's ($(median "${ss_rtts[@]}") us)" \
+		within 20 "$(median "${rtts[@]}")" "$(median "${ss_rtts[@]}")"
+	check "$fam: cwnd within 50% of ss in $ok_cwnd/$n samples (need $need)" [ "$ok_cwnd" -ge "$need" ]
+	check "$fam: cwnd median ($(median "${cwnds[@]}")) within 20% of ss's ($(median "${ss_cwnds[@]}"))" \
+		within 20 "$(median "${cwnds[@]}")" "$(median "${ss_cwnds[@]}")"
 	check "$fam: sndbuf within 10% of skmem tb in $ok_buf/$n samples" [ "$ok_buf" -ge "$need" ]
 	check "$fam: rcvbuf within 10% of skmem rb in $ok_rbuf/$n samples" [ "$ok_rbuf" -ge "$need" ]
 	check "$fam: owner pid and comm (iperf3) known in $ok_owner/$n samples" [ "$ok_owner" = "$n" ]
