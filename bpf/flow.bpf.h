@@ -214,12 +214,23 @@ static __always_inline void mark_take(struct conn_mark *m, const struct tcp_sock
 	m->refreshed_jiffies = bpf_jiffies64();
 }
 
+/* Below a quarter full no record wakes the agent: it reads the ring at its
+ * tick. Above, each record does, and the agent reads it between ticks, so a
+ * tick's records can be many times what the ring holds (a host of many
+ * connections that each move a little). */
+static __always_inline __u64 moved_wakeup(void)
+{
+	return bpf_ringbuf_query(&moved, BPF_RB_AVAIL_DATA) >= MOVED_RING_BYTES / 4
+		       ? BPF_RB_FORCE_WAKEUP
+		       : BPF_RB_NO_WAKEUP;
+}
+
 /* A head alone in "moved"; false when it had no room (counted). */
 static __always_inline bool moved_output(__u64 cookie, __u32 closed)
 {
 	struct moved_head e = { .cookie = cookie, .closed = closed };
 
-	if (bpf_ringbuf_output(&moved, &e, sizeof(e), BPF_RB_NO_WAKEUP) == 0)
+	if (bpf_ringbuf_output(&moved, &e, sizeof(e), moved_wakeup()) == 0)
 		return true;
 	count(CNT_EVENTS_LOST);
 	return false;
@@ -238,7 +249,7 @@ static __always_inline bool moved_output_figures(__u64 cookie, const struct conn
 	e->head.closed = 0;
 	e->head.with_figures = 1;
 	__builtin_memcpy(e->figures, (const __u8 *)f + CONN_FIGURES_START, CONN_FIGURES_SIZE);
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, moved_wakeup());
 	return true;
 }
 

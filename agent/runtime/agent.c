@@ -123,9 +123,10 @@ static void metrics_tick(struct agent_metrics *m, const struct flow *flows, size
 	m->tick_seconds = tick_s;
 }
 
-/* The page from the last tick (its connections are the collector's table,
- * unchanged until the next pass). A failed rendering (out of memory) keeps
- * the previous page. */
+/* The page from the last tick (its connections are the collector's table:
+ * the same entries until the next pass, their figures refreshed by reads of
+ * "moved" between ticks). A failed rendering (out of memory) keeps the
+ * previous page. */
 static void metrics_render_page(struct agent *a)
 {
 	struct agent_metrics *ms = a->metrics;
@@ -630,34 +631,46 @@ static void reload(struct agent *a)
 	status_publish(&a->status, a->cur);
 }
 
-/* Wait up to `seconds` for a signal on sigfd, or for wake_fd (-1: none) to be
- * readable (*woken). Returns the signal, or 0. */
-static int wait_signal(int sigfd, int wake_fd, double seconds, bool *woken)
+/* What the wait between ticks watches. */
+enum wait_source { WAIT_SIGNAL, WAIT_METRICS, WAIT_MOVED, WAIT_SOURCES };
+
+/* Wait up to `seconds` for a signal on fds[WAIT_SIGNAL], or for another of
+ * fds (-1: none) to be readable (ready[]). Returns the signal, or 0. */
+static int wait_signal(const int fds[WAIT_SOURCES], double seconds, bool ready[WAIT_SOURCES])
 {
-	struct pollfd pfd[2] = { { .fd = sigfd, .events = POLLIN },
-				 { .fd = wake_fd, .events = POLLIN } };
+	struct pollfd pfd[WAIT_SOURCES];
 	struct signalfd_siginfo info;
 	int ms = seconds > 0 ? (int)(seconds * 1000 + 0.5) : 0;
 
-	*woken = false;
-	if (poll(pfd, wake_fd >= 0 ? 2 : 1, ms) <= 0)
+	for (int i = 0; i < WAIT_SOURCES; i++) {
+		pfd[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+		ready[i] = false;
+	}
+	if (poll(pfd, WAIT_SOURCES, ms) <= 0)
 		return 0;
-	*woken = wake_fd >= 0 && (pfd[1].revents & POLLIN);
-	if (!(pfd[0].revents & POLLIN) || read(sigfd, &info, sizeof(info)) != sizeof(info))
+	for (int i = 0; i < WAIT_SOURCES; i++)
+		ready[i] = fds[i] >= 0 && (pfd[i].revents & POLLIN);
+	if (!ready[WAIT_SIGNAL] || read(fds[WAIT_SIGNAL], &info, sizeof(info)) != sizeof(info))
 		return 0;
 	return (int)info.ssi_signo;
 }
 
-/* The next tick comes at the interval, or at once on SIGUSR1. */
+/* The next tick comes at the interval, or at once on SIGUSR1. Meanwhile the
+ * records of "moved" that wake the agent (the ring is filling) are read. */
 void agent_wait(struct agent *a)
 {
 	double left = a->cur->interval_s - (monotonic_s() - a->tick_start);
+	int fds[WAIT_SOURCES] = { [WAIT_SIGNAL] = a->sigfd,
+				  [WAIT_METRICS] = a->metrics ? a->metrics->server.wake_fd : -1,
+				  [WAIT_MOVED] = collect_moved_fd(&a->col) };
 
 	for (;;) {
-		bool page_wanted;
-		int sig = wait_signal(a->sigfd, a->metrics ? a->metrics->server.wake_fd : -1, left,
-				      &page_wanted);
+		bool ready[WAIT_SOURCES];
+		int sig = wait_signal(fds, left, ready);
+		bool page_wanted = ready[WAIT_METRICS];
 
+		if (ready[WAIT_MOVED] && collect_moved(&a->col) < 0)
+			fds[WAIT_MOVED] = -1; /* read at the tick, which says why */
 		if (page_wanted && metrics_server_wanted(&a->metrics->server))
 			metrics_render_page(a);
 		if (sig == SIGINT || sig == SIGTERM)

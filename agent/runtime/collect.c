@@ -245,6 +245,16 @@ static int events_drain(struct collector *col)
 	return n < 0 ? n : 0;
 }
 
+int collect_moved_fd(const struct collector *col)
+{
+	return col->ring ? ring_buffer__epoll_fd(col->ring) : -1;
+}
+
+int collect_moved(struct collector *col)
+{
+	return events_drain(col);
+}
+
 static int flows_lookup(void *ctx, __u64 cookie, struct conn_stats *out)
 {
 	return bpf_map_lookup_elem(*(int *)ctx, &cookie, out);

@@ -85,6 +85,10 @@ int collect_pass(struct loader *ld, struct collector *col, __u64 pass, enum pass
 /* Apply the targets just written: iter/tcp in the namespaces whose cookies
  * are given (n < 0: every namespace the last full pass found). */
 int collect_apply(struct loader *ld, struct collector *col, __u64 pass, const __u64 *netns, int n);
+/* Between ticks: the fd that is readable when "moved" asks to be read (it
+ * is filling), and the read, which keeps its records for the next pass. */
+int collect_moved_fd(const struct collector *col);
+int collect_moved(struct collector *col);
 void collector_free(struct collector *col);
 
 /* Read every entry of the flows map. *flows is malloc'ed. Returns count or -errno. */
