@@ -25,17 +25,6 @@ bool plan_tunable(const struct flow *f)
 
 /* ---- the connections carried from the last tick ------------------------- */
 
-/* Are these the connections of the last tick, in the same order? */
-static bool same_connections(const struct plan_input *in)
-{
-	if (in->n != in->nprev)
-		return false;
-	for (size_t i = 0; i < in->n; i++)
-		if (in->prev[i].cookie != in->flows[i].cookie)
-			return false;
-	return true;
-}
-
 /* A send-buffer target that a regrowth overtook is never applied: the
  * size the connection has is its target now, so flows shows it and the
  * budget counts it. True when it changed. */
@@ -48,29 +37,51 @@ static bool adopt_regrowth(struct conn_target *target, const struct conn_stats *
 	return true;
 }
 
-/* Each connection's state: the last tick's where it was seen (both lists
- * are sorted by cookie), else a new one; those passed over are gone. */
-static void carry(const struct plan_input *in, bool in_place, struct plan_output *out)
+/* The last tick's states of the connections still here, moved down over
+ * those gone (whose cookies go to out->gone). Returns how many are kept.
+ * Both lists are sorted by cookie. */
+static size_t drop_gone(const struct plan_input *in, struct plan_output *out)
 {
-	size_t j = 0;
+	size_t kept = 0, i = 0;
 
-	for (size_t i = 0; i < in->n; i++) {
+	for (size_t j = 0; j < in->nprev; j++) {
+		__u64 cookie = in->prev[j].cookie;
+
+		while (i < in->n && in->flows[i].cookie < cookie)
+			i++;
+		if (i < in->n && in->flows[i].cookie == cookie) {
+			if (kept != j)
+				in->prev[kept] = in->prev[j];
+			kept++;
+		} else {
+			out->gone[out->ngone++] = cookie;
+		}
+	}
+	return kept;
+}
+
+/* Each connection's state: the last tick's where it was seen, else a new
+ * one. In the same array, one state per connection: filled from the end, a
+ * kept state moves only up, past those not yet placed. */
+static void carry(const struct plan_input *in, struct plan_output *out)
+{
+	size_t kept = drop_gone(in, out);
+
+	for (size_t i = in->n; i-- > 0;) {
 		const struct flow *f = &in->flows[i];
 		struct conn_track *c = &out->conns[i];
 
-		while (!in_place && j < in->nprev && in->prev[j].cookie < f->cookie)
-			out->gone[out->ngone++] = in->prev[j++].cookie;
-		if (!in_place && j < in->nprev && in->prev[j].cookie == f->cookie)
-			*c = in->prev[j++];
-		else if (!in_place)
+		if (kept && in->prev[kept - 1].cookie == f->cookie) {
+			if (--kept != i)
+				*c = in->prev[kept];
+		} else {
 			memset(c, 0, sizeof(*c));
+		}
 		c->cookie = f->cookie;
 		out->actions[i] = 0;
 		if (!c->observe && adopt_regrowth(&c->target, &f->s))
 			out->actions[i] |= PLAN_WRITE;
 	}
-	while (!in_place && j < in->nprev)
-		out->gone[out->ngone++] = in->prev[j++].cookie;
 }
 
 /* ---- the estimator's decisions ------------------------------------------- */
@@ -340,14 +351,12 @@ static void settle(const struct plan_input *in, const struct plan_work *w, size_
 
 void tick_plan(const struct plan_input *in, const struct plan_work *work, struct plan_output *out)
 {
-	bool in_place = same_connections(in);
-
 	memset(out, 0, sizeof(*out));
-	out->conns = in_place ? in->prev : work->next;
+	out->conns = in->prev;
 	out->actions = work->actions;
 	out->gone = work->gone;
 	out->evicted = work->evicted;
-	carry(in, in_place, out);
+	carry(in, out);
 	for (size_t i = 0; i < in->n; i++)
 		decide(in, i, work, out);
 	apply_budgets(in, work, out);

@@ -74,9 +74,9 @@ enum plan_action {
 struct plan_input {
 	const struct flow *flows; /* this tick's connections, sorted by cookie */
 	size_t n;
-	/* the last tick's, sorted by cookie; updated in place when they are
-	 * this tick's connections in the same order (most ticks), which saves
-	 * copying megabytes a tick */
+	/* the last tick's, sorted by cookie, in an array of room for
+	 * max(n, nprev): it becomes this tick's in place (out.conns), one state
+	 * per connection, not a second copy */
 	struct conn_track *prev;
 	size_t nprev;
 	/* each connection's settings (read only for those plan_tunable()
@@ -91,7 +91,6 @@ struct plan_input {
 
 /* The caller's storage: n entries each, nprev for gone, 2 n for evicted. */
 struct plan_work {
-	struct conn_track *next; /* this tick's states when not updated in place */
 	struct est_decision *decisions;
 	struct budget_conn *budget;
 	struct budget_conn *group; /* one policy budget's connections at a time */
@@ -102,7 +101,7 @@ struct plan_work {
 };
 
 struct plan_output {
-	/* n, by flow: the tick's states and targets (prev or work.next) */
+	/* n, by flow: the tick's states and targets (in->prev, updated) */
 	struct conn_track *conns;
 	__u8 *actions;            /* n, by flow: enum plan_action bits */
 	__u64 *gone;              /* the cookies of the last tick's connections not in flows: */
@@ -128,7 +127,7 @@ struct plan_output {
  * the kernel's autotuning. */
 bool plan_tunable(const struct flow *f);
 
-/* One tick: fills *out, updates in->prev or work->next, and in->dests. */
+/* One tick: fills *out, updates in->prev and in->dests. */
 void tick_plan(const struct plan_input *in, const struct plan_work *work, struct plan_output *out);
 
 #endif

@@ -64,7 +64,7 @@ void tuner_free(struct tuner *t)
 	struct plan_work *w = &t->work;
 
 	free(t->conns);
-	free(w->next), free(w->decisions), free(w->budget), free(w->group), free(w->group_where);
+	free(w->decisions), free(w->budget), free(w->group), free(w->group_where);
 	free(w->actions), free(w->gone), free(w->evicted);
 	free(t->policies);
 	free(t->dest_slots);
@@ -352,9 +352,8 @@ static int work_reserve(struct tuner *t, size_t n)
 		return 0;
 	while (cap < n)
 		cap *= 2;
-	/* the table too: it is the next tick's working array (kept as is) */
+	/* the states too: each tick updates them in place */
 	ok = grow_array((void **)&t->conns, cap, sizeof(*t->conns));
-	ok &= grow_array((void **)&w->next, cap, sizeof(*w->next));
 	ok &= grow_array((void **)&w->decisions, cap, sizeof(*w->decisions));
 	ok &= grow_array((void **)&w->budget, cap, sizeof(*w->budget));
 	ok &= grow_array((void **)&w->group, cap, sizeof(*w->group));
@@ -463,11 +462,6 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 	if (!t->pressure) /* sockops hands out nothing meanwhile (update_pressure) */
 		dests_publish(t);
 	publish(t, &mem);
-	if (out.conns != t->conns) {
-		/* the tick's array becomes the table; the old one is the next tick's */
-		t->work.next = t->conns;
-		t->conns = out.conns;
-	}
 	t->nconns = n;
 	return out.changes;
 }

@@ -85,7 +85,7 @@ struct plan_case {
 struct run {
 	struct flow flows[MAX_CONNS];
 	size_t n;
-	struct conn_track a[MAX_CONNS], b[MAX_CONNS], *prev;
+	struct conn_track a[MAX_CONNS], *prev;
 	size_t nprev;
 	struct est_decision decisions[MAX_CONNS];
 	struct budget_conn budget[MAX_CONNS], group[MAX_CONNS];
@@ -206,8 +206,7 @@ static void account(struct run *r)
 
 static void run_tick(const struct plan_case *c, struct run *r)
 {
-	struct plan_work w = { .next = r->prev == r->a ? r->b : r->a,
-			       .decisions = r->decisions,
+	struct plan_work w = { .decisions = r->decisions,
 			       .budget = r->budget,
 			       .group = r->group,
 			       .group_where = r->group_where,
@@ -581,30 +580,46 @@ static void tunable(void **state)
 	assert_false(plan_tunable(&f));
 }
 
-/* The same connections, in the same order: the states are updated where
- * they are, not copied (most ticks); a connection new or gone, and they go
- * to the other array. */
-static void same_connections_in_place(void **state)
+/* Connections come and go between ticks: the states stay in one array.
+ * Those still here keep theirs (two ticks of estimates), the new ones start
+ * afresh, and the cookies of those gone are listed once, in order. */
+static void states_carried_in_place(void **state)
 {
 	static const struct plan_case c = {
-		.name = "in place", .conns = { BULK_SENDER, IDLE }, .nconns = 2, .ticks = 3
+		.name = "in place",
+		.conns = { BULK_SENDER, BULK_SENDER, BULK_SENDER, BULK_SENDER, BULK_SENDER,
+			   BULK_SENDER },
+		.nconns = 6,
 	};
+	static const size_t first[] = { 0, 1, 3, 4 }, second[] = { 1, 2, 4, 5 };
+	static struct flow all[MAX_CONNS];
 	static struct run r;
 
 	(void)state;
 	start(&c, &r);
+	memcpy(all, r.flows, sizeof(all));
+	for (size_t k = 0; k < 4; k++)
+		r.flows[k] = all[first[k]];
+	r.n = 4;
 	traffic(&c, &r);
 	run_tick(&c, &r);
-	assert_ptr_equal(r.out.conns, r.b); /* new connections */
+	for (size_t k = 0; k < 4; k++) /* figures as they went on, for each connection */
+		all[first[k]] = r.flows[k];
+	for (size_t k = 0; k < 4; k++)
+		r.flows[k] = all[second[k]];
 	traffic(&c, &r);
 	run_tick(&c, &r);
-	assert_ptr_equal(r.out.conns, r.b); /* the same */
-	r.n = 1;                            /* the second closed */
-	traffic(&c, &r);
-	run_tick(&c, &r);
+
 	assert_ptr_equal(r.out.conns, r.a);
-	assert_int_equal(r.out.ngone, 1);
-	assert_int_equal(r.out.gone[0], COOKIE0 + 1);
+	for (size_t k = 0; k < 4; k++) {
+		bool kept = second[k] == 1 || second[k] == 4;
+
+		assert_int_equal(r.out.conns[k].cookie, COOKIE0 + second[k]);
+		assert_int_equal(r.out.conns[k].st.tick, kept ? 2 : 1);
+	}
+	assert_int_equal(r.out.ngone, 2);
+	assert_int_equal(r.out.gone[0], COOKIE0 + 0);
+	assert_int_equal(r.out.gone[1], COOKIE0 + 3);
 }
 
 /* Past PLAN_LOGGED_CHANGES a tick's changes are counted, not listed: the
@@ -638,7 +653,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(plan_cases),
 		cmocka_unit_test(tunable),
-		cmocka_unit_test(same_connections_in_place),
+		cmocka_unit_test(states_carried_in_place),
 		cmocka_unit_test(logged_changes_are_bounded),
 	};
 
