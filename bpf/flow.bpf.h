@@ -220,7 +220,7 @@ static __always_inline void mark_take(struct conn_mark *m, const struct tcp_sock
  * connections that each move a little). */
 static __always_inline __u64 moved_wakeup(void)
 {
-	return bpf_ringbuf_query(&moved, BPF_RB_AVAIL_DATA) >= MOVED_RING_BYTES / 4
+	return bpf_ringbuf_query(&moved, BPF_RB_AVAIL_DATA) >= moved_ring_bytes / 4
 		       ? BPF_RB_FORCE_WAKEUP
 		       : BPF_RB_NO_WAKEUP;
 }
@@ -254,12 +254,11 @@ static __always_inline bool moved_output_figures(__u64 cookie, const struct conn
 }
 
 /* Figures for a pass's records while "moved" is less than half full, heads
- * after that: 4,096 records with figures, and the heads of 20,000 more
- * connections, fit in what is left (the agent reads the ring right after a
- * pass). */
+ * (a tenth of the size) after that: the agent reads the ring right after a
+ * pass. */
 static __always_inline bool moved_room_for_figures(void)
 {
-	return bpf_ringbuf_query(&moved, BPF_RB_AVAIL_DATA) < MOVED_RING_BYTES / 2;
+	return bpf_ringbuf_query(&moved, BPF_RB_AVAIL_DATA) < moved_ring_bytes / 2;
 }
 
 /* An existing entry: new figures, and the pass that saw it (0 outside a pass). */

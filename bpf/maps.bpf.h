@@ -32,19 +32,20 @@ struct {
 } marks SEC(".maps");
 
 #define MOVED_RING_BYTES (1 << 20)
+/* the ring's size as loaded: the agent sizes it for the host's sockets */
+const volatile __u32 moved_ring_bytes = MOVED_RING_BYTES;
 
 /* The sockets that moved, with their figures, and those that closed, since
  * the agent last read it: at each tick, and between ticks once it is a
  * quarter full (moved_wakeup in flow.bpf.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	/* 8,192 records with figures (120 bytes and an 8-byte header each),
-	 * or 43,690 heads alone (16 and 8): room for what 20,000 connections
-	 * writing a byte every 5 s list in a tick (4,000 with figures, 0.5
-	 * MB), or for what a targets pass that changed all 20,000 lists (read
-	 * by the agent at once). A tick that lists more has it read between
-	 * ticks; what overflows it during a pass makes the next pass a walk,
-	 * which misses nothing. */
+	/* As loaded, moved_ring_bytes (at least this; agent/core/options.h
+	 * sizes it): per MB, 6,553 records with figures (152 bytes and an
+	 * 8-byte header each) or 43,690 heads alone (16 and 8). A tick that
+	 * lists more has it read between ticks; what overflows it while a pass
+	 * keeps the agent busy makes the next pass a walk, which misses
+	 * nothing. */
 	__uint(max_entries, MOVED_RING_BYTES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } moved SEC(".maps");

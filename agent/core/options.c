@@ -2,6 +2,7 @@
 #include "core/estimate.h"
 #include "core/options.h"
 #include "core/parse.h"
+#include "tcptune.h"
 
 /* key_must is the key and must joined at compile time: one text each. */
 #define BOUNDS(id, key_, flag_, unit_, min_, max_, above_min_, must_) \
@@ -99,4 +100,15 @@ long max_flows_for_host(long established_hash)
 	if (established_hash < MAX_FLOWS_DEFAULT_MIN)
 		return MAX_FLOWS_DEFAULT_MIN;
 	return established_hash < MAX_FLOWS_DEFAULT_MAX ? established_hash : MAX_FLOWS_DEFAULT_MAX;
+}
+
+long moved_ring_bytes(long max_flows)
+{
+	/* a record with figures and the ring's header of each record */
+	long record = (long)sizeof(struct moved_figures) + 8;
+	long bytes = MOVED_RING_MIN;
+
+	while (bytes < MOVED_RING_MAX && bytes < max_flows / 8 * record)
+		bytes *= 2;
+	return bytes;
 }

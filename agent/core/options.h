@@ -67,4 +67,13 @@ bool option_within(enum option_id id, double value);
 #define MAX_FLOWS_DEFAULT_MAX 4194304L
 long max_flows_for_host(long established_hash);
 
+/* The size of the "moved" ring buffer for max_flows tracked sockets: room
+ * for an eighth of them listed with their figures, which is what a host of
+ * many connections that each move a little (every few seconds) lists while
+ * a full pass keeps the agent from reading it. A power of two, within these
+ * bounds; the agent maps it, so its pages count in the agent's memory. */
+#define MOVED_RING_MIN (1L << 20)
+#define MOVED_RING_MAX (16L << 20)
+long moved_ring_bytes(long max_flows);
+
 #endif

@@ -384,10 +384,13 @@ static int load_programs(struct agent *a)
 	char why[512];
 
 	size_flows(a);
+	log_debug("a %ld MB ring buffer for the sockets that moved",
+		  moved_ring_bytes(a->opts.max_flows) >> 20);
 	opts = (struct loader_opts){ .scopes = a->scopes,
 				     .nr_scopes = a->nr_scopes,
 				     .whole_host = a->whole_host,
 				     .max_flows = (__u32)a->opts.max_flows,
+				     .moved_ring_bytes = (__u32)moved_ring_bytes(a->opts.max_flows),
 				     .tune = a->can_tune,
 				     .min_buf = a->loaded_min,
 				     .max_buf = a->loaded_max,

@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include "core/options.h"
+#include <linux/types.h>
+#include "tcptune.h"
 
 /* ---- the interval: a decimal number of seconds ------------------------- */
 
@@ -271,6 +273,25 @@ static void max_flows_follows_the_established_hash(void **unused)
 	assert_true(option_within(OPTION_MAX_FLOWS, (double)MAX_FLOWS_DEFAULT_MAX));
 }
 
+/* The ring holds an eighth of the sockets' records with figures, within
+ * bounds, in a power of two (a ring buffer's size must be one). */
+static void moved_ring_follows_max_flows(void **unused)
+{
+	long record = (long)sizeof(struct moved_figures) + 8;
+
+	(void)unused;
+	assert_int_equal(moved_ring_bytes(1000), MOVED_RING_MIN);
+	assert_int_equal(moved_ring_bytes(MAX_FLOWS_DEFAULT_MIN), 2L << 20);
+	assert_int_equal(moved_ring_bytes(262144), 8L << 20);
+	assert_int_equal(moved_ring_bytes(MAX_FLOWS_DEFAULT_MAX), MOVED_RING_MAX);
+	for (long flows = 1000; flows <= MAX_FLOWS_DEFAULT_MAX; flows *= 3) {
+		long bytes = moved_ring_bytes(flows);
+
+		assert_int_equal(bytes & (bytes - 1), 0);
+		assert_true(bytes == MOVED_RING_MAX || bytes >= flows / 8 * record);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +308,7 @@ int main(void)
 		cmocka_unit_test(error_texts_name_their_bounds),
 		cmocka_unit_test(within_refuses_nan_and_open_minimum),
 		cmocka_unit_test(max_flows_follows_the_established_hash),
+		cmocka_unit_test(moved_ring_follows_max_flows),
 	};
 
 	return cmocka_run_group_tests_name("options", tests, NULL, NULL);
