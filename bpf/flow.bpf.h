@@ -214,23 +214,28 @@ static __always_inline void mark_take(struct conn_mark *m, const struct tcp_sock
 	m->refreshed_jiffies = bpf_jiffies64();
 }
 
-/* Below a quarter full no record wakes the agent: it reads the ring at its
- * tick. Above, each record does, and the agent reads it between ticks, so a
+/* A record wakes the agent only where it fills the ring past a quarter, a
+ * half or three quarters: the agent then reads it between ticks, so a
  * tick's records can be many times what the ring holds (a host of many
- * connections that each move a little). */
-static __always_inline __u64 moved_wakeup(void)
+ * connections that each move a little). Not on every record past a mark:
+ * each wakeup costs an interrupt while the agent is busy with a pass. Two
+ * CPUs listing at once may both miss a mark; the next one wakes it. */
+static __always_inline __u64 moved_wakeup(__u64 filled_before, __u64 record)
 {
-	return bpf_ringbuf_query(&moved, BPF_RB_AVAIL_DATA) >= moved_ring_bytes / 4
-		       ? BPF_RB_FORCE_WAKEUP
-		       : BPF_RB_NO_WAKEUP;
+	__u64 quarter = moved_ring_bytes / 4;
+
+	record += BPF_RINGBUF_HDR_SZ;
+	return filled_before / quarter != (filled_before + record) / quarter ? BPF_RB_FORCE_WAKEUP
+									     : BPF_RB_NO_WAKEUP;
 }
 
 /* A head alone in "moved"; false when it had no room (counted). */
 static __always_inline bool moved_output(__u64 cookie, __u32 closed)
 {
 	struct moved_head e = { .cookie = cookie, .closed = closed };
+	__u64 filled = bpf_ringbuf_query(&moved, BPF_RB_AVAIL_DATA);
 
-	if (bpf_ringbuf_output(&moved, &e, sizeof(e), moved_wakeup()) == 0)
+	if (bpf_ringbuf_output(&moved, &e, sizeof(e), moved_wakeup(filled, sizeof(e))) == 0)
 		return true;
 	count(CNT_EVENTS_LOST);
 	return false;
@@ -249,7 +254,10 @@ static __always_inline bool moved_output_figures(__u64 cookie, const struct conn
 	e->head.closed = 0;
 	e->head.with_figures = 1;
 	__builtin_memcpy(e->figures, (const __u8 *)f + CONN_FIGURES_START, CONN_FIGURES_SIZE);
-	bpf_ringbuf_submit(e, moved_wakeup());
+	/* what is filled counts this record from its reservation */
+	bpf_ringbuf_submit(e, moved_wakeup(bpf_ringbuf_query(&moved, BPF_RB_AVAIL_DATA) -
+						   sizeof(*e) - BPF_RINGBUF_HDR_SZ,
+					   sizeof(*e)));
 	return true;
 }
 

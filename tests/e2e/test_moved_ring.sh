@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# A tick can list more than the "moved" ring buffer holds (1 MB, about 6,500
-# records with figures): at a 5 s interval, 10,000 connections that each
-# write a byte every 5 s list their 20,000 sockets once a tick, about 3 MB.
+# A tick can list more than the "moved" ring buffer holds (1 MB with
+# --max-flows 40000, about 6,500 records with figures): at a 5 s interval,
+# 10,000 connections that each write a byte every 5 s list their 20,000
+# sockets once a tick, about 3 MB.
 # The agent reads the ring between ticks once it fills, so no record is lost
 # (events_lost stays 0) and no pass of the hold falls back to reading the
 # whole flows map; every held socket stays tracked.
@@ -19,7 +20,7 @@ for tool in bpftool jq ss; do
 done
 
 load_setup "${UNIQ}r" || { fail "namespaces and load server set up"; finish; }
-agent_start --interval "$INTERVAL" -v || { fail "agent starts"; finish; }
+agent_start --interval "$INTERVAL" --max-flows 40000 -v || { fail "agent starts"; finish; }
 base_lost=$(bpf_counter "$EVENTS_LOST")
 load_hold "$CONNECTIONS" "$HOLD_SECONDS" "$INTERVAL" || { fail "$CONNECTIONS connections established"; finish; }
 from=$(log_lines)
@@ -27,6 +28,7 @@ wait_for $((HOLD_SECONDS + 10)) load_hold_over
 kinds=$(tail -n +"$((from + 1))" "$AGENT_LOG" | sed -nE 's/.*debug: pass [0-9]+ \(([a-z]+)\).*/\1/p' | sort | uniq -c | awk '{ print $2, $1 }' | join_lines)
 tracked=$(tail -n +"$((from + 1))" "$AGENT_LOG" | sed -nE 's/.*debug: pass .* ([0-9]+) connections tracked.*/\1/p' | sort -n | tail -1)
 lost=$(($(bpf_counter "$EVENTS_LOST") - base_lost))
+log "$(grep -o "a [0-9]* MB ring buffer.*" "$AGENT_LOG")"
 log "passes during the hold: $kinds; at most $tracked connections tracked; events_lost +$lost"
 load_hold_wait
 hold_rc=$?
