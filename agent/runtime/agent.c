@@ -433,7 +433,7 @@ static int init_tuner(struct agent *a)
 		log_error("cannot set up the tuner: out of memory");
 		return EXIT_RUNTIME;
 	}
-	a->tuner.policy = settings_policy;
+	a->tuner.policy = settings_policy_for(a->cur);
 	a->tuner.policy_ctx = a->cur;
 	return 0;
 }
@@ -627,6 +627,7 @@ static void reload(struct agent *a)
 	a->cur = a->next;
 	a->next = swap;
 	tuner_reconfigure(&a->tuner, &a->cur->est, a->cur->budget, a->cur->mode == MODE_OBSERVE);
+	a->tuner.policy = settings_policy_for(a->cur);
 	a->tuner.policy_ctx = a->cur;
 	log_info("reloaded %s",
 		 a->cur->path[0] ? a->cur->path : "the settings (no configuration file)");

@@ -219,3 +219,8 @@ void settings_policy(void *ctx, const struct flow *f, struct tune_policy *p)
 	p->budget_group = budget ? (int)(budget - s->file.policies) + 1 : 0;
 	p->budget = budget ? budget->s.budget : 0;
 }
+
+tune_policy_fn settings_policy_for(const struct settings *s)
+{
+	return s->file.npolicies ? settings_policy : NULL;
+}

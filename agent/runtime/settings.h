@@ -9,6 +9,7 @@
 #include "runtime/config.h"
 #include "core/flow.h"
 #include "runtime/system.h"
+#include "runtime/tune.h"
 
 #define METRICS_DEFAULT "127.0.0.1:9977"
 
@@ -58,5 +59,9 @@ void settings_describe_policy(const struct settings *s, const struct config_poli
 /* A connection's estimator configuration, mode and budget (tune_policy_fn). */
 struct tune_policy;
 void settings_policy(void *ctx, const struct flow *f, struct tune_policy *p);
+/* The tuner's policy function for these settings: settings_policy where the
+ * configuration file has policies, else NULL (every connection gets the
+ * settings themselves, and the tuner asks nothing per connection). */
+tune_policy_fn settings_policy_for(const struct settings *s);
 
 #endif
