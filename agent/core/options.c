@@ -108,7 +108,7 @@ long moved_ring_bytes(long max_flows)
 	long record = (long)sizeof(struct moved_figures) + 8;
 	long bytes = MOVED_RING_MIN;
 
-	while (bytes < MOVED_RING_MAX && bytes < max_flows / 8 * record)
+	while (bytes < MOVED_RING_MAX && bytes < max_flows / 32 * record)
 		bytes *= 2;
 	return bytes;
 }

@@ -68,12 +68,13 @@ bool option_within(enum option_id id, double value);
 long max_flows_for_host(long established_hash);
 
 /* The size of the "moved" ring buffer for max_flows tracked sockets: room
- * for an eighth of them listed with their figures, which is what a host of
- * many connections that each move a little (every few seconds) lists while
- * a full pass keeps the agent from reading it. A power of two, within these
- * bounds; the agent maps it, so its pages count in the agent's memory. */
+ * for a 32nd of them listed with their figures, what a host of many
+ * connections that each move a little (every few seconds) lists during a
+ * full pass, when the agent cannot read it. A power of two, within these
+ * bounds. The agent maps it twice over (the ring's wrap), so it counts
+ * twice in the agent's resident memory. */
 #define MOVED_RING_MIN (1L << 20)
-#define MOVED_RING_MAX (16L << 20)
+#define MOVED_RING_MAX (8L << 20)
 long moved_ring_bytes(long max_flows);
 
 #endif

@@ -14,7 +14,9 @@
 #include "runtime/log.h"
 #include "runtime/sysctl.h"
 
-static int flows_read_expecting(int flows_fd, struct flow **flows, size_t expect);
+static int flows_read_expecting(int flows_fd, struct flow **flows, size_t expect,
+				struct collector *col);
+static int events_drain(struct collector *col);
 
 static int run_iterator(struct bpf_link *link)
 {
@@ -61,10 +63,11 @@ static bool cookie_in(const __u64 *cookies, int n, __u64 cookie)
  * After a full pass (walked != NULL), entries of walked namespaces that the
  * pass did not stamp, and that existed before it started, belong to sockets
  * that are gone: dropped too. What is left is returned in *flows. */
-static int read_all(int flows_fd, __u64 pass, __u64 start_ns, const __u64 *walked, int nwalked,
-		    size_t expect, struct flow **flows, struct pass_result *res)
+static int read_all(struct collector *col, int flows_fd, __u64 pass, __u64 start_ns,
+		    const __u64 *walked, int nwalked, size_t expect, struct flow **flows,
+		    struct pass_result *res)
 {
-	int n = flows_read_expecting(flows_fd, flows, expect);
+	int n = flows_read_expecting(flows_fd, flows, expect, col);
 	__u64 now_ns = monotonic_ns();
 	size_t kept = 0;
 
@@ -364,8 +367,8 @@ int collect_pass(struct loader *ld, struct collector *col, __u64 pass, enum pass
 		size_t expect = col->table.n;
 
 		flow_table_free(&col->table);
-		n = read_all(ld->flows_fd, pass, start_ns, walked, res->namespaces, expect, &flows,
-			     res);
+		n = read_all(col, ld->flows_fd, pass, start_ns, walked, res->namespaces, expect,
+			     &flows, res);
 		if (n < 0)
 			err = n;
 		else if ((err = flow_table_replace(&col->table, flows, (size_t)n)))
@@ -433,7 +436,11 @@ void collector_free(struct collector *col)
 /* expect: about how many entries there are (0: unknown), so the array is
  * allocated once rather than doubled (each doubling a copy, and the peak
  * memory of both). */
-static int flows_read_expecting(int flows_fd, struct flow **flows, size_t expect)
+/* col (NULL: none): "moved" is read between batches, so a read of a large
+ * map does not overflow it. What it lists is kept as heads (the table is
+ * being replaced), looked up at the next tick: newer than what was read. */
+static int flows_read_expecting(int flows_fd, struct flow **flows, size_t expect,
+				struct collector *col)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	__u64 keys[FLOWS_BATCH], cursor = 0;
@@ -454,6 +461,8 @@ static int flows_read_expecting(int flows_fd, struct flow **flows, size_t expect
 		memset(keys, 0, sizeof(keys));
 		memset(values, 0, FLOWS_BATCH * sizeof(*values));
 
+		if (col && (err = events_drain(col)))
+			goto cleanup;
 		err = bpf_map_lookup_batch(flows_fd, first ? NULL : &cursor, &cursor, keys, values,
 					   &count, &opts);
 		if (err == -ENOENT) /* the end: this call's entries are the last ones */
@@ -500,7 +509,7 @@ cleanup:
 
 int flows_read(int flows_fd, struct flow **flows)
 {
-	return flows_read_expecting(flows_fd, flows, 0);
+	return flows_read_expecting(flows_fd, flows, 0, NULL);
 }
 
 void targets_merge(int targets_fd, struct flow *flows, size_t n)

@@ -273,7 +273,7 @@ static void max_flows_follows_the_established_hash(void **unused)
 	assert_true(option_within(OPTION_MAX_FLOWS, (double)MAX_FLOWS_DEFAULT_MAX));
 }
 
-/* The ring holds an eighth of the sockets' records with figures, within
+/* The ring holds a 32nd of the sockets' records with figures, within
  * bounds, in a power of two (a ring buffer's size must be one). */
 static void moved_ring_follows_max_flows(void **unused)
 {
@@ -281,14 +281,14 @@ static void moved_ring_follows_max_flows(void **unused)
 
 	(void)unused;
 	assert_int_equal(moved_ring_bytes(1000), MOVED_RING_MIN);
-	assert_int_equal(moved_ring_bytes(MAX_FLOWS_DEFAULT_MIN), 2L << 20);
-	assert_int_equal(moved_ring_bytes(262144), 8L << 20);
+	assert_int_equal(moved_ring_bytes(MAX_FLOWS_DEFAULT_MIN), MOVED_RING_MIN);
+	assert_int_equal(moved_ring_bytes(262144), 2L << 20);
 	assert_int_equal(moved_ring_bytes(MAX_FLOWS_DEFAULT_MAX), MOVED_RING_MAX);
 	for (long flows = 1000; flows <= MAX_FLOWS_DEFAULT_MAX; flows *= 3) {
 		long bytes = moved_ring_bytes(flows);
 
 		assert_int_equal(bytes & (bytes - 1), 0);
-		assert_true(bytes == MOVED_RING_MAX || bytes >= flows / 8 * record);
+		assert_true(bytes == MOVED_RING_MAX || bytes >= flows / 32 * record);
 	}
 }
 
