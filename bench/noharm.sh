@@ -253,19 +253,33 @@ fmt() {
 }
 ratio() { num "$1" && num "$2" && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }' || echo -; }
 
+# Memory within this factor of stock's counts as no more than stock's: the
+# sampled skmem of the same traffic differs that much between runs.
+MEM_NOISE=1.05
+# target_text KIND: the target of a result KIND, as the summary states it
+target_text() {
+	case $1 in
+	ge*) echo ">= ${1#* } x stock" ;;
+	le*) echo "<= ${1#* } x stock" ;;
+	mem) echo "<= stock ($MEM_NOISE allowed for noise)" ;;
+	plus*) echo "<= stock + ${1#* } s" ;;
+	esac
+}
+
 # result LABEL UNIT KIND STOCK TUNED [TUNED2]: one "noharm: (x)" line with
 # stock, tcptune (pass 2), ratio, target and verdict; with TUNED2 both passes
 # must meet the target. KIND: ge F (tcptune >= F x stock), le F (<= F x
-# stock), mem (<= stock, 1.05 allowed), plus F (<= stock + F s; "never", a
+# stock), mem (<= stock, MEM_NOISE allowed), plus F (<= stock + F s; "never", a
 # rate never reached, counts as later than any time).
 result() {
 	local label=$1 unit=$2 kind=$3 s=$4 t=$5 t2=${6:-} f=${3#* } cond text v p2="" r2=""
 	case $kind in
-	ge*) cond="t >= $f * s"; text=">= $f x stock" ;;
-	le*) cond="t <= $f * s"; text="<= $f x stock" ;;
-	mem) cond="t <= 1.05 * s"; text="<= stock (1.05 allowed for noise)" ;;
-	plus*) cond="t <= s + $f"; text="<= stock + $f s" ;;
+	ge*) cond="t >= $f * s" ;;
+	le*) cond="t <= $f * s" ;;
+	mem) cond="t <= $MEM_NOISE * s" ;;
+	plus*) cond="t <= s + $f" ;;
 	esac
+	text=$(target_text "$kind")
 	[ -n "$t2" ] && { p2=" (pass 2 $(fmt "$unit" "$t2"))"; r2=" (pass 2 $(ratio "$t2" "$s"))"; }
 	if [ "${kind%% *}" = plus ]; then # never: later than any time
 		[ "$s" = never ] && s=1e9; [ "$t" = never ] && t=1e9; [ "$t2" = never ] && t2=1e9
@@ -292,9 +306,10 @@ result_rounds() {
 	local label=$1 unit=$2 kind=$3 s=$4 t=$5 m lo hi n bound text v
 	read -r m lo hi n <<<"$6"
 	case $kind in
-	ge*) bound=${kind#* } text=">= $bound x stock" ;;
-	mem) bound=1.05 text="<= stock (1.05 allowed for noise)" ;;
+	ge*) bound=${kind#* } ;;
+	mem) bound=$MEM_NOISE ;;
 	esac
+	text=$(target_text "$kind")
 	if ! num "$s" || ! num "$t" || ! num "${hi:-}"; then
 		v="not measured"
 		UNMEASURED=1
@@ -603,14 +618,15 @@ fast_tuned() {
 }
 # fast_rows PIN: the result rows of the runs on the CPUs PIN
 fast_rows() {
-	local n p cpus="one CPU" tag=${1/,/-}
+	local n p ratios cpus="one CPU" tag=${1/,/-}
 	[ "${1%,*}" = "${1#*,}" ] || cpus="two CPUs"
 	for n in 1 4; do
 		p="(f) plain veth, $cpus ($1), $n flow$([ "$n" = 1 ] || echo s)"
-		log "$p: goodput ratios per round $(f_ratios goodput "fs$n.$tag" "ft$n.$tag" | awk '{ printf "%.2f ", $1 }')"
+		ratios=$(f_ratios goodput "fs$n.$tag" "ft$n.$tag")
+		log "$p: goodput ratios per round $(awk '{ printf "%.2f ", $1 }' <<<"$ratios")"
 		p="$p, mean of $F_ROUNDS runs"
 		result_rounds "$p: goodput" mbit "ge 0.98" "$(f_mean goodput "fs$n.$tag")" "$(f_mean goodput "ft$n.$tag")" \
-			"$(f_ratios goodput "fs$n.$tag" "ft$n.$tag" | ratio_interval)"
+			"$(ratio_interval <<<"$ratios")"
 		result_rounds "$p: memory (skmem r+w+f, both ends, mean)" mb mem "$(f_mean mem "fs$n.$tag")" "$(f_mean mem "ft$n.$tag")" \
 			"$(f_ratios mem "fs$n.$tag" "ft$n.$tag" | ratio_interval)"
 	done
