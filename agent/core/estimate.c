@@ -278,6 +278,12 @@ struct tick_delta {
 
 /* ---- send buffer -------------------------------------------------------- */
 
+/* The data the send buffer holds: sk_sndbuf less the kernel's overhead. */
+static double sndbuf_data(const struct est_sample *s)
+{
+	return s->sndbuf / est_sndbuf_factor(s->mss);
+}
+
 /* The writer waited for buffer space this tick with nothing left unsent?
  * The kernel's measure (tcpi_sndbuf_limited) counts time with nothing left
  * unsent, cwnd not full and the application waiting for space, whether the
@@ -292,11 +298,10 @@ static bool writer_starved(const struct est_config *c, const struct est_sample *
 {
 	double threshold = c->limited_fraction * d->dt_us;
 	uint32_t mss = s->mss ? s->mss : DEFAULT_MSS;
-	double holds = s->sndbuf / est_sndbuf_factor(s->mss);
 
 	if (d->sndbuf_limited_us > threshold)
 		return true;
-	bool pinned = s->snd_queue_bytes >= QUEUE_PINNED * holds;
+	bool pinned = s->snd_queue_bytes >= QUEUE_PINNED * sndbuf_data(s);
 	bool all_in_window = s->snd_cwnd && s->snd_queue_bytes <= (double)s->snd_cwnd * mss;
 	bool peer_window = d->rwnd_limited_us > threshold;
 
@@ -310,10 +315,9 @@ static bool writer_starved(const struct est_config *c, const struct est_sample *
  * bigger buffer only makes those bursts bigger. */
 static bool buffer_in_flight(const struct est_state *st, const struct est_sample *s)
 {
-	double holds = s->sndbuf / est_sndbuf_factor(s->mss);
 	double rate = max2(st->snd_rate_Bps, (double)s->delivery_rate_Bps);
 
-	return !s->srtt_us || rate * s->srtt_us / 1e6 >= IN_FLIGHT_FILLS * holds;
+	return !s->srtt_us || rate * s->srtt_us / 1e6 >= IN_FLIGHT_FILLS * sndbuf_data(s);
 }
 
 static void decide_sndbuf(const struct est_config *c, const struct est_state *st,
