@@ -9,8 +9,9 @@
  *        client's port is free again at once.
  *   load --connect ADDR:PORT --hold N --seconds S [--trickle T] [--parallel P] [--from SRC]
  *        Open N connections (at most P connecting at once, within 300 s),
- *        print a line once they are established, hold them S seconds (each writes one byte every
- *        T seconds, spread evenly, and reads the echo), then close them all.
+ *        print a line once they are established, hold them S seconds (each
+ *        writes one byte every T seconds, spread evenly, and reads the echo),
+ *        then close them all.
  *   load --connect ADDR:PORT --rate R --seconds S [--parallel P] [--from SRC]
  *        Churn: R new short connections per second (0: as many as P in flight
  *        allow) for S seconds, each "q" one way and back, the server closing
@@ -21,9 +22,10 @@
  * its port chosen per destination (IP_BIND_ADDRESS_NO_PORT): one address has
  * about 64,000 ports to a server's ADDR:PORT, so more connections than that
  * take more client addresses. Listeners share their port (SO_REUSEPORT):
- * several processes serve one ADDR:PORT, each within its descriptor limit. Every connection goes through the full TCP
- * state sequence. Exit status: 0 all well, 1 a connection failed or fewer
- * than N were established, 2 bad usage.
+ * several processes serve one ADDR:PORT, each within its descriptor limit.
+ * Every connection goes through the full TCP state sequence. Exit status: 0
+ * all well, 1 a connection failed or fewer than N were established, 2 bad
+ * usage.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
