@@ -49,7 +49,7 @@ int cmd_flows(int argc, char **argv)
 		NULL,
 		NULL
 	};
-	struct flow *flows = NULL;
+	struct flow_row *flows = NULL;
 	struct pinned_maps maps;
 	int n, err;
 	char why[256];

@@ -121,7 +121,7 @@ static int screen_size(int *rows, int *cols)
 
 static void draw(const struct pinned_maps *maps, const struct top_args *args, bool tty)
 {
-	struct flow *flows = NULL;
+	struct flow_row *flows = NULL;
 	bool fresh = request_fresh_pass(maps, FRESH_PASS_TIMEOUT_S) == 0;
 	int n = flows_read_with_targets(maps, &flows), rows = 40, cols = 180;
 	time_t now = time(NULL);

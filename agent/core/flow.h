@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* A tracked connection as the agent holds it: an entry of the flows map with
- * its key and the target the agent last wrote for it. Pure. */
+ * its key; as `flows` and `top` show it, with the target the agent last
+ * wrote for it. Pure. */
 #ifndef TCPTUNE_FLOW_H
 #define TCPTUNE_FLOW_H
 #include <linux/types.h>
@@ -9,6 +10,13 @@
 struct flow {
 	__u64 cookie;
 	struct conn_stats s;
+};
+
+/* A row of `flows` and `top`: the entry with the agent's target for it (the
+ * agent's own table has no use for the target's copy, and holds every
+ * tracked connection). */
+struct flow_row {
+	struct flow f;
 	struct conn_target target; /* all zero: the agent has decided nothing yet */
 	__u64 change_age_ms;       /* since target.change_ns */
 };

@@ -31,9 +31,8 @@ struct flow *flow_table_find(const struct flow_table *t, __u64 cookie);
  * one's figures stand. */
 bool flow_table_take_figures(struct flow_table *t, const struct moved_figures *e);
 /* Applies the heads ev[0..nev) (sorted here by cookie; a cookie may come
- * more than once): each listed connection's entry is looked up. An entry
- * keeps its target and change fields. Returns 0, or -ENOMEM with the table
- * as it was or with some records applied. */
+ * more than once): each listed connection's entry is looked up. Returns
+ * 0, or -ENOMEM with the table as it was or with some records applied. */
 int flow_table_apply(struct flow_table *t, struct moved_head *ev, size_t nev, flow_lookup_fn lookup,
 		     void *ctx);
 void flow_table_free(struct flow_table *t);

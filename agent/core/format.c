@@ -144,12 +144,12 @@ void json_string(const char *text, size_t maxlen, char *buf, size_t len)
 	buf[o] = '\0';
 }
 
-void print_flows_json(FILE *out, const struct flow *flows, size_t n)
+void print_flows_json(FILE *out, const struct flow_row *rows, size_t n)
 {
 	fputs("[", out);
 	for (size_t i = 0; i < n; i++) {
-		const struct conn_stats *s = &flows[i].s;
-		const struct conn_target *t = &flows[i].target;
+		const struct conn_stats *s = &rows[i].f.s;
+		const struct conn_target *t = &rows[i].target;
 		char saddr[ADDR_STRLEN], daddr[ADDR_STRLEN], comm[TCPTUNE_COMM_LEN * 6 + 3];
 
 		json_string((const char *)s->comm, sizeof(s->comm), comm, sizeof(comm));
@@ -167,13 +167,13 @@ void print_flows_json(FILE *out, const struct flow *flows, size_t n)
 			"\"rwnd_limited\":%s,\"app_not_reading\":%s,\"last_change_buffer\":\"%s\","
 			"\"last_change_old\":%u,\"last_change_new\":%u,\"last_change_reason\":\"%s\","
 			"\"last_change_age_ms\":%llu}",
-			i ? "," : "", (unsigned long long)flows[i].cookie,
+			i ? "," : "", (unsigned long long)rows[i].f.cookie,
 			(unsigned long long)s->netns_cookie, format_family(s->family),
 			format_addr(s->family, s->saddr, saddr), s->sport,
 			format_addr(s->family, s->daddr, daddr), s->dport,
 			(unsigned long long)s->cgroup_id, s->pid, comm, format_state(s->state),
 			s->srtt_us, s->min_rtt_us, s->snd_cwnd, s->mss,
-			(unsigned long long)flow_rate_bps(&flows[i]),
+			(unsigned long long)flow_rate_bps(&rows[i].f),
 			(unsigned long long)s->bytes_acked, (unsigned long long)s->bytes_received,
 			s->snd_queue_bytes, s->rcv_queue_bytes, s->sndbuf, s->rcvbuf, s->retrans,
 			(unsigned long long)s->sndbuf_limited_us,
@@ -185,7 +185,7 @@ void print_flows_json(FILE *out, const struct flow *flows, size_t n)
 			t->flags & TARGET_RCV_APP_LIMITED ? "true" : "false",
 			format_change_buffer(t->change_buffer), t->change_old, t->change_new,
 			tune_reason_name(t->change_reason),
-			(unsigned long long)(t->change_buffer ? flows[i].change_age_ms : 0));
+			(unsigned long long)(t->change_buffer ? rows[i].change_age_ms : 0));
 	}
 	fputs(n ? "\n]\n" : "]\n", out);
 }
@@ -199,7 +199,7 @@ static void endpoint(const struct conn_stats *s, const __u8 *addr, __u16 port, c
 	snprintf(buf, len, s->family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, port);
 }
 
-void print_flows_table(FILE *out, const struct flow *flows, size_t n, int width)
+void print_flows_table(FILE *out, const struct flow_row *rows, size_t n, int width)
 {
 	/* addresses get what the fixed columns leave, at least 21 each */
 	int addr_w = (width - 127) / 2; /* 112 for the other columns, 15 spaces */
@@ -210,9 +210,9 @@ void print_flows_table(FILE *out, const struct flow *flows, size_t n, int width)
 		"PID", "COMM", addr_w, "LOCAL", addr_w, "REMOTE", "STATE", "RATE", "RTT_MS", "CWND",
 		"SNDQ", "RCVQ", "SNDBUF", "RCVBUF", "RETR", "TGT_SND", "TGT_RCV", "LAST");
 	for (size_t i = 0; i < n; i++) {
-		const struct conn_stats *s = &flows[i].s;
+		const struct conn_stats *s = &rows[i].f.s;
 		char local[ADDR_STRLEN + 8], remote[ADDR_STRLEN + 8], comm[TCPTUNE_COMM_LEN + 1];
-		const struct conn_target *t = &flows[i].target;
+		const struct conn_target *t = &rows[i].target;
 		char rate[16], sndq[16], rcvq[16], sndbuf[16], rcvbuf[16], tsnd[16], trcv[16];
 
 		endpoint(s, s->saddr, s->sport, local, sizeof(local));
@@ -226,7 +226,7 @@ void print_flows_table(FILE *out, const struct flow *flows, size_t n, int width)
 			"%-7u %-12.12s %-*s %-*s %-11s %9s %8.2f %6u %8s %8s %8s %8s %5u %8s %8s %6s\n",
 			s->pid, s->pid ? comm : "-", addr_w, local, addr_w, remote,
 			format_state(s->state),
-			format_si((double)flow_rate_bps(&flows[i]), "b", rate, sizeof(rate)),
+			format_si((double)flow_rate_bps(&rows[i].f), "b", rate, sizeof(rate)),
 			s->srtt_us / 1000.0, s->snd_cwnd,
 			format_si(s->snd_queue_bytes, "B", sndq, sizeof(sndq)),
 			format_si(s->rcv_queue_bytes, "B", rcvq, sizeof(rcvq)),
@@ -255,8 +255,9 @@ static enum flow_sort current_sort;
 
 static int compare_flows(const void *a, const void *b)
 {
-	__u64 va = sort_value(a, current_sort), vb = sort_value(b, current_sort);
-	const struct flow *fa = a, *fb = b;
+	const struct flow *fa = &((const struct flow_row *)a)->f;
+	const struct flow *fb = &((const struct flow_row *)b)->f;
+	__u64 va = sort_value(fa, current_sort), vb = sort_value(fb, current_sort);
 
 	if (va != vb)
 		return va < vb ? 1 : -1;
@@ -264,11 +265,11 @@ static int compare_flows(const void *a, const void *b)
 	return fa->cookie < fb->cookie ? -1 : fa->cookie > fb->cookie;
 }
 
-void sort_flows(struct flow *flows, size_t n, enum flow_sort key)
+void sort_flows(struct flow_row *rows, size_t n, enum flow_sort key)
 {
 	current_sort = key;
 	if (n)
-		qsort(flows, n, sizeof(*flows), compare_flows);
+		qsort(rows, n, sizeof(*rows), compare_flows);
 }
 
 static const char *const sort_names[] = {

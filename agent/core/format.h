@@ -21,11 +21,11 @@ const char *format_si(double value, const char *unit, char *buf, size_t len);
 /* A JSON string literal, escaped, into buf (truncated to len). */
 void json_string(const char *text, size_t maxlen, char *buf, size_t len);
 
-void print_flows_json(FILE *out, const struct flow *flows, size_t n);
-void print_flows_table(FILE *out, const struct flow *flows, size_t n, int width);
+void print_flows_json(FILE *out, const struct flow_row *rows, size_t n);
+void print_flows_table(FILE *out, const struct flow_row *rows, size_t n, int width);
 
 /* Biggest first for rate and queue, slowest first for RTT. */
-void sort_flows(struct flow *flows, size_t n, enum flow_sort key);
+void sort_flows(struct flow_row *rows, size_t n, enum flow_sort key);
 int parse_sort(const char *name, enum flow_sort *key);
 const char *sort_name(enum flow_sort key);
 

@@ -512,26 +512,37 @@ int flows_read(int flows_fd, struct flow **flows)
 	return flows_read_expecting(flows_fd, flows, 0, NULL);
 }
 
-void targets_merge(int targets_fd, struct flow *flows, size_t n)
+void targets_merge(int targets_fd, struct flow_row *rows, size_t n)
 {
 	__u64 now = monotonic_ns();
 
 	for (size_t i = 0; i < n; i++) {
-		struct conn_target *t = &flows[i].target;
+		struct conn_target *t = &rows[i].target;
 
-		if (bpf_map_lookup_elem(targets_fd, &flows[i].cookie, t))
+		if (bpf_map_lookup_elem(targets_fd, &rows[i].f.cookie, t))
 			memset(t, 0, sizeof(*t));
-		flows[i].change_age_ms =
+		rows[i].change_age_ms =
 			t->change_ns && now > t->change_ns ? (now - t->change_ns) / 1000000 : 0;
 	}
 }
 
-int flows_read_with_targets(const struct pinned_maps *maps, struct flow **flows)
+int flows_read_with_targets(const struct pinned_maps *maps, struct flow_row **rows)
 {
-	int n = flows_read(maps->flows_fd, flows);
+	struct flow *flows = NULL;
+	int n = flows_read(maps->flows_fd, &flows);
 
-	if (n > 0)
-		targets_merge(maps->targets_fd, *flows, (size_t)n);
+	*rows = NULL;
+	if (n <= 0)
+		return n;
+	*rows = calloc((size_t)n, sizeof(**rows));
+	if (!*rows) {
+		free(flows);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++)
+		(*rows)[i].f = flows[i];
+	free(flows);
+	targets_merge(maps->targets_fd, *rows, (size_t)n);
 	return n;
 }
 

@@ -95,7 +95,7 @@ void collector_free(struct collector *col);
 int flows_read(int flows_fd, struct flow **flows);
 
 /* Add each connection's target and last change from the "targets" map. */
-void targets_merge(int targets_fd, struct flow *flows, size_t n);
+void targets_merge(int targets_fd, struct flow_row *rows, size_t n);
 
 /* Sum a per-CPU counter of the counters map. */
 __u64 counter_read(int counters_fd, enum tcptune_counter counter);
@@ -112,8 +112,9 @@ struct pinned_maps {
 int pinned_maps_open(struct pinned_maps *maps, char *why, size_t len);
 void pinned_maps_close(struct pinned_maps *maps);
 
-/* Read flows and their targets: what `flows` and `top` show. */
-int flows_read_with_targets(const struct pinned_maps *maps, struct flow **flows);
+/* Read flows and their targets: what `flows` and `top` show. *rows is
+ * malloc'ed. Returns the count or -errno. */
+int flows_read_with_targets(const struct pinned_maps *maps, struct flow_row **rows);
 
 #define FRESH_PASS_TIMEOUT_S 3.0
 

@@ -81,7 +81,6 @@ static void publish_page(void)
 		s->sport = (uint16_t)(40000 + i), s->dport = 443;
 		s->srtt_us = 1000u * (uint32_t)(i + 1), s->sndbuf = 16384u << i, s->rcvbuf = 131072;
 		s->delivery_rate_Bps = 1000000u * (uint32_t)i;
-		flows[i].target.change_buffer = (uint16_t)(i % 3 + 1);
 	}
 	for (int i = 0; i < CNT_MAX; i++)
 		m.events[i] = (uint64_t)i * 3;

@@ -415,39 +415,39 @@ static void set_v6(__u8 addr[16], const char *text)
 }
 
 /* A flow in which every field has its own value, so a swapped field shows. */
-static struct flow sample_v4(void)
+static struct flow_row sample_v4(void)
 {
-	struct flow f;
+	struct flow_row f;
 
 	memset(&f, 0, sizeof(f));
-	f.cookie = 4097;
-	f.s.netns_cookie = 4026531840ULL;
-	f.s.cgroup_id = 9876;
-	f.s.family = AF_INET;
-	set_v4(f.s.saddr, 10, 0, 0, 1);
-	set_v4(f.s.daddr, 192, 168, 1, 20);
-	f.s.sport = 35196;
-	f.s.dport = 5201;
-	f.s.state = CONN_ESTABLISHED;
-	f.s.pid = 2673;
-	memcpy(f.s.comm, "iperf3", 6);
-	f.s.srtt_us = 70;
-	f.s.min_rtt_us = 31;
-	f.s.snd_cwnd = 14;
-	f.s.mss = 1448;
-	f.s.delivery_rate_Bps = 4362500000ULL; /* 34.9 Gbit/s */
-	f.s.bytes_acked = 123456789012ULL;
-	f.s.bytes_received = 5555;
-	f.s.snd_queue_bytes = 131072;
-	f.s.rcv_queue_bytes = 17;
-	f.s.sndbuf = 3900000;
-	f.s.rcvbuf = 131072;
-	f.s.retrans = 3;
-	f.s.sndbuf_limited_us = 777001;
-	f.s.rwnd_limited_us = 888002;
+	f.f.cookie = 4097;
+	f.f.s.netns_cookie = 4026531840ULL;
+	f.f.s.cgroup_id = 9876;
+	f.f.s.family = AF_INET;
+	set_v4(f.f.s.saddr, 10, 0, 0, 1);
+	set_v4(f.f.s.daddr, 192, 168, 1, 20);
+	f.f.s.sport = 35196;
+	f.f.s.dport = 5201;
+	f.f.s.state = CONN_ESTABLISHED;
+	f.f.s.pid = 2673;
+	memcpy(f.f.s.comm, "iperf3", 6);
+	f.f.s.srtt_us = 70;
+	f.f.s.min_rtt_us = 31;
+	f.f.s.snd_cwnd = 14;
+	f.f.s.mss = 1448;
+	f.f.s.delivery_rate_Bps = 4362500000ULL; /* 34.9 Gbit/s */
+	f.f.s.bytes_acked = 123456789012ULL;
+	f.f.s.bytes_received = 5555;
+	f.f.s.snd_queue_bytes = 131072;
+	f.f.s.rcv_queue_bytes = 17;
+	f.f.s.sndbuf = 3900000;
+	f.f.s.rcvbuf = 131072;
+	f.f.s.retrans = 3;
+	f.f.s.sndbuf_limited_us = 777001;
+	f.f.s.rwnd_limited_us = 888002;
 	/* the agent probed this sender's buffer 1.5 s ago */
 	f.target.sndbuf = 2000000;
-	f.s.notsent_lowat = 250000;
+	f.f.s.notsent_lowat = 250000;
 	f.target.notsent_lowat = 125000;
 	f.target.flags = TARGET_SND_LIMITED;
 	f.target.change_buffer = CHANGE_SNDBUF;
@@ -455,28 +455,28 @@ static struct flow sample_v4(void)
 	f.target.change_old = 1000000;
 	f.target.change_new = 2000000;
 	f.change_age_ms = 1500;
-	f.s.created_ns = 1;
-	f.s.updated_ns = 2;
-	f.s.seen_pass = 3;
+	f.f.s.created_ns = 1;
+	f.f.s.updated_ns = 2;
+	f.f.s.seen_pass = 3;
 	return f;
 }
 
-static struct flow sample_v6(void)
+static struct flow_row sample_v6(void)
 {
-	struct flow f = sample_v4();
+	struct flow_row f = sample_v4();
 
-	f.cookie = 8193;
-	f.s.family = AF_INET6;
-	set_v6(f.s.saddr, "2001:db8::1");
-	set_v6(f.s.daddr, "fd00:198:18:7::2");
-	f.s.sport = 443;
-	f.s.dport = 60000;
-	f.s.state = CONN_CLOSE_WAIT;
+	f.f.cookie = 8193;
+	f.f.s.family = AF_INET6;
+	set_v6(f.f.s.saddr, "2001:db8::1");
+	set_v6(f.f.s.daddr, "fd00:198:18:7::2");
+	f.f.s.sport = 443;
+	f.f.s.dport = 60000;
+	f.f.s.state = CONN_CLOSE_WAIT;
 	return f;
 }
 
 /* Everything a print function writes, as a malloc'd string. */
-static char *capture_json(const struct flow *flows, size_t n)
+static char *capture_json(const struct flow_row *flows, size_t n)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -490,7 +490,7 @@ static char *capture_json(const struct flow *flows, size_t n)
 	return buf;
 }
 
-static char *capture_table(const struct flow *flows, size_t n, int width)
+static char *capture_table(const struct flow_row *flows, size_t n, int width)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -956,7 +956,7 @@ static void json_empty_list(void **state)
 
 static void json_one_ipv4_flow(void **state)
 {
-	struct flow f = sample_v4();
+	struct flow_row f = sample_v4();
 	struct jrow rows[2];
 	char *out;
 
@@ -1021,13 +1021,13 @@ static void json_one_ipv4_flow(void **state)
 
 static void json_ipv6_and_escaped_comm(void **state)
 {
-	struct flow f[2] = { sample_v4(), sample_v6() };
+	struct flow_row f[2] = { sample_v4(), sample_v6() };
 	struct jrow rows[3];
 	char *out;
 
 	(void)state;
-	memset(f[1].s.comm, 0, sizeof(f[1].s.comm));
-	memcpy(f[1].s.comm, "a\"b\\c\nd\xff", 8);
+	memset(f[1].f.s.comm, 0, sizeof(f[1].f.s.comm));
+	memcpy(f[1].f.s.comm, "a\"b\\c\nd\xff", 8);
 	out = capture_json(f, 2);
 	if (!json_valid(out))
 		fail_msg("not valid JSON: %s", out);
@@ -1053,21 +1053,21 @@ static void json_ipv6_and_escaped_comm(void **state)
 
 static void json_unknown_values_and_extremes(void **state)
 {
-	struct flow f;
+	struct flow_row f;
 	struct jrow rows[2];
 	char *out;
 
 	(void)state;
 	memset(&f, 0, sizeof(f));
-	f.cookie = UINT64_MAX;
-	f.s.netns_cookie = UINT64_MAX;
-	f.s.state = 99;
-	f.s.pid = UINT32_MAX;
-	f.s.sport = 65535;
-	f.s.srtt_us = UINT32_MAX;
-	f.s.bytes_acked = UINT64_MAX;
-	f.s.delivery_rate_Bps = 1ULL << 60;
-	f.s.family = AF_INET;
+	f.f.cookie = UINT64_MAX;
+	f.f.s.netns_cookie = UINT64_MAX;
+	f.f.s.state = 99;
+	f.f.s.pid = UINT32_MAX;
+	f.f.s.sport = 65535;
+	f.f.s.srtt_us = UINT32_MAX;
+	f.f.s.bytes_acked = UINT64_MAX;
+	f.f.s.delivery_rate_Bps = 1ULL << 60;
+	f.f.s.family = AF_INET;
 	out = capture_json(&f, 1);
 	assert_true(json_valid(out));
 	assert_int_equal(json_rows(out, rows, 2), 1);
@@ -1087,12 +1087,12 @@ static void json_unknown_values_and_extremes(void **state)
 
 static void json_comm_without_nul(void **state)
 {
-	struct flow f = sample_v4();
+	struct flow_row f = sample_v4();
 	struct jrow rows[2];
 	char *out;
 
 	(void)state;
-	memcpy(f.s.comm, "0123456789abcdef", TCPTUNE_COMM_LEN);
+	memcpy(f.f.s.comm, "0123456789abcdef", TCPTUNE_COMM_LEN);
 	out = capture_json(&f, 1);
 	assert_true(json_valid(out));
 	assert_int_equal(json_rows(out, rows, 2), 1);
@@ -1105,7 +1105,7 @@ static void json_comm_without_nul(void **state)
 static void json_many_flows(void **state)
 {
 	enum { N = 100 };
-	struct flow *f = calloc(N, sizeof(*f));
+	struct flow_row *f = calloc(N, sizeof(*f));
 	struct jrow *rows = calloc(N + 1, sizeof(*rows));
 	char *out;
 
@@ -1114,8 +1114,8 @@ static void json_many_flows(void **state)
 	assert_non_null(rows);
 	for (int i = 0; i < N; i++) {
 		f[i] = i % 2 ? sample_v6() : sample_v4();
-		f[i].cookie = (__u64)i + 1;
-		f[i].s.comm[0] = (__u8)i; /* control bytes and plain letters */
+		f[i].f.cookie = (__u64)i + 1;
+		f[i].f.s.comm[0] = (__u8)i; /* control bytes and plain letters */
 	}
 	out = capture_json(f, N);
 	assert_true(json_valid(out));
@@ -1192,14 +1192,14 @@ static void table_header_only(void **state)
 
 static void table_rows(void **state)
 {
-	struct flow f[2] = { sample_v4(), sample_v6() };
+	struct flow_row f[2] = { sample_v4(), sample_v6() };
 	char *out, *lines[4], *w[20];
 
 	(void)state;
-	f[1].s.pid = 0;                               /* owner not known yet */
+	f[1].f.s.pid = 0;                             /* owner not known yet */
 	memset(&f[1].target, 0, sizeof(f[1].target)); /* nor a target */
-	f[1].s.delivery_rate_Bps = 100;
-	f[1].s.srtt_us = 12346;
+	f[1].f.s.delivery_rate_Bps = 100;
+	f[1].f.s.srtt_us = 12346;
 	out = capture_table(f, 2, 185);
 	assert_int_equal(split_lines(out, lines, 4), 3);
 
@@ -1236,7 +1236,7 @@ static void table_rows(void **state)
 
 static void table_columns_line_up(void **state)
 {
-	struct flow f[2] = { sample_v4(), sample_v6() };
+	struct flow_row f[2] = { sample_v4(), sample_v6() };
 	char *out, *lines[4];
 	const char *rate_h, *rate_r;
 
@@ -1262,12 +1262,12 @@ static void table_columns_line_up(void **state)
 
 static void table_comm_sanitised(void **state)
 {
-	struct flow f = sample_v4();
+	struct flow_row f = sample_v4();
 	char *out, *lines[4], *w[20];
 
 	(void)state;
-	memset(f.s.comm, 0, sizeof(f.s.comm));
-	memcpy(f.s.comm,
+	memset(f.f.s.comm, 0, sizeof(f.f.s.comm));
+	memcpy(f.f.s.comm,
 	       "a\tb\nc\xff"
 	       "d\x7f"
 	       "e\x80",
@@ -1279,7 +1279,7 @@ static void table_comm_sanitised(void **state)
 	free(out);
 
 	/* 16 bytes, no NUL: shown cut to the 12-wide column */
-	memcpy(f.s.comm, "0123456789abcdef", TCPTUNE_COMM_LEN);
+	memcpy(f.f.s.comm, "0123456789abcdef", TCPTUNE_COMM_LEN);
 	out = capture_table(&f, 1, 185);
 	assert_int_equal(split_lines(out, lines, 4), 2);
 	assert_int_equal(split_words(lines[1], w, 20), 16);
@@ -1292,11 +1292,11 @@ static void table_comm_sanitised(void **state)
 static void table_fits_width(void **state)
 {
 	static const int widths[] = { 169, 180, 200, 251 };
-	struct flow f[2] = { sample_v4(), sample_v6() };
+	struct flow_row f[2] = { sample_v4(), sample_v6() };
 
 	(void)state;
 	/* endpoints that fit the 21-character minimum */
-	set_v6(f[1].s.daddr, "2001:db8::2");
+	set_v6(f[1].f.s.daddr, "2001:db8::2");
 	for (size_t i = 0; i < sizeof(widths) / sizeof(widths[0]); i++) {
 		char *out = capture_table(f, 2, widths[i]), *lines[4];
 		int n = split_lines(out, lines, 4);
@@ -1314,7 +1314,7 @@ static void table_fits_width(void **state)
 
 static void table_narrow_width_keeps_minimum_columns(void **state)
 {
-	struct flow f = sample_v6();
+	struct flow_row f = sample_v6();
 	char *wide, *narrow, *lines_w[3], *lines_n[3];
 
 	(void)state;
@@ -1333,30 +1333,30 @@ static void table_narrow_width_keeps_minimum_columns(void **state)
 
 /* ==== sort_flows / parse_sort / sort_name ================================ */
 
-static struct flow mkflow(__u64 cookie, __u64 rate_Bps, __u32 srtt, __u32 sndq, __u32 rcvq)
+static struct flow_row mkflow(__u64 cookie, __u64 rate_Bps, __u32 srtt, __u32 sndq, __u32 rcvq)
 {
-	struct flow f;
+	struct flow_row f;
 
 	memset(&f, 0, sizeof(f));
-	f.cookie = cookie;
-	f.s.delivery_rate_Bps = rate_Bps;
-	f.s.srtt_us = srtt;
-	f.s.snd_queue_bytes = sndq;
-	f.s.rcv_queue_bytes = rcvq;
+	f.f.cookie = cookie;
+	f.f.s.delivery_rate_Bps = rate_Bps;
+	f.f.s.srtt_us = srtt;
+	f.f.s.snd_queue_bytes = sndq;
+	f.f.s.rcv_queue_bytes = rcvq;
 	return f;
 }
 
-static void expect_order(const struct flow *f, size_t n, const __u64 *cookies)
+static void expect_order(const struct flow_row *f, size_t n, const __u64 *cookies)
 {
 	for (size_t i = 0; i < n; i++)
-		if (f[i].cookie != cookies[i])
+		if (f[i].f.cookie != cookies[i])
 			fail_msg("position %zu: cookie %llu, expected %llu", i,
-				 (unsigned long long)f[i].cookie, (unsigned long long)cookies[i]);
+				 (unsigned long long)f[i].f.cookie, (unsigned long long)cookies[i]);
 }
 
 static void sort_by_rate(void **state)
 {
-	struct flow f[] = {
+	struct flow_row f[] = {
 		mkflow(1, 10, 900, 0, 0),       mkflow(2, 30, 100, 0, 0), mkflow(3, 20, 500, 0, 0),
 		mkflow(4, 1ULL << 40, 1, 0, 0), mkflow(5, 0, 0, 0, 0),
 	};
@@ -1366,13 +1366,13 @@ static void sort_by_rate(void **state)
 	sort_flows(f, 5, SORT_RATE);
 	expect_order(f, 5, want);
 	/* whole entries moved, not just keys */
-	assert_int_equal(f[0].s.delivery_rate_Bps, 1ULL << 40);
-	assert_int_equal(f[1].s.srtt_us, 100);
+	assert_int_equal(f[0].f.s.delivery_rate_Bps, 1ULL << 40);
+	assert_int_equal(f[1].f.s.srtt_us, 100);
 }
 
 static void sort_by_rtt(void **state)
 {
-	struct flow f[] = {
+	struct flow_row f[] = {
 		mkflow(1, 10, 900, 0, 0),
 		mkflow(2, 30, 100, 0, 0),
 		mkflow(3, 20, 500, 0, 0),
@@ -1388,7 +1388,7 @@ static void sort_by_rtt(void **state)
 static void sort_by_queue(void **state)
 {
 	/* send + receive queue; the sum must not wrap at 32 bits */
-	struct flow f[] = {
+	struct flow_row f[] = {
 		mkflow(1, 0, 0, 100, 0),        mkflow(2, 0, 0, 0, 300),
 		mkflow(3, 0, 0, 150, 100),      mkflow(4, 0, 0, UINT32_MAX, 1),
 		mkflow(5, 0, 0, UINT32_MAX, 0),
@@ -1402,7 +1402,7 @@ static void sort_by_queue(void **state)
 
 static void sort_ties_by_cookie(void **state)
 {
-	struct flow f[] = {
+	struct flow_row f[] = {
 		mkflow(9, 50, 7, 1, 1), mkflow(3, 50, 7, 2, 0), mkflow(UINT64_MAX, 50, 7, 0, 2),
 		mkflow(1, 50, 7, 1, 1), mkflow(5, 60, 8, 3, 0),
 	};
@@ -1419,8 +1419,8 @@ static void sort_ties_by_cookie(void **state)
 
 static void sort_switching_keys(void **state)
 {
-	struct flow f[] = { mkflow(1, 10, 300, 5, 0), mkflow(2, 30, 100, 1, 0),
-			    mkflow(3, 20, 200, 9, 0) };
+	struct flow_row f[] = { mkflow(1, 10, 300, 5, 0), mkflow(2, 30, 100, 1, 0),
+				mkflow(3, 20, 200, 9, 0) };
 	const __u64 by_rate[] = { 2, 3, 1 }, by_rtt[] = { 1, 3, 2 }, by_queue[] = { 3, 1, 2 };
 
 	(void)state;
@@ -1436,20 +1436,20 @@ static void sort_switching_keys(void **state)
 
 static void sort_empty_and_single(void **state)
 {
-	struct flow one = mkflow(42, 1, 1, 1, 1);
+	struct flow_row one = mkflow(42, 1, 1, 1, 1);
 
 	(void)state;
 	sort_flows(&one, 0, SORT_RATE);
-	assert_int_equal(one.cookie, 42);
+	assert_int_equal(one.f.cookie, 42);
 	sort_flows(&one, 1, SORT_QUEUE);
-	assert_int_equal(one.cookie, 42);
-	assert_int_equal(one.s.delivery_rate_Bps, 1);
+	assert_int_equal(one.f.cookie, 42);
+	assert_int_equal(one.f.s.delivery_rate_Bps, 1);
 }
 
 static void sort_larger_set(void **state)
 {
 	enum { N = 500 };
-	struct flow f[N];
+	struct flow_row f[N];
 
 	(void)state;
 	srand(1);
@@ -1458,18 +1458,18 @@ static void sort_larger_set(void **state)
 			      (__u32)(rand() % 50), (__u32)(rand() % 50));
 	sort_flows(f, N, SORT_RATE);
 	for (int i = 1; i < N; i++) {
-		assert_true(f[i - 1].s.delivery_rate_Bps >= f[i].s.delivery_rate_Bps);
-		if (f[i - 1].s.delivery_rate_Bps == f[i].s.delivery_rate_Bps)
-			assert_true(f[i - 1].cookie < f[i].cookie);
+		assert_true(f[i - 1].f.s.delivery_rate_Bps >= f[i].f.s.delivery_rate_Bps);
+		if (f[i - 1].f.s.delivery_rate_Bps == f[i].f.s.delivery_rate_Bps)
+			assert_true(f[i - 1].f.cookie < f[i].f.cookie);
 	}
 	sort_flows(f, N, SORT_QUEUE);
 	for (int i = 1; i < N; i++) {
-		__u64 a = (__u64)f[i - 1].s.snd_queue_bytes + f[i - 1].s.rcv_queue_bytes;
-		__u64 b = (__u64)f[i].s.snd_queue_bytes + f[i].s.rcv_queue_bytes;
+		__u64 a = (__u64)f[i - 1].f.s.snd_queue_bytes + f[i - 1].f.s.rcv_queue_bytes;
+		__u64 b = (__u64)f[i].f.s.snd_queue_bytes + f[i].f.s.rcv_queue_bytes;
 
 		assert_true(a >= b);
 		if (a == b)
-			assert_true(f[i - 1].cookie < f[i].cookie);
+			assert_true(f[i - 1].f.cookie < f[i].f.cookie);
 	}
 }
 

@@ -164,7 +164,6 @@ static void kernel_applies(struct run *r)
 		const struct conn_target *t = &r->out.conns[i].target;
 		struct conn_stats *s = &r->flows[i].s;
 
-		r->flows[i].target = *t;
 		if (t->flags & TARGET_OBSERVE)
 			continue;
 		if (t->sndbuf && t->sndbuf != s->sndbuf)
