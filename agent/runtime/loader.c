@@ -95,8 +95,10 @@ static void configure_for_run(struct tcptune_bpf *skel, const struct loader_opts
 {
 	bpf_map__set_max_entries(skel->maps.flows, opts->max_flows);
 	bpf_map__set_max_entries(skel->maps.targets, opts->max_flows);
-	bpf_map__set_max_entries(skel->maps.moved, opts->moved_ring_bytes);
-	skel->rodata->moved_ring_bytes = opts->moved_ring_bytes;
+	if (opts->moved_ring_bytes) {
+		bpf_map__set_max_entries(skel->maps.moved, opts->moved_ring_bytes);
+		skel->rodata->moved_ring_bytes = opts->moved_ring_bytes;
+	}
 	skel->rodata->tune_enabled = opts->tune;
 	skel->rodata->min_buf = opts->min_buf;
 	skel->rodata->max_buf = opts->max_buf;

@@ -15,7 +15,8 @@ struct loader_opts {
 	int nr_scopes;
 	bool whole_host; /* scopes[0] is the cgroup2 root */
 	__u32 max_flows;
-	__u32 moved_ring_bytes;   /* the "moved" ring buffer's size (a power of two) */
+	/* the "moved" ring buffer's size (a power of two), 0: the object's (1 MiB) */
+	__u32 moved_ring_bytes;
 	bool tune;                /* apply targets (not --observe) */
 	__u32 min_buf, max_buf;   /* sizes BPF accepts from the maps */
 	struct feature_plan plan; /* what the kernel allows (features_plan) */
