@@ -92,39 +92,41 @@ struct est_sample {
 	uint32_t buf_locks;         /* EST_LOCK_* in force now: the application's or tcptune's */
 };
 
-/* Per connection. All zero = a connection not seen before. */
+/* Per connection. All zero = a connection not seen before. Wide fields
+ * first: one of these is kept for every tracked connection. */
 struct est_state {
-	bool primed; /* the fields below hold a previous sample */
+	/* the previous sample, once primed */
 	uint64_t last_us;
 	uint64_t bytes_acked, bytes_received;
 	uint64_t sndbuf_limited_us, rwnd_limited_us, busy_us;
-	uint32_t sndbuf; /* at the previous sample */
-	uint32_t drained_reads;
 	/* smoothed; 0 = no estimate yet. Each side moves only in ticks where it
 	 * was active: a pause is not a rate of zero. */
 	double snd_rate_Bps, snd_rtt_us;
 	double rcv_rate_Bps, rcv_rtt_us;
-	uint32_t tick;            /* est_update calls so far */
-	uint32_t snd_change_tick; /* tick of the last sndbuf change, 0 = never */
-	uint32_t rcv_change_tick;
 	/* The size the last probe raised a limited buffer to (0 = none yet),
 	 * and the highest smoothed rate since: shrinking stops at the floor,
 	 * scaled down by how far the rate has fallen from that peak. */
 	uint32_t snd_floor, rcv_floor;
 	double snd_floor_rate_Bps, rcv_floor_rate_Bps;
+	uint32_t sndbuf; /* at the previous sample */
+	uint32_t drained_reads;
+	uint32_t tick;            /* est_update calls so far */
+	uint32_t snd_change_tick; /* tick of the last sndbuf change, 0 = never */
+	uint32_t rcv_change_tick;
 	uint32_t lowat_set; /* the TCP_NOTSENT_LOWAT last decided, 0 = none */
 	uint32_t lowat_change_tick;
-	bool lowat_app; /* the application set its own: leave it */
 	/* Consecutive ticks of steady bulk traffic: sending all through the
 	 * tick (busy) without running out of data (no application-limited
 	 * rate, no read that found the sends drained), or receiving without
 	 * sending (no request/response). */
 	uint32_t snd_steady, rcv_steady;
+	/* the send buffer size last decided (or found regrown by sockops), 0 = none */
+	uint32_t snd_set;
+	bool primed;    /* last_us to busy_us, sndbuf and drained_reads hold a sample */
+	bool lowat_app; /* the application set its own: leave it */
 	/* This tick's rate well above the smoothed one (by more than the
 	 * hysteresis): a ramp, which the average lags. */
 	bool snd_rising, rcv_rising;
-	/* the send buffer size last decided (or found regrown by sockops), 0 = none */
-	uint32_t snd_set;
 };
 
 /* Ticks of steady bulk traffic before a buffer may be set below the kernel's

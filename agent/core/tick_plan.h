@@ -31,10 +31,10 @@ struct conn_track {
 	__u64 cookie;
 	struct est_state st;
 	struct conn_target target; /* as last written to the map */
-	__u32 idle_ticks;          /* ticks in a row with no byte acked or received */
-	bool observe;              /* its policy this tick: decide, log, apply nothing */
-	int budget_group;          /* its policy's budget this tick (struct tune_policy) */
 	__u64 group_budget;
+	__u32 idle_ticks; /* ticks in a row with no byte acked or received */
+	int budget_group; /* its policy's budget this tick (struct tune_policy) */
+	bool observe;     /* its policy this tick: decide, log, apply nothing */
 };
 
 /* The settings in force for one connection (the configuration file's
