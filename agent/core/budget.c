@@ -226,6 +226,15 @@ void budget_apply(const struct budget_config *c, bool pressure, struct budget_co
 	r->assigned = total;
 }
 
+void budget_result_add(struct budget_result *sum, const struct budget_result *r)
+{
+	sum->assigned += r->assigned;
+	sum->dropped += r->dropped;
+	sum->pressure_shrinks += r->pressure_shrinks;
+	sum->capped += r->capped;
+	sum->refused += r->refused;
+}
+
 bool tcp_mem_pressure(const struct tcp_mem_state *m, bool was)
 {
 	if (!m->pressure)

@@ -72,6 +72,8 @@ struct budget_result {
 /* Adjusts every buffer's next/reason in place (and may reorder conns). */
 void budget_apply(const struct budget_config *c, bool pressure, struct budget_conn *conns, size_t n,
 		  struct budget_result *r);
+/* *sum with r's counts and bytes added: one pass over connections in parts. */
+void budget_result_add(struct budget_result *sum, const struct budget_result *r);
 
 /* ---- TCP memory pressure -------------------------------------------------- */
 

@@ -130,13 +130,13 @@ static void budget_buf_of(struct budget_buf *b, __u32 cur, __u32 assigned, __u32
 /* Connection i's decision, and its entry for the budgets. Sizes the agent
  * set count against the budget until the connection closes, tuned this
  * tick or not. */
-static void decide(const struct plan_input *in, size_t i, const struct plan_work *w,
+static void decide(const struct plan_input *in, size_t i, size_t from, const struct plan_work *w,
 		   struct plan_output *out)
 {
 	const struct flow *f = &in->flows[i];
 	struct conn_track *c = &out->conns[i];
-	struct est_decision *d = &w->decisions[i];
-	struct budget_conn *b = &w->budget[i];
+	struct est_decision *d = &w->decisions[i - from];
+	struct budget_conn *b = &w->budget[i - from];
 	const struct tune_policy *pol = in->policies ? &in->policies[i] : &in->policy;
 	struct est_sample sample;
 	bool seen;
@@ -166,14 +166,14 @@ static void decide(const struct plan_input *in, size_t i, const struct plan_work
 /* One policy's connections, from budget entry `from` on (the first of
  * them), cut again to what the policy's budget has left. */
 static void group_budget(const struct plan_input *in, const struct plan_work *w,
-			 struct plan_output *out, size_t from, int group, __u64 budget)
+			 struct plan_output *out, size_t from, size_t n, int group, __u64 budget)
 {
 	struct budget_conn *bc = w->budget, *sub = w->group;
 	struct budget_config limits = in->limits;
 	struct plan_group *g = &out->groups[out->ngroups++];
 	size_t m = 0;
 
-	for (size_t j = from; j < in->n; j++) {
+	for (size_t j = from; j < n; j++) {
 		if (!bc[j].tunable || out->conns[bc[j].id].budget_group != group)
 			continue;
 		w->group_where[m] = j;
@@ -194,14 +194,16 @@ static void group_budget(const struct plan_input *in, const struct plan_work *w,
 /* The global budget and pressure first; then the grows of each policy with
  * a budget of its own are cut again to what that budget has left (pressure
  * is the global pass's business). */
-static void apply_budgets(const struct plan_input *in, const struct plan_work *w,
+static void apply_budgets(const struct plan_input *in, const struct plan_work *w, size_t n,
 			  struct plan_output *out)
 {
 	bool done[CONFIG_MAX_POLICIES + 1] = { false };
 	struct budget_conn *bc = w->budget;
+	struct budget_result r;
 
-	budget_apply(&in->limits, in->pressure, bc, in->n, &out->budget);
-	for (size_t k = 0; k < in->n; k++) {
+	budget_apply(&in->limits, in->pressure, bc, n, &r);
+	budget_result_add(&out->budget, &r);
+	for (size_t k = 0; k < n; k++) {
 		const struct conn_track *first = &out->conns[bc[k].id];
 		int group = first->budget_group;
 
@@ -209,7 +211,7 @@ static void apply_budgets(const struct plan_input *in, const struct plan_work *w
 		    !first->group_budget || !bc[k].tunable)
 			continue;
 		done[group] = true; /* its first connection: the group is gathered now */
-		group_budget(in, w, out, k, group, first->group_budget);
+		group_budget(in, w, out, k, n, group, first->group_budget);
 	}
 }
 
@@ -322,12 +324,12 @@ static void learn(const struct plan_input *in, struct plan_output *out, const st
 
 /* Budget entry k's connection: its target, what to write, what it taught
  * its destination. */
-static void settle(const struct plan_input *in, const struct plan_work *w, size_t k,
+static void settle(const struct plan_input *in, const struct plan_work *w, size_t k, size_t from,
 		   struct plan_output *out)
 {
 	const struct budget_conn *b = &w->budget[k];
 	size_t i = b->id;
-	const struct est_decision *d = &w->decisions[i];
+	const struct est_decision *d = &w->decisions[i - from];
 	struct conn_track *c = &out->conns[i];
 	struct conn_target before = c->target;
 	size_t changes_before = out->changes;
@@ -349,17 +351,33 @@ static void settle(const struct plan_input *in, const struct plan_work *w, size_
 		learn(in, out, &in->flows[i], d);
 }
 
+/* Without a budget to share (global or a policy's) and not under pressure,
+ * a connection's decision stands alone: the tick goes through the
+ * connections a block at a time, and the working arrays hold one block. */
+static size_t block_of(const struct plan_input *in, const struct plan_work *work)
+{
+	if (!work->block || in->limits.budget || in->pressure || in->policies)
+		return in->n ? in->n : 1;
+	return work->block;
+}
+
 void tick_plan(const struct plan_input *in, const struct plan_work *work, struct plan_output *out)
 {
+	size_t block = block_of(in, work);
+
 	memset(out, 0, sizeof(*out));
 	out->conns = in->prev;
 	out->actions = work->actions;
 	out->gone = work->gone;
 	out->evicted = work->evicted;
 	carry(in, out);
-	for (size_t i = 0; i < in->n; i++)
-		decide(in, i, work, out);
-	apply_budgets(in, work, out);
-	for (size_t k = 0; k < in->n; k++)
-		settle(in, work, k, out);
+	for (size_t from = 0; from < in->n; from += block) {
+		size_t n = in->n - from < block ? in->n - from : block;
+
+		for (size_t i = from; i < from + n; i++)
+			decide(in, i, from, work, out);
+		apply_budgets(in, work, n, out);
+		for (size_t k = 0; k < n; k++)
+			settle(in, work, k, from, out);
+	}
 }

@@ -91,6 +91,9 @@ struct plan_input {
 
 /* The caller's storage: n entries each, nprev for gone, 2 n for evicted. */
 struct plan_work {
+	/* connections decided at a time where no budget is shared (0: all n
+	 * at once); decisions and budget are filled that far, not n */
+	size_t block;
 	struct est_decision *decisions;
 	struct budget_conn *budget;
 	struct budget_conn *group; /* one policy budget's connections at a time */

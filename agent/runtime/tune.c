@@ -24,6 +24,7 @@ int tuner_init(struct tuner *t, const struct est_config *est, __u64 budget, bool
 					    .hysteresis = est->hysteresis,
 					    .pressure_shrinks = BUDGET_PRESSURE_SHRINKS,
 					    .idle_ticks = BUDGET_IDLE_TICKS };
+	t->work.block = TUNE_PLAN_BLOCK;
 	t->dest_slots = calloc(TUNE_DEST_SLOTS, sizeof(*t->dest_slots));
 	t->write_keys = calloc(TUNE_WRITE_BATCH, sizeof(*t->write_keys));
 	t->write_targets = calloc(TUNE_WRITE_BATCH, sizeof(*t->write_targets));

@@ -20,6 +20,10 @@ typedef void (*tune_policy_fn)(void *ctx, const struct flow *f, struct tune_poli
 
 #define TUNE_CHANGED_NETNS 64
 #define TUNE_WRITE_BATCH 1024
+/* Connections decided at a time where no budget is shared: what the tick's
+ * decisions take stays in the caches, not a pass over arrays of every
+ * connection. */
+#define TUNE_PLAN_BLOCK 4096
 
 struct tuner {
 	struct est_config est;

@@ -70,6 +70,7 @@ struct plan_case {
 	__u64 group_budget; /* a policy budget over all the connections, 0 = none */
 	bool pressure;
 	unsigned closes_at;           /* the tick before which connection 0 closes, 0 = never */
+	size_t block;                 /* plan_work.block: connections decided at a time, 0 = all */
 	void (*setup)(struct run *r); /* before the first tick: what the agent wrote before */
 	/* expectations over all ticks (want_buffer CHANGE_NONE: no change at all) */
 	enum change_buffer want_buffer;
@@ -205,7 +206,8 @@ static void account(struct run *r)
 
 static void run_tick(const struct plan_case *c, struct run *r)
 {
-	struct plan_work w = { .decisions = r->decisions,
+	struct plan_work w = { .block = c->block,
+			       .decisions = r->decisions,
 			       .budget = r->budget,
 			       .group = r->group,
 			       .group_where = r->group_where,
@@ -621,6 +623,40 @@ static void states_carried_in_place(void **state)
 	assert_int_equal(r.out.gone[1], COOKIE0 + 3);
 }
 
+/* Decided a block at a time, as without a shared budget the agent does,
+ * connections get what they get decided all at once: the same targets,
+ * changes, log lines and learned sizes, tick after tick. */
+static void blocks_decide_as_one(void **state)
+{
+	static struct plan_case c = {
+		.name = "blocks",
+		.conns = { BULK_SENDER, LIMITED_SENDER, IDLE, BULK_RECEIVER, BULK_SENDER,
+			   LIMITED_SENDER, BULK_RECEIVER },
+		.nconns = 7,
+		.ticks = 6,
+	};
+	static struct run whole, blocks;
+
+	(void)state;
+	c.block = 0;
+	run_case(&c, &whole);
+	c.block = 3;
+	run_case(&c, &blocks);
+	assert_true(whole.changes > 0 && whole.nlearned > 0);
+	assert_int_equal(blocks.changes, whole.changes);
+	assert_int_equal(blocks.nlearned, whole.nlearned);
+	assert_int_equal(blocks.logged, whole.logged);
+	assert_int_equal(blocks.max_assigned, whole.max_assigned);
+	assert_memory_equal(blocks.decided, whole.decided, sizeof(whole.decided));
+	assert_int_equal(blocks.out.budget.assigned, whole.out.budget.assigned);
+	for (size_t i = 0; i < c.nconns; i++) {
+		assert_memory_equal(&blocks.out.conns[i].target, &whole.out.conns[i].target,
+				    sizeof(whole.out.conns[i].target));
+		assert_memory_equal(&blocks.flows[i].s, &whole.flows[i].s,
+				    sizeof(whole.flows[i].s));
+	}
+}
+
 /* Past PLAN_LOGGED_CHANGES a tick's changes are counted, not listed: the
  * counts hold them all, listed or not. 60 bulk senders turn steady in the
  * same tick, each with a send-buffer shrink and a TCP_NOTSENT_LOWAT. */
@@ -653,6 +689,7 @@ int main(void)
 		cmocka_unit_test(plan_cases),
 		cmocka_unit_test(tunable),
 		cmocka_unit_test(states_carried_in_place),
+		cmocka_unit_test(blocks_decide_as_one),
 		cmocka_unit_test(logged_changes_are_bounded),
 	};
 
