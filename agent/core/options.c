@@ -104,8 +104,8 @@ long max_flows_for_host(long established_hash)
 
 long moved_ring_bytes(long max_flows)
 {
-	/* a record with figures and the ring's header of each record */
-	long record = (long)sizeof(struct moved_figures) + 8;
+	/* a record with figures */
+	long record = (long)sizeof(struct moved_figures) + MOVED_RECORD_HEADER;
 	long bytes = MOVED_RING_MIN;
 
 	while (bytes < MOVED_RING_MAX && bytes < max_flows / 32 * record)

@@ -75,6 +75,9 @@ long max_flows_for_host(long established_hash);
  * twice in the agent's resident memory. */
 #define MOVED_RING_MIN (1L << 20)
 #define MOVED_RING_MAX (8L << 20)
+/* the ring's header before each record: the kernel's BPF_RINGBUF_HDR_SZ,
+ * which core/ cannot include */
+#define MOVED_RECORD_HEADER 8
 long moved_ring_bytes(long max_flows);
 
 #endif

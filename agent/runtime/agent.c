@@ -381,16 +381,17 @@ static void size_flows(struct agent *a)
 static int load_programs(struct agent *a)
 {
 	struct loader_opts opts;
+	long ring_bytes;
 	char why[512];
 
 	size_flows(a);
-	log_debug("a %ld MB ring buffer for the sockets that moved",
-		  moved_ring_bytes(a->opts.max_flows) >> 20);
+	ring_bytes = moved_ring_bytes(a->opts.max_flows);
+	log_debug("a %ld MB ring buffer for the sockets that moved", ring_bytes >> 20);
 	opts = (struct loader_opts){ .scopes = a->scopes,
 				     .nr_scopes = a->nr_scopes,
 				     .whole_host = a->whole_host,
 				     .max_flows = (__u32)a->opts.max_flows,
-				     .moved_ring_bytes = (__u32)moved_ring_bytes(a->opts.max_flows),
+				     .moved_ring_bytes = (__u32)ring_bytes,
 				     .tune = a->can_tune,
 				     .min_buf = a->loaded_min,
 				     .max_buf = a->loaded_max,

@@ -16,7 +16,6 @@
 
 static int flows_read_expecting(int flows_fd, struct flow **flows, size_t expect,
 				struct collector *col);
-static int events_drain(struct collector *col);
 
 static int run_iterator(struct bpf_link *link)
 {
@@ -241,7 +240,7 @@ static int event_add(void *ctx, void *data, size_t size)
 
 /* What the ring buffer listed since it was last read: figures into the
  * table, heads added to those kept for the next pass. */
-static int events_drain(struct collector *col)
+int collect_moved(struct collector *col)
 {
 	int n = ring_buffer__consume(col->ring);
 
@@ -251,11 +250,6 @@ static int events_drain(struct collector *col)
 int collect_moved_fd(const struct collector *col)
 {
 	return col->ring ? ring_buffer__epoll_fd(col->ring) : -1;
-}
-
-int collect_moved(struct collector *col)
-{
-	return events_drain(col);
 }
 
 static int flows_lookup(void *ctx, __u64 cookie, struct conn_stats *out)
@@ -341,7 +335,7 @@ int collect_pass(struct loader *ld, struct collector *col, __u64 pass, enum pass
 	/* after start_ns: what the tick lists from here on is newer */
 	loader_set_tick(ld, pass);
 	/* also before a read of the whole map, which covers what it listed */
-	err = events_drain(col);
+	err = collect_moved(col);
 	if (err)
 		return err;
 	switch (kind) {
@@ -413,7 +407,7 @@ int collect_apply(struct loader *ld, struct collector *col, __u64 pass, const __
 		err = iter_pass_in(ld, col, ITER_PASS_TARGETS, netns, n, &res);
 	/* read now: the changed connections' figures go into the table, and
 	 * the ring is empty again for the applications' records of the tick */
-	return err ? err : events_drain(col);
+	return err ? err : collect_moved(col);
 }
 
 void collector_free(struct collector *col)
@@ -461,7 +455,7 @@ static int flows_read_expecting(int flows_fd, struct flow **flows, size_t expect
 		memset(keys, 0, sizeof(keys));
 		memset(values, 0, FLOWS_BATCH * sizeof(*values));
 
-		if (col && (err = events_drain(col)))
+		if (col && (err = collect_moved(col)))
 			goto cleanup;
 		err = bpf_map_lookup_batch(flows_fd, first ? NULL : &cursor, &cursor, keys, values,
 					   &count, &opts);

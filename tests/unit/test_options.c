@@ -277,7 +277,7 @@ static void max_flows_follows_the_established_hash(void **unused)
  * bounds, in a power of two (a ring buffer's size must be one). */
 static void moved_ring_follows_max_flows(void **unused)
 {
-	long record = (long)sizeof(struct moved_figures) + 8;
+	long record = (long)sizeof(struct moved_figures) + MOVED_RECORD_HEADER;
 
 	(void)unused;
 	assert_int_equal(moved_ring_bytes(1000), MOVED_RING_MIN);
