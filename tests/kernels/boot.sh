@@ -242,6 +242,8 @@ TCPTUNE_GUEST_ERROR=*) log "the guest failed before the command: ${marker#*=}" ;
 		exit 124
 	fi
 	log "the guest stopped without reporting after ${total} s (console: $CONSOLE)"
+	oops=$(oops_summary "$CONSOLE")
+	[ -n "$oops" ] && log "guest kernel: $oops"
 	;;
 esac
 [ -s "$JOB/qemu.err" ] && log "qemu: $(head -3 "$JOB/qemu.err")"

@@ -28,3 +28,30 @@ kernel_row() {
 	done <<<"$KERNEL_TABLE"
 	return 1
 }
+
+# oops_summary LOG: one line naming a guest kernel's first oops, BUG or
+# panic in LOG (a console or dmesg log): its headline, where it was (RIP),
+# and the functions of its call trace, innermost first (not the unreliable
+# "? " ones). Nothing when LOG
+# has none. A failure's last lines are what a CI report keeps; the trace
+# scrolls out of them.
+oops_summary() {
+	sed -e 's/\r//g' -e 's/^\[ *[0-9.]*\] //' "$1" 2>/dev/null | awk '
+		!head && /(BUG:|Oops:|general protection fault|kernel BUG at|Kernel panic)/ { head = $0; next }
+		head && !rip && /^RIP: / { rip = $0; sub(/^RIP: [0-9a-f]+:/, "", rip) }
+		head && /Call Trace:/ { intrace = 1; next }
+		intrace && (/^ *(Modules linked in|---\[ end trace)/ || /^RIP: /) { intrace = 0; done = 1 }
+		intrace && !done && n < 12 {
+			f = $0; sub(/^ */, "", f)
+			if (f ~ /^(<|\? )/) next
+			sub(/[+ ].*/, "", f)
+			if (f != "") calls = calls (n++ ? " < " : "") f
+		}
+		END {
+			if (!head) exit
+			printf "%s", head
+			if (rip) printf "; RIP %s", rip
+			if (calls) printf "; calls: %s", calls
+			printf "\n"
+		}'
+}

@@ -74,7 +74,10 @@ for k in $kernels; do
 		passed=$((passed + 1))
 		;;
 	124) results+=("FAIL $k ($KVER): timed out (BOOT_TIMEOUT); $times") ;;
-	125) results+=("FAIL $k ($KVER): the guest did not run guest.sh (see $KERNEL_LOG_DIR/$k.console.log); $times") ;;
+	125)
+		oops=$(oops_summary "$KERNEL_LOG_DIR/$k.console.log")
+		results+=("FAIL $k ($KVER): the guest did not run guest.sh (see $KERNEL_LOG_DIR/$k.console.log)${oops:+; guest kernel: $oops}; $times")
+		;;
 	*) results+=("FAIL $k ($KVER): guest.sh exit $rc; $times") ;;
 	esac
 	[ "$rc" = 0 ] || failed=$((failed + 1))
