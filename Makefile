@@ -63,7 +63,7 @@ help:
 	@echo "make bench    overhead benchmark (agent vs no agent, ns per BPF event), then bench-load, bench-load-100k, bench-wan and bench-noharm"
 	@echo "make bench-load agent CPU, RSS and tick at 10,000 connections and 5,000 new ones/s vs idle (bench/load.sh, ~6 min)"
 	@echo "make bench-load-100k the same at 100,000 connections and 10,000 new ones/s (~9 min)"
-	@echo "make bench-wan tcptune vs stock autotuning on emulated WAN paths (bench/wan.sh, ~20 min)"
+	@echo "make bench-wan tcptune vs stock autotuning on emulated WAN paths (bench/wan.sh, ~35 min)"
 	@echo "make bench-noharm no regression where stock autotuning does well: RPC, rate steps, veth, slow reader (bench/noharm.sh, ~25 min)"
 	@echo "make demo     one emulated long fat path, stock vs tcptune side by side (~1 min)"
 	@echo "make vmlinux  regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"

@@ -15,9 +15,12 @@
 #      goodput >= 90% of the path's goodput ceiling.
 #  (b) long fat path, stock host: 1 flow, 1 Gbit/s, 100 ms (BDP 12.5 MB),
 #      stock sysctls. Target: tcptune >= 90% of the ceiling.
-#  (c) many flows: 200 bulk flows (two iperf3 clients, -P 100 each) sharing
-#      100 Mbit/s at 20 ms (BDP 250 KB), stock sysctls. Target: memory charged
-#      to TCP with tcptune <= 1/4 of stock's, aggregate goodput >= 95% of stock's.
+#  (c) many flows, a sweep: C_FLOWS bulk flows (iperf3 clients of at most
+#      100 streams each) sharing each path of C_PATHS (100 Mbit/s at 20 ms,
+#      BDP 250 KB; 400 Mbit/s at 40 ms, BDP 2 MB; queue one BDP), stock
+#      sysctls, a fresh agent at each point. Targets at each point: memory
+#      charged to TCP with tcptune on the known destination <= 1/4 of stock's,
+#      on first contact <= 1/2; aggregate goodput >= 95% of stock's.
 #  (d) send-buffer delay: 1 and 4 bulk flows over 50 Mbit/s at 10 ms, stock
 #      sysctls. Target: tcptune's median send-buffer delay <= 2.5 x RTT
 #      (25 ms), goodput >= 95% of stock's.
@@ -76,6 +79,8 @@
 #   DURATION    measured seconds per iperf3 run (default 20)
 #   OMIT        warm-up seconds left out (default 5)
 #   SAMPLE      ss sampling period, seconds (default 1)
+#   C_FLOWS     (c): flow counts (default "50 200 1000")
+#   C_PATHS     (c): paths, RATE/RTT_MS (default "100mbit/20 400mbit/40")
 #   STEP_AT     (e): seconds after the client starts at which the rate steps (default 15)
 #   AFTER_STEP  (e): seconds the flow runs after the step (default 25)
 #   AGENT_ARGS  more `tcptune run` options (default "--interval 1")
@@ -89,6 +94,8 @@ BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]
 ROOT=$(cd "$(dirname "$BENCH")/.." && pwd)
 
 SCENARIOS=${SCENARIOS:-a b c d e f g}
+C_FLOWS=${C_FLOWS:-50 200 1000}
+C_PATHS=${C_PATHS:-100mbit/20 400mbit/40}
 CCS=${CCS:-cubic bbr}
 DURATION=${DURATION:-20}
 OMIT=${OMIT:-5}
@@ -109,6 +116,9 @@ if [ "${1:-}" != --one ]; then
 	done
 	for v in DURATION OMIT STEP_AT AFTER_STEP; do
 		[[ ${!v} =~ ^[0-9]+$ ]] || { say "error: $v='${!v}' must be whole seconds" >&2; exit 1; }
+	done
+	for n in $C_FLOWS; do
+		[[ $n =~ ^[1-9][0-9]*$ ]] || { say "error: C_FLOWS: '$n' is not a flow count" >&2; exit 1; }
 	done
 	RESULTS=$(mktemp /tmp/tcptune-wanbench.XXXXXX)
 	trap 'rm -f "$RESULTS"' EXIT
@@ -328,21 +338,64 @@ scenario_b() {
 	gp_line b "1 Gbit/s 100 ms, stock sysctls" "$s" "$t" "$ceil"
 }
 
+# c_specs N: iperf3 client specs of N flows to $S4, at most 100 streams a client
+c_specs() {
+	local n=$1 k i per
+	k=$(((n + 99) / 100))
+	for ((i = 0; i < k; i++)); do
+		per=$((n / k + (i < n % k ? 1 : 0)))
+		echo "$NS_C $S4 $per"
+	done
+}
+# goodput_sum TAG N: the goodput of clients TAG.0 .. TAG.(N-1), summed
+goodput_sum() {
+	local i sum=0
+	for ((i = 0; i < $2; i++)); do
+		sum=$(awk -v a="$sum" -v b="$(goodput "$WORK/$1.$i.json")" 'BEGIN { printf "%.0f", a + b }')
+	done
+	echo "$sum"
+}
+retrans_sum() {
+	local i sum=0
+	for ((i = 0; i < $2; i++)); do sum=$((sum + $(retrans "$WORK/$1.$i.json"))); done
+	echo "$sum"
+}
+sockets_per_sample() { awk '{ n[$1]++ } END { for (i in n) { print n[i]; exit } }' "$1"; }
+sender_mem() { awk -v ns="$NS_C" '$3 == ns { m[$1] += $6 + $11 + $10 } END { for (i in m) { s += m[i]; n++ } printf "%.0f", n ? s / n : 0 }' "$1"; }
+
+# c_point N LABEL: stock, first contact and known destination for N flows
+# on the path built last
+c_point() {
+	local n=$1 label=$2 tag s t f sm tm fm nc specs=()
+	mapfile -t specs < <(c_specs "$n")
+	nc=${#specs[@]}
+	tag=c$n
+	flows stock "${tag}s" "$DURATION" "$OMIT" "$SAMPLE" "$NS_C $NS_S" "${specs[@]}"
+	tuned_known "${tag}t" "$DURATION" "$OMIT" "$SAMPLE" "$NS_C $NS_S" "${specs[@]}"
+	s=$(goodput_sum "${tag}s" "$nc") t=$(goodput_sum "${tag}t" "$nc") f=$(goodput_sum "${tag}t0" "$nc")
+	sm=$(mem_mean "$WORK/${tag}s.tsv") tm=$(mem_mean "$WORK/${tag}t.tsv") fm=$(mem_mean "$WORK/${tag}t0.tsv")
+	log "(c) $label, $n flows: sockets per sample: stock $(sockets_per_sample "$WORK/${tag}s.tsv"), first contact $(sockets_per_sample "$WORK/${tag}t0.tsv"), known $(sockets_per_sample "$WORK/${tag}t.tsv"); sender tb median $(buf_median "$WORK/${tag}s.tsv" "$NS_C" 9) / $(buf_median "$WORK/${tag}t0.tsv" "$NS_C" 9) / $(buf_median "$WORK/${tag}t.tsv" "$NS_C" 9); receiver rb median $(buf_median "$WORK/${tag}s.tsv" "$NS_S" 7) / $(buf_median "$WORK/${tag}t0.tsv" "$NS_S" 7) / $(buf_median "$WORK/${tag}t.tsv" "$NS_S" 7); mean sender memory (r+w+f) $(mb "$(sender_mem "$WORK/${tag}s.tsv")") / $(mb "$(sender_mem "$WORK/${tag}t0.tsv")") / $(mb "$(sender_mem "$WORK/${tag}t.tsv")") MB; retransmits $(retrans_sum "${tag}s" "$nc") / $(retrans_sum "${tag}t0" "$nc") / $(retrans_sum "${tag}t" "$nc")"
+	echo "wan: (c) $CC: $n flows, $label, first contact: TCP memory: stock $(mb "$sm") MB, tcptune $(mb "$fm") MB, ratio $(ratio "$fm" "$sm"); goodput ratio $(ratio "$f" "$s"); target memory <= 0.5: $(verdict "$fm <= 0.5 * $sm")"
+	echo "wan: (c) $CC: $n flows, $label: TCP memory (skmem r+w+f, both ends, mean): stock $(mb "$sm") MB, tcptune $(mb "$tm") MB, ratio $(ratio "$tm" "$sm"); target <= 0.25: $(verdict "$tm <= 0.25 * $sm")"
+	echo "wan: (c) $CC: $n flows, $label: aggregate goodput: stock $(mbit "$s") Mbit/s ($(pct "$s" "$C_CEIL")% of ceiling), tcptune $(mbit "$t") Mbit/s, ratio $(ratio "$t" "$s"); target >= 0.95: $(verdict "$t >= 0.95 * $s")"
+}
+
+# (c) on each path of C_PATHS (RATE/RTT_MS), each flow count of C_FLOWS
 scenario_c() {
-	local s t sm tm ceil
-	wan_path "${UNIQ}c" 100mbit 20 250kb || die "path"
-	SERVER_NS_OF[$S4]=$NS_S
-	stock_ns "$NS_C" "$NS_S"
-	ceil=$(wan_ceiling 100mbit)
-	flows stock cs "$DURATION" "$OMIT" "$SAMPLE" "$NS_C $NS_S" "$NS_C $S4 100" "$NS_C $S4 100"
-	tuned_known ct "$DURATION" "$OMIT" "$SAMPLE" "$NS_C $NS_S" "$NS_C $S4 100" "$NS_C $S4 100"
-	s=$(awk -v a="$(goodput "$WORK/cs.0.json")" -v b="$(goodput "$WORK/cs.1.json")" 'BEGIN { printf "%.0f", a + b }')
-	t=$(awk -v a="$(goodput "$WORK/ct.0.json")" -v b="$(goodput "$WORK/ct.1.json")" 'BEGIN { printf "%.0f", a + b }')
-	sm=$(mem_mean "$WORK/cs.tsv") tm=$(mem_mean "$WORK/ct.tsv")
-	log "(c) sockets per sample: stock $(awk '{ n[$1]++ } END { for (i in n) { print n[i]; exit } }' "$WORK/cs.tsv"), tcptune $(awk '{ n[$1]++ } END { for (i in n) { print n[i]; exit } }' "$WORK/ct.tsv"); sender tb median $(buf_median "$WORK/cs.tsv" "$NS_C" 9) / $(buf_median "$WORK/ct.tsv" "$NS_C" 9); receiver rb median $(buf_median "$WORK/cs.tsv" "$NS_S" 7) / $(buf_median "$WORK/ct.tsv" "$NS_S" 7); mean sender memory (r+w+f) $(mb "$(awk -v ns="$NS_C" '$3 == ns { m[$1] += $6 + $11 + $10 } END { for (i in m) { s += m[i]; n++ } printf "%.0f", n ? s / n : 0 }' "$WORK/cs.tsv")") / $(mb "$(awk -v ns="$NS_C" '$3 == ns { m[$1] += $6 + $11 + $10 } END { for (i in m) { s += m[i]; n++ } printf "%.0f", n ? s / n : 0 }' "$WORK/ct.tsv")") MB; retransmits $(( $(retrans "$WORK/cs.0.json") + $(retrans "$WORK/cs.1.json") )) / $(( $(retrans "$WORK/ct.0.json") + $(retrans "$WORK/ct.1.json") ))"
-	echo "wan: (c) $CC: 200 flows, 100 Mbit/s 20 ms, first contact: TCP memory: tcptune $(mb "$(mem_mean "$WORK/ct0.tsv")") MB, ratio $(ratio "$(mem_mean "$WORK/ct0.tsv")" "$sm"); goodput ratio $(ratio "$(awk -v a="$(goodput "$WORK/ct0.0.json")" -v b="$(goodput "$WORK/ct0.1.json")" 'BEGIN { printf "%.0f", a + b }')" "$s") (no target)"
-	echo "wan: (c) $CC: 200 flows, 100 Mbit/s 20 ms: TCP memory (skmem r+w+f, both ends, mean): stock $(mb "$sm") MB, tcptune $(mb "$tm") MB, ratio $(ratio "$tm" "$sm"); target <= 0.25: $(verdict "$tm <= 0.25 * $sm")"
-	echo "wan: (c) $CC: 200 flows, 100 Mbit/s 20 ms: aggregate goodput: stock $(mbit "$s") Mbit/s ($(pct "$s" "$ceil")% of ceiling), tcptune $(mbit "$t") Mbit/s, ratio $(ratio "$t" "$s"); target >= 0.95: $(verdict "$t >= 0.95 * $s")"
+	local path rate rtt n
+	for path in $C_PATHS; do
+		rate=${path%/*} rtt=${path#*/}
+		[[ $rate =~ ^[0-9]+mbit$ && $rtt =~ ^[0-9]+$ ]] || die "C_PATHS: '$path' is not RATE/RTT_MS (e.g. 100mbit/20)"
+		# the queue holds one BDP: rate (Mbit/s) x RTT (ms) / 8 KB
+		wan_path "${UNIQ}c" "$rate" "$rtt" "$((${rate%mbit} * rtt / 8))kb" || die "path"
+		SERVER_NS_OF[$S4]=$NS_S
+		stock_ns "$NS_C" "$NS_S"
+		C_CEIL=$(wan_ceiling "$rate")
+		for n in $C_FLOWS; do
+			c_point "$n" "${rate%mbit} Mbit/s $rtt ms"
+		done
+		wan_teardown || die "teardown of the $path path"
+	done
 }
 
 scenario_d() {
