@@ -363,13 +363,12 @@ retrans_sum() {
 sockets_per_sample() { awk '{ n[$1]++ } END { for (i in n) { print n[i]; exit } }' "$1"; }
 sender_mem() { awk -v ns="$NS_C" '$3 == ns { m[$1] += $6 + $11 + $10 } END { for (i in m) { s += m[i]; n++ } printf "%.0f", n ? s / n : 0 }' "$1"; }
 
-# c_point N LABEL: stock, first contact and known destination for N flows
-# on the path built last
+# c_point N LABEL TAG: stock, first contact and known destination for N
+# flows on the path built last; the files are $WORK/TAG{s,t0,t}.*
 c_point() {
-	local n=$1 label=$2 tag s t f sm tm fm nc specs=()
+	local n=$1 label=$2 tag=$3 s t f sm tm fm nc specs=()
 	mapfile -t specs < <(c_specs "$n")
 	nc=${#specs[@]}
-	tag=c$n
 	flows stock "${tag}s" "$DURATION" "$OMIT" "$SAMPLE" "$NS_C $NS_S" "${specs[@]}"
 	tuned_known "${tag}t" "$DURATION" "$OMIT" "$SAMPLE" "$NS_C $NS_S" "${specs[@]}"
 	s=$(goodput_sum "${tag}s" "$nc") t=$(goodput_sum "${tag}t" "$nc") f=$(goodput_sum "${tag}t0" "$nc")
@@ -382,8 +381,9 @@ c_point() {
 
 # (c) on each path of C_PATHS (RATE/RTT_MS), each flow count of C_FLOWS
 scenario_c() {
-	local path rate rtt n
+	local path rate rtt n p=0
 	for path in $C_PATHS; do
+		p=$((p + 1))
 		rate=${path%/*} rtt=${path#*/}
 		[[ $rate =~ ^[0-9]+mbit$ && $rtt =~ ^[0-9]+$ ]] || die "C_PATHS: '$path' is not RATE/RTT_MS (e.g. 100mbit/20)"
 		# the queue holds one BDP: rate (Mbit/s) x RTT (ms) / 8 KB
@@ -392,7 +392,7 @@ scenario_c() {
 		stock_ns "$NS_C" "$NS_S"
 		C_CEIL=$(wan_ceiling "$rate")
 		for n in $C_FLOWS; do
-			c_point "$n" "${rate%mbit} Mbit/s $rtt ms"
+			c_point "$n" "${rate%mbit} Mbit/s $rtt ms" "c${p}f$n"
 		done
 		wan_teardown || die "teardown of the $path path"
 	done
