@@ -60,11 +60,23 @@ for k in $kernels; do
 	: >"$STATS"
 	BOOT_STATS=$STATS bash "$HERE/boot.sh" "$k" bash tests/kernels/guest.sh "$k"
 	rc=$?
+	again=
+	oops=$(oops_summary "$KERNEL_LOG_DIR/$k.console.log")
+	if [ "$rc" = 125 ] && emulator_artefact "$oops"; then
+		# the emulator's failure, not the kernel's nor the agent's: once more
+		mv -f "$KERNEL_LOG_DIR/$k.console.log" "$KERNEL_LOG_DIR/$k.console.1.log"
+		again="; booted twice: the first guest died of an emulator artefact ($oops; $KERNEL_LOG_DIR/$k.console.1.log)"
+		echo "== kernel $k again: the guest died of an emulator artefact: $oops"
+		: >"$STATS"
+		BOOT_STATS=$STATS bash "$HERE/boot.sh" "$k" bash tests/kernels/guest.sh "$k"
+		rc=$?
+		oops=$(oops_summary "$KERNEL_LOG_DIR/$k.console.log")
+	fi
 	# boot_s run_s total_s of boot.sh
 	boot_s=- run_s=-
 	eval "$(cat "$STATS")" 2>/dev/null
 	. "$KERNEL_CACHE/$k/kernel.env"
-	times="fetch $(elapsed "$start" "$fetched") s, boot ${boot_s} s, guest.sh ${run_s} s, total $(elapsed "$start" "$EPOCHREALTIME") s"
+	times="fetch $(elapsed "$start" "$fetched") s, boot ${boot_s} s, guest.sh ${run_s} s, total $(elapsed "$start" "$EPOCHREALTIME") s$again"
 	# a kernel warning, oops or BUG in the guest is worth a look even when all passed
 	splats=$(grep -acE '(WARNING:|BUG:|Oops|general protection|Call Trace:)' "$KERNEL_LOG_DIR/$k.dmesg.log" 2>/dev/null)
 	[ "${splats:-0}" -gt 0 ] && times+="; the guest kernel's log has $splats warning/BUG/oops lines ($KERNEL_LOG_DIR/$k.dmesg.log)"
@@ -74,10 +86,7 @@ for k in $kernels; do
 		passed=$((passed + 1))
 		;;
 	124) results+=("FAIL $k ($KVER): timed out (BOOT_TIMEOUT); $times") ;;
-	125)
-		oops=$(oops_summary "$KERNEL_LOG_DIR/$k.console.log")
-		results+=("FAIL $k ($KVER): the guest did not run guest.sh (see $KERNEL_LOG_DIR/$k.console.log)${oops:+; guest kernel: $oops}; $times")
-		;;
+	125) results+=("FAIL $k ($KVER): the guest did not run guest.sh (see $KERNEL_LOG_DIR/$k.console.log)${oops:+; guest kernel: $oops}; $times") ;;
 	*) results+=("FAIL $k ($KVER): guest.sh exit $rc; $times") ;;
 	esac
 	[ "$rc" = 0 ] || failed=$((failed + 1))
