@@ -99,7 +99,7 @@ agent_start() {
 	cleanup_add "agent_stop"
 	local i
 	for ((i = 0; i < ${AGENT_START_TIMEOUT:-15} * 10; i++)); do
-		grep -q "tcptune: first pass" "$AGENT_LOG" 2>/dev/null && return 0
+		grep -q "tcptune: first pass" "$AGENT_LOG" 2>/dev/null && { _guest_agent_mark running; return 0; }
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -115,7 +115,15 @@ agent_stop() {
 	kill -"$sig" "$AGENT_PID" 2>/dev/null
 	wait "$AGENT_PID" 2>/dev/null || rc=$?
 	AGENT_PID=
+	_guest_agent_mark stopped
 	return $rc
+}
+# In a guest of the kernel matrix (TCPTUNE_KERNEL set), a line on the
+# console whenever a test's agent starts or stops: when the guest's kernel
+# dies, tests/kernels/run.sh tells from it whether an agent was running.
+_guest_agent_mark() {
+	[ -n "${TCPTUNE_KERNEL:-}" ] && echo "# tcptune agent: $1"
+	return 0
 }
 
 # need_no_agent: skip unless no agent runs and no pins of a killed one are

@@ -59,5 +59,16 @@ oops_summary() {
 # emulator_artefact SUMMARY: an oops (oops_summary's line) that qemu's TCG
 # causes, not the guest kernel: a vCPU running a translated int3 that the
 # kernel has already patched back (text_poke_bp, as tracepoints are attached
-# or detached), documented in docs/kernels.md. Any other oops is the kernel's.
+# or detached), documented in docs/kernels.md.
 emulator_artefact() { [[ $1 == "Oops: int3"* ]]; }
+
+# died_without_agent LOG: the guest's kernel died (an oops or a panic in the
+# console log LOG) while no test's agent was running: the last line the e2e
+# tests printed on starting or stopping one (tests/lib.sh) before it says
+# "stopped". False when no test had started one.
+died_without_agent() {
+	sed -e 's/\r//g' -e 's/^\[ *[0-9.]*\] //' "$1" 2>/dev/null | awk '
+		/^# tcptune agent: / { agent = $4 }
+		/(BUG:|Oops:|general protection fault|kernel BUG at|Kernel panic)/ { found = 1; exit }
+		END { exit !(found && agent == "stopped") }'
+}

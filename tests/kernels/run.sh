@@ -62,11 +62,17 @@ for k in $kernels; do
 	rc=$?
 	again=
 	oops=$(oops_summary "$KERNEL_LOG_DIR/$k.console.log")
+	why=
 	if [ "$rc" = 125 ] && emulator_artefact "$oops"; then
-		# the emulator's failure, not the kernel's nor the agent's: once more
+		why="of an emulator artefact"
+	elif [ "$rc" = 125 ] && [ -n "$oops" ] && died_without_agent "$KERNEL_LOG_DIR/$k.console.log"; then
+		why="with no tcptune agent running"
+	fi
+	if [ -n "$why" ]; then
+		# not the agent's doing: once more, and said in the result
 		mv -f "$KERNEL_LOG_DIR/$k.console.log" "$KERNEL_LOG_DIR/$k.console.1.log"
-		again="; booted twice: the first guest died of an emulator artefact ($oops; $KERNEL_LOG_DIR/$k.console.1.log)"
-		echo "== kernel $k again: the guest died of an emulator artefact: $oops"
+		again="; booted twice: the first guest's kernel died $why ($oops; $KERNEL_LOG_DIR/$k.console.1.log)"
+		echo "== kernel $k again: the guest's kernel died $why: $oops"
 		: >"$STATS"
 		BOOT_STATS=$STATS bash "$HERE/boot.sh" "$k" bash tests/kernels/guest.sh "$k"
 		rc=$?
