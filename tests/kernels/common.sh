@@ -29,15 +29,19 @@ kernel_row() {
 	return 1
 }
 
+# What starts a kernel oops, BUG or panic report (an extended regex), and a
+# console or dmesg log as lines without the CR or the time stamps.
+OOPS_RE='(BUG:|Oops|general protection fault|kernel BUG at|Kernel panic)'
+_kernel_log_lines() { sed -e 's/\r//g' -e 's/^\[ *[0-9.]*\] //' "$1" 2>/dev/null; }
+
 # oops_summary LOG: one line naming a guest kernel's first oops, BUG or
-# panic in LOG (a console or dmesg log): its headline, where it was (RIP),
-# and the functions of its call trace, innermost first (not the unreliable
-# "? " ones). Nothing when LOG
-# has none. A failure's last lines are what a CI report keeps; the trace
+# panic in LOG: its headline, where it was (RIP), and the functions of its
+# call trace, innermost first (not the unreliable "? " ones). Nothing when
+# LOG has none. A failure's last lines are what a CI report keeps; the trace
 # scrolls out of them.
 oops_summary() {
-	sed -e 's/\r//g' -e 's/^\[ *[0-9.]*\] //' "$1" 2>/dev/null | awk '
-		!head && /(BUG:|Oops:|general protection fault|kernel BUG at|Kernel panic)/ { head = $0; next }
+	_kernel_log_lines "$1" | awk -v re="$OOPS_RE" '
+		!head && $0 ~ re { head = $0; next }
 		head && !rip && /^RIP: / { rip = $0; sub(/^RIP: [0-9a-f]+:/, "", rip) }
 		head && /Call Trace:/ { intrace = 1; next }
 		intrace && (/^ *(Modules linked in|---\[ end trace)/ || /^RIP: /) { intrace = 0; done = 1 }
@@ -67,8 +71,8 @@ emulator_artefact() { [[ $1 == "Oops: int3"* ]]; }
 # tests printed on starting or stopping one (tests/lib.sh) before it says
 # "stopped". False when no test had started one.
 died_without_agent() {
-	sed -e 's/\r//g' -e 's/^\[ *[0-9.]*\] //' "$1" 2>/dev/null | awk '
+	_kernel_log_lines "$1" | awk -v re="$OOPS_RE" '
 		/^# tcptune agent: / { agent = $4 }
-		/(BUG:|Oops:|general protection fault|kernel BUG at|Kernel panic)/ { found = 1; exit }
+		$0 ~ re { found = 1; exit }
 		END { exit !(found && agent == "stopped") }'
 }

@@ -34,6 +34,15 @@ elapsed() { local ds=$(((${2/./} - ${1/./}) / 100000)); echo "$((ds / 10)).$((ds
 ntests=$(echo ${TESTS_IN_GUEST:-} | wc -w)
 export BOOT_TIMEOUT=${BOOT_TIMEOUT:-$((300 + ntests * ${GUEST_TEST_TIMEOUT:-600} < 900 ? 900 : 300 + ntests * ${GUEST_TEST_TIMEOUT:-600}))}
 
+# boot_guest NAME: guest.sh in kernel NAME; sets rc (boot.sh's exit) and
+# oops (oops_summary of its console, empty when its kernel did not die)
+boot_guest() {
+	: >"$STATS"
+	BOOT_STATS=$STATS bash "$HERE/boot.sh" "$1" bash tests/kernels/guest.sh "$1"
+	rc=$?
+	oops=$(oops_summary "$KERNEL_LOG_DIR/$1.console.log")
+}
+
 all_start=$EPOCHREALTIME
 for k in $kernels; do
 	echo "== kernel $k"
@@ -57,26 +66,19 @@ for k in $kernels; do
 		continue
 	fi
 	fetched=$EPOCHREALTIME
-	: >"$STATS"
-	BOOT_STATS=$STATS bash "$HERE/boot.sh" "$k" bash tests/kernels/guest.sh "$k"
-	rc=$?
-	again=
-	oops=$(oops_summary "$KERNEL_LOG_DIR/$k.console.log")
-	why=
+	boot_guest "$k"
+	again='' died=''
 	if [ "$rc" = 125 ] && emulator_artefact "$oops"; then
-		why="of an emulator artefact"
-	elif [ "$rc" = 125 ] && [ -n "$oops" ] && died_without_agent "$KERNEL_LOG_DIR/$k.console.log"; then
-		why="with no tcptune agent running"
+		died="of an emulator artefact"
+	elif [ "$rc" = 125 ] && died_without_agent "$KERNEL_LOG_DIR/$k.console.log"; then
+		died="with no tcptune agent running"
 	fi
-	if [ -n "$why" ]; then
+	if [ -n "$died" ]; then
 		# not the agent's doing: once more, and said in the result
 		mv -f "$KERNEL_LOG_DIR/$k.console.log" "$KERNEL_LOG_DIR/$k.console.1.log"
-		again="; booted twice: the first guest's kernel died $why ($oops; $KERNEL_LOG_DIR/$k.console.1.log)"
-		echo "== kernel $k again: the guest's kernel died $why: $oops"
-		: >"$STATS"
-		BOOT_STATS=$STATS bash "$HERE/boot.sh" "$k" bash tests/kernels/guest.sh "$k"
-		rc=$?
-		oops=$(oops_summary "$KERNEL_LOG_DIR/$k.console.log")
+		again="; booted twice: the first guest's kernel died $died ($oops; $KERNEL_LOG_DIR/$k.console.1.log)"
+		echo "== kernel $k again: the guest's kernel died $died: $oops"
+		boot_guest "$k"
 	fi
 	# boot_s run_s total_s of boot.sh
 	boot_s=- run_s=-
@@ -84,7 +86,7 @@ for k in $kernels; do
 	. "$KERNEL_CACHE/$k/kernel.env"
 	times="fetch $(elapsed "$start" "$fetched") s, boot ${boot_s} s, guest.sh ${run_s} s, total $(elapsed "$start" "$EPOCHREALTIME") s$again"
 	# a kernel warning, oops or BUG in the guest is worth a look even when all passed
-	splats=$(grep -acE '(WARNING:|BUG:|Oops|general protection|Call Trace:)' "$KERNEL_LOG_DIR/$k.dmesg.log" 2>/dev/null)
+	splats=$(grep -acE "(WARNING:|Call Trace:|${OOPS_RE#(}" "$KERNEL_LOG_DIR/$k.dmesg.log" 2>/dev/null)
 	[ "${splats:-0}" -gt 0 ] && times+="; the guest kernel's log has $splats warning/BUG/oops lines ($KERNEL_LOG_DIR/$k.dmesg.log)"
 	case $rc in
 	0)
