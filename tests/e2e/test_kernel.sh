@@ -165,7 +165,13 @@ check "the stock flow is held back by its buffer: $((stock * 100 / ceiling))% of
 # path's noise, which is large under emulation: only harm is asserted
 check "--observe: goodput at least half of stock's ($observed vs $stock)" awk -v a="$observed" -v b="$stock" 'BEGIN { exit !(a >= b * 0.5) }'
 check "tuning raised the buffer-limited flow: $tuned >= 1.25 x stock's $stock" awk -v a="$tuned" -v b="$stock" 'BEGIN { exit !(a >= b * 1.25) }'
-check "tuned flow at >= 75% of the path's ceiling ($((tuned * 100 / ceiling))%)" [ "$tuned" -ge $((ceiling * 3 / 4)) ]
+# under TCG the guest or its delay line can stall for a second or more,
+# which takes the run's mean below the mark while the buffer fills the
+# path: the median second is judged
+seconds=$(jq -r '[.intervals[] | select(.sum.omitted | not) | .sum.bits_per_second | floor] | join(" ")' "$OUT/5313.json")
+median=$(tr ' ' '\n' <<<"$seconds" | sort -n | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : 0 }')
+log "tuned flow, each second (bit/s, sender): $seconds"
+check "tuned flow's median second at >= 75% of the path's ceiling ($((median * 100 / ceiling))%, mean $((tuned * 100 / ceiling))%)" [ "$median" -ge $((ceiling * 3 / 4)) ]
 # each change applied once: a target the kernel rounds or refuses is not
 # set again on every ACK (sockops callbacks) or every pass
 check "buffer changes applied at most 80 times in the 13 s flow ($applied)" [ "$applied" -le 80 ]
