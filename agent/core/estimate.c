@@ -669,6 +669,19 @@ static void record_decisions(struct est_state *st, struct est_decision *out)
 	}
 }
 
+bool est_update_unchanged(struct est_state *st, const struct est_sample *s)
+{
+	/* what remember_counters() keeps, all equal: it would keep them again */
+	if (!st->primed || s->now_us != st->last_us || s->bytes_acked != st->bytes_acked ||
+	    s->bytes_received != st->bytes_received ||
+	    s->sndbuf_limited_us != st->sndbuf_limited_us ||
+	    s->rwnd_limited_us != st->rwnd_limited_us || s->busy_us != st->busy_us ||
+	    s->sndbuf != st->sndbuf || s->drained_reads != st->drained_reads)
+		return false;
+	st->tick++; /* as est_update() does before it finds nothing to compare */
+	return true;
+}
+
 void est_update(const struct est_config *c, struct est_state *st, const struct est_sample *s,
 		struct est_decision *out)
 {

@@ -171,6 +171,12 @@ struct est_decision {
 void est_update(const struct est_config *cfg, struct est_state *st, const struct est_sample *s,
 		struct est_decision *out);
 
+/* est_update() for a sample the state took already (the connection's
+ * figures were not refreshed since): it decides nothing on one, so this
+ * only counts the tick, without the decision. False, and *st untouched,
+ * for any other sample. */
+bool est_update_unchanged(struct est_state *st, const struct est_sample *s);
+
 const char *est_reason_name(enum est_reason r);
 
 /* TCP_NOTSENT_LOWAT never below this many segments. One: the writer of a

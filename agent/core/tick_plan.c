@@ -127,28 +127,80 @@ static void budget_buf_of(struct budget_buf *b, __u32 cur, __u32 assigned, __u32
 				  .reason = reason };
 }
 
-/* Connection i's decision, and its entry for the budgets. Sizes the agent
- * set count against the budget until the connection closes, tuned this
- * tick or not. */
-static void decide(const struct plan_input *in, size_t i, size_t from, const struct plan_work *w,
+static const struct tune_policy *policy_of(const struct plan_input *in, size_t i)
+{
+	return in->policies ? &in->policies[i] : &in->policy;
+}
+
+static void take_policy(struct conn_track *c, const struct tune_policy *pol)
+{
+	c->observe = pol->mode == MODE_OBSERVE;
+	c->budget_group = pol->budget_group;
+	c->group_budget = pol->budget;
+}
+
+static __u32 target_flags(const struct plan_input *in, const struct conn_track *c,
+			  const struct est_decision *d)
+{
+	return (d->snd_limited ? TARGET_SND_LIMITED : 0) |
+	       (d->rcv_limited ? TARGET_RCV_LIMITED : 0) |
+	       (d->rcv_app_limited ? TARGET_RCV_APP_LIMITED : 0) |
+	       (c->observe ? TARGET_OBSERVE : 0) |
+	       (in->limits.budget || c->group_budget || in->pressure ? TARGET_NO_REGROW : 0);
+}
+
+/* Connection i when its figures are those its state took last tick (no
+ * event or pass refreshed them) and it shares no budget: the estimator only
+ * counts the tick, the budgets only count its bytes, so it is counted here
+ * and takes no place in the decisions. At hundreds of thousands of
+ * connections most are like this in any tick. True when it was. */
+static bool count_unchanged(const struct plan_input *in, size_t i, struct plan_output *out)
+{
+	static const struct est_decision none;
+	const struct flow *f = &in->flows[i];
+	const struct tune_policy *pol = policy_of(in, i);
+	struct conn_track *c = &out->conns[i];
+	struct est_sample sample;
+	__u32 flags;
+
+	if (in->pressure || in->limits.budget || pol->budget || pol->mode == MODE_OFF ||
+	    !plan_tunable(f))
+		return false;
+	sample = sample_of(&f->s);
+	if (!est_update_unchanged(&c->st, &sample))
+		return false;
+	take_policy(c, pol);
+	c->idle_ticks++;
+	out->budget.assigned += (__u64)c->target.sndbuf + c->target.rcvbuf;
+	flags = target_flags(in, c, &none);
+	if (flags != c->target.flags) {
+		c->target.flags = flags;
+		out->actions[i] |= PLAN_WRITE;
+	}
+	return true;
+}
+
+/* Connection i's decision, and its entry for the budgets, both in the
+ * block's slot k. Sizes the agent set count against the budget until the
+ * connection closes, tuned this tick or not. */
+static void decide(const struct plan_input *in, size_t i, size_t k, const struct plan_work *w,
 		   struct plan_output *out)
 {
 	const struct flow *f = &in->flows[i];
 	struct conn_track *c = &out->conns[i];
-	struct est_decision *d = &w->decisions[i - from];
-	struct budget_conn *b = &w->budget[i - from];
-	const struct tune_policy *pol = in->policies ? &in->policies[i] : &in->policy;
+	struct est_decision *d = &w->decisions[k];
+	struct budget_conn *b = &w->budget[k];
+	const struct tune_policy *pol = policy_of(in, i);
 	struct est_sample sample;
 	bool seen;
 
-	*b = (struct budget_conn){ .id = i };
+	w->conn_of[k] = i;
+	*b = (struct budget_conn){ .id = k };
 	b->buf[BUDGET_SND].assigned = c->target.sndbuf;
 	b->buf[BUDGET_RCV].assigned = c->target.rcvbuf;
 	if (!plan_tunable(f) || pol->mode == MODE_OFF)
 		return; /* left to the kernel, or by its policy */
-	c->observe = pol->mode == MODE_OBSERVE;
-	c->budget_group = pol->budget_group;
-	c->group_budget = pol->budget;
+	take_policy(c, pol);
 	seen = c->st.tick > 0;
 	sample = sample_of(&f->s);
 	est_update(&pol->est, &c->st, &sample, d);
@@ -174,7 +226,7 @@ static void group_budget(const struct plan_input *in, const struct plan_work *w,
 	size_t m = 0;
 
 	for (size_t j = from; j < n; j++) {
-		if (!bc[j].tunable || out->conns[bc[j].id].budget_group != group)
+		if (!bc[j].tunable || out->conns[w->conn_of[bc[j].id]].budget_group != group)
 			continue;
 		w->group_where[m] = j;
 		sub[m] = bc[j];
@@ -204,7 +256,7 @@ static void apply_budgets(const struct plan_input *in, const struct plan_work *w
 	budget_apply(&in->limits, in->pressure, bc, n, &r);
 	budget_result_add(&out->budget, &r);
 	for (size_t k = 0; k < n; k++) {
-		const struct conn_track *first = &out->conns[bc[k].id];
+		const struct conn_track *first = &out->conns[w->conn_of[bc[k].id]];
 		int group = first->budget_group;
 
 		if (group <= 0 || group > CONFIG_MAX_POLICIES || done[group] ||
@@ -242,16 +294,6 @@ static void change(const struct plan_input *in, struct plan_output *out, size_t 
 								    .new = new,
 								    .reason = reason,
 								    .observe = c->observe };
-}
-
-static __u32 target_flags(const struct plan_input *in, const struct conn_track *c,
-			  const struct est_decision *d)
-{
-	return (d->snd_limited ? TARGET_SND_LIMITED : 0) |
-	       (d->rcv_limited ? TARGET_RCV_LIMITED : 0) |
-	       (d->rcv_app_limited ? TARGET_RCV_APP_LIMITED : 0) |
-	       (c->observe ? TARGET_OBSERVE : 0) |
-	       (in->limits.budget || c->group_budget || in->pressure ? TARGET_NO_REGROW : 0);
 }
 
 /* The buffer sizes the budgets left to connection i. */
@@ -324,12 +366,12 @@ static void learn(const struct plan_input *in, struct plan_output *out, const st
 
 /* Budget entry k's connection: its target, what to write, what it taught
  * its destination. */
-static void settle(const struct plan_input *in, const struct plan_work *w, size_t k, size_t from,
+static void settle(const struct plan_input *in, const struct plan_work *w, size_t k,
 		   struct plan_output *out)
 {
 	const struct budget_conn *b = &w->budget[k];
-	size_t i = b->id;
-	const struct est_decision *d = &w->decisions[i - from];
+	size_t i = w->conn_of[b->id];
+	const struct est_decision *d = &w->decisions[b->id];
 	struct conn_track *c = &out->conns[i];
 	struct conn_target before = c->target;
 	size_t changes_before = out->changes;
@@ -372,12 +414,13 @@ void tick_plan(const struct plan_input *in, const struct plan_work *work, struct
 	out->evicted = work->evicted;
 	carry(in, out);
 	for (size_t from = 0; from < in->n; from += block) {
-		size_t n = in->n - from < block ? in->n - from : block;
+		size_t n = in->n - from < block ? in->n - from : block, decided = 0;
 
 		for (size_t i = from; i < from + n; i++)
-			decide(in, i, from, work, out);
-		apply_budgets(in, work, n, out);
-		for (size_t k = 0; k < n; k++)
-			settle(in, work, k, from, out);
+			if (!count_unchanged(in, i, out))
+				decide(in, i, decided++, work, out);
+		apply_budgets(in, work, decided, out);
+		for (size_t k = 0; k < decided; k++)
+			settle(in, work, k, out);
 	}
 }

@@ -95,6 +95,7 @@ struct plan_work {
 	 * at once); decisions and budget are filled that far, not n */
 	size_t block;
 	struct est_decision *decisions;
+	size_t *conn_of; /* by decision: the connection it is for */
 	struct budget_conn *budget;
 	struct budget_conn *group; /* one policy budget's connections at a time */
 	size_t *group_where;

@@ -65,7 +65,7 @@ void tuner_free(struct tuner *t)
 	struct plan_work *w = &t->work;
 
 	free(t->conns);
-	free(w->decisions), free(w->budget), free(w->group), free(w->group_where);
+	free(w->decisions), free(w->conn_of), free(w->budget), free(w->group), free(w->group_where);
 	free(w->actions), free(w->gone), free(w->evicted);
 	free(t->policies);
 	free(t->dest_slots);
@@ -356,6 +356,7 @@ static int work_reserve(struct tuner *t, size_t n)
 	/* the states too: each tick updates them in place */
 	ok = grow_array((void **)&t->conns, cap, sizeof(*t->conns));
 	ok &= grow_array((void **)&w->decisions, cap, sizeof(*w->decisions));
+	ok &= grow_array((void **)&w->conn_of, cap, sizeof(*w->conn_of));
 	ok &= grow_array((void **)&w->budget, cap, sizeof(*w->budget));
 	ok &= grow_array((void **)&w->group, cap, sizeof(*w->group));
 	ok &= grow_array((void **)&w->group_where, cap, sizeof(*w->group_where));

@@ -489,6 +489,53 @@ static void counters_going_backwards_reprime(void **unused)
 	assert_int_equal(c.d.snd_reason, EST_SHRINK);
 }
 
+/* A sample the state took already: est_update_unchanged() leaves the state
+ * as est_update() does and stands for it (which decides nothing on one);
+ * any other sample it leaves to est_update(). */
+static void unchanged_sample_only_counts_the_tick(void **unused)
+{
+	(void)unused;
+	static const struct est_decision none;
+	struct conn c;
+	struct est_state before, want;
+	struct est_decision d;
+	int checked = 0;
+
+	conn_start(&c, 16 * 1024, 64 * MiB);
+	for (int t = 0; t < 40; t++) {
+		/* limited, then steady, then idle: probes, shrinks and quiet ticks */
+		if (t < 15)
+			send_tick(&c, 4e6, 40000, 0.5);
+		else if (t < 30)
+			send_tick(&c, 1e6, 40000, 0);
+		else
+			tick(&c);
+		apply(&c);
+		if (c.s.sndbuf != c.st.sndbuf)
+			continue; /* a change applied: the next sample differs */
+		before = want = c.st;
+		est_update(&c.cfg, &want, &c.s, &d);
+		assert_memory_equal(&d, &none, sizeof(d));
+		assert_true(est_update_unchanged(&c.st, &c.s));
+		assert_memory_equal(&c.st, &want, sizeof(want));
+		assert_int_equal(c.st.tick, before.tick + 1);
+		checked++;
+		/* a sample with anything moved is est_update()'s */
+		before = c.st;
+		c.s.bytes_acked++;
+		assert_false(est_update_unchanged(&c.st, &c.s));
+		c.s.bytes_acked--;
+		c.s.now_us++;
+		assert_false(est_update_unchanged(&c.st, &c.s));
+		c.s.now_us--;
+		assert_memory_equal(&c.st, &before, sizeof(before));
+	}
+	assert_true(checked > 20);
+	/* nothing taken yet: nothing to be unchanged from */
+	memset(&c.st, 0, sizeof(c.st));
+	assert_false(est_update_unchanged(&c.st, &c.s));
+}
+
 /* ==== targets ============================================================ */
 
 static void long_fat_path_sender(void **unused)
@@ -1731,6 +1778,7 @@ int main(void)
 		cmocka_unit_test(roles_decide_their_own_buffer),
 		cmocka_unit_test(smoothing_and_fallbacks),
 		cmocka_unit_test(counters_going_backwards_reprime),
+		cmocka_unit_test(unchanged_sample_only_counts_the_tick),
 		cmocka_unit_test(long_fat_path_sender),
 		cmocka_unit_test(long_fat_path_receiver),
 		cmocka_unit_test(short_path_small_target),

@@ -89,6 +89,7 @@ struct run {
 	struct conn_track a[MAX_CONNS], *prev;
 	size_t nprev;
 	struct est_decision decisions[MAX_CONNS];
+	size_t conn_of[MAX_CONNS];
 	struct budget_conn budget[MAX_CONNS], group[MAX_CONNS];
 	size_t group_where[MAX_CONNS];
 	__u8 actions[MAX_CONNS];
@@ -208,6 +209,7 @@ static void run_tick(const struct plan_case *c, struct run *r)
 {
 	struct plan_work w = { .block = c->block,
 			       .decisions = r->decisions,
+			       .conn_of = r->conn_of,
 			       .budget = r->budget,
 			       .group = r->group,
 			       .group_where = r->group_where,
@@ -657,6 +659,68 @@ static void blocks_decide_as_one(void **state)
 	}
 }
 
+/* Connections whose figures nothing refreshed since the last tick are
+ * counted, not decided: their ticks and idle ticks go on, their targets
+ * stay and count in the assigned bytes, nothing is written for them, and
+ * the others are decided as if they were not there. */
+static void unchanged_figures_are_counted(void **state)
+{
+	static struct plan_case c = {
+		.name = "unchanged",
+		.conns = { BULK_SENDER, LIMITED_SENDER, IDLE, BULK_RECEIVER },
+		.nconns = 4,
+		.block = 2,
+	};
+	static const size_t frozen[] = { 1, 2 };
+	static struct run a, all;
+	struct conn_track last[2];
+
+	(void)state;
+	start(&c, &a);
+	start(&c, &all);
+	for (unsigned t = 1; t <= 9; t++) {
+		struct run *r[] = { &a, &all };
+
+		for (int k = 0; k < 2; k++) {
+			struct flow held[2] = { r[k]->flows[frozen[0]], r[k]->flows[frozen[1]] };
+
+			traffic(&c, r[k]);
+			/* from tick 6 on, a's frozen connections report nothing new */
+			for (int j = 0; k == 0 && t >= 6 && j < 2; j++)
+				r[k]->flows[frozen[j]] = held[j];
+			run_tick(&c, r[k]);
+			account(r[k]);
+			kernel_applies(r[k]);
+		}
+		/* tick 6 takes their last applied sizes: from tick 7 on nothing moved */
+		if (t >= 8) {
+			__u64 assigned = 0;
+
+			for (int j = 0; j < 2; j++) {
+				const struct conn_track *now = &a.out.conns[frozen[j]];
+
+				assert_int_equal(now->st.tick, last[j].st.tick + 1);
+				assert_int_equal(now->idle_ticks, last[j].idle_ticks + 1);
+				assert_memory_equal(&now->target, &last[j].target, sizeof(now->target));
+				assert_int_equal(a.out.actions[frozen[j]], 0);
+			}
+			for (size_t i = 0; i < c.nconns; i++)
+				assigned += (__u64)a.out.conns[i].target.sndbuf +
+					    a.out.conns[i].target.rcvbuf;
+			assert_int_equal(a.out.budget.assigned, assigned);
+			/* the last block decided connection 3 alone */
+			assert_int_equal(a.conn_of[0], 3);
+		}
+		for (int j = 0; j < 2; j++)
+			last[j] = a.out.conns[frozen[j]];
+	}
+	assert_true(a.changes > 0);
+	assert_int_equal(a.out.conns[1].target.flags & TARGET_SND_LIMITED, 0);
+	for (size_t i = 0; i < c.nconns; i += 3)
+		assert_memory_equal(&a.out.conns[i].target, &all.out.conns[i].target,
+				    sizeof(a.out.conns[i].target));
+}
+
 /* Past PLAN_LOGGED_CHANGES a tick's changes are counted, not listed: the
  * counts hold them all, listed or not. 60 bulk senders turn steady in the
  * same tick, each with a send-buffer shrink and a TCP_NOTSENT_LOWAT. */
@@ -690,6 +754,7 @@ int main(void)
 		cmocka_unit_test(tunable),
 		cmocka_unit_test(states_carried_in_place),
 		cmocka_unit_test(blocks_decide_as_one),
+		cmocka_unit_test(unchanged_figures_are_counted),
 		cmocka_unit_test(logged_changes_are_bounded),
 	};
 
