@@ -59,12 +59,54 @@ int flow_table_replace(struct flow_table *t, struct flow *v, size_t n)
 	free(t->v);
 	t->v = v;
 	t->n = t->cap = n;
+	t->keys_valid = false;
 	return sort_by_cookie(v, n);
 }
 
-struct flow *flow_table_find(const struct flow_table *t, __u64 cookie)
+/* The keys of the entries as they are now; false when there is no memory
+ * for them (the search goes through the entries then). */
+static bool keys_build(struct flow_table *t)
 {
-	return t->n ? bsearch(&cookie, t->v, t->n, sizeof(*t->v), by_cookie) : NULL;
+	if (t->keys_cap < t->n) {
+		__u64 *grown = realloc(t->keys, t->n * sizeof(*grown));
+
+		if (!grown)
+			return false;
+		t->keys = grown;
+		t->keys_cap = t->n;
+	}
+	for (size_t i = 0; i < t->n; i++)
+		t->keys[i] = t->v[i].cookie;
+	t->keys_valid = true;
+	return true;
+}
+
+const __u64 *flow_table_cookies(struct flow_table *t)
+{
+	static const __u64 none;
+
+	if (!t->n)
+		return &none;
+	return t->keys_valid || keys_build(t) ? t->keys : NULL;
+}
+
+struct flow *flow_table_find(struct flow_table *t, __u64 cookie)
+{
+	size_t lo = 0, hi = t->n;
+
+	if (!t->n)
+		return NULL;
+	if (!t->keys_valid && !keys_build(t))
+		return bsearch(&cookie, t->v, t->n, sizeof(*t->v), by_cookie);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->keys[mid] < cookie)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < t->n && t->keys[lo] == cookie ? &t->v[lo] : NULL;
 }
 
 static int reserve(struct flow_table *t, size_t n)
@@ -97,6 +139,7 @@ static void remove_at(struct flow_table *t, const size_t *gone, size_t ngone)
 		t->v[kept++] = t->v[i];
 	}
 	t->n = kept;
+	t->keys_valid = false;
 }
 
 /* Merges the entries at v[n .. n + added) into v[0 .. n): sorted apart,
@@ -107,6 +150,7 @@ static int merge_added(struct flow_table *t, size_t added)
 	struct flow *v = t->v, *add;
 	size_t i = t->n, j = added, out = t->n + added;
 
+	t->keys_valid = false;
 	if (added > t->n / 8) {
 		t->n += added;
 		return sort_by_cookie(v, t->n);
@@ -198,5 +242,6 @@ int flow_table_apply(struct flow_table *t, struct moved_head *ev, size_t nev, fl
 void flow_table_free(struct flow_table *t)
 {
 	free(t->v);
+	free(t->keys);
 	memset(t, 0, sizeof(*t));
 }

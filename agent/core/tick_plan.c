@@ -47,9 +47,9 @@ static size_t drop_gone(const struct plan_input *in, struct plan_output *out)
 	for (size_t j = 0; j < in->nprev; j++) {
 		__u64 cookie = in->prev[j].cookie;
 
-		while (i < in->n && in->flows[i].cookie < cookie)
+		while (i < in->n && in->cookies[i] < cookie)
 			i++;
-		if (i < in->n && in->flows[i].cookie == cookie) {
+		if (i < in->n && in->cookies[i] == cookie) {
 			if (kept != j)
 				in->prev[kept] = in->prev[j];
 			kept++;
@@ -62,25 +62,24 @@ static size_t drop_gone(const struct plan_input *in, struct plan_output *out)
 
 /* Each connection's state: the last tick's where it was seen, else a new
  * one. In the same array, one state per connection: filled from the end, a
- * kept state moves only up, past those not yet placed. */
+ * kept state moves only up, past those not yet placed. Only the cookies are
+ * read: the figures are the decisions' business. */
 static void carry(const struct plan_input *in, struct plan_output *out)
 {
 	size_t kept = drop_gone(in, out);
 
+	if (kept == in->n)
+		return; /* the same connections as last tick, in place */
 	for (size_t i = in->n; i-- > 0;) {
-		const struct flow *f = &in->flows[i];
 		struct conn_track *c = &out->conns[i];
 
-		if (kept && in->prev[kept - 1].cookie == f->cookie) {
+		if (kept && in->prev[kept - 1].cookie == in->cookies[i]) {
 			if (--kept != i)
 				*c = in->prev[kept];
 		} else {
 			memset(c, 0, sizeof(*c));
+			c->cookie = in->cookies[i];
 		}
-		c->cookie = f->cookie;
-		out->actions[i] = 0;
-		if (!c->observe && adopt_regrowth(&c->target, &f->s))
-			out->actions[i] |= PLAN_WRITE;
 	}
 }
 
@@ -416,9 +415,15 @@ void tick_plan(const struct plan_input *in, const struct plan_work *work, struct
 	for (size_t from = 0; from < in->n; from += block) {
 		size_t n = in->n - from < block ? in->n - from : block, decided = 0;
 
-		for (size_t i = from; i < from + n; i++)
+		for (size_t i = from; i < from + n; i++) {
+			struct conn_track *c = &out->conns[i];
+
+			out->actions[i] = 0;
+			if (!c->observe && adopt_regrowth(&c->target, &in->flows[i].s))
+				out->actions[i] |= PLAN_WRITE;
 			if (!count_unchanged(in, i, out))
 				decide(in, i, decided++, work, out);
+		}
 		apply_budgets(in, work, decided, out);
 		for (size_t k = 0; k < decided; k++)
 			settle(in, work, k, out);

@@ -73,6 +73,7 @@ enum plan_action {
 
 struct plan_input {
 	const struct flow *flows; /* this tick's connections, sorted by cookie */
+	const __u64 *cookies;     /* theirs, in that order: walked without the figures */
 	size_t n;
 	/* the last tick's, sorted by cookie, in an array of room for
 	 * max(n, nprev): it becomes this tick's in place (out.conns), one state

@@ -591,7 +591,7 @@ int agent_tick(struct agent *a)
 	}
 	/* the entries the pass just refreshed, read once for both */
 	collected = monotonic_s();
-	changes = tuner_tick(&a->tuner, res.flows, res.tracked);
+	changes = tuner_tick(&a->tuner, res.flows, res.cookies, res.tracked);
 	tuned = monotonic_s();
 	metrics_tick(a->metrics, res.flows, res.tracked, monotonic_s() - start);
 	err = apply_changes(a, changes);

@@ -380,6 +380,9 @@ int collect_pass(struct loader *ld, struct collector *col, __u64 pass, enum pass
 			res->unowned++;
 	res->flows = col->table.v;
 	res->tracked = col->table.n;
+	res->cookies = flow_table_cookies(&col->table);
+	if (!res->cookies)
+		return -ENOMEM;
 	/* tasks are not per namespace: one walk finds every owner (where the
 	 * kernel has the task_file iterator) */
 	if (res->unowned && ld->owners_link) {

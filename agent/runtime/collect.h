@@ -16,7 +16,8 @@ struct pass_result {
 	int stale;          /* entries whose socket vanished without a close event */
 	int unowned;        /* entries whose owning process is not known yet */
 	size_t tracked;     /* entries after the pass */
-	struct flow *flows; /* those entries (the collector's: not the caller's to free) */
+	struct flow *flows; /* those entries, sorted by cookie (the collector's: not the caller's to free) */
+	const __u64 *cookies; /* their cookies, in that order (the collector's too) */
 };
 
 /* Three kinds of pass, by what each costs at 20,000 tracked sockets here:

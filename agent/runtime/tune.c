@@ -81,21 +81,6 @@ void tuner_free(struct tuner *t)
 	t->work_cap = 0;
 }
 
-static int by_cookie(const void *a, const void *b)
-{
-	__u64 x = ((const struct flow *)a)->cookie, y = ((const struct flow *)b)->cookie;
-
-	return x < y ? -1 : x > y;
-}
-
-static bool sorted_by_cookie(const struct flow *flows, size_t n)
-{
-	for (size_t i = 1; i < n; i++)
-		if (flows[i - 1].cookie > flows[i].cookie)
-			return false;
-	return true;
-}
-
 /* One line per change: connection, buffer, old -> new, reason. */
 static void log_change(const struct flow *f, const struct plan_change *ch)
 {
@@ -385,12 +370,14 @@ static void read_policies(struct tuner *t, const struct flow *flows, size_t n)
 }
 
 /* The tick's input: the flows, the last tick's table, the settings. */
-static struct plan_input plan_input_of(struct tuner *t, const struct flow *flows, size_t n)
+static struct plan_input plan_input_of(struct tuner *t, const struct flow *flows,
+				       const __u64 *cookies, size_t n)
 {
 	if (t->policy)
 		read_policies(t, flows, n);
 	return (struct plan_input){
 		.flows = flows,
+		.cookies = cookies,
 		.n = n,
 		.prev = t->conns,
 		.nprev = t->nconns,
@@ -439,7 +426,7 @@ static void log_groups(const struct plan_output *out)
 			  out->groups[g].result.capped, out->groups[g].result.refused);
 }
 
-size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
+size_t tuner_tick(struct tuner *t, const struct flow *flows, const __u64 *cookies, size_t n)
 {
 	struct tcp_mem_state mem;
 	struct plan_input in;
@@ -449,12 +436,8 @@ size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n)
 		log_error("tuning skipped this tick: out of memory");
 		return 0;
 	}
-	/* the collector's table is sorted already; flows may be NULL when n is 0,
-	 * which qsort must not get */
-	if (n && !sorted_by_cookie(flows, n))
-		qsort(flows, n, sizeof(*flows), by_cookie);
 	update_pressure(t, &mem);
-	in = plan_input_of(t, flows, n);
+	in = plan_input_of(t, flows, cookies, n);
 	tick_plan(&in, &t->work, &out);
 	t->assigned = out.budget.assigned;
 	log_budget(t, &out.budget);

@@ -71,11 +71,12 @@ struct tuner {
 /* budget: bytes the agent may assign, 0 = unlimited. */
 int tuner_init(struct tuner *t, const struct est_config *est, __u64 budget, bool observe,
 	       int targets_fd, int dests_fd, int status_fd, __u32 *dests_learned);
-/* One tick over every tracked connection (flows is sorted by cookie here):
- * tcp_mem and the policies read, the plan made (tick_plan), then the
- * targets and learned sizes written and the changes logged. Returns the
- * number of changes written for iter/tcp to apply (0 in observe mode). */
-size_t tuner_tick(struct tuner *t, struct flow *flows, size_t n);
+/* One tick over every tracked connection (flows sorted by cookie, and
+ * their cookies in that order): tcp_mem and the policies read, the plan
+ * made (tick_plan), then the targets and learned sizes written and the
+ * changes logged. Returns the number of changes written for iter/tcp to
+ * apply (0 in observe mode). */
+size_t tuner_tick(struct tuner *t, const struct flow *flows, const __u64 *cookies, size_t n);
 /* New settings (a configuration reload): also forgets what was learned per
  * destination, which the old settings or policies shaped. */
 void tuner_reconfigure(struct tuner *t, const struct est_config *est, __u64 budget, bool observe);

@@ -163,6 +163,7 @@ static void random_rounds(void **state)
 	srand(7);
 	for (int round = 0; round < 3000; round++) {
 		size_t n = 0, want = 0;
+		const __u64 *keys;
 
 		for (int k = rand() % 20; k > 0 && n + 2 < 64; k--) {
 			__u64 c = 1 + (__u64)rand() % next;
@@ -215,6 +216,10 @@ static void random_rounds(void **state)
 		assert_int_equal(flow_table_apply(&t, e, n, model_lookup, &m), 0);
 		assert_true(m.lookups <= (int)n);
 		assert_sorted(&t);
+		keys = flow_table_cookies(&t);
+		assert_non_null(keys);
+		for (size_t i = 0; i < t.n; i++)
+			assert_int_equal(keys[i], t.v[i].cookie);
 		for (__u64 c = 1; c < next; c++) {
 			struct flow *f = flow_table_find(&t, c);
 

@@ -217,8 +217,10 @@ static void run_tick(const struct plan_case *c, struct run *r)
 			       .gone = r->gone,
 			       .evicted = r->evicted };
 	struct est_config est = est_config_default();
+	static __u64 cookies[MAX_CONNS];
 	struct plan_input in = {
 		.flows = r->flows,
+		.cookies = cookies,
 		.n = r->n,
 		.prev = r->prev,
 		.nprev = r->nprev,
@@ -234,6 +236,8 @@ static void run_tick(const struct plan_case *c, struct run *r)
 		.dests = &r->dests,
 	};
 
+	for (size_t i = 0; i < r->n; i++)
+		cookies[i] = r->flows[i].cookie;
 	/* the policies' path: every connection in one policy with a budget */
 	for (size_t i = 0; i < r->n; i++)
 		r->policies[i] = (struct tune_policy){
