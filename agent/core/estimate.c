@@ -521,6 +521,8 @@ static void decide_rcvbuf(const struct est_config *c, const struct est_state *st
 
 /* ---- one tick ----------------------------------------------------------- */
 
+/* est_update_unchanged() (estimate.h) compares what this keeps: the two
+ * lists stay the same. */
 static void remember_counters(struct est_state *st, const struct est_sample *s)
 {
 	st->primed = true;
@@ -667,19 +669,6 @@ static void record_decisions(struct est_state *st, struct est_decision *out)
 		st->rcv_floor = out->rcvbuf;
 		st->rcv_floor_rate_Bps = st->rcv_rate_Bps;
 	}
-}
-
-bool est_update_unchanged(struct est_state *st, const struct est_sample *s)
-{
-	/* what remember_counters() keeps, all equal: it would keep them again */
-	if (!st->primed || s->now_us != st->last_us || s->bytes_acked != st->bytes_acked ||
-	    s->bytes_received != st->bytes_received ||
-	    s->sndbuf_limited_us != st->sndbuf_limited_us ||
-	    s->rwnd_limited_us != st->rwnd_limited_us || s->busy_us != st->busy_us ||
-	    s->sndbuf != st->sndbuf || s->drained_reads != st->drained_reads)
-		return false;
-	st->tick++; /* as est_update() does before it finds nothing to compare */
-	return true;
 }
 
 void est_update(const struct est_config *c, struct est_state *st, const struct est_sample *s,
