@@ -11,13 +11,15 @@
 #include "runtime/system.h"
 
 struct pass_result {
-	int namespaces;     /* visited */
-	int skipped;        /* could not be entered (gone, or no permission) */
-	int stale;          /* entries whose socket vanished without a close event */
-	int unowned;        /* entries whose owning process is not known yet */
-	size_t tracked;     /* entries after the pass */
-	struct flow *flows; /* those entries, sorted by cookie (the collector's: not the caller's to free) */
-	const __u64 *cookies; /* their cookies, in that order (the collector's too) */
+	int namespaces; /* visited */
+	int skipped;    /* could not be entered (gone, or no permission) */
+	int stale;      /* entries whose socket vanished without a close event */
+	int unowned;    /* entries whose owning process is not known yet */
+	size_t tracked; /* entries after the pass */
+	/* those entries, sorted by cookie, and their cookies in that order (the
+	 * collector's: not the caller's to free) */
+	struct flow *flows;
+	const __u64 *cookies;
 };
 
 /* Three kinds of pass, by what each costs at 20,000 tracked sockets here:

@@ -705,7 +705,8 @@ static void unchanged_figures_are_counted(void **state)
 
 				assert_int_equal(now->st.tick, last[j].st.tick + 1);
 				assert_int_equal(now->idle_ticks, last[j].idle_ticks + 1);
-				assert_memory_equal(&now->target, &last[j].target, sizeof(now->target));
+				assert_memory_equal(&now->target, &last[j].target,
+						    sizeof(now->target));
 				assert_int_equal(a.out.actions[frozen[j]], 0);
 			}
 			for (size_t i = 0; i < c.nconns; i++)
