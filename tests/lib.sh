@@ -262,6 +262,9 @@ time.sleep(300)
 # in_ns NS CMD...: run a command inside a namespace.
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
+# median N...: the middle of the numbers (the lower middle of an even count), 0 for none
+median() { printf '%s\n' "$@" | sort -n | awk '$1 != "" { v[++n] = $1 } END { print n ? v[int((n + 1) / 2)] : 0 }'; }
+
 # iperf_server NS PORT: a one-shot iperf3 server in NS, stopped at exit.
 iperf_server() {
 	local ns=$1 port=$2 pidfile

@@ -24,9 +24,6 @@ ss_rate() {
 		sub(/[kMG]?bps$/, "", v); printf "%d\n", v * m }'
 }
 
-# median of the arguments
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-
 # in_spread PCT VALUE SAMPLE...: VALUE within PCT% below the least sample and
 # above the greatest
 in_spread() {

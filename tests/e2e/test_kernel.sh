@@ -169,7 +169,8 @@ check "tuning raised the buffer-limited flow: $tuned >= 1.25 x stock's $stock" a
 # which takes the run's mean below the mark while the buffer fills the
 # path: the median second is judged
 seconds=$(jq -r '[.intervals[] | select(.sum.omitted | not) | .sum.bits_per_second | floor] | join(" ")' "$OUT/5313.json")
-median=$(tr ' ' '\n' <<<"$seconds" | sort -n | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : 0 }')
+# shellcheck disable=SC2086 # one number a word
+median=$(median $seconds)
 log "tuned flow, each second (bit/s, sender): $seconds"
 check "tuned flow's median second at >= 75% of the path's ceiling ($((median * 100 / ceiling))%, mean $((tuned * 100 / ceiling))%)" [ "$median" -ge $((ceiling * 3 / 4)) ]
 # each change applied once: a target the kernel rounds or refuses is not
